@@ -1,0 +1,82 @@
+package builtins
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is the outcome of one operation.
+type Status string
+
+// Operation outcomes.
+const (
+	StatusOK      Status = "ok"      // ran (or probed) and changed nothing
+	StatusChanged Status = "changed" // changed the host (or would, under dry-run)
+	StatusFailed  Status = "failed"  // failed; the host stops unless ignore_errors
+	StatusSkipped Status = "skipped" // not run: creates=/unless= said so
+)
+
+// Kind says what an Event reports.
+type Kind string
+
+// Event kinds, in the order a host produces them.
+const (
+	KindHostStart Kind = "host_start" // the host's scripts start
+	KindOpStart   Kind = "op_start"   // an operation starts
+	KindOpEnd     Kind = "op_end"     // an operation ended with Status
+	KindPrint     Kind = "print"      // the script called print()
+	KindHostEnd   Kind = "host_end"   // the host finished; Status is failed or ok, counts are set
+)
+
+// Event is one thing that happened on one host. Events reach embedders
+// through the runtime's callback and the CLI's --json output unchanged.
+// Secrets never appear in an Event.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Kind     Kind          `json:"kind"`
+	Host     string        `json:"host"`
+	Op       string        `json:"op,omitempty"`   // builtin name: "shell", "put", ...
+	Name     string        `json:"name,omitempty"` // display name (name= or a summary of the call)
+	Pos      string        `json:"pos,omitempty"`  // file:line:col of the call in the script
+	Status   Status        `json:"status,omitempty"`
+	Duration time.Duration `json:"-"`
+	Error    string        `json:"error,omitempty"`
+	Message  string        `json:"message,omitempty"` // print() text, or what a dry-run would do
+	Diff     string        `json:"diff,omitempty"`    // unified diff, with --diff
+	Dry      bool          `json:"dry,omitempty"`
+	Stdout   string        `json:"stdout,omitempty"` // shell output, only when verbose
+	Stderr   string        `json:"stderr,omitempty"`
+	Counts   *Counts       `json:"counts,omitempty"` // host_end only
+}
+
+// Counts tallies a host's operations by status.
+type Counts struct {
+	OK      int `json:"ok"`
+	Changed int `json:"changed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+}
+
+// Add counts one operation of status s.
+func (c *Counts) Add(s Status) {
+	switch s {
+	case StatusOK:
+		c.OK++
+	case StatusChanged:
+		c.Changed++
+	case StatusFailed:
+		c.Failed++
+	case StatusSkipped:
+		c.Skipped++
+	}
+}
+
+// MarshalJSON writes Duration as seconds ("duration": 0.12).
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	out := struct {
+		plain
+		Seconds float64 `json:"duration,omitempty"`
+	}{plain(e), e.Duration.Seconds()}
+	return json.Marshal(out)
+}

@@ -1,0 +1,127 @@
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+)
+
+// Target is one parsed inventory entry. Producing a Target does no I/O
+// (pyinfra's make_names_data); dialing happens in Factory.Open.
+type Target struct {
+	Scheme string            // "local", "ssh", "docker"
+	Name   string            // display name, e.g. "web1" or "@local"
+	Addr   string            // scheme-specific address: "deploy@10.0.0.5:22", a container name
+	Data   map[string]string // connector data (keys declared by the factory's Fields)
+}
+
+// Factory knows one connector scheme: how to parse its inventory names,
+// which data keys it accepts, and how to open a connection.
+type Factory interface {
+	// Scheme is the name used after "@" in inventory names ("local", "ssh").
+	Scheme() string
+	// Doc is a one-paragraph description shown by `star-deploy connectors`.
+	Doc() string
+	// Parse turns the part of an inventory name after "@scheme/" (empty for
+	// "@local") plus the host's connector data into a Target. It does no I/O.
+	Parse(addr string, data map[string]string) (Target, error)
+	// Open connects to t and returns a ready Connector. It honours ctx for
+	// the whole connection set-up.
+	Open(ctx context.Context, t Target) (Connector, error)
+	// Fields declares the connector data keys this scheme accepts.
+	Fields() []Field
+}
+
+// Connector runs commands on and moves files to and from one host.
+//
+// All methods are safe for concurrent use up to Capabilities().MaxSessions
+// concurrent calls (0 means unlimited). Cancelling ctx must stop the work it
+// started, including the remote process of Run.
+type Connector interface {
+	// Target returns the target this connector was opened for.
+	Target() Target
+	// Capabilities declares what this connector supports.
+	Capabilities() Capabilities
+	// Run runs cmd.Script with `sh -c`. A non-zero exit status is reported in
+	// Result.ExitCode and is not an error; errors mean the command could not
+	// be run or was interrupted (ctx.Err() is wrapped then).
+	Run(ctx context.Context, cmd Command) (Result, error)
+	// Put streams src into the file dst, creating or replacing it with the
+	// given permission bits. When Capabilities().AtomicPut is true, readers of
+	// dst see either the old or the new content, never a mix, and a failed
+	// Put leaves the old file and no temporary file behind.
+	Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error
+	// Get streams the file src into dst. A missing file yields an error that
+	// wraps fs.ErrNotExist.
+	Get(ctx context.Context, src string, dst io.Writer) error
+	// Close releases the connection. It is safe to call more than once.
+	Close() error
+}
+
+// Command is a shell command to run on a host.
+type Command struct {
+	Script string    // already rendered (see Render); run as `sh -c Script`
+	Stdin  io.Reader // optional standard input
+	Stdout io.Writer // optional live copy of standard output; Result still captures it
+	Stderr io.Writer // optional live copy of standard error
+	PTY    bool      // request a pseudo-terminal where supported
+}
+
+// Result is what a finished command produced.
+type Result struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+	Duration time.Duration
+}
+
+// Capabilities are declared data about a connector, so that the engine and
+// embedders can decide without type assertions.
+type Capabilities struct {
+	MaxSessions int  // concurrent Run/Put/Get calls allowed; 0 = unlimited
+	PTY         bool // Command.PTY is honoured
+	AtomicPut   bool // Put replaces files atomically
+}
+
+// Field declares one connector data key (pyinfra's DataMeta).
+type Field struct {
+	Name    string // e.g. "ssh_port"
+	Type    string // "string", "int", "bool", "duration"
+	Default string // shown in docs; empty when there is none
+	Doc     string // one or two sentences
+	Secret  bool   // never printed, logged or put in events
+}
+
+// ExitError reports a command whose exit status was not accepted.
+type ExitError struct {
+	Target string // host name
+	Script string // the command as the user wrote it (not the rendered wrapper)
+	Result Result
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("command %q on %s exited with status %d", e.Script, e.Target, e.Result.ExitCode)
+	if s := lastLine(e.Result.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// lastLine returns the last non-empty line of b, trimmed to 200 bytes.
+func lastLine(b []byte) string {
+	end := len(b)
+	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == ' ') {
+		end--
+	}
+	start := end
+	for start > 0 && b[start-1] != '\n' {
+		start--
+	}
+	s := string(b[start:end])
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

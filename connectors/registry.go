@@ -1,0 +1,185 @@
+package connectors
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Registry maps schemes to factories. Registration is explicit (see
+// connectors/all); there is no global registry.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry returns a registry holding the given factories. It panics on a
+// duplicate scheme, which is a programming error.
+func NewRegistry(factories ...Factory) *Registry {
+	r := &Registry{factories: map[string]Factory{}}
+	for _, f := range factories {
+		if err := r.Register(f); err != nil {
+			panic("internal error: " + err.Error())
+		}
+	}
+	return r
+}
+
+// Register adds f. A second factory for the same scheme is an error.
+func (r *Registry) Register(f Factory) error {
+	s := f.Scheme()
+	if _, dup := r.factories[s]; dup {
+		return fmt.Errorf("connector %q registered twice", s)
+	}
+	r.factories[s] = f
+	return nil
+}
+
+// Lookup returns the factory for scheme.
+func (r *Registry) Lookup(scheme string) (Factory, bool) {
+	f, ok := r.factories[scheme]
+	return f, ok
+}
+
+// Factories returns every registered factory, sorted by scheme.
+func (r *Registry) Factories() []Factory {
+	out := make([]Factory, 0, len(r.factories))
+	for _, f := range r.factories {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Scheme() < out[j].Scheme() })
+	return out
+}
+
+// Schemes returns the registered scheme names, sorted.
+func (r *Registry) Schemes() []string {
+	var out []string
+	for _, f := range r.Factories() {
+		out = append(out, f.Scheme())
+	}
+	return out
+}
+
+// SplitName splits an inventory host name into scheme and address:
+// "@local" -> ("local", ""), "@ssh/db1" -> ("ssh", "db1"), and a bare
+// "db1" -> ("ssh", "db1").
+func SplitName(name string) (scheme, addr string) {
+	if !strings.HasPrefix(name, "@") {
+		return "ssh", name
+	}
+	rest := name[1:]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i], rest[i+1:]
+	}
+	return rest, ""
+}
+
+// Target parses an inventory host name with the connector data found in
+// data (keys of the form "<scheme>_..."), validating every connector key.
+// It does no I/O.
+func (r *Registry) Target(name string, data map[string]string) (Target, error) {
+	scheme, addr := SplitName(name)
+	f, ok := r.factories[scheme]
+	if !ok {
+		if scheme == "ssh" && !strings.HasPrefix(name, "@") {
+			return Target{}, fmt.Errorf("host %q: the ssh connector is not available in this build; use @local or one of %s", name, strings.Join(r.atSchemes(), ", "))
+		}
+		return Target{}, fmt.Errorf("host %q: unknown connector %q; known connectors: %s", name, scheme, strings.Join(r.atSchemes(), ", "))
+	}
+	own := map[string]string{}
+	for k, v := range data {
+		if err := r.CheckKey(k); err != nil {
+			return Target{}, fmt.Errorf("host %q: %w", name, err)
+		}
+		if strings.HasPrefix(k, scheme+"_") {
+			own[k] = v
+		}
+	}
+	t, err := f.Parse(addr, own)
+	if err != nil {
+		return Target{}, fmt.Errorf("host %q: %w", name, err)
+	}
+	if t.Name == "" {
+		t.Name = name
+	}
+	t.Scheme = scheme
+	return t, nil
+}
+
+// CheckKey reports an error for a data key that looks like connector data
+// ("<scheme>_...") of a registered connector that does not declare it. Other
+// keys are free-form host data and always pass.
+func (r *Registry) CheckKey(key string) error {
+	for s, f := range r.factories {
+		if !strings.HasPrefix(key, s+"_") {
+			continue
+		}
+		var names []string
+		for _, fld := range f.Fields() {
+			if fld.Name == key {
+				return nil
+			}
+			names = append(names, fld.Name)
+		}
+		msg := fmt.Sprintf("unknown data key %q for the %s connector", key, s)
+		if best := closest(key, names); best != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", best)
+		} else if len(names) > 0 {
+			msg += "; known keys: " + strings.Join(names, ", ")
+		} else {
+			msg += "; it takes no data keys"
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
+}
+
+// Field returns the declared field named key of any registered connector.
+func (r *Registry) Field(key string) (Field, bool) {
+	for _, f := range r.factories {
+		for _, fld := range f.Fields() {
+			if fld.Name == key {
+				return fld, true
+			}
+		}
+	}
+	return Field{}, false
+}
+
+func (r *Registry) atSchemes() []string {
+	var out []string
+	for _, s := range r.Schemes() {
+		out = append(out, "@"+s)
+	}
+	return out
+}
+
+// closest returns the candidate within edit distance 2 of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,73 @@
+package runtime
+
+import (
+	"io/fs"
+	"time"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Event is one thing that happened on one host; see builtins.Event.
+type Event = builtins.Event
+
+// Options configure a Runner. The zero value is usable: all hosts at once,
+// no step or time limit, the operating system's files, no stdlib.
+type Options struct {
+	// Parallel bounds how many hosts run at once; 0 means all of them.
+	Parallel int
+	// MaxSteps bounds the Starlark steps of each host's run; 0 = unlimited.
+	MaxSteps uint64
+	// Timeout bounds the wall-clock time of a whole Run; 0 = none.
+	Timeout time.Duration
+	// Stdlib serves load("@stdlib//NAME.star"); nil disables it.
+	Stdlib fs.FS
+	// Dry reports what each operation would do without changing a host.
+	Dry bool
+	// Diff adds unified diffs of file contents to events.
+	Diff bool
+	// Verbose adds shell output to op_end events.
+	Verbose bool
+	// Control holds the default control arguments (e.g. sudo) of every
+	// operation; host data and keywords on a call override them.
+	Control builtins.Control
+	// OnEvent receives every event. Calls are serialised by the runner, so
+	// the callback need not be safe for concurrent use; it must not block
+	// for long.
+	OnEvent func(Event)
+}
+
+// Host is one host to run scripts on.
+type Host struct {
+	Name    string             // display name, e.g. "@local" or "web1"
+	Groups  []string           // inventory groups, in order
+	Data    map[string]any     // host data: string, bool, int64, float64, []any, map[string]any
+	Factory connectors.Factory // opens Target
+	Target  connectors.Target
+}
+
+// Report is the outcome of a Run.
+type Report struct {
+	Hosts       []HostResult // in the order the hosts were given
+	Interrupted bool         // the context was cancelled before every host finished
+}
+
+// HostResult is the outcome of one host.
+type HostResult struct {
+	Name     string
+	Started  bool // false when the run was cancelled before this host began
+	Counts   builtins.Counts
+	Duration time.Duration
+	Err      error // nil when every script finished; a *ScriptError for script failures
+}
+
+// Failed returns how many hosts failed.
+func (r *Report) Failed() int {
+	n := 0
+	for _, h := range r.Hosts {
+		if h.Err != nil {
+			n++
+		}
+	}
+	return n
+}
