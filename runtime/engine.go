@@ -2,21 +2,65 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/builtins"
 )
 
+// fileOptions is the dialect of deploy scripts and modules: scripts, so
+// top-level control flow, global reassignment, while and set are on;
+// recursion stays off.
+var fileOptions = syntax.FileOptions{
+	Set:             true,
+	While:           true,
+	TopLevelControl: true,
+	GlobalReassign:  true,
+}
+
 // Runner compiles scripts and runs them on hosts. A Runner is safe for
-// concurrent use; each Run is independent.
+// concurrent use; each Run is independent. Modules loaded by its scripts are
+// cached for the Runner's lifetime, frozen, and shared by every host.
 type Runner struct {
-	opts Options
+	opts    Options
+	globals starlark.StringDict // predeclared names, without host
+
+	mu      sync.Mutex // serialises module loading; guards modules
+	modules map[string]*module
+}
+
+type module struct {
+	globals starlark.StringDict
+	err     error
+	loading bool
 }
 
 // New returns a Runner with opts.
-func New(opts Options) *Runner { return &Runner{opts: opts} }
+func New(opts Options) *Runner {
+	g := builtins.Predeclared(^builtins.Effect(0))
+	g["json"] = json.Module
+	g["struct"] = starlark.NewBuiltin("struct", starlarkstruct.Make)
+	return &Runner{opts: opts, globals: g, modules: map[string]*module{}}
+}
 
 // Program is a compiled deploy script with its loaded modules, ready to run
 // on any number of hosts.
 type Program struct {
 	Filename string
+	prog     *starlark.Program
+	loader   func(*starlark.Thread, string) (starlark.StringDict, error)
 }
 
 // Compile parses and resolves the script filename (src, or the file itself
@@ -24,7 +68,159 @@ type Program struct {
 // undefined names, missing modules and load cycles are reported before any
 // host is touched. Errors are *CompileError.
 func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Program, error) {
-	panic("TODO")
+	if src == nil {
+		b, err := r.readFile(filename)
+		if err != nil {
+			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", filename, err)}
+		}
+		src = b
+	}
+	isPredeclared := func(name string) bool { _, ok := r.globals[name]; return ok || name == "host" }
+	_, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	p := &Program{Filename: filename, prog: prog, loader: r.loaderFor(ctx, filename)}
+	for i := 0; i < prog.NumLoads(); i++ {
+		name, pos := prog.Load(i)
+		if _, err := r.load(ctx, filename, name, nil); err != nil {
+			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", pos, err)}
+		}
+	}
+	return p, nil
+}
+
+// compileError formats syntax and resolve errors, one per line, each with
+// its file:line:col.
+func compileError(err error) *CompileError {
+	var list resolve.ErrorList
+	if errors.As(err, &list) {
+		var lines []string
+		for _, e := range list {
+			msg := e.Msg
+			if strings.HasPrefix(msg, "undefined: host") {
+				msg += " (host is predeclared in deploy scripts only; a module function takes it as an argument)"
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s", e.Pos, msg))
+		}
+		return &CompileError{Msg: strings.Join(lines, "\n")}
+	}
+	return &CompileError{Msg: err.Error()}
+}
+
+// loaderFor returns the thread.Load function for code in file from.
+func (r *Runner) loaderFor(ctx context.Context, from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
+	return func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
+		return r.load(ctx, from, name, nil)
+	}
+}
+
+// load returns the frozen globals of module name as loaded from file from,
+// executing it the first time. chain holds the modules being loaded, for
+// cycle detection.
+func (r *Runner) load(ctx context.Context, from, name string, chain []string) (starlark.StringDict, error) {
+	key, err := r.resolve(from, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+	}
+	for i, c := range chain {
+		if c == key {
+			return nil, fmt.Errorf("load cycle: %s -> %s", strings.Join(chain[i:], " -> "), key)
+		}
+	}
+	if m, ok := r.modules[key]; ok && !m.loading {
+		return m.globals, m.err
+	}
+	m := &module{loading: true}
+	r.modules[key] = m
+	m.globals, m.err = r.exec(ctx, key, append(chain, key))
+	m.loading = false
+	if m.err != nil {
+		// A failed load is not cached, so that a fixed file loads next time.
+		delete(r.modules, key)
+	}
+	return m.globals, m.err
+}
+
+// exec runs the top level of module key on a thread with no host bound.
+func (r *Runner) exec(ctx context.Context, key string, chain []string) (starlark.StringDict, error) {
+	src, err := r.readFile(key)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", key, err)
+	}
+	thread := &starlark.Thread{
+		Name: "load " + key,
+		Load: func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
+			return r.load(ctx, key, name, chain)
+		},
+		Print: func(_ *starlark.Thread, msg string) {},
+	}
+	if r.opts.MaxSteps > 0 {
+		thread.SetMaxExecutionSteps(r.opts.MaxSteps)
+	}
+	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
+	defer stop()
+	globals, err := starlark.ExecFileOptions(&fileOptions, thread, key, src, r.globals)
+	if err != nil {
+		var ee *starlark.EvalError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("load %s: %s", key, ee.Backtrace())
+		}
+		var list resolve.ErrorList
+		if errors.As(err, &list) {
+			return nil, fmt.Errorf("load %s:\n%s", key, compileError(err).Msg)
+		}
+		return nil, fmt.Errorf("load %s: %w", key, err)
+	}
+	globals.Freeze()
+	return globals, nil
+}
+
+const stdlibPrefix = "@stdlib//"
+
+// resolve turns a load() argument into the module's cache key: the
+// "@stdlib//name.star" form as is, a file path joined to the directory of
+// the loading file and cleaned.
+func (r *Runner) resolve(from, name string) (string, error) {
+	if !strings.HasSuffix(name, ".star") {
+		return "", fmt.Errorf("load(%q): module names end in .star", name)
+	}
+	if strings.HasPrefix(name, stdlibPrefix) {
+		if r.opts.Stdlib == nil {
+			return "", fmt.Errorf("load(%q): no stdlib is available here", name)
+		}
+		return stdlibPrefix + strings.TrimPrefix(name, stdlibPrefix), nil
+	}
+	if strings.HasPrefix(name, "@") {
+		return "", fmt.Errorf("load(%q): unknown module prefix; use @stdlib//NAME.star or a path relative to %s", name, from)
+	}
+	if strings.HasPrefix(from, stdlibPrefix) {
+		return stdlibPrefix + filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(strings.TrimPrefix(from, stdlibPrefix)), name))), nil
+	}
+	if filepath.IsAbs(name) {
+		return filepath.Clean(name), nil
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(from), name)), nil
+}
+
+// readFile reads a script or module: stdlib modules from Options.Stdlib,
+// other paths from the file system.
+func (r *Runner) readFile(key string) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(key, stdlibPrefix); ok {
+		if r.opts.Stdlib == nil {
+			return nil, fmt.Errorf("no stdlib is available here")
+		}
+		b, err := fsReadFile(r.opts.Stdlib, rest)
+		if err != nil {
+			return nil, fmt.Errorf("no stdlib module %q", rest)
+		}
+		return b, nil
+	}
+	return os.ReadFile(key)
 }
 
 // Run runs progs, in order, on every host, each host in its own goroutine,
@@ -32,33 +228,137 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 // ctx is cancelled every host stops, the commands they started are killed,
 // and the report holds what finished (Report.Interrupted is set).
 func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Report {
-	panic("TODO")
-}
-
-// CompileError is an error in a script or a module it loads, found before
-// any host ran: a syntax error, an undefined name, a missing module or a
-// load cycle. Its message names file:line.
-type CompileError struct {
-	Msg string
-}
-
-func (e *CompileError) Error() string { return e.Msg }
-
-// ScriptError is a host's script failing: an operation failed, a builtin
-// got bad arguments, fail() was called, or a limit was reached.
-type ScriptError struct {
-	Host      string
-	Pos       string // file:line:col of the innermost script frame
-	Msg       string // the error without the position
-	Backtrace string // the Starlark backtrace, for -v output
-	Err       error  // the underlying error, for errors.As/Is
-}
-
-func (e *ScriptError) Error() string {
-	if e.Pos != "" {
-		return e.Pos + ": " + e.Msg
+	if r.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)
+		defer cancel()
 	}
-	return e.Msg
+	var emitMu sync.Mutex
+	emit := func(e Event) {
+		if r.opts.OnEvent == nil {
+			return
+		}
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		r.opts.OnEvent(e)
+	}
+	report := &Report{Hosts: make([]HostResult, len(hosts))}
+	parallel := r.opts.Parallel
+	if parallel <= 0 || parallel > len(hosts) {
+		parallel = len(hosts)
+	}
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i := range hosts {
+		report.Hosts[i].Name = hosts[i].Name
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			report.Hosts[i] = r.runHost(ctx, progs, hosts[i], emit)
+		}()
+	}
+	wg.Wait()
+	report.Interrupted = ctx.Err() != nil
+	return report
 }
 
-func (e *ScriptError) Unwrap() error { return e.Err }
+// runHost connects to one host and runs every program on it.
+func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit func(Event)) HostResult {
+	start := time.Now()
+	res := HostResult{Name: host.Name, Started: true}
+	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
+	h := &builtins.Host{
+		Name: host.Name, Groups: host.Groups, Data: host.Data,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
+		Emit:       emit,
+		OpenLocal:  func(p string) (io.ReadCloser, error) { return os.Open(p) },
+		WriteLocal: writeLocal,
+	}
+	res.Err = r.hostScripts(ctx, progs, host, h)
+	res.Counts = h.Counts
+	res.Duration = time.Since(start)
+	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: builtins.StatusOK, Duration: res.Duration, Counts: &res.Counts}
+	if res.Err != nil {
+		end.Status, end.Error = builtins.StatusFailed, res.Err.Error()
+	}
+	emit(end)
+	return res
+}
+
+func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h *builtins.Host) error {
+	var err error
+	if h.Defaults, err = builtins.ControlFromData(r.opts.Control, host.Data); err != nil {
+		return fmt.Errorf("%s: %w", host.Name, err)
+	}
+	if host.Factory == nil {
+		return fmt.Errorf("%s: no connector", host.Name)
+	}
+	conn, err := host.Factory.Open(ctx, host.Target)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", host.Name, err)
+	}
+	defer conn.Close()
+	h.Conn = conn
+	for _, p := range progs {
+		if err := r.runProgram(ctx, p, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runProgram runs one program's top level on a fresh thread bound to h.
+func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host) error {
+	thread := &starlark.Thread{
+		Name: h.Name,
+		Load: p.loader,
+		Print: func(_ *starlark.Thread, msg string) {
+			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
+		},
+	}
+	if r.opts.MaxSteps > 0 {
+		thread.SetMaxExecutionSteps(r.opts.MaxSteps)
+	}
+	builtins.WithHost(thread, ctx, h)
+	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
+	defer stop()
+	predeclared := make(starlark.StringDict, len(r.globals)+1)
+	for k, v := range r.globals {
+		predeclared[k] = v
+	}
+	predeclared["host"] = h.Value()
+	_, err := p.prog.Init(thread, predeclared)
+	if err == nil {
+		return nil
+	}
+	return scriptError(h.Name, err)
+}
+
+// scriptError turns a Starlark evaluation error into a *ScriptError naming
+// the innermost script position.
+func scriptError(host string, err error) *ScriptError {
+	se := &ScriptError{Host: host, Msg: err.Error(), Err: err}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		se.Backtrace = ee.Backtrace()
+		for i := len(ee.CallStack) - 1; i >= 0; i-- {
+			if pos := ee.CallStack[i].Pos; pos.IsValid() && pos.Filename() != "<builtin>" {
+				se.Pos = pos.String()
+				break
+			}
+		}
+		if u := ee.Unwrap(); u != nil {
+			se.Err = u
+		}
+	}
+	return se
+}

@@ -1,0 +1,310 @@
+package builtins
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// A factDef describes one fact: its arguments and how to read it.
+type factDef struct {
+	Name string
+	Args []string
+	Doc  string
+	read func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error)
+}
+
+// Facts returns the documentation of every fact, as "name(args): doc".
+func Facts() []string {
+	var out []string
+	for _, f := range factDefs() {
+		out = append(out, fmt.Sprintf("%s(%s): %s", f.Name, strings.Join(f.Args, ", "), f.Doc))
+	}
+	return out
+}
+
+func factDefs() []factDef {
+	return []factDef{
+		{"arch", nil, "The machine architecture, as `uname -m` prints it (`x86_64`, `aarch64`).", readArch},
+		{"file", []string{"path"}, "A struct describing path: `.exists`, `.type` (`file`, `directory`, `link`, `other`), `.mode` (`\"0644\"`), `.owner`, `.group`, `.size`, `.sha256` (regular files only). The path is not followed if it is a symlink.", readFileFact},
+		{"hostname", nil, "The host name, as `uname -n` prints it.", readHostname},
+		{"os", nil, "The fields of /etc/os-release as a dict with lower-case keys (`id`, `version_id`, `pretty_name`, ...); `{\"id\": \"darwin\"}` style from `uname -s` where there is no os-release.", readOS},
+		{"which", []string{"command"}, "The path of command as `command -v` finds it, or None.", readWhich},
+	}
+}
+
+var factSpec = &Spec{
+	Name: "fact",
+	Doc: "Reads a fact about the host. Facts run also under `--dry`, never count as changes, " +
+		"and are cached per host for the run; an operation that changes what a fact describes " +
+		"drops it from the cache. Facts: `os`, `arch`, `hostname`, `file(path)`, `which(command)`.",
+	Params: []Param{
+		{"name", "str", "", "The fact's name."},
+		{"*args", "str", "", "The fact's arguments, e.g. the path of `file`."},
+	},
+	Returns: "the fact's value (see the list of facts)",
+	Example: `if fact("os")["id"] == "debian":
+    print(fact("file", "/etc/motd").sha256)`,
+	Effects: EffectReadHost,
+	Fn:      factFn,
+}
+
+func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	h, err := HostFrom(thread, s.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(kw) > 0 {
+		return nil, fmt.Errorf("fact: unexpected keyword argument %s", kw[0][0])
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("fact: missing the fact's name, one of %s", factNames())
+	}
+	var strs []string
+	for i, a := range args {
+		str, ok := a.(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("fact: argument %d must be a string, got %s", i+1, a.Type())
+		}
+		strs = append(strs, string(str))
+	}
+	name, fargs := strs[0], strs[1:]
+	for _, def := range factDefs() {
+		if def.Name != name {
+			continue
+		}
+		if len(fargs) != len(def.Args) {
+			return nil, fmt.Errorf("fact: %s takes %d argument(s) (%s), got %d", name, len(def.Args), strings.Join(def.Args, ", "), len(fargs))
+		}
+		ctx := contextFrom(thread)
+		return h.readFact(ctx, def, h.Defaults, fargs)
+	}
+	return nil, fmt.Errorf("fact: unknown fact %q; known facts: %s", name, factNames())
+}
+
+func factNames() string {
+	var names []string
+	for _, d := range factDefs() {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// readFact reads a fact through the cache. The key holds the fact, its
+// arguments and the privilege it was read with.
+func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []string) (starlark.Value, error) {
+	w := ctl.Wrap()
+	key := def.Name + "\x00" + strings.Join(args, "\x00") + "\x00" + fmt.Sprint(w.Sudo, w.SudoUser, w.SuUser, w.Doas, w.DoasUser)
+	return h.fact(key, func() (starlark.Value, error) {
+		v, err := def.read(ctx, h, probeControl(ctl), args)
+		if err != nil {
+			return nil, fmt.Errorf("fact %s on %s: %w", def.Name, h.Name, err)
+		}
+		return v, nil
+	})
+}
+
+// probeControl keeps the privilege settings of ctl and drops what makes no
+// sense for a read-only probe (stdin, success codes, chdir, env).
+func probeControl(ctl Control) Control {
+	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable}
+}
+
+// probe runs a read-only command that must succeed and returns its stdout.
+func (h *Host) probe(ctx context.Context, ctl Control, script string) (string, error) {
+	res, err := h.check(ctx, script, ctl, "")
+	return string(res.Stdout), err
+}
+
+func readArch(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	out, err := h.probe(ctx, ctl, "uname -m")
+	return starlark.String(strings.TrimSpace(out)), err
+}
+
+func readHostname(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	out, err := h.probe(ctx, ctl, "uname -n")
+	return starlark.String(strings.TrimSpace(out)), err
+}
+
+func readWhich(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	res, err := h.run(ctx, "command -v "+connectors.Quote(args[0]), ctl, "")
+	if err != nil {
+		return nil, err
+	}
+	p := strings.TrimSpace(string(res.Stdout))
+	if res.ExitCode != 0 || p == "" {
+		return starlark.None, nil
+	}
+	return starlark.String(p), nil
+}
+
+func readOS(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	out, err := h.probe(ctx, ctl, "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || echo ID=$(uname -s | tr A-Z a-z)")
+	if err != nil {
+		return nil, err
+	}
+	fields := parseOSRelease(out)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	d := starlark.NewDict(len(fields))
+	for _, k := range keys {
+		_ = d.SetKey(starlark.String(k), starlark.String(fields[k]))
+	}
+	return d, nil
+}
+
+// parseOSRelease parses os-release(5) lines KEY=value with optional quotes.
+func parseOSRelease(s string) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || line == "" || line[0] == '#' {
+			continue
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+			if line[len(k)+1] == '"' {
+				v = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`").Replace(v)
+			}
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// fileInfo is the file fact.
+type fileInfo struct {
+	Exists bool
+	Type   string // file, directory, link, other
+	Mode   fs.FileMode
+	Owner  string
+	Group  string
+	Size   int64
+	SHA256 string
+}
+
+// The probe prints "type|mode|owner|group|size" with GNU/busybox stat, or
+// BSD stat, then the sha256 of a regular file on its own line. Exit 3 means
+// the path does not exist.
+const fileProbe = `p=%s
+if [ ! -e "$p" ] && [ ! -L "$p" ]; then exit 3; fi
+stat -c '%%F|%%a|%%U|%%G|%%s' -- "$p" 2>/dev/null || stat -f '%%HT|%%Lp|%%Su|%%Sg|%%z' -- "$p" || exit 4
+if [ -f "$p" ] && [ ! -L "$p" ]; then
+  { sha256sum -- "$p" 2>/dev/null || shasum -a 256 -- "$p"; } | cut -d' ' -f1
+fi`
+
+func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	fi, err := h.statFile(ctx, ctl, args[0])
+	if err != nil {
+		return nil, err
+	}
+	return fi.value(), nil
+}
+
+// statFile reads the file fact of p, uncached.
+func (h *Host) statFile(ctx context.Context, ctl Control, p string) (fileInfo, error) {
+	res, err := h.run(ctx, fmt.Sprintf(fileProbe, connectors.Quote(p)), ctl, "")
+	if err != nil {
+		return fileInfo{}, err
+	}
+	switch res.ExitCode {
+	case 0:
+	case 3:
+		return fileInfo{}, nil
+	default:
+		return fileInfo{}, &connectors.ExitError{Target: h.Name, Script: "stat " + p, Result: res}
+	}
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	parts := strings.Split(lines[0], "|")
+	if len(parts) != 5 {
+		return fileInfo{}, fmt.Errorf("stat %s: unexpected output %q", p, lines[0])
+	}
+	mode, err1 := strconv.ParseUint(parts[1], 8, 32)
+	size, err2 := strconv.ParseInt(parts[4], 10, 64)
+	if err1 != nil || err2 != nil {
+		return fileInfo{}, fmt.Errorf("stat %s: unexpected output %q", p, lines[0])
+	}
+	fi := fileInfo{Exists: true, Mode: fs.FileMode(mode), Owner: parts[2], Group: parts[3], Size: size}
+	switch t := strings.ToLower(parts[0]); {
+	case strings.Contains(t, "regular"):
+		fi.Type = "file"
+	case strings.Contains(t, "directory"):
+		fi.Type = "directory"
+	case strings.Contains(t, "symbolic"):
+		fi.Type = "link"
+	default:
+		fi.Type = "other"
+	}
+	if fi.Type == "file" && len(lines) > 1 {
+		fi.SHA256 = strings.TrimSpace(lines[1])
+	}
+	return fi, nil
+}
+
+// file returns the cached file fact of p as read with ctl's privileges.
+func (h *Host) file(ctx context.Context, ctl Control, p string) (fileInfo, error) {
+	v, err := h.readFact(ctx, factDef{Name: "file", read: readFileFact}, ctl, []string{p})
+	if err != nil {
+		return fileInfo{}, err
+	}
+	return fileInfoFrom(v), nil
+}
+
+func (fi fileInfo) value() starlark.Value {
+	d := starlark.StringDict{
+		"exists": starlark.Bool(fi.Exists),
+		"type":   starlark.None,
+		"mode":   starlark.None,
+		"owner":  starlark.None,
+		"group":  starlark.None,
+		"size":   starlark.None,
+		"sha256": starlark.None,
+	}
+	if fi.Exists {
+		d["type"] = starlark.String(fi.Type)
+		d["mode"] = starlark.String(formatMode(fi.Mode))
+		d["owner"] = starlark.String(fi.Owner)
+		d["group"] = starlark.String(fi.Group)
+		d["size"] = starlark.MakeInt64(fi.Size)
+		if fi.SHA256 != "" {
+			d["sha256"] = starlark.String(fi.SHA256)
+		}
+	}
+	return starlarkstruct.FromStringDict(starlark.String("file"), d)
+}
+
+func fileInfoFrom(v starlark.Value) fileInfo {
+	s := v.(*starlarkstruct.Struct)
+	str := func(name string) string {
+		a, _ := s.Attr(name)
+		if x, ok := a.(starlark.String); ok {
+			return string(x)
+		}
+		return ""
+	}
+	ex, _ := s.Attr("exists")
+	fi := fileInfo{Exists: bool(ex.(starlark.Bool)), Type: str("type"), Owner: str("owner"), Group: str("group"), SHA256: str("sha256")}
+	if m, err := strconv.ParseUint(str("mode"), 8, 32); err == nil {
+		fi.Mode = fs.FileMode(m)
+	}
+	if sz, _ := s.Attr("size"); sz != nil {
+		if n, ok := sz.(starlark.Int); ok {
+			fi.Size, _ = n.Int64()
+		}
+	}
+	return fi
+}

@@ -1,0 +1,306 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Host is the Go-side state of one host during a run: its connector, data,
+// control defaults, fact cache and event sink. The runtime creates one per
+// host per run and binds it to that host's thread with WithHost.
+type Host struct {
+	Name     string
+	Groups   []string
+	Data     map[string]any
+	Conn     connectors.Connector
+	Defaults Control // control defaults: options, then host data
+	Dry      bool
+	Diff     bool
+	Verbose  bool
+
+	// Emit receives this host's events; it must be safe to call from the
+	// host's goroutine.
+	Emit func(Event)
+	// OpenLocal opens a file on the machine running star-deploy (put src=,
+	// template src=). The runtime restricts it when sandboxed.
+	OpenLocal func(path string) (io.ReadCloser, error)
+	// WriteLocal atomically replaces a local file with the content of r
+	// (get dest=).
+	WriteLocal func(path string, r io.Reader) error
+
+	// Counts tallies this host's operations.
+	Counts Counts
+
+	mu    sync.Mutex
+	facts map[string]starlark.Value
+	value starlark.Value
+}
+
+type hostKey struct{}
+
+const contextKey = "context" // thread-local key of the run's context.Context
+
+// WithHost binds h and ctx to thread.
+func WithHost(thread *starlark.Thread, ctx context.Context, h *Host) {
+	thread.SetLocal(contextKey, ctx)
+	thread.SetLocal(hostKeyName, h)
+}
+
+const hostKeyName = "star-deploy.host"
+
+// HostFrom returns the host bound to thread. Without one, the builtin was
+// called while a module loaded, and the error says so.
+func HostFrom(thread *starlark.Thread, builtin string) (*Host, error) {
+	if h, ok := thread.Local(hostKeyName).(*Host); ok {
+		return h, nil
+	}
+	return nil, fmt.Errorf("%s() called at load time: a module's top-level code runs once for all hosts, so call %s() inside a function that the deploy script calls", builtin, builtin)
+}
+
+// contextFrom returns the run's context bound to thread.
+func contextFrom(thread *starlark.Thread) context.Context {
+	if ctx, ok := thread.Local(contextKey).(context.Context); ok {
+		return ctx
+	}
+	panic("internal error: no context bound to thread")
+}
+
+// Value returns the Starlark `host` value: .name, .data, .groups, .connector.
+func (h *Host) Value() starlark.Value {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.value == nil {
+		data, err := ToStarlark(h.Data)
+		if err != nil {
+			data = starlark.NewDict(0)
+		}
+		groups := make([]starlark.Value, len(h.Groups))
+		for i, g := range h.Groups {
+			groups[i] = starlark.String(g)
+		}
+		scheme := ""
+		if h.Conn != nil {
+			scheme = h.Conn.Target().Scheme
+		}
+		v := starlarkstruct.FromStringDict(starlark.String("host"), starlark.StringDict{
+			"name":      starlark.String(h.Name),
+			"data":      data,
+			"groups":    starlark.Tuple(groups),
+			"connector": starlark.String(scheme),
+		})
+		v.Freeze()
+		h.value = v
+	}
+	return h.value
+}
+
+func (h *Host) emit(e Event) {
+	if h.Emit == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.Host = h.Name
+	h.Emit(e)
+}
+
+// outcome is what one operation did.
+type outcome struct {
+	status   Status
+	message  string // what a dry run would do, or what was done
+	diff     string
+	shell    bool // add stdout/stderr/exit_code to the result
+	stdout   []byte
+	stderr   []byte
+	exitCode int
+}
+
+// operation runs fn as one operation: it emits op_start and op_end, applies
+// timeout=, retries= and ignore_errors=, counts the outcome and returns the
+// Starlark result.
+func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, fn func(ctx context.Context) (outcome, error)) (starlark.Value, error) {
+	pos := callerPos(thread)
+	h.emit(Event{Kind: KindOpStart, Op: op, Name: name, Pos: pos, Dry: h.Dry})
+	start := time.Now()
+	ctx := contextFrom(thread)
+
+	var out outcome
+	var err error
+	for attempt := 0; ; attempt++ {
+		out, err = h.attempt(ctx, ctl, fn)
+		if err == nil || attempt >= ctl.Retries || ctx.Err() != nil {
+			break
+		}
+		if ctl.RetryDelay > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(ctl.RetryDelay):
+			}
+		}
+	}
+	ev := Event{Kind: KindOpEnd, Op: op, Name: name, Pos: pos, Dry: h.Dry, Duration: time.Since(start), Message: out.message, Diff: out.diff}
+	if err != nil {
+		out.status = StatusFailed
+		ev.Error = err.Error()
+		var exit *connectors.ExitError
+		if errors.As(err, &exit) {
+			out.shell, out.stdout, out.stderr, out.exitCode = true, exit.Result.Stdout, exit.Result.Stderr, exit.Result.ExitCode
+		}
+	}
+	ev.Status = out.status
+	if h.Verbose && out.shell {
+		ev.Stdout, ev.Stderr = string(out.stdout), string(out.stderr)
+	}
+	h.Counts.Add(out.status)
+	h.emit(ev)
+	if err != nil && (!ctl.IgnoreErrors || ctx.Err() != nil) {
+		return nil, err
+	}
+	fields := starlark.StringDict{
+		"changed": starlark.Bool(out.status == StatusChanged),
+		"ok":      starlark.Bool(err == nil),
+		"skipped": starlark.Bool(out.status == StatusSkipped),
+		"dry":     starlark.Bool(h.Dry),
+	}
+	if out.shell {
+		fields["stdout"] = starlark.String(out.stdout)
+		fields["stderr"] = starlark.String(out.stderr)
+		fields["exit_code"] = starlark.MakeInt(out.exitCode)
+	}
+	r := starlarkstruct.FromStringDict(starlark.String("result"), fields)
+	r.Freeze()
+	return r, nil
+}
+
+func (h *Host) attempt(ctx context.Context, ctl Control, fn func(ctx context.Context) (outcome, error)) (outcome, error) {
+	if ctl.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ctl.Timeout)
+		defer cancel()
+	}
+	out, err := fn(ctx)
+	if err != nil && ctl.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", ctl.Timeout, err)
+	}
+	return out, err
+}
+
+// run renders script with ctl's privilege and environment settings and runs
+// it. Probes and operations both go through here.
+func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
+	rendered, err := connectors.Render(script, ctl.Wrap())
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	cmd := connectors.Command{Script: rendered, PTY: ctl.GetPTY}
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	res, err := h.Conn.Run(ctx, cmd)
+	if err != nil {
+		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
+	}
+	return res, nil
+}
+
+// check runs script and turns an exit status outside ctl's success codes
+// into an *connectors.ExitError.
+func (h *Host) check(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
+	res, err := h.run(ctx, script, ctl, stdin)
+	if err != nil {
+		return res, err
+	}
+	if !ctl.success(res.ExitCode) {
+		return res, &connectors.ExitError{Target: h.Name, Script: short(script), Result: res}
+	}
+	return res, nil
+}
+
+// fact returns the cached value of key, computing it with fn on a miss.
+func (h *Host) fact(key string, fn func() (starlark.Value, error)) (starlark.Value, error) {
+	h.mu.Lock()
+	v, ok := h.facts[key]
+	h.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := fn()
+	if err != nil {
+		return nil, err
+	}
+	v.Freeze()
+	h.mu.Lock()
+	if h.facts == nil {
+		h.facts = map[string]starlark.Value{}
+	}
+	h.facts[key] = v
+	h.mu.Unlock()
+	return v, nil
+}
+
+// forget drops cached facts: those about path, or every fact when path is
+// empty (after a shell command, which may have changed anything).
+func (h *Host) forget(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if path == "" {
+		h.facts = nil
+		return
+	}
+	for k := range h.facts {
+		if strings.HasPrefix(k, "file\x00"+path+"\x00") {
+			delete(h.facts, k)
+		}
+	}
+}
+
+// callerPos returns file:line:col of the innermost Starlark frame.
+func callerPos(thread *starlark.Thread) string {
+	for i := 0; i < thread.CallStackDepth(); i++ {
+		fr := thread.CallFrame(i)
+		if userFrame(fr) {
+			return fr.Pos.String()
+		}
+	}
+	return ""
+}
+
+// callerDir returns the directory of the file making the current call, for
+// resolving relative local paths.
+func callerDir(thread *starlark.Thread) string {
+	for i := 0; i < thread.CallStackDepth(); i++ {
+		fr := thread.CallFrame(i)
+		if userFrame(fr) {
+			return dirOf(fr.Pos.Filename())
+		}
+	}
+	return "."
+}
+
+// userFrame reports whether fr is in the user's own code: not a Go builtin
+// and not the embedded stdlib, whose callers are the ones to blame and whose
+// relative paths mean the user's files.
+func userFrame(fr starlark.CallFrame) bool {
+	name := fr.Pos.Filename()
+	return fr.Pos.IsValid() && name != "<builtin>" && !strings.HasPrefix(name, "@stdlib//")
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}

@@ -1,0 +1,104 @@
+package builtins
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// Effect classifies what a builtin may do, so that an embedder can allow
+// builtins by effect (for example "pure + read-host only").
+type Effect uint8
+
+// Effects a builtin may have. They combine as bit flags.
+const (
+	EffectPure      Effect = 0         // computes a value, touches nothing
+	EffectReadHost  Effect = 1 << iota // runs read-only probes on the host
+	EffectWriteHost                    // may change the host
+	EffectLocalFS                      // reads or writes files on the machine running star-deploy
+	EffectNetwork                      // opens network connections of its own
+)
+
+func (e Effect) String() string {
+	if e == EffectPure {
+		return "pure"
+	}
+	var parts []string
+	for _, p := range []struct {
+		e    Effect
+		name string
+	}{{EffectReadHost, "read-host"}, {EffectWriteHost, "write-host"}, {EffectLocalFS, "local-fs"}, {EffectNetwork, "network"}} {
+		if e&p.e != 0 {
+			parts = append(parts, p.name)
+		}
+	}
+	return strings.Join(parts, "+")
+}
+
+// Param documents one parameter. Name uses starlark.UnpackArgs syntax: a
+// trailing "?" marks an optional parameter, which is passed by keyword.
+type Param struct {
+	Name    string
+	Type    string
+	Default string
+	Doc     string
+}
+
+// Spec declares one builtin: its Starlark name, documentation, parameters,
+// effects and implementation. The same Params feed argument unpacking and
+// the generated docs, so the two cannot drift apart.
+type Spec struct {
+	Name    string // Starlark name
+	Doc     string // Markdown; the first sentence is the summary
+	Params  []Param
+	Control bool   // accepts the control arguments (sudo=, timeout=, ..., name=)
+	Returns string // what the call returns
+	Example string // a short Starlark example for the docs
+	Effects Effect
+	Fn      func(t *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error)
+}
+
+// Builtin returns the Starlark value of s.
+func (s *Spec) Builtin() *starlark.Builtin {
+	return starlark.NewBuiltin(s.Name, func(t *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		v, err := s.Fn(t, s, args, kw)
+		if err == nil && v == nil {
+			panic("internal error: builtin " + s.Name + " returned nil")
+		}
+		return v, err
+	})
+}
+
+// Unpack unpacks args and kw into ptrs, pairing Params[i].Name with ptrs[i].
+func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) error {
+	if len(ptrs) != len(s.Params) {
+		panic(fmt.Sprintf("internal error: %s: %d params but %d pointers", s.Name, len(s.Params), len(ptrs)))
+	}
+	pairs := make([]any, 0, 2*len(ptrs))
+	for i, p := range s.Params {
+		pairs = append(pairs, p.Name, ptrs[i])
+	}
+	return starlark.UnpackArgs(s.Name, args, kw, pairs...)
+}
+
+// All returns every builtin spec, sorted by name.
+func All() []*Spec {
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	return specs
+}
+
+// Predeclared returns the builtins as a Starlark dictionary of globals,
+// restricted to those whose effects are within allow (pass ^Effect(0) for
+// all). The per-host value "host" is not included; see HostValue.
+func Predeclared(allow Effect) starlark.StringDict {
+	d := starlark.StringDict{}
+	for _, s := range All() {
+		if s.Effects&^allow == 0 {
+			d[s.Name] = s.Builtin()
+		}
+	}
+	return d
+}

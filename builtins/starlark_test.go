@@ -1,0 +1,9 @@
+package builtins_test
+
+import (
+	"testing"
+
+	"github.com/star-deploy/star-deploy/internal/startest"
+)
+
+func TestStarlark(t *testing.T) { startest.Run(t, "testdata/*.star") }

@@ -1,0 +1,239 @@
+package builtins
+
+import (
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	"go.starlark.net/starlark"
+)
+
+func asString(v starlark.Value) (string, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		return string(v), nil
+	case starlark.NoneType:
+		return "", nil
+	}
+	return "", fmt.Errorf("want a string, got %s", v.Type())
+}
+
+func asBool(v starlark.Value) (bool, error) {
+	if b, ok := v.(starlark.Bool); ok {
+		return bool(b), nil
+	}
+	return false, fmt.Errorf("want True or False, got %s", v.Type())
+}
+
+func asInt(v starlark.Value) (int, error) {
+	var n int
+	if err := starlark.AsInt(v, &n); err != nil {
+		return 0, fmt.Errorf("want an int, got %s", v.Type())
+	}
+	return n, nil
+}
+
+func asIntList(v starlark.Value) ([]int, error) {
+	it, ok := v.(starlark.Iterable)
+	if !ok || v.Type() == "string" {
+		return nil, fmt.Errorf("want a list of int, got %s", v.Type())
+	}
+	var out []int
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) {
+		n, err := asInt(x)
+		if err != nil {
+			return nil, fmt.Errorf("want a list of int, got an element of type %s", x.Type())
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func asSeconds(v starlark.Value) (time.Duration, error) {
+	if _, ok := v.(starlark.NoneType); ok {
+		return 0, nil
+	}
+	f, ok := starlark.AsFloat(v)
+	if !ok {
+		return 0, fmt.Errorf("want seconds as an int or float, got %s", v.Type())
+	}
+	if f < 0 || math.IsNaN(f) || f > 365*24*3600 {
+		return 0, fmt.Errorf("want between 0 and one year of seconds, got %v", f)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+func asStringMap(v starlark.Value) (map[string]string, error) {
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf("want a dict of str to str, got %s", v.Type())
+	}
+	out := make(map[string]string, d.Len())
+	for _, item := range d.Items() {
+		k, ok1 := item[0].(starlark.String)
+		val, ok2 := item[1].(starlark.String)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("want a dict of str to str, got an entry %s: %s", item[0].Type(), item[1].Type())
+		}
+		out[string(k)] = string(val)
+	}
+	return out, nil
+}
+
+// parseMode accepts an octal string ("0644", "644") or an int (0o644).
+// None yields ok == false.
+func parseMode(v starlark.Value) (fs.FileMode, bool, error) {
+	switch v := v.(type) {
+	case nil, starlark.NoneType:
+		return 0, false, nil
+	case starlark.String:
+		n, err := strconv.ParseUint(string(v), 8, 32)
+		if err != nil || n > 0o7777 {
+			return 0, false, fmt.Errorf("mode %q is not an octal mode like \"0644\"", string(v))
+		}
+		return fs.FileMode(n), true, nil
+	case starlark.Int:
+		n, ok := v.Uint64()
+		if !ok || n > 0o7777 {
+			return 0, false, fmt.Errorf("mode %s is out of range (0 to 0o7777)", v)
+		}
+		return fs.FileMode(n), true, nil
+	}
+	return 0, false, fmt.Errorf("mode must be an octal string like \"0644\" or an int like 0o644, got %s", v.Type())
+}
+
+// formatMode renders permission bits as four octal digits, "0644".
+func formatMode(m fs.FileMode) string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// ToStarlark converts host data (string, bool, ints, float64, []any,
+// map[string]any, nil) to a frozen Starlark value.
+func ToStarlark(v any) (starlark.Value, error) {
+	var out starlark.Value
+	switch v := v.(type) {
+	case nil:
+		out = starlark.None
+	case starlark.Value:
+		out = v
+	case string:
+		out = starlark.String(v)
+	case bool:
+		out = starlark.Bool(v)
+	case int:
+		out = starlark.MakeInt(v)
+	case int64:
+		out = starlark.MakeInt64(v)
+	case float64:
+		out = starlark.Float(v)
+	case []string:
+		l := make([]starlark.Value, len(v))
+		for i, s := range v {
+			l[i] = starlark.String(s)
+		}
+		out = starlark.NewList(l)
+	case []any:
+		l := make([]starlark.Value, len(v))
+		for i, x := range v {
+			sv, err := ToStarlark(x)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = sv
+		}
+		out = starlark.NewList(l)
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		d := starlark.NewDict(len(v))
+		for _, k := range keys {
+			sv, err := ToStarlark(v[k])
+			if err != nil {
+				return nil, err
+			}
+			if err := d.SetKey(starlark.String(k), sv); err != nil {
+				return nil, err
+			}
+		}
+		out = d
+	default:
+		return nil, fmt.Errorf("cannot use a value of Go type %T as host data", v)
+	}
+	out.Freeze()
+	return out, nil
+}
+
+// fromStarlark converts a Starlark value into plain Go values for
+// text/template: strings, bools, int64, float64, []any, map[string]any.
+func fromStarlark(v starlark.Value) (any, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.String:
+		return string(v), nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.Int:
+		if n, ok := v.Int64(); ok {
+			return n, nil
+		}
+		return v.String(), nil
+	case starlark.Float:
+		return float64(v), nil
+	case *starlark.Dict:
+		m := make(map[string]any, v.Len())
+		for _, item := range v.Items() {
+			k, ok := item[0].(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("dict keys must be strings, got %s", item[0].Type())
+			}
+			x, err := fromStarlark(item[1])
+			if err != nil {
+				return nil, err
+			}
+			m[string(k)] = x
+		}
+		return m, nil
+	case starlark.HasAttrs:
+		if _, isIter := v.(starlark.Iterable); !isIter {
+			m := map[string]any{}
+			for _, name := range v.AttrNames() {
+				a, err := v.Attr(name)
+				if err != nil || a == nil {
+					continue
+				}
+				x, err := fromStarlark(a)
+				if err != nil {
+					return nil, err
+				}
+				m[name] = x
+			}
+			return m, nil
+		}
+	}
+	if it, ok := v.(starlark.Iterable); ok {
+		var out []any
+		iter := it.Iterate()
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			g, err := fromStarlark(x)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, g)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("cannot pass a value of type %s to a template", v.Type())
+}
+
+func dirOf(p string) string { return path.Dir(p) }
