@@ -482,4 +482,3 @@ func hashLocal(h *Host, p string) (string, int64, error) {
 	}
 	return hex.EncodeToString(sum.Sum(nil)), n, nil
 }
-

@@ -128,9 +128,12 @@ func newEnv(t *testing.T) *env {
 		WriteLocal: func(p string, r io.Reader) error { return writeFile(p, r) },
 	}
 	e.thread = &starlark.Thread{
-		Name:  t.Name(),
-		Load:  load,
-		Print: func(_ *starlark.Thread, msg string) { t.Log(msg); e.host.Emit(builtins.Event{Kind: builtins.KindPrint, Message: msg}) },
+		Name: t.Name(),
+		Load: load,
+		Print: func(_ *starlark.Thread, msg string) {
+			t.Log(msg)
+			e.host.Emit(builtins.Event{Kind: builtins.KindPrint, Message: msg})
+		},
 	}
 	starlarktest.SetReporter(e.thread, t)
 	e.thread.SetLocal(envKey, e)
