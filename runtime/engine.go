@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,14 +38,8 @@ type Runner struct {
 	opts    Options
 	globals starlark.StringDict // predeclared names, without host
 
-	mu      sync.Mutex // serialises module loading; guards modules
-	modules map[string]*module
-}
-
-type module struct {
-	globals starlark.StringDict
-	err     error
-	loading bool
+	mu      sync.Mutex                     // serialises module loading; guards modules
+	modules map[string]starlark.StringDict // loaded, frozen modules by key
 }
 
 // New returns a Runner with opts.
@@ -52,7 +47,7 @@ func New(opts Options) *Runner {
 	g := builtins.Predeclared(^builtins.Effect(0))
 	g["json"] = json.Module
 	g["struct"] = starlark.NewBuiltin("struct", starlarkstruct.Make)
-	return &Runner{opts: opts, globals: g, modules: map[string]*module{}}
+	return &Runner{opts: opts, globals: g, modules: map[string]starlark.StringDict{}}
 }
 
 // Program is a compiled deploy script with its loaded modules, ready to run
@@ -65,34 +60,58 @@ type Program struct {
 
 // Compile parses and resolves the script filename (src, or the file itself
 // when src is nil) and loads every module it loads, so that syntax errors,
-// undefined names, missing modules and load cycles are reported before any
-// host is touched. Errors are *CompileError.
+// undefined names, missing modules or symbols and load cycles are reported
+// before any host is touched. Errors are *CompileError.
 func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Program, error) {
 	if src == nil {
 		b, err := r.readFile(filename)
 		if err != nil {
-			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", filename, err)}
+			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", filename, readError(err))}
 		}
 		src = b
 	}
-	isPredeclared := func(name string) bool { _, ok := r.globals[name]; return ok || name == "host" }
-	_, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prog, err := r.prepare(ctx, filename, src, nil, true)
+	if err != nil {
+		return nil, &CompileError{Msg: err.Error()}
+	}
+	return &Program{Filename: filename, prog: prog, loader: r.loaderFor(filename)}, nil
+}
+
+// prepare parses and resolves one file and loads the modules it names,
+// checking that every loaded symbol exists. Callers hold r.mu.
+func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain []string, script bool) (*starlark.Program, error) {
+	isPredeclared := func(name string) bool {
+		_, ok := r.globals[name]
+		return ok || (script && name == "host")
+	}
+	f, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
 	if err != nil {
 		return nil, compileError(err)
 	}
-	p := &Program{Filename: filename, prog: prog, loader: r.loaderFor(ctx, filename)}
-	for i := 0; i < prog.NumLoads(); i++ {
-		name, pos := prog.Load(i)
-		if _, err := r.load(ctx, filename, name, nil); err != nil {
-			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", pos, err)}
+	for _, stmt := range f.Stmts {
+		ls, ok := stmt.(*syntax.LoadStmt)
+		if !ok {
+			continue
+		}
+		name := ls.ModuleName()
+		globals, err := r.load(ctx, filename, name, chain)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ls.Module.TokenPos, err)
+		}
+		for _, from := range ls.From {
+			if _, ok := globals[from.Name]; !ok {
+				return nil, fmt.Errorf("%s: load: %s has no symbol %q", from.NamePos, name, from.Name)
+			}
 		}
 	}
-	return p, nil
+	return prog, nil
 }
 
 // compileError formats syntax and resolve errors, one per line, each with
 // its file:line:col.
-func compileError(err error) *CompileError {
+func compileError(err error) error {
 	var list resolve.ErrorList
 	if errors.As(err, &list) {
 		var lines []string
@@ -103,60 +122,65 @@ func compileError(err error) *CompileError {
 			}
 			lines = append(lines, fmt.Sprintf("%s: %s", e.Pos, msg))
 		}
-		return &CompileError{Msg: strings.Join(lines, "\n")}
+		return errors.New(strings.Join(lines, "\n"))
 	}
-	return &CompileError{Msg: err.Error()}
+	return err
 }
 
-// loaderFor returns the thread.Load function for code in file from.
-func (r *Runner) loaderFor(ctx context.Context, from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
+func readError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return errors.New("no such file")
+	}
+	return err
+}
+
+// loaderFor returns the thread.Load function for code in file from. By the
+// time a thread runs, Compile has loaded every module, so this only reads
+// the cache.
+func (r *Runner) loaderFor(from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
 	return func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
-		return r.load(ctx, from, name, nil)
+		key, err := r.resolve(from, name)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		m, ok := r.modules[key]
+		if !ok {
+			return nil, fmt.Errorf("internal error: module %s was not loaded at compile time", key)
+		}
+		return m, nil
 	}
 }
 
 // load returns the frozen globals of module name as loaded from file from,
 // executing it the first time. chain holds the modules being loaded, for
-// cycle detection.
+// cycle detection. Callers hold r.mu.
 func (r *Runner) load(ctx context.Context, from, name string, chain []string) (starlark.StringDict, error) {
 	key, err := r.resolve(from, name)
 	if err != nil {
 		return nil, err
-	}
-	if len(chain) == 0 {
-		r.mu.Lock()
-		defer r.mu.Unlock()
 	}
 	for i, c := range chain {
 		if c == key {
 			return nil, fmt.Errorf("load cycle: %s -> %s", strings.Join(chain[i:], " -> "), key)
 		}
 	}
-	if m, ok := r.modules[key]; ok && !m.loading {
-		return m.globals, m.err
+	if m, ok := r.modules[key]; ok {
+		return m, nil
 	}
-	m := &module{loading: true}
-	r.modules[key] = m
-	m.globals, m.err = r.exec(ctx, key, append(chain, key))
-	m.loading = false
-	if m.err != nil {
-		// A failed load is not cached, so that a fixed file loads next time.
-		delete(r.modules, key)
-	}
-	return m.globals, m.err
-}
-
-// exec runs the top level of module key on a thread with no host bound.
-func (r *Runner) exec(ctx context.Context, key string, chain []string) (starlark.StringDict, error) {
 	src, err := r.readFile(key)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", key, err)
+		return nil, fmt.Errorf("cannot load %s: %w", name, readError(err))
+	}
+	chain = append(chain[:len(chain):len(chain)], key)
+	prog, err := r.prepare(ctx, key, src, chain, false)
+	if err != nil {
+		return nil, err
 	}
 	thread := &starlark.Thread{
-		Name: "load " + key,
-		Load: func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
-			return r.load(ctx, key, name, chain)
-		},
+		Name:  "load " + key,
+		Load:  r.loaderForLocked(key),
 		Print: func(_ *starlark.Thread, msg string) {},
 	}
 	if r.opts.MaxSteps > 0 {
@@ -164,20 +188,31 @@ func (r *Runner) exec(ctx context.Context, key string, chain []string) (starlark
 	}
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
 	defer stop()
-	globals, err := starlark.ExecFileOptions(&fileOptions, thread, key, src, r.globals)
+	globals, err := prog.Init(thread, r.globals)
 	if err != nil {
 		var ee *starlark.EvalError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("load %s: %s", key, ee.Backtrace())
+			return nil, fmt.Errorf("loading %s: %s", key, scriptError("", err))
 		}
-		var list resolve.ErrorList
-		if errors.As(err, &list) {
-			return nil, fmt.Errorf("load %s:\n%s", key, compileError(err).Msg)
-		}
-		return nil, fmt.Errorf("load %s: %w", key, err)
+		return nil, fmt.Errorf("loading %s: %w", key, err)
 	}
 	globals.Freeze()
+	r.modules[key] = globals
 	return globals, nil
+}
+
+// loaderForLocked is loaderFor for threads that run while r.mu is held.
+func (r *Runner) loaderForLocked(from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
+	return func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
+		key, err := r.resolve(from, name)
+		if err != nil {
+			return nil, err
+		}
+		if m, ok := r.modules[key]; ok {
+			return m, nil
+		}
+		return nil, fmt.Errorf("internal error: module %s was not loaded first", key)
+	}
 }
 
 const stdlibPrefix = "@stdlib//"

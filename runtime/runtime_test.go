@@ -1,0 +1,108 @@
+package runtime_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors/local"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// writeFiles creates files (name -> content) under a fresh directory and
+// returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func localHost(t *testing.T, name string, data map[string]any) sdrt.Host {
+	t.Helper()
+	f := local.NewFactory()
+	target, err := f.Parse("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdrt.Host{Name: name, Data: data, Factory: f, Target: target}
+}
+
+// recorder collects events.
+type recorder struct {
+	mu     sync.Mutex
+	events []sdrt.Event
+}
+
+func (r *recorder) add(e sdrt.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) of(kind builtins.Kind) []sdrt.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sdrt.Event
+	for _, e := range r.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestCompileErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"syntax.star":      "shell('true')\nif x\n",
+		"undefined.star":   "shell('true')\nprint(nope)\n",
+		"missing.star":     "load('lib/none.star', 'x')\n",
+		"cycle.star":       "load('lib/a.star', 'a')\n",
+		"lib/a.star":       "load('b.star', 'b')\na = 1\n",
+		"lib/b.star":       "load('a.star', 'a')\nb = 1\n",
+		"loadtime.star":    "load('lib/bad.star', 'x')\n",
+		"lib/bad.star":     "x = shell('true')\n",
+		"hostmod.star":     "load('lib/usehost.star', 'f')\n",
+		"lib/usehost.star": "def f():\n    return host.name\n",
+		"prefix.star":      "load('@nope//x.star', 'x')\n",
+		"nostd.star":       "load('@stdlib//nope.star', 'x')\n",
+		"badsym.star":      "load('lib/ok.star', 'zzz')\n",
+		"lib/ok.star":      "ok = 1\n",
+	})
+	r := sdrt.New(sdrt.Options{Stdlib: fstest.MapFS{}})
+	for _, tc := range []struct{ file, want string }{
+		{"syntax.star", "syntax.star:3:1: got newline, want ':'"},
+		{"undefined.star", "undefined.star:2:7: undefined: nope"},
+		{"missing.star", "missing.star:1:6: cannot load lib/none.star: no such file"},
+		{"cycle.star", "load cycle: " + filepath.Join(dir, "lib/a.star") + " -> " + filepath.Join(dir, "lib/b.star") + " -> " + filepath.Join(dir, "lib/a.star")},
+		{"loadtime.star", "shell() called at load time"},
+		{"hostmod.star", "usehost.star:2:12: undefined: host (host is predeclared in deploy scripts only"},
+		{"prefix.star", "unknown module prefix"},
+		{"nostd.star", `no stdlib module "nope.star"`},
+		{"badsym.star", `badsym.star:1:22: load: lib/ok.star has no symbol "zzz"`},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := r.Compile(t.Context(), filepath.Join(dir, tc.file), nil)
+			var ce *sdrt.CompileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %T %v, want *CompileError", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tc.want)
+			}
+		})
+	}
+}
