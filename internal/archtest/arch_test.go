@@ -1,0 +1,78 @@
+// Package archtest enforces the import direction of STYLE.md:
+// cmd -> runtime -> builtins -> connectors, connectors never import
+// Starlark or each other, inventory and stdlib are leaves, and third-party
+// transports stay inside their connector.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/star-deploy/star-deploy"
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, imports := strings.TrimPrefix(fields[0], mod), fields[1:]
+		for _, imp := range imports {
+			if msg := forbidden(pkg, imp); msg != "" {
+				t.Errorf("%s imports %s: %s", fields[0], imp, msg)
+			}
+		}
+	}
+}
+
+// forbidden returns why pkg (relative to the module, "" for the root) must
+// not import imp, or "".
+func forbidden(pkg, imp string) string {
+	inRepo := strings.HasPrefix(imp, mod)
+	rel := strings.TrimPrefix(imp, mod)
+	isImpl := func(p string) bool {
+		return strings.HasPrefix(p, "/connectors/") && p != "/connectors/all" && p != "/connectors/conntest"
+	}
+	switch {
+	case strings.HasPrefix(imp, "github.com/alecthomas/kong") && pkg != "/cmd/star-deploy":
+		return "only cmd/star-deploy imports kong"
+	case (strings.HasPrefix(imp, "golang.org/x/crypto/ssh") || strings.HasPrefix(imp, "github.com/pkg/sftp")) && pkg != "/connectors/ssh":
+		return "only connectors/ssh imports the SSH libraries"
+	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
+		return "only connectors/docker imports the Docker client"
+	case strings.HasPrefix(pkg, "/connectors") && strings.HasPrefix(imp, "go.starlark.net"):
+		return "connectors never import Starlark"
+	case pkg == "/connectors" && inRepo:
+		return "connectors is the interface package and imports nothing of the project"
+	case isImpl(pkg) && inRepo && rel != "/connectors":
+		return "a connector imports only the connectors interface package"
+	case (pkg == "/inventory" || pkg == "/stdlib") && inRepo:
+		return "inventory and stdlib are leaves"
+	case pkg == "/builtins" && (rel == "/runtime" || isImpl(rel) || rel == "/connectors/all"):
+		return "builtins sit below runtime and never see a concrete connector"
+	case pkg == "/runtime" && (isImpl(rel) || rel == "/connectors/all" || rel == "/stdlib" || strings.HasPrefix(rel, "/cmd")):
+		return "runtime gets connectors and the stdlib from its caller"
+	}
+	return ""
+}
+
+func TestForbiddenCatchesViolations(t *testing.T) {
+	for _, c := range [][2]string{
+		{"/connectors/local", mod + "/builtins"},
+		{"/connectors", "go.starlark.net/starlark"},
+		{"/builtins", mod + "/runtime"},
+		{"/runtime", mod + "/connectors/local"},
+		{"/runtime", "github.com/alecthomas/kong"},
+		{"/stdlib", mod + "/builtins"},
+	} {
+		if forbidden(c[0], c[1]) == "" {
+			t.Errorf("%s importing %s was allowed", c[0], c[1])
+		}
+	}
+	if msg := forbidden("/cmd/star-deploy", mod+"/connectors/all"); msg != "" {
+		t.Errorf("cmd importing connectors/all refused: %s", msg)
+	}
+}
