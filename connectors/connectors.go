@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"time"
+	"unicode/utf8"
 )
 
 // Target is one parsed inventory entry. Producing a Target does no I/O
@@ -60,7 +61,8 @@ type Connector interface {
 	Close() error
 }
 
-// Command is a shell command to run on a host.
+// Command is a shell command to run on a host. When Stdout and Stderr are
+// the same writer, a connector never calls its Write concurrently.
 type Command struct {
 	Script string    // already rendered (see Render); run as `sh -c Script`
 	Stdin  io.Reader // optional standard input
@@ -71,10 +73,10 @@ type Command struct {
 
 // Result is what a finished command produced.
 type Result struct {
-	ExitCode int
-	Stdout   []byte
-	Stderr   []byte
-	Duration time.Duration
+	ExitCode int           // exit status; 128+N when killed by signal N, as a shell reports it
+	Stdout   []byte        // everything the command wrote to standard output
+	Stderr   []byte        // everything the command wrote to standard error
+	Duration time.Duration // wall-clock time from start to exit
 }
 
 // Capabilities are declared data about a connector, so that the engine and
@@ -101,6 +103,8 @@ type ExitError struct {
 	Result Result
 }
 
+// Error names the command, the host and the exit status, followed by the
+// last line of standard error when there is one.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("command %q on %s exited with status %d", e.Script, e.Target, e.Result.ExitCode)
 	if s := lastLine(e.Result.Stderr); s != "" {
@@ -112,7 +116,7 @@ func (e *ExitError) Error() string {
 // lastLine returns the last non-empty line of b, trimmed to 200 bytes.
 func lastLine(b []byte) string {
 	end := len(b)
-	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == ' ') {
+	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == ' ' || b[end-1] == '\t') {
 		end--
 	}
 	start := end
@@ -121,7 +125,11 @@ func lastLine(b []byte) string {
 	}
 	s := string(b[start:end])
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // do not split a multi-byte character
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

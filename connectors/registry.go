@@ -24,11 +24,22 @@ func NewRegistry(factories ...Factory) *Registry {
 	return r
 }
 
-// Register adds f. A second factory for the same scheme is an error.
+// Register adds f. A second factory for the same scheme, or a scheme that
+// is empty or contains "/" or "@", is an error. The zero Registry is ready to
+// use.
 func (r *Registry) Register(f Factory) error {
+	if f == nil {
+		return fmt.Errorf("register connector: nil factory")
+	}
 	s := f.Scheme()
+	if s == "" || strings.ContainsAny(s, "/@") {
+		return fmt.Errorf("register connector %q: scheme must be non-empty without \"/\" or \"@\"", s)
+	}
 	if _, dup := r.factories[s]; dup {
 		return fmt.Errorf("connector %q registered twice", s)
+	}
+	if r.factories == nil {
+		r.factories = map[string]Factory{}
 	}
 	r.factories[s] = f
 	return nil
@@ -77,6 +88,9 @@ func SplitName(name string) (scheme, addr string) {
 // data (keys of the form "<scheme>_..."), validating every connector key.
 // It does no I/O.
 func (r *Registry) Target(name string, data map[string]string) (Target, error) {
+	if name == "" {
+		return Target{}, fmt.Errorf("empty host name")
+	}
 	scheme, addr := SplitName(name)
 	f, ok := r.factories[scheme]
 	if !ok {
@@ -109,10 +123,15 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 // ("<scheme>_...") of a registered connector that does not declare it. Other
 // keys are free-form host data and always pass.
 func (r *Registry) CheckKey(key string) error {
-	for s, f := range r.factories {
-		if !strings.HasPrefix(key, s+"_") {
-			continue
+	// The longest matching scheme owns the key, so "docker_compose_x" goes
+	// to a "docker_compose" connector, not to "docker", whatever map order.
+	s, f := "", Factory(nil)
+	for scheme, fac := range r.factories {
+		if strings.HasPrefix(key, scheme+"_") && len(scheme) > len(s) {
+			s, f = scheme, fac
 		}
+	}
+	if f != nil {
 		var names []string
 		for _, fld := range f.Fields() {
 			if fld.Name == key {
@@ -149,6 +168,9 @@ func (r *Registry) atSchemes() []string {
 	var out []string
 	for _, s := range r.Schemes() {
 		out = append(out, "@"+s)
+	}
+	if len(out) == 0 {
+		out = append(out, "(none registered)")
 	}
 	return out
 }

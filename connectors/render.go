@@ -10,14 +10,14 @@ import (
 // command into the script a POSIX host runs (pyinfra's
 // make_unix_command_for_host). The zero value runs the command as is.
 type Wrap struct {
-	Sudo            bool
-	SudoUser        string
-	SuUser          string
-	Doas            bool
-	DoasUser        string
-	Env             map[string]string
-	Chdir           string
-	ShellExecutable string // default "sh"
+	Sudo            bool              // run through `sudo -H -n`
+	SudoUser        string            // sudo -u USER; ignored unless Sudo
+	SuUser          string            // run through `su -s SHELL USER -c`
+	Doas            bool              // run through `doas -n`; not together with Sudo
+	DoasUser        string            // doas -u USER; ignored unless Doas
+	Env             map[string]string // exported before the command; keys must be shell names
+	Chdir           string            // directory to cd into first; a failed cd skips the command
+	ShellExecutable string            // shell that runs the command with -c; default "sh"
 }
 
 // Render returns the script that runs cmd with w applied, for a connector
@@ -25,20 +25,32 @@ type Wrap struct {
 // "$", backslashes, newlines and non-ASCII text reach the command intact.
 //
 // The layers, innermost first: export of Env, cd to Chdir, the command, all
-// run by ShellExecutable -c; then su, then sudo or doas around that.
+// run by ShellExecutable -c; then su, then sudo or doas around that. When Env
+// or Chdir is set the command is grouped in braces, so a multi-line command
+// or one with ";", "||" or "&" runs only after the export and the cd
+// succeeded, never in the wrong directory. Values that the shell cannot carry
+// (a NUL byte) and invalid environment names are errors.
 func Render(cmd string, w Wrap) (string, error) {
 	if w.Sudo && w.Doas {
 		return "", fmt.Errorf("sudo and doas cannot both be set")
 	}
-	body := cmd
-	if w.Chdir != "" {
-		body = "cd " + Quote(w.Chdir) + " && " + body
+	for _, v := range []struct{ what, s string }{
+		{"command", cmd}, {"chdir", w.Chdir}, {"shell_executable", w.ShellExecutable},
+		{"sudo_user", w.SudoUser}, {"su_user", w.SuUser}, {"doas_user", w.DoasUser},
+	} {
+		if strings.IndexByte(v.s, 0) >= 0 {
+			return "", fmt.Errorf("%s: contains a NUL byte, which a shell cannot pass on", v.what)
+		}
 	}
+	var prefix []string
 	if len(w.Env) > 0 {
 		keys := make([]string, 0, len(w.Env))
-		for k := range w.Env {
+		for k, v := range w.Env {
 			if !validEnvName(k) {
 				return "", fmt.Errorf("env: %q is not a valid variable name (letters, digits and _, not starting with a digit)", k)
+			}
+			if strings.IndexByte(v, 0) >= 0 {
+				return "", fmt.Errorf("env: value of %s contains a NUL byte, which a shell cannot pass on", k)
 			}
 			keys = append(keys, k)
 		}
@@ -48,20 +60,34 @@ func Render(cmd string, w Wrap) (string, error) {
 		for _, k := range keys {
 			b.WriteString(" " + k + "=" + Quote(w.Env[k]))
 		}
-		body = b.String() + " && " + body
+		prefix = append(prefix, b.String())
 	}
-	shell := w.ShellExecutable
-	if shell == "" {
-		shell = "sh"
+	if w.Chdir != "" {
+		dir := w.Chdir
+		if strings.HasPrefix(dir, "-") {
+			// "cd -x" is an option and "cd -" means $OLDPWD.
+			dir = "./" + dir
+		}
+		prefix = append(prefix, "cd "+Quote(dir))
+	}
+	body := cmd
+	if len(prefix) > 0 {
+		// The newline before "}" ends a trailing comment in cmd.
+		body = strings.Join(prefix, " && ") + " && { " + cmd + "\n}"
 	}
 	privileged := w.Sudo || w.Doas || w.SuUser != ""
 	if !privileged && w.ShellExecutable == "" {
 		// The connector's `sh -c` is the shell already.
 		return body, nil
 	}
-	script := shell + " -c " + Quote(body)
+	shell := w.ShellExecutable
+	if shell == "" {
+		shell = "sh"
+	}
+	script := Quote(shell) + " -c " + Quote(body)
 	if w.SuUser != "" {
-		script = "su " + Quote(w.SuUser) + " -c " + Quote(script)
+		// -s: the target user's login shell may be nologin; run ours.
+		script = `su -s "$(command -v ` + Quote(shell) + `)" ` + Quote(w.SuUser) + " -c " + Quote(body)
 	}
 	switch {
 	case w.Sudo:

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/all"
+	"github.com/star-deploy/star-deploy/inventory"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+	"github.com/star-deploy/star-deploy/stdlib"
+)
+
+const description = `Run Starlark deploy scripts on many hosts at once.
+
+  star-deploy [flags] INVENTORY SCRIPT.star...      run the scripts, in order, on every host
+  star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
+  star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
+  star-deploy connectors                            list the connectors and their data keys
+
+INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
+bare HOST), @docker/NAME.`
+
+// cli is the kong grammar. Deploying is the default command, so
+// `star-deploy @local deploy.star` and `star-deploy run @local deploy.star`
+// are the same. The flags sit at the top so that --help lists them and they
+// may come before or after the arguments.
+type cli struct {
+	Version kong.VersionFlag `help:"Print the version and exit."`
+	flags   `embed:""`
+
+	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
+	Connectors connectorsCmd `cmd:"" help:"List the connectors and their data keys."`
+}
+
+// flags are the options of a deploy, exec or fact run.
+type flags struct {
+	Dry      bool     `help:"Change nothing: report what each operation would do."`
+	Diff     bool     `help:"Show unified diffs of file contents."`
+	JSON     bool     `name:"json" help:"Write one JSON event per line to stdout and nothing else; errors and the summary go to stderr."`
+	Parallel int      `default:"20" placeholder:"N" help:"Run at most N hosts at once (0: all)."`
+	Data     []string `sep:"none" placeholder:"KEY=VALUE" help:"Set host data on every host (repeatable; values are strings). Connector keys (e.g. ssh_port=2222) configure the connector; control keys (sudo=true, sudo_user=app, timeout=30, ...) set the default of that control argument, like --sudo."`
+	Sudo     bool     `help:"Run every operation with sudo (the default of sudo=)."`
+	SudoUser string   `placeholder:"USER" help:"Become USER with sudo (the default of sudo_user=; implies --sudo)."`
+	Verbose  bool     `short:"v" help:"Show shell output and the Starlark backtrace of failures."`
+	MaxSteps uint64   `placeholder:"N" help:"Stop a host's script after N Starlark steps (0: no limit)."`
+}
+
+// runCmd holds the arguments of a deploy, exec or fact run.
+type runCmd struct {
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, or a comma-separated list."`
+	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star...), or: exec -- CMD..., or: fact NAME [ARG...]."`
+}
+
+// connectorsCmd lists the registered connectors.
+type connectorsCmd struct{}
+
+// parse parses args with kong. --help and --version come back as a
+// kongExit error.
+//
+// "--" ends the flags: everything after it is appended to the positional
+// arguments unparsed, so `@local exec -- ls -la` runs `ls -la`. (kong alone
+// stops filling a []string argument at "--".)
+func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context, err error) {
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	c = &cli{}
+	parser, err := kong.New(c,
+		kong.Name("star-deploy"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Vars{"version": versionString()},
+		kong.Exit(func(code int) { panic(kongExit{code}) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
+			if err := kong.DefaultHelpPrinter(options, ctx); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(ctx.Stdout, "\n%s\n", exitCodesHelp)
+			return err
+		}),
+	)
+	if err != nil {
+		panic("internal error: " + err.Error())
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			exit, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			c, kctx, err = nil, nil, exit
+		}
+	}()
+	kctx, err = parser.Parse(args)
+	if err != nil {
+		return nil, nil, &usageError{fmt.Errorf("%w (see star-deploy --help)", err)}
+	}
+	if tail != nil {
+		if !strings.HasPrefix(kctx.Command(), "run") {
+			return nil, nil, usagef("%s takes no arguments after --", kctx.Command())
+		}
+		c.Run.Args = append(c.Run.Args, tail...)
+	}
+	return c, kctx, nil
+}
+
+// execute runs the command args name. The report is nil when no host ran.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdrt.Report, error) {
+	if len(args) == 0 {
+		// No arguments at all: show the whole help, as an error.
+		_, _, err := parse([]string{"--help"}, stderr, stderr)
+		if _, ok := err.(kongExit); ok {
+			return nil, &usageError{errors.New("missing INVENTORY and SCRIPT")}
+		}
+		return nil, err
+	}
+	c, kctx, err := parse(args, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	reg := all.Registry()
+	switch kctx.Command() {
+	case "connectors":
+		listConnectors(stdout, reg)
+		return nil, nil
+	default:
+		return c.Run.run(ctx, &c.flags, reg, stdout, stderr)
+	}
+}
+
+// mode is what a run does on every host.
+type mode int
+
+const (
+	modeScripts mode = iota
+	modeExec
+	modeFact
+)
+
+// run deploys: it builds the hosts and the options, compiles every script
+// before any host runs, runs them and renders the events.
+func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, stdout, stderr io.Writer) (*sdrt.Report, error) {
+	if f.Parallel < 0 {
+		return nil, usagef("--parallel must be 0 (all hosts) or more, got %d", f.Parallel)
+	}
+	entries, err := inventory.Parse(r.Inventory)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	data, err := parseData(reg, f.Data)
+	if err != nil {
+		return nil, err
+	}
+	control := builtins.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}
+	control, err = builtins.ControlFromData(control, anyMap(data))
+	if err != nil {
+		return nil, usagef("--%w", err)
+	}
+	hosts, err := buildHosts(reg, entries, data)
+	if err != nil {
+		return nil, err
+	}
+
+	m, sources, err := r.sources()
+	if err != nil {
+		return nil, err
+	}
+
+	var out output // created once every script compiled
+	runner := sdrt.New(sdrt.Options{
+		Parallel: f.Parallel,
+		MaxSteps: f.MaxSteps,
+		Stdlib:   stdlib.FS,
+		Dry:      f.Dry,
+		Diff:     f.Diff,
+		Verbose:  f.Verbose || m == modeExec,
+		Control:  control,
+		OnEvent:  func(e sdrt.Event) { out.event(e) },
+	})
+	progs := make([]*sdrt.Program, 0, len(sources))
+	for _, s := range sources {
+		p, err := runner.Compile(ctx, s.filename, s.src)
+		if err != nil {
+			return nil, err
+		}
+		progs = append(progs, p)
+	}
+	out = newOutput(outputConfig{
+		stdout:  stdout,
+		stderr:  stderr,
+		json:    f.JSON,
+		verbose: f.Verbose,
+		mode:    m,
+		hosts:   len(hosts),
+	})
+	start := time.Now()
+	rep := runner.Run(ctx, progs, hosts)
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+	}
+	out.finish(rep, time.Since(start))
+	return rep, nil
+}
+
+// source is one script to compile: a file (src nil) or generated code.
+type source struct {
+	filename string
+	src      []byte
+}
+
+// sources interprets the positional arguments after INVENTORY.
+func (r *runCmd) sources() (mode, []source, error) {
+	if len(r.Args) == 0 {
+		return 0, nil, usagef("missing SCRIPT after %s: name one or more deploy scripts, or write exec -- CMD, or fact NAME", r.Inventory)
+	}
+	switch r.Args[0] {
+	case "exec":
+		argv := r.Args[1:]
+		if len(argv) == 0 {
+			return 0, nil, usagef("exec: missing command; write exec -- CMD [ARG...]")
+		}
+		// One argument is a shell command line ('ls | wc -l'); several are
+		// the words of one command, each quoted.
+		cmd := argv[0]
+		if len(argv) > 1 {
+			cmd = connectors.QuoteArgs(argv)
+		}
+		src := fmt.Sprintf("shell(%s, name=%s)\n", syntax.Quote(cmd, false), syntax.Quote("exec", false))
+		return modeExec, []source{{"<exec>", []byte(src)}}, nil
+	case "fact":
+		if len(r.Args) < 2 {
+			return 0, nil, usagef("fact: missing fact name; write fact NAME [ARG...], e.g. fact os")
+		}
+		quoted := make([]string, len(r.Args)-1)
+		for i, a := range r.Args[1:] {
+			quoted[i] = syntax.Quote(a, false)
+		}
+		src := fmt.Sprintf("print(fact(%s))\n", strings.Join(quoted, ", "))
+		return modeFact, []source{{"<fact>", []byte(src)}}, nil
+	}
+	var out []source
+	for _, path := range r.Args {
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return 0, nil, usagef("script %s does not exist", path)
+		case err != nil:
+			return 0, nil, usagef("script %s: %w", path, err)
+		case fi.IsDir():
+			return 0, nil, usagef("script %s is a directory", path)
+		}
+		out = append(out, source{filename: path})
+	}
+	return modeScripts, out, nil
+}
+
+// parseData parses --data KEY=VALUE items. A key that looks like connector
+// data of a registered connector but is not one of its fields is an error.
+func parseData(reg *connectors.Registry, items []string) (map[string]string, error) {
+	data := map[string]string{}
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, usagef("--data %q: want KEY=VALUE", item)
+		}
+		if !validKey(k) {
+			return nil, usagef("--data %q: %q is not a valid key (letters, digits and _, not starting with a digit)", item, k)
+		}
+		if err := reg.CheckKey(k); err != nil {
+			return nil, usagef("--data %s: %w", k, err)
+		}
+		data[k] = v
+	}
+	return data, nil
+}
+
+func validKey(k string) bool {
+	if k == "" || k[0] >= '0' && k[0] <= '9' {
+		return false
+	}
+	for _, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// buildHosts turns inventory entries into runtime hosts: host data is the
+// entry's data with --data on top, and its string values are the connector
+// data the registry validates and parses.
+func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string) ([]sdrt.Host, error) {
+	hosts := make([]sdrt.Host, 0, len(entries))
+	for _, e := range entries {
+		hostData := maps.Clone(e.Data)
+		if hostData == nil {
+			hostData = map[string]any{}
+		}
+		for k, v := range data {
+			hostData[k] = v
+		}
+		connData := map[string]string{}
+		for k, v := range hostData {
+			if s, ok := v.(string); ok {
+				connData[k] = s
+			}
+		}
+		t, err := reg.Target(e.Name, connData)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		f, ok := reg.Lookup(t.Scheme)
+		if !ok {
+			panic("internal error: registry returned a target of unknown scheme " + t.Scheme)
+		}
+		hosts = append(hosts, sdrt.Host{
+			Name:    t.Name,
+			Groups:  e.Groups,
+			Data:    hostData,
+			Factory: f,
+			Target:  t,
+		})
+	}
+	return hosts, nil
+}
+
+// listConnectors prints every registered connector with its data keys.
+func listConnectors(w io.Writer, reg *connectors.Registry) {
+	for i, f := range reg.Factories() {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "@%s\n", f.Scheme())
+		for _, line := range strings.Split(strings.TrimSpace(f.Doc()), "\n") {
+			fmt.Fprintf(w, "    %s\n", line)
+		}
+		fields := f.Fields()
+		if len(fields) == 0 {
+			fmt.Fprintln(w, "    data keys: none")
+			continue
+		}
+		fmt.Fprintln(w, "    data keys:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, fld := range fields {
+			var notes []string
+			if fld.Default != "" {
+				notes = append(notes, "default "+fld.Default)
+			}
+			if fld.Secret {
+				notes = append(notes, "(secret)")
+			}
+			fmt.Fprintf(tw, "      %s\t%s\t%s\t%s\n", fld.Name, fld.Type, strings.Join(notes, " "), fld.Doc)
+		}
+		tw.Flush()
+	}
+}

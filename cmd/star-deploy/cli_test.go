@@ -1,0 +1,343 @@
+package main
+
+// End-to-end tests: they run the whole command line in-process, with the
+// local connector, on real files in temporary directories.
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// q quotes s as a Starlark string literal.
+func q(s string) string { return syntax.Quote(s, false) }
+
+// jsonEvents decodes --json output, failing on any line that is not JSON.
+func jsonEvents(t *testing.T, stdout string) []sdrt.Event {
+	t.Helper()
+	var events []sdrt.Event
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var e sdrt.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("stdout line is not a JSON event: %v\n%s", err, sc.Text())
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+// countStatus counts the op_end events with status s.
+func countStatus(events []sdrt.Event, s builtins.Status) int {
+	n := 0
+	for _, e := range events {
+		if e.Kind == builtins.KindOpEnd && e.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+func noGoStack(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, out := range outputs {
+		if strings.Contains(out, "goroutine ") || regexp.MustCompile(`\.go:\d+`).MatchString(out) {
+			t.Errorf("output contains a Go stack trace:\n%s", out)
+		}
+	}
+}
+
+func TestHelloTwice(t *testing.T) {
+	dir := t.TempDir()
+	example := filepath.Join("..", "..", "examples", "hello.star")
+
+	code, stdout, stderr := runCLI(t, "@local", example, "--data", "dir="+dir)
+	if code != exitOK {
+		t.Fatalf("first run: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"hello.txt: changed (", "[@local] hello from @local", "1 host: 1 ok"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("first run output does not contain %q:\n%s", want, stdout)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "hello.txt"))
+	if err != nil || !strings.HasPrefix(string(got), "Hello from @local!\n") {
+		t.Errorf("hello.txt = %q, %v", got, err)
+	}
+
+	code, stdout, stderr = runCLI(t, "--json", "@local", example, "--data", "dir="+dir)
+	if code != exitOK {
+		t.Fatalf("second run: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	events := jsonEvents(t, stdout)
+	if n := countStatus(events, builtins.StatusChanged); n != 0 {
+		t.Errorf("second run changed %d operations, want 0:\n%s", n, stdout)
+	}
+	if countStatus(events, builtins.StatusOK)+countStatus(events, builtins.StatusSkipped) == 0 {
+		t.Errorf("second run: no operation ok or skipped:\n%s", stdout)
+	}
+}
+
+func TestTemplateAndPutAreIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "app.conf.tmpl", "port={{ .port }} host={{ .host.name }}\n")
+	script := writeFile(t, dir, "deploy.star", `
+template("app.conf.tmpl", `+q(filepath.Join(dir, "out", "app.conf"))+`, vars={"port": 8080})
+put(`+q(filepath.Join(dir, "out", "motd"))+`, content="hi\n", mode="0600")
+`)
+	if err := os.Mkdir(filepath.Join(dir, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "--json", "@local", script)
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if n := countStatus(jsonEvents(t, stdout), builtins.StatusChanged); n != 2 {
+		t.Errorf("first run changed %d operations, want 2", n)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "out", "app.conf"))
+	if string(got) != "port=8080 host=@local\n" {
+		t.Errorf("app.conf = %q", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "out", "motd")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("motd: %v, %v", fi, err)
+	}
+	code, stdout, _ = runCLI(t, "--json", "@local", script)
+	if code != exitOK || countStatus(jsonEvents(t, stdout), builtins.StatusChanged) != 0 {
+		t.Errorf("second run: exit code %d, want 0 and no changes:\n%s", code, stdout)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		want   []string // in stderr
+	}{
+		{"syntax error", "print('a')\n\ndef f(:\n    pass\n", []string{"bad.star:3:"}},
+		{"undefined name", "print('a')\nshell(no_such_name)\n", []string{"bad.star:2:", "no_such_name"}},
+		{"missing module", "load('lib/nope.star', 'x')\nprint(x)\n", []string{"bad.star:1:", "nope.star"}},
+		{"missing stdlib module", "load('@stdlib//nope.star', 'x')\n", []string{"bad.star:1:", "nope.star"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			script := writeFile(t, dir, "bad.star", tt.script)
+			code, stdout, stderr := runCLI(t, "@local", script)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d", code, exitUsage)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+				}
+			}
+			if stdout != "" {
+				t.Errorf("a host ran; stdout:\n%s", stdout)
+			}
+			noGoStack(t, stdout, stderr)
+		})
+	}
+}
+
+func TestFailingShell(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	script := writeFile(t, dir, "fail.star", "put("+q(a)+", content='a')\nshell('echo to-stderr >&2; exit 3')\nput("+q(b)+", content='b')\n")
+	code, stdout, stderr := runCLI(t, "@local", script)
+	if code != exitFailed {
+		t.Errorf("exit code %d, want %d", code, exitFailed)
+	}
+	for _, want := range []string{"fail.star:2:", "status 3", "Failures:", "[@local] "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not contain %q:\n%s", want, stdout)
+		}
+	}
+	if !exists(t, a) || exists(t, b) {
+		t.Errorf("a exists: %v (want true), b exists: %v (want false: the host stops at the failure)", exists(t, a), exists(t, b))
+	}
+	noGoStack(t, stdout, stderr)
+}
+
+func TestVerboseShowsOutputAndBacktrace(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "v.star", "def step():\n    shell('echo visible-output; exit 1')\n\nstep()\n")
+	code, stdout, stderr := runCLI(t, "-v", "@local", script)
+	if code != exitFailed {
+		t.Errorf("exit code %d, want %d\n%s", code, exitFailed, stderr)
+	}
+	for _, want := range []string{"visible-output", "v.star:2:", "v.star:4:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("-v output does not contain %q:\n%s", want, stdout)
+		}
+	}
+	noGoStack(t, stdout, stderr)
+}
+
+func TestDryChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "t.tmpl", "x={{ .x }}\n")
+	script := writeFile(t, dir, "dry.star", `
+put(`+q(filepath.Join(dir, "put.txt"))+`, content="a")
+shell("touch "+`+q(filepath.Join(dir, "touched"))+`)
+template("t.tmpl", `+q(filepath.Join(dir, "t.txt"))+`, vars={"x": 1})
+`)
+	code, stdout, stderr := runCLI(t, "--dry", "@local", script)
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"put.txt", "touched", "t.txt"} {
+		if exists(t, filepath.Join(dir, f)) {
+			t.Errorf("--dry created %s", f)
+		}
+	}
+	if n := strings.Count(stdout, "would change"); n != 3 {
+		t.Errorf("%d operations say \"would change\", want 3:\n%s", n, stdout)
+	}
+}
+
+func TestJSONEmitsOnlyJSON(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "j.star", "print('hello', host.name)\nput("+q(filepath.Join(dir, "f"))+", content='x')\nshell('exit 1')\n")
+	code, stdout, stderr := runCLI(t, "--json", "-v", "@local", script)
+	if code != exitFailed {
+		t.Errorf("exit code %d, want %d", code, exitFailed)
+	}
+	events := jsonEvents(t, stdout)
+	kinds := map[builtins.Kind]int{}
+	for _, e := range events {
+		kinds[e.Kind]++
+		if e.Host != "@local" {
+			t.Errorf("event for host %q: %+v", e.Host, e)
+		}
+	}
+	for _, k := range []builtins.Kind{builtins.KindHostStart, builtins.KindOpStart, builtins.KindOpEnd, builtins.KindPrint, builtins.KindHostEnd} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event:\n%s", k, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "HOST") || !strings.Contains(stderr, "j.star:3:") {
+		t.Errorf("stderr does not hold the summary and the error:\n%s", stderr)
+	}
+}
+
+func TestScriptsRunInOrderWithHostData(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "first")
+	one := writeFile(t, dir, "one.star", "put("+q(f)+", content='1')\n")
+	two := writeFile(t, dir, "two.star", "shell('test -f '+"+q(f)+")\nprint(host.name, host.data['role'], host.data.get('missing', 'dflt'))\n")
+	code, stdout, stderr := runCLI(t, "@local", one, two, "--data", "role=web")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "[@local] @local web dflt\n") {
+		t.Errorf("output:\n%s", stdout)
+	}
+}
+
+func TestExec(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "@local", "exec", "--", "echo", "hi")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stdout, "[@local] hi\n") {
+		t.Errorf("stdout = %q, want it to start with the command's output", stdout)
+	}
+
+	// One argument is a command line; quoting of several words is exact.
+	_, stdout, _ = runCLI(t, "@local", "exec", "--", "echo a | tr a b")
+	if !strings.Contains(stdout, "[@local] b\n") {
+		t.Errorf("pipeline: stdout = %q", stdout)
+	}
+	_, stdout, _ = runCLI(t, "@local", "exec", "--", "printf", "%s|", "a  b", "it's", "$HOME")
+	if !strings.Contains(stdout, "[@local] a  b|it's|$HOME|\n") {
+		t.Errorf("quoting: stdout = %q", stdout)
+	}
+
+	code, _, stderr = runCLI(t, "@local", "exec", "--", "sh", "-c", "echo bad >&2; exit 4")
+	if code != exitFailed {
+		t.Errorf("failing exec: exit code %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(stderr, "[@local] bad\n") {
+		t.Errorf("failing exec: stderr = %q", stderr)
+	}
+}
+
+func TestFact(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "@local", "fact", "arch")
+	if code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	line, _, _ := strings.Cut(stdout, "\n")
+	if v, ok := strings.CutPrefix(line, "[@local] "); !ok || strings.TrimSpace(v) == "" || v == "None" {
+		t.Errorf("fact arch printed %q", stdout)
+	}
+}
+
+// TestInterruptBinary builds the real binary, interrupts it while a
+// command runs and expects exit 130, a partial summary and no wait for the
+// command to finish.
+func TestInterruptBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "star-deploy")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	mark := filepath.Join(dir, "started")
+	script := writeFile(t, dir, "sleep.star", "shell('touch '+"+q(mark)+")\nshell('sleep 30')\n")
+
+	cmd := exec.Command(bin, "@local", script)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(20 * time.Second); !exists(t, mark); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the script did not start\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // let `sleep 30` start
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15s after SIGINT\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d, want %d", code, exitInterrupted)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to stop after SIGINT", d)
+	}
+	out := stdout.String()
+	for _, want := range []string{"HOST", "@local", "interrupted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not contain %q:\n%s", want, out)
+		}
+	}
+	noGoStack(t, out, stderr.String())
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// version is set at build time with
+// -ldflags "-X main.version=v1.2.3"; see versionString.
+var version = "dev"
+
+// Exit codes. They are listed in --help (exitCodesHelp) and chosen in one
+// place, exitCode.
+const (
+	exitOK          = 0   // every host succeeded
+	exitFailed      = 1   // one or more hosts failed or were unreachable
+	exitUsage       = 2   // usage, inventory, connector or script error before any host ran
+	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
+)
+
+const exitCodesHelp = `Exit codes:
+  0    every host succeeded
+  1    one or more hosts failed or were unreachable
+  2    usage, inventory, connector, data key or script error; no host ran
+  130  interrupted (Ctrl-C or SIGTERM); a partial summary is printed`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default handling so that a
+		// second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command line: it parses args, does what they say and
+// returns the exit code. Tests call it in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	rep, err := execute(ctx, args, stdout, stderr)
+	if err != nil {
+		printError(stderr, err)
+	}
+	return exitCode(ctx, rep, err)
+}
+
+// exitCode is the one place that maps the outcome of a run to an exit code.
+func exitCode(ctx context.Context, rep *sdrt.Report, err error) int {
+	var exit kongExit
+	var usage *usageError
+	var compile *sdrt.CompileError
+	switch {
+	case errors.As(err, &exit): // --help, --version
+		return exit.code
+	case err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled)):
+		return exitInterrupted
+	case errors.As(err, &usage), errors.As(err, &compile):
+		return exitUsage
+	case err != nil: // any other error before a host ran
+		return exitUsage
+	case rep == nil: // a command that runs no host, e.g. `connectors`
+		return exitOK
+	case rep.Interrupted || ctx.Err() != nil:
+		return exitInterrupted
+	case rep.Failed() > 0:
+		return exitFailed
+	default:
+		return exitOK
+	}
+}
+
+// printError writes err for a user: a compile error as is (it starts with
+// file:line), anything else after the program name. Nothing is printed for
+// the pseudo-errors of --help and --version.
+func printError(w io.Writer, err error) {
+	var exit kongExit
+	var compile *sdrt.CompileError
+	switch {
+	case errors.As(err, &exit):
+	case errors.As(err, &compile):
+		fmt.Fprintln(w, compile.Error())
+	default:
+		fmt.Fprintf(w, "star-deploy: %v\n", err)
+	}
+}
+
+// usageError is a mistake on the command line or in the inventory, found
+// before any host ran.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// kongExit carries the status kong asked to exit with (after --help or
+// --version) out of the parser without ending the process.
+type kongExit struct{ code int }
+
+func (e kongExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// versionString returns the version: the -ldflags value, else the module
+// version `go install` recorded, plus the VCS revision when known.
+func versionString() string {
+	v := version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "star-deploy " + v
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" && !strings.Contains(v, rev) { // pseudo-versions hold it already
+		v += " (" + rev + modified + ")"
+	}
+	return "star-deploy " + v + " " + bi.GoVersion
+}

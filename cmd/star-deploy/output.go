@@ -1,0 +1,653 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// output renders the runtime's events and the final summary. event is
+// called by the runtime, one call at a time; finish is called once, after
+// the run.
+type output interface {
+	event(e sdrt.Event)
+	finish(rep *sdrt.Report, elapsed time.Duration)
+}
+
+// outputConfig says where and how to render.
+type outputConfig struct {
+	stdout, stderr io.Writer
+	json           bool // --json
+	verbose        bool // -v
+	mode           mode // scripts, exec or fact
+	hosts          int  // how many hosts run
+
+	// Set by newOutput from the environment unless a test sets them.
+	terminal bool // stdout is a terminal: live progress
+	color    bool // colours in the summary
+	width    int  // terminal width
+}
+
+// newOutput picks the renderer: JSON with --json, live progress when
+// stdout is a terminal, plain lines otherwise.
+func newOutput(cfg outputConfig) output {
+	if f, ok := cfg.stdout.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
+		cfg.terminal = true
+		cfg.color = os.Getenv("NO_COLOR") == ""
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			cfg.width = w
+		}
+	}
+	switch {
+	case cfg.json:
+		return &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout)}
+	case cfg.terminal:
+		return newTTYOutput(cfg)
+	default:
+		return &plainOutput{cfg: cfg, w: cfg.stdout, opFailed: map[string]bool{}}
+	}
+}
+
+// ---- JSON ----
+
+// jsonOutput writes each event as one line of JSON on stdout, and nothing
+// else there; the summary goes to stderr.
+type jsonOutput struct {
+	cfg outputConfig
+	enc *json.Encoder
+}
+
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+func (o *jsonOutput) event(e sdrt.Event) {
+	if err := o.enc.Encode(e); err != nil {
+		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
+	}
+}
+
+func (o *jsonOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+	writeSummary(o.cfg.stderr, rep, elapsed, summaryStyle{verbose: o.cfg.verbose})
+}
+
+// ---- plain lines ----
+
+// plainOutput writes one line per finished operation and print(), then a
+// plain summary: the format for pipes, files and CI logs.
+type plainOutput struct {
+	cfg      outputConfig
+	w        io.Writer
+	opFailed map[string]bool // hosts whose failure an op_end line showed
+}
+
+func (o *plainOutput) event(e sdrt.Event) {
+	var b bytes.Buffer
+	switch o.cfg.mode {
+	case modeExec:
+		if e.Kind == builtins.KindOpEnd {
+			// The command's output is the result; stderr stays on stderr.
+			writePrefixed(o.w, e.Host, e.Stdout)
+			writePrefixed(o.cfg.stderr, e.Host, e.Stderr)
+			if e.Status == builtins.StatusFailed {
+				o.opFailed[e.Host] = true
+			}
+			return
+		}
+	}
+	formatEvent(&b, e, o.cfg.verbose, o.opFailed, plainPaint)
+	o.w.Write(b.Bytes())
+}
+
+func (o *plainOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+	w := o.w
+	if o.cfg.mode != modeScripts {
+		// exec and fact print results on stdout; keep it clean for pipes.
+		w = o.cfg.stderr
+	}
+	writeSummary(w, rep, elapsed, summaryStyle{verbose: o.cfg.verbose})
+}
+
+// formatEvent writes the lines an event shows in plain and terminal
+// output: finished operations, print() text, host failures that no
+// operation reported. opFailed tracks which hosts an op_end already showed
+// failing.
+func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[string]bool, paint painter) {
+	switch e.Kind {
+	case builtins.KindOpEnd:
+		word := statusWord(e)
+		c := statusColor(e.Status)
+		if word == "interrupted" {
+			c = colorMagenta
+		}
+		fmt.Fprintf(b, "[%s] %s: %s (%s)", e.Host, opName(e), paint(c, word), formatDuration(e.Duration))
+		if e.Status == builtins.StatusFailed {
+			opFailed[e.Host] = true
+			b.WriteString(": ")
+			if e.Pos != "" && !generated(e.Pos) && !strings.HasPrefix(e.Error, e.Pos) {
+				b.WriteString(e.Pos + ": ")
+			}
+			b.WriteString(e.Error)
+		}
+		b.WriteByte('\n')
+		if e.Message != "" && (e.Dry || verbose) && e.Message != "would run: "+e.Name {
+			writeIndented(b, "    ", e.Message)
+		}
+		if e.Diff != "" {
+			writeIndented(b, "    ", e.Diff)
+		}
+		if verbose {
+			writeIndented(b, "    out| ", e.Stdout)
+			writeIndented(b, "    err| ", e.Stderr)
+		}
+	case builtins.KindPrint:
+		writePrefixedBuf(b, e.Host, e.Message)
+	case builtins.KindHostEnd:
+		if e.Status == builtins.StatusFailed && !opFailed[e.Host] && e.Error != "" {
+			fmt.Fprintf(b, "[%s] %s: %s\n", e.Host, paint(colorRed, "failed"), e.Error)
+		}
+	}
+}
+
+// opName is the name an operation is shown under.
+func opName(e sdrt.Event) string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return e.Op
+}
+
+// statusWord is the status shown for a finished operation.
+func statusWord(e sdrt.Event) string {
+	if e.Dry && e.Status == builtins.StatusChanged {
+		return "would change"
+	}
+	if e.Status == builtins.StatusFailed && strings.HasSuffix(e.Error, context.Canceled.Error()) {
+		return "interrupted"
+	}
+	if e.Status == "" {
+		return "done"
+	}
+	return string(e.Status)
+}
+
+// writePrefixed writes each line of text as "[host] line".
+func writePrefixed(w io.Writer, host, text string) {
+	if text == "" {
+		return
+	}
+	var b bytes.Buffer
+	writePrefixedBuf(&b, host, text)
+	w.Write(b.Bytes())
+}
+
+func writePrefixedBuf(b *bytes.Buffer, host, text string) {
+	if text == "" {
+		return
+	}
+	for _, line := range splitLines(text) {
+		fmt.Fprintf(b, "[%s] %s\n", host, line)
+	}
+}
+
+// writeIndented writes each line of text after prefix.
+func writeIndented(b *bytes.Buffer, prefix, text string) {
+	if text == "" {
+		return
+	}
+	for _, line := range splitLines(text) {
+		b.WriteString(prefix + line + "\n")
+	}
+}
+
+// splitLines splits text into lines without a trailing empty line.
+func splitLines(text string) []string {
+	return strings.Split(strings.TrimSuffix(strings.ReplaceAll(text, "\r\n", "\n"), "\n"), "\n")
+}
+
+// formatDuration shows short times with two decimals, long ones rounded.
+func formatDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// ---- summary ----
+
+type summaryStyle struct {
+	color   bool
+	verbose bool
+}
+
+// hostState is what the summary says about a host.
+func hostState(rep *sdrt.Report, h sdrt.HostResult) string {
+	switch {
+	case !h.Started:
+		return "not started"
+	case h.Err == nil:
+		return "ok"
+	case rep.Interrupted && (errors.Is(h.Err, context.Canceled) || strings.HasSuffix(h.Err.Error(), context.Canceled.Error())):
+		return "interrupted"
+	default:
+		return "failed"
+	}
+}
+
+// writeSummary writes the table of hosts (host, status, ok, changed,
+// failed, skipped, time), a totals line and the error of every failed
+// host. Colours only with style.color.
+func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style summaryStyle) {
+	paint := plainPaint
+	if style.color {
+		paint = ansiPaint
+	}
+	header := []string{"HOST", "STATUS", "OK", "CHANGED", "FAILED", "SKIPPED", "TIME"}
+	rows := [][]string{header}
+	states := make([]string, len(rep.Hosts))
+	for i, h := range rep.Hosts {
+		states[i] = hostState(rep, h)
+		t := formatDuration(h.Duration)
+		if !h.Started {
+			t = "-"
+		}
+		rows = append(rows, []string{
+			h.Name, states[i],
+			fmt.Sprint(h.Counts.OK), fmt.Sprint(h.Counts.Changed),
+			fmt.Sprint(h.Counts.Failed), fmt.Sprint(h.Counts.Skipped), t,
+		})
+	}
+	widths := make([]int, len(header))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b bytes.Buffer
+	for ri, r := range rows {
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			cell := c
+			if ri == 0 {
+				cell = paint(colorBold, c)
+			} else {
+				cell = paint(cellColor(i, c), c)
+			}
+			if i >= 2 { // numbers and times align right
+				b.WriteString(pad + cell)
+			} else {
+				b.WriteString(cell + pad)
+			}
+			if i < len(r)-1 {
+				b.WriteString("  ")
+			}
+		}
+		b.WriteByte('\n')
+	}
+
+	counts := map[string]int{}
+	for _, s := range states {
+		counts[s]++
+	}
+	var parts []string
+	for _, s := range []string{"ok", "failed", "interrupted", "not started"} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	noun := "hosts"
+	if len(rep.Hosts) == 1 {
+		noun = "host"
+	}
+	fmt.Fprintf(&b, "%d %s: %s in %s", len(rep.Hosts), noun, strings.Join(parts, ", "), formatDuration(elapsed))
+	if rep.Interrupted && counts["interrupted"] == 0 {
+		b.WriteString(" (" + paint(colorMagenta, "interrupted") + ")")
+	}
+	b.WriteByte('\n')
+
+	first := true
+	for i, h := range rep.Hosts {
+		if states[i] != "failed" {
+			continue
+		}
+		if first {
+			b.WriteString("\n" + paint(colorBold, "Failures:") + "\n")
+			first = false
+		}
+		b.WriteString(formatHostError(h.Name, h.Err, style.verbose))
+	}
+	w.Write(b.Bytes())
+}
+
+// formatHostError renders a host's error as "[host] file:line:col: message",
+// with the Starlark backtrace when verbose. It never includes a Go stack.
+func formatHostError(host string, err error, verbose bool) string {
+	var b strings.Builder
+	var se *sdrt.ScriptError
+	if errors.As(err, &se) {
+		msg := se.Error()
+		if generated(se.Pos) {
+			msg = se.Msg
+		}
+		fmt.Fprintf(&b, "[%s] %s\n", host, msg)
+		if verbose && se.Backtrace != "" {
+			for _, line := range splitLines(se.Backtrace) {
+				b.WriteString("    " + line + "\n")
+			}
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "[%s] %v\n", host, err)
+	return b.String()
+}
+
+// generated reports whether pos is in a script the CLI generated (exec,
+// fact), whose positions mean nothing to the user.
+func generated(pos string) bool { return strings.HasPrefix(pos, "<") }
+
+// ---- colours ----
+
+type color string
+
+const (
+	colorNone    color = ""
+	colorBold    color = "1"
+	colorRed     color = "31"
+	colorGreen   color = "32"
+	colorYellow  color = "33"
+	colorMagenta color = "35"
+	colorDim     color = "2"
+)
+
+// painter colours text (or not).
+type painter func(c color, s string) string
+
+func plainPaint(_ color, s string) string { return s }
+
+func ansiPaint(c color, s string) string {
+	if c == colorNone || s == "" {
+		return s
+	}
+	return "\x1b[" + string(c) + "m" + s + "\x1b[0m"
+}
+
+func statusColor(s builtins.Status) color {
+	switch s {
+	case builtins.StatusOK:
+		return colorGreen
+	case builtins.StatusChanged:
+		return colorYellow
+	case builtins.StatusFailed:
+		return colorRed
+	case builtins.StatusSkipped:
+		return colorDim
+	}
+	return colorNone
+}
+
+// cellColor colours a summary cell by column.
+func cellColor(col int, v string) color {
+	switch col {
+	case 1:
+		switch v {
+		case "ok":
+			return colorGreen
+		case "failed":
+			return colorRed
+		default:
+			return colorMagenta
+		}
+	case 3:
+		if v != "0" {
+			return colorYellow
+		}
+	case 4:
+		if v != "0" {
+			return colorRed
+		}
+	}
+	return colorNone
+}
+
+// ---- terminal ----
+
+const (
+	redrawEvery   = 100 * time.Millisecond // at most this often
+	maxShownHosts = 15                     // running hosts shown in the live block
+)
+
+// ttyOutput shows live progress on a terminal: a block with one line per
+// running host (its current operation and counts), redrawn in place at most
+// every redrawEvery; failures, print() output and (with -v) shell output
+// scroll above it. At the end, a coloured summary table.
+type ttyOutput struct {
+	cfg   outputConfig
+	paint painter
+
+	mu       sync.Mutex
+	hosts    map[string]*liveHost
+	order    []*liveHost // in start order
+	done     int
+	lines    int  // lines of the block now on screen
+	dirty    bool // the block is out of date
+	opFailed map[string]bool
+	stop     chan struct{}
+	stopped  chan struct{}
+	now      func() time.Time
+}
+
+// liveHost is the progress of one host.
+type liveHost struct {
+	name    string
+	op      string
+	opStart time.Time
+	start   time.Time
+	counts  builtins.Counts
+	running bool
+}
+
+func newTTYOutput(cfg outputConfig) *ttyOutput {
+	o := &ttyOutput{
+		cfg:      cfg,
+		paint:    plainPaint,
+		hosts:    map[string]*liveHost{},
+		opFailed: map[string]bool{},
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		now:      time.Now,
+	}
+	if cfg.color {
+		o.paint = ansiPaint
+	}
+	if o.cfg.width <= 0 {
+		o.cfg.width = 80
+	}
+	go o.loop()
+	return o
+}
+
+// loop redraws the block while the run lasts.
+func (o *ttyOutput) loop() {
+	defer close(o.stopped)
+	t := time.NewTicker(redrawEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-t.C:
+			o.mu.Lock()
+			if o.dirty || o.runningCount() > 0 {
+				o.redraw()
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+func (o *ttyOutput) event(e sdrt.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h := o.hosts[e.Host]
+	if h == nil {
+		h = &liveHost{name: e.Host, start: e.Time}
+		if h.start.IsZero() {
+			h.start = o.now()
+		}
+		o.hosts[e.Host] = h
+		o.order = append(o.order, h)
+	}
+	var scroll bytes.Buffer
+	switch e.Kind {
+	case builtins.KindHostStart:
+		h.running = true
+	case builtins.KindOpStart:
+		h.running = true
+		h.op, h.opStart = opName(e), e.Time
+		if h.opStart.IsZero() {
+			h.opStart = o.now()
+		}
+	case builtins.KindOpEnd:
+		h.counts.Add(e.Status)
+		h.op = ""
+		switch {
+		case o.cfg.mode == modeExec:
+			writePrefixedBuf(&scroll, e.Host, e.Stdout)
+			writePrefixedBuf(&scroll, e.Host, e.Stderr)
+			if e.Status == builtins.StatusFailed {
+				o.opFailed[e.Host] = true
+			}
+		case e.Status == builtins.StatusFailed || o.cfg.verbose || e.Diff != "":
+			formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
+		}
+	case builtins.KindPrint, builtins.KindHostEnd:
+		if e.Kind == builtins.KindHostEnd {
+			if h.running {
+				o.done++
+			}
+			h.running = false
+		}
+		formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
+	}
+	o.dirty = true
+	if scroll.Len() > 0 {
+		var b bytes.Buffer
+		o.erase(&b)
+		b.Write(scroll.Bytes())
+		o.cfg.stdout.Write(b.Bytes())
+		// The block is redrawn by the next tick, so bursts of output cost
+		// one redraw.
+	}
+}
+
+func (o *ttyOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+	close(o.stop)
+	<-o.stopped
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b bytes.Buffer
+	o.erase(&b)
+	o.cfg.stdout.Write(b.Bytes())
+	w := o.cfg.stdout
+	writeSummary(w, rep, elapsed, summaryStyle{color: o.cfg.color, verbose: o.cfg.verbose})
+}
+
+func (o *ttyOutput) runningCount() int {
+	n := 0
+	for _, h := range o.order {
+		if h.running {
+			n++
+		}
+	}
+	return n
+}
+
+// erase removes the block from the screen: up to its first line, then
+// clear to the end of the screen.
+func (o *ttyOutput) erase(b *bytes.Buffer) {
+	if o.lines > 0 {
+		fmt.Fprintf(b, "\r\x1b[%dA\x1b[J", o.lines)
+		o.lines = 0
+	}
+}
+
+// redraw replaces the block with the current state. o.mu must be held.
+func (o *ttyOutput) redraw() {
+	var b bytes.Buffer
+	o.erase(&b)
+	lines := o.block()
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	o.lines = len(lines)
+	o.dirty = false
+	o.cfg.stdout.Write(b.Bytes())
+}
+
+// block returns the lines of the live block.
+func (o *ttyOutput) block() []string {
+	now := o.now()
+	running := o.runningCount()
+	if running == 0 && o.done == 0 {
+		return nil
+	}
+	var lines []string
+	head := fmt.Sprintf("%d/%d hosts done, %d running", o.done, o.cfg.hosts, running)
+	lines = append(lines, o.paint(colorBold, truncate(head, o.cfg.width-1)))
+	shown := 0
+	for _, h := range o.order {
+		if !h.running {
+			continue
+		}
+		if shown == maxShownHosts {
+			lines = append(lines, fmt.Sprintf("  … %d more", running-shown))
+			break
+		}
+		shown++
+		c := h.counts
+		counts := fmt.Sprintf("%d ok", c.OK)
+		for _, n := range []struct {
+			n    int
+			name string
+		}{{c.Changed, "changed"}, {c.Failed, "failed"}, {c.Skipped, "skipped"}} {
+			if n.n > 0 {
+				counts += fmt.Sprintf(", %d %s", n.n, n.name)
+			}
+		}
+		cur := ""
+		if h.op != "" {
+			cur = fmt.Sprintf(" · %s (%s)", h.op, formatDuration(now.Sub(h.opStart).Truncate(100*time.Millisecond)))
+		}
+		line := truncate(fmt.Sprintf("  %s  %s%s", h.name, counts, cur), o.cfg.width-1)
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// truncate shortens s to n runes so that a line never wraps (which would
+// break the cursor arithmetic of erase).
+func truncate(s string, n int) string {
+	if n < 1 {
+		n = 1
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// sampleEvents is a run of two hosts: web1 changes a file, prints and
+// fails a shell command; web2 dry-runs an operation and skips one.
+func sampleEvents() []sdrt.Event {
+	return []sdrt.Event{
+		{Time: t0, Kind: builtins.KindHostStart, Host: "web1"},
+		{Time: t0, Kind: builtins.KindHostStart, Host: "web2"},
+		{Time: t0, Kind: builtins.KindOpStart, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4"},
+		{Time: t0, Kind: builtins.KindOpEnd, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4", Status: builtins.StatusChanged, Duration: 120 * time.Millisecond},
+		{Time: t0, Kind: builtins.KindPrint, Host: "web1", Message: "hello\nworld"},
+		{Time: t0, Kind: builtins.KindOpStart, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6"},
+		{Time: t0, Kind: builtins.KindOpEnd, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6", Status: builtins.StatusChanged, Dry: true, Message: "would run: touch /x", Duration: 10 * time.Millisecond},
+		{Time: t0, Kind: builtins.KindOpEnd, Host: "web2", Op: "shell", Name: "make", Pos: "deploy.star:3:6", Status: builtins.StatusSkipped, Message: "/x exists", Duration: 5 * time.Millisecond},
+		{Time: t0, Kind: builtins.KindOpStart, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6"},
+		{Time: t0, Kind: builtins.KindOpEnd, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6", Status: builtins.StatusFailed,
+			Error: `command "false" on web1 exited with status 1`, Stdout: "out1\nout2\n", Stderr: "oops\n", Duration: 1500 * time.Millisecond},
+		{Time: t0, Kind: builtins.KindHostEnd, Host: "web1", Status: builtins.StatusFailed, Error: `deploy.star:3:6: command "false" on web1 exited with status 1`,
+			Counts: &builtins.Counts{Changed: 1, Failed: 1}},
+		{Time: t0, Kind: builtins.KindHostEnd, Host: "web2", Status: builtins.StatusOK, Counts: &builtins.Counts{Changed: 1, Skipped: 1}},
+	}
+}
+
+func sampleReport() *sdrt.Report {
+	return &sdrt.Report{Hosts: []sdrt.HostResult{
+		{Name: "web1", Started: true, Counts: builtins.Counts{Changed: 1, Failed: 1}, Duration: 1620 * time.Millisecond,
+			Err: &sdrt.ScriptError{Host: "web1", Pos: "deploy.star:3:6", Msg: `command "false" on web1 exited with status 1`,
+				Backtrace: "Traceback (most recent call last):\n  deploy.star:3:6: in <toplevel>\nError in shell: ..."}},
+		{Name: "web2", Started: true, Counts: builtins.Counts{Changed: 1, Skipped: 1}, Duration: 15 * time.Millisecond},
+	}}
+}
+
+func render(cfg outputConfig, events []sdrt.Event, rep *sdrt.Report) (stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	cfg.stdout, cfg.stderr = &out, &errOut
+	o := newOutput(cfg)
+	for _, e := range events {
+		o.event(e)
+	}
+	o.finish(rep, 2*time.Second)
+	return out.String(), errOut.String()
+}
+
+func TestPlainOutput(t *testing.T) {
+	stdout, stderr := render(outputConfig{hosts: 2}, sampleEvents(), sampleReport())
+	want := `[web1] write motd: changed (0.12s)
+[web1] hello
+[web1] world
+[web2] touch /x: would change (0.01s)
+[web2] make: skipped (0.01s)
+[web1] false: failed (1.50s): deploy.star:3:6: command "false" on web1 exited with status 1
+HOST  STATUS  OK  CHANGED  FAILED  SKIPPED   TIME
+web1  failed   0        1       1        0  1.62s
+web2  ok       0        1       0        1  0.01s
+2 hosts: 1 ok, 1 failed in 2.00s
+
+Failures:
+[web1] deploy.star:3:6: command "false" on web1 exited with status 1
+`
+	if stdout != want {
+		t.Errorf("plain output:\n%s\nwant:\n%s", stdout, want)
+	}
+	if stderr != "" {
+		t.Errorf("stderr is not empty:\n%s", stderr)
+	}
+	if strings.Contains(stdout, "\x1b[") {
+		t.Error("plain output contains ANSI escapes")
+	}
+}
+
+func TestPlainOutputVerbose(t *testing.T) {
+	stdout, _ := render(outputConfig{hosts: 2, verbose: true}, sampleEvents(), sampleReport())
+	for _, want := range []string{
+		"[web1] false: failed (1.50s): deploy.star:3:6: command \"false\" on web1 exited with status 1\n    out| out1\n    out| out2\n    err| oops\n",
+		"[web2] make: skipped (0.01s)\n    /x exists\n",
+		"[web1] deploy.star:3:6: command \"false\" on web1 exited with status 1\n    Traceback (most recent call last):\n      deploy.star:3:6: in <toplevel>\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("verbose output does not contain\n%s\ngot:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestPlainHostFailureWithoutOp checks that a host failing outside any
+// operation (it could not connect, fail() was called) shows a line.
+func TestPlainHostFailureWithoutOp(t *testing.T) {
+	events := []sdrt.Event{
+		{Kind: builtins.KindHostStart, Host: "db1"},
+		{Kind: builtins.KindHostEnd, Host: "db1", Status: builtins.StatusFailed, Error: "connect db1: connection refused"},
+	}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "db1", Started: true, Err: errors.New("connect db1: connection refused")}}}
+	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
+	if !strings.HasPrefix(stdout, "[db1] failed: connect db1: connection refused\n") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "1 host: 1 failed") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+}
+
+func TestPlainExecOutput(t *testing.T) {
+	events := []sdrt.Event{
+		{Kind: builtins.KindHostStart, Host: "a"},
+		{Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: builtins.StatusChanged, Stdout: "hi\nthere\n", Stderr: "warn\n"},
+		{Kind: builtins.KindHostEnd, Host: "a", Status: builtins.StatusOK},
+	}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: builtins.Counts{Changed: 1}}}}
+	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
+	if stdout != "[a] hi\n[a] there\n" {
+		t.Errorf("exec stdout = %q, want only the command's output", stdout)
+	}
+	if !strings.HasPrefix(stderr, "[a] warn\n") || !strings.Contains(stderr, "HOST") {
+		t.Errorf("exec stderr = %q, want the command's stderr, then the summary", stderr)
+	}
+}
+
+func TestJSONOutputIsPure(t *testing.T) {
+	events := sampleEvents()
+	events = append(events, sdrt.Event{Kind: builtins.KindPrint, Host: "<web3>", Message: "a & b"})
+	stdout, stderr := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) != len(events) {
+		t.Fatalf("%d lines of JSON for %d events:\n%s", len(lines), len(events), stdout)
+	}
+	for i, line := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v\n%s", i+1, err, line)
+		}
+		if m["kind"] != string(events[i].Kind) || m["host"] != events[i].Host {
+			t.Errorf("line %d = %s, want kind %s host %s", i+1, line, events[i].Kind, events[i].Host)
+		}
+	}
+	if !strings.Contains(lines[3], `"duration":0.12`) {
+		t.Errorf("duration is not in seconds: %s", lines[3])
+	}
+	var last sdrt.Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Host != "<web3>" || last.Message != "a & b" {
+		t.Errorf("last event decodes to %+v (%v)", last, err)
+	}
+	if !strings.Contains(stderr, "HOST") || !strings.Contains(stderr, "Failures:") {
+		t.Errorf("stderr does not hold the summary:\n%s", stderr)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	rep := &sdrt.Report{
+		Interrupted: true,
+		Hosts: []sdrt.HostResult{
+			{Name: "a-long-host-name", Started: true, Counts: builtins.Counts{OK: 12, Changed: 3}, Duration: 75 * time.Second},
+			{Name: "b", Started: true, Counts: builtins.Counts{OK: 1}, Duration: time.Second,
+				Err: &sdrt.ScriptError{Host: "b", Pos: "x.star:1:1", Msg: "interrupted", Err: fmt.Errorf("run: %w", context.Canceled)}},
+			{Name: "c", Started: true, Err: &sdrt.ScriptError{Host: "c", Pos: "lib/x.star:9:2", Msg: "boom", Backtrace: "trace"}},
+			{Name: "d"},
+		},
+	}
+	var b bytes.Buffer
+	writeSummary(&b, rep, 80*time.Second, summaryStyle{})
+	want := `HOST              STATUS       OK  CHANGED  FAILED  SKIPPED   TIME
+a-long-host-name  ok           12        3       0        0  1m15s
+b                 interrupted   1        0       0        0  1.00s
+c                 failed        0        0       0        0  0.00s
+d                 not started   0        0       0        0      -
+4 hosts: 1 ok, 1 failed, 1 interrupted, 1 not started in 1m20s
+
+Failures:
+[c] lib/x.star:9:2: boom
+`
+	if b.String() != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	writeSummary(&b, rep, time.Second, summaryStyle{color: true})
+	colored := b.String()
+	if !strings.Contains(colored, "\x1b[31mfailed\x1b[0m") || !strings.Contains(colored, "\x1b[32mok\x1b[0m") {
+		t.Errorf("coloured summary lacks colours:\n%q", colored)
+	}
+	// Colours must not break the alignment: strip them and compare.
+	plain := stripANSI(colored)
+	b.Reset()
+	writeSummary(&b, rep, time.Second, summaryStyle{})
+	if plain != b.String() {
+		t.Errorf("coloured summary, without colours:\n%s\nwant:\n%s", plain, b.String())
+	}
+}
+
+func TestFormatHostError(t *testing.T) {
+	se := &sdrt.ScriptError{Host: "h", Pos: "a.star:2:3", Msg: "bad", Backtrace: "Traceback:\n  a.star:2:3: in f"}
+	if got := formatHostError("h", fmt.Errorf("wrapped: %w", se), false); got != "[h] a.star:2:3: bad\n" {
+		t.Errorf("got %q", got)
+	}
+	if got := formatHostError("h", se, true); got != "[h] a.star:2:3: bad\n    Traceback:\n      a.star:2:3: in f\n" {
+		t.Errorf("verbose: got %q", got)
+	}
+	if got := formatHostError("h", errors.New("dial: refused"), true); got != "[h] dial: refused\n" {
+		t.Errorf("plain error: got %q", got)
+	}
+}
+
+func TestTTYOutput(t *testing.T) {
+	var out bytes.Buffer
+	o := newTTYOutput(outputConfig{stdout: &out, hosts: 20, terminal: true, color: true, width: 50})
+	now := t0.Add(2500 * time.Millisecond)
+	o.now = func() time.Time { return now }
+	for i := range 20 {
+		h := fmt.Sprintf("host%02d", i)
+		o.event(sdrt.Event{Time: t0, Kind: builtins.KindHostStart, Host: h})
+		o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpStart, Host: h, Op: "shell", Name: "apt-get install -y a-very-long-package-name"})
+	}
+	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host00", Op: "put", Name: "motd", Status: builtins.StatusChanged})
+
+	o.mu.Lock()
+	o.redraw()
+	block := o.block()
+	o.mu.Unlock()
+	if len(block) != 1+maxShownHosts+1 {
+		t.Errorf("block has %d lines, want a header, %d hosts and a \"more\" line:\n%s", len(block), maxShownHosts, strings.Join(block, "\n"))
+	}
+	if last := block[len(block)-1]; !strings.Contains(last, "5 more") {
+		t.Errorf("last line = %q, want \"… 5 more\"", last)
+	}
+	for _, l := range block {
+		if n := len([]rune(stripANSI(l))); n > 49 {
+			t.Errorf("line of %d runes is wider than the terminal: %q", n, l)
+		}
+	}
+	if !strings.Contains(block[1], "host00  0 ok, 1 changed") {
+		t.Errorf("host line = %q", block[1])
+	}
+	if !strings.Contains(block[2], "apt-get install") || !strings.Contains(block[2], "2.50s") && !strings.HasSuffix(block[2], "…") {
+		t.Errorf("host line = %q, want the current operation", block[2])
+	}
+
+	// A print scrolls above the block: the block is erased first.
+	out.Reset()
+	o.event(sdrt.Event{Time: t0, Kind: builtins.KindPrint, Host: "host01", Message: "hi"})
+	if got := out.String(); got != fmt.Sprintf("\r\x1b[%dA\x1b[J[host01] hi\n", len(block)) {
+		t.Errorf("print output = %q", got)
+	}
+	// A failure scrolls too, in red.
+	out.Reset()
+	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host02", Op: "shell", Name: "false", Status: builtins.StatusFailed, Error: "exit 1"})
+	if got := out.String(); !strings.Contains(got, "[host02] false: \x1b[31mfailed\x1b[0m (0.00s): exit 1\n") {
+		t.Errorf("failure output = %q", got)
+	}
+	// A changed operation does not scroll.
+	out.Reset()
+	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host03", Op: "shell", Name: "true", Status: builtins.StatusChanged})
+	if out.Len() != 0 {
+		t.Errorf("a changed operation printed %q", out.String())
+	}
+
+	out.Reset()
+	o.mu.Lock()
+	o.redraw()
+	o.mu.Unlock()
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second)
+	got := out.String()
+	if !strings.Contains(got, "\x1b[J") || !strings.Contains(got, "HOST") {
+		t.Errorf("finish did not erase the block and print the summary:\n%q", got)
+	}
+	if i, j := strings.LastIndex(got, "\x1b[J"), strings.Index(got, "HOST"); i > j {
+		t.Errorf("the block was erased after the summary:\n%q", got)
+	}
+}
+
+// TestTTYRedrawIsThrottled checks that events alone never draw the block:
+// only the ticker does.
+func TestTTYRedrawIsThrottled(t *testing.T) {
+	var out syncBuffer
+	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80})
+	for range 1000 {
+		o.event(sdrt.Event{Kind: builtins.KindOpStart, Host: "h", Op: "shell", Name: "x"})
+		o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: builtins.StatusOK})
+	}
+	time.Sleep(3 * redrawEvery)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second)
+	if n := strings.Count(out.String(), "hosts done"); n == 0 || n > 10 {
+		t.Errorf("the block was drawn %d times for 2000 events in ~%s", n, 3*redrawEvery)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "ab…"},
+		{"héllo wörld", 6, "héllo…"},
+		{"x", 0, "x"},
+	} {
+		if got := truncate(tt.s, tt.n); got != tt.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+// stripANSI removes colour escapes.
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func TestInterruptedLines(t *testing.T) {
+	events := []sdrt.Event{
+		{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "sleep 30", Status: builtins.StatusFailed, Error: `run "sleep 30" on h: context canceled`, Duration: time.Second},
+	}
+	rep := &sdrt.Report{Interrupted: true, Hosts: []sdrt.HostResult{{Name: "h"}}}
+	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
+	for _, want := range []string{"[h] sleep 30: interrupted (1.00s)", "1 host: 1 not started in 2.00s (interrupted)\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, stdout)
+		}
+	}
+}

@@ -1,0 +1,365 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Name is the inventory and display name of the local host.
+const Name = "@local"
+
+const (
+	// killGrace is how long a cancelled command's process group has between
+	// SIGTERM and SIGKILL.
+	killGrace = 2 * time.Second
+	// pipeGrace is how long Run waits, after the shell exited, for
+	// processes it left in the background to close its stdout and stderr.
+	pipeGrace = time.Second
+)
+
+var (
+	_ connectors.Factory   = Factory{}
+	_ connectors.Connector = (*Conn)(nil)
+)
+
+// Factory is the connectors.Factory of the "local" scheme. It declares no
+// data keys.
+type Factory struct{}
+
+// NewFactory returns the factory of the "local" scheme.
+func NewFactory() connectors.Factory { return Factory{} }
+
+// Scheme returns "local".
+func (Factory) Scheme() string { return "local" }
+
+// Doc describes the local connector.
+func (Factory) Doc() string {
+	return "Runs commands with `sh -c` and reads and writes files on the machine star-deploy runs on, as the user running it. Use @local; it takes no address and no data keys."
+}
+
+// Fields returns nil: the local connector takes no data keys.
+func (Factory) Fields() []connectors.Field { return nil }
+
+// Parse accepts only the empty address of "@local" and no data keys.
+func (Factory) Parse(addr string, data map[string]string) (connectors.Target, error) {
+	if addr != "" {
+		return connectors.Target{}, fmt.Errorf("@local takes no address, got %q (did you mean @ssh/%s?)", addr, addr)
+	}
+	for k := range data {
+		return connectors.Target{}, fmt.Errorf("@local takes no data keys, got %q", k)
+	}
+	return connectors.Target{Scheme: "local", Name: Name}, nil
+}
+
+// Open returns a Conn for t. It does no I/O.
+func (Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", Name, err)
+	}
+	if t.Name == "" {
+		t.Name = Name
+	}
+	t.Scheme = "local"
+	return &Conn{target: t}, nil
+}
+
+// Conn is a connectors.Connector for this machine. It holds no resources;
+// all its methods are safe for concurrent use without limit.
+type Conn struct {
+	target connectors.Target
+}
+
+// New returns a Conn named "@local".
+func New() *Conn {
+	return &Conn{target: connectors.Target{Scheme: "local", Name: Name}}
+}
+
+// Target returns the target the Conn was opened for.
+func (c *Conn) Target() connectors.Target { return c.target }
+
+// Capabilities reports unlimited sessions, no PTY and atomic Put.
+func (c *Conn) Capabilities() connectors.Capabilities {
+	return connectors.Capabilities{MaxSessions: 0, PTY: false, AtomicPut: true}
+}
+
+// Close does nothing; it is safe to call any number of times.
+func (c *Conn) Close() error { return nil }
+
+// Run runs `sh -c cmd.Script` in a new process group. Standard output and
+// error are captured in the Result and copied live to cmd.Stdout and
+// cmd.Stderr when set. cmd.PTY is ignored.
+//
+// When ctx ends before the command does, the whole process group gets
+// SIGTERM and, after a short grace period, SIGKILL; Run then returns an
+// error wrapping ctx.Err(). A command that exits normally keeps any
+// background processes it started; Run waits at most about a second for them
+// to close its output.
+func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
+	}
+	var (
+		mu             sync.Mutex // serialises writes to the live writers, which may be one
+		stdout, stderr = &tee{mu: &mu, live: cmd.Stdout}, &tee{mu: &mu, live: cmd.Stderr}
+	)
+	ex := exec.Command("sh", "-c", cmd.Script)
+	ex.Stdin = cmd.Stdin
+	ex.Stdout = stdout
+	ex.Stderr = stderr
+	ex.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ex.WaitDelay = pipeGrace
+
+	start := time.Now()
+	if err := ex.Start(); err != nil {
+		return connectors.Result{}, fmt.Errorf("run on %s: start sh: %w", c.target.Name, err)
+	}
+	pgid := ex.Process.Pid
+
+	stop := make(chan struct{})
+	watched := make(chan bool, 1) // true when ctx ended and the group was killed
+	go func() {
+		select {
+		case <-stop:
+			watched <- false
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-stop: // finished on its own at the same moment
+			watched <- false
+			return
+		default:
+		}
+		killGroup(pgid)
+		watched <- true
+	}()
+
+	waitErr := ex.Wait()
+	close(stop)
+	cancelled := <-watched
+	res := connectors.Result{
+		Stdout:   stdout.buf.Bytes(),
+		Stderr:   stderr.buf.Bytes(),
+		Duration: time.Since(start),
+		ExitCode: exitCode(ex.ProcessState),
+	}
+	if cancelled {
+		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case waitErr == nil, errors.Is(waitErr, exec.ErrWaitDelay), errors.As(waitErr, &exitErr):
+		// ErrWaitDelay: the shell exited and a background process kept
+		// the output open; the exit status is known.
+	default:
+		return res, fmt.Errorf("run on %s: %w", c.target.Name, waitErr)
+	}
+	if err := errors.Join(stdout.err, stderr.err); err != nil {
+		return res, fmt.Errorf("run on %s: copy live output: %w", c.target.Name, err)
+	}
+	return res, nil
+}
+
+// killGroup sends SIGTERM to the process group pgid, waits up to killGrace
+// for its processes to exit, then sends SIGKILL.
+func killGroup(pgid int) {
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return // ESRCH: the group is gone already
+	}
+	deadline := time.Now().Add(killGrace)
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if !groupAlive(pgid) {
+			return
+		}
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH only: gone in the meantime
+}
+
+// groupAlive reports whether process group pgid has a process that has not
+// exited. Orphans that exited stay zombies until init reaps them, which
+// some inits do late, and kill(2) still finds them; so where /proc exists
+// it decides, and without it the group counts as alive.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited while we looked
+		}
+		found = true
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and ")".
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 {
+			continue
+		}
+		if pg, err := strconv.Atoi(f[2]); err == nil && pg == pgid && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return !found // an empty or unreadable /proc tells nothing
+}
+
+// exitCode returns the exit status the way a shell reports it: 128+N for a
+// process killed by signal N.
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// tee captures everything written to it and copies it to live. A failing
+// live writer is dropped and its error kept, so the command is never
+// stopped by a slow or broken consumer of its live output.
+type tee struct {
+	buf  bytes.Buffer
+	mu   *sync.Mutex
+	live io.Writer
+	err  error
+}
+
+func (t *tee) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if t.live != nil {
+		t.mu.Lock()
+		_, err := t.live.Write(p)
+		t.mu.Unlock()
+		if err != nil {
+			t.err, t.live = err, nil
+		}
+	}
+	return len(p), nil
+}
+
+// Put streams src into dst with permission bits mode, atomically: it writes
+// a temporary file in dst's directory, sets its mode (regardless of the
+// umask), syncs it and renames it over dst. On any error, including ctx
+// ending, the temporary file is removed and dst is left as it was. A
+// symbolic link at dst is replaced, not followed. A nil src writes an empty
+// file.
+func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if src == nil {
+		src = bytes.NewReader(nil)
+	}
+	if dst == "" || strings.HasSuffix(dst, "/") {
+		return fmt.Errorf("destination must name a file")
+	}
+	dir, base := filepath.Dir(dst), filepath.Base(dst)
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("directory %s: %w", dir, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("directory %s: %w", dir, syscall.ENOTDIR)
+	}
+	f, err := os.CreateTemp(dir, "."+base+".star-deploy-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close() // may be closed already; the error is the one above
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, ctxReader{ctx, src}); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable. It is best effort: some file
+// systems refuse to sync a directory, and the rename has happened either way.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
+
+// Get streams the file src into dst. A missing src yields an error wrapping
+// fs.ErrNotExist; ctx is checked between chunks.
+func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(dst, ctxReader{ctx, f}); err != nil {
+		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
+	}
+	return nil
+}
+
+// ctxReader fails with ctx's error once ctx ends, checked before each Read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
