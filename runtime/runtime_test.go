@@ -16,7 +16,7 @@ import (
 
 // writeFiles creates files (name -> content) under a fresh directory and
 // returns it.
-func writeFiles(t *testing.T, files map[string]string) string {
+func writeFiles(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -31,7 +31,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func localHost(t *testing.T, name string, data map[string]any) sdrt.Host {
+func localHost(t testing.TB, name string, data map[string]any) sdrt.Host {
 	t.Helper()
 	f := local.NewFactory()
 	target, err := f.Parse("", nil)
