@@ -157,6 +157,7 @@ func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, 
 		}
 	}
 	ev.Status = out.status
+	ev.Ignored = err != nil && ctl.IgnoreErrors && ctx.Err() == nil
 	if h.Verbose && out.shell {
 		ev.Stdout, ev.Stderr = string(out.stdout), string(out.stderr)
 	}

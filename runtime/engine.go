@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -318,7 +319,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 		OpenLocal:  func(p string) (io.ReadCloser, error) { return os.Open(p) },
 		WriteLocal: writeLocal,
 	}
-	res.Err = r.hostScripts(ctx, progs, host, h)
+	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts
 	res.Duration = time.Since(start)
 	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: builtins.StatusOK, Duration: res.Duration, Counts: &res.Counts}
@@ -327,6 +328,18 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 	}
 	emit(end)
 	return res
+}
+
+// hostScriptsSafe is hostScripts with a panic (a bug in a builtin or a
+// connector) turned into that host's error, so one host's bug neither kills
+// the other hosts nor puts a Go stack trace in front of a user.
+func (r *Runner) hostScriptsSafe(ctx context.Context, progs []*Program, host Host, h *builtins.Host) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Host: host.Name, Value: p, Stack: string(debug.Stack())}
+		}
+	}()
+	return r.hostScripts(ctx, progs, host, h)
 }
 
 func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h *builtins.Host) error {

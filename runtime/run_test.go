@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -205,5 +207,29 @@ print(r.exit_code)`})
 	rep = r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{localHost(t, "h", map[string]any{"sudo": "maybe"})})
 	if err := rep.Hosts[0].Err; err == nil || !strings.Contains(err.Error(), `data sudo: want true or false, got "maybe"`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestPanicFailsOnlyThatHost(t *testing.T) {
+	f := fake.NewFactory(func(tg connectors.Target) *fake.Conn {
+		c := fake.New(tg.Name)
+		if tg.Name == "buggy" {
+			c.OnFunc("boom", func(context.Context, connectors.Command) (connectors.Result, error) { panic("connector bug") })
+		}
+		return c
+	})
+	dir := writeFiles(t, map[string]string{"s.star": `shell("boom")`})
+	r := sdrt.New(sdrt.Options{})
+	var hosts []sdrt.Host
+	for _, n := range []string{"fine", "buggy"} {
+		hosts = append(hosts, sdrt.Host{Name: n, Factory: f, Target: connectors.Target{Scheme: "fake", Name: n}})
+	}
+	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, hosts)
+	if rep.Hosts[0].Err != nil {
+		t.Errorf("fine host: %v", rep.Hosts[0].Err)
+	}
+	var pe *sdrt.PanicError
+	if !errors.As(rep.Hosts[1].Err, &pe) || !strings.Contains(pe.Error(), "connector bug") || !strings.Contains(pe.Stack, "fake") {
+		t.Errorf("buggy host: %v", rep.Hosts[1].Err)
 	}
 }

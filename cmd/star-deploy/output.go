@@ -137,7 +137,9 @@ func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[strin
 		}
 		fmt.Fprintf(b, "[%s] %s: %s (%s)", e.Host, opName(e), paint(c, word), formatDuration(e.Duration))
 		if e.Status == builtins.StatusFailed {
-			opFailed[e.Host] = true
+			if !e.Ignored {
+				opFailed[e.Host] = true
+			}
 			b.WriteString(": ")
 			if e.Pos != "" && !generated(e.Pos) && !strings.HasPrefix(e.Error, e.Pos) {
 				b.WriteString(e.Pos + ": ")
@@ -176,6 +178,9 @@ func opName(e sdrt.Event) string {
 func statusWord(e sdrt.Event) string {
 	if e.Dry && e.Status == builtins.StatusChanged {
 		return "would change"
+	}
+	if e.Ignored {
+		return "failed (ignored)"
 	}
 	if e.Status == builtins.StatusFailed && strings.HasSuffix(e.Error, context.Canceled.Error()) {
 		return "interrupted"
