@@ -45,7 +45,7 @@ type Event struct {
 	Diff     string        `json:"diff,omitempty"`    // unified diff, with --diff
 	Dry      bool          `json:"dry,omitempty"`
 	Ignored  bool          `json:"ignored,omitempty"` // a failure that ignore_errors=True let pass
-	Stdout   string        `json:"stdout,omitempty"` // shell output, only when verbose
+	Stdout   string        `json:"stdout,omitempty"`  // shell output, only when verbose
 	Stderr   string        `json:"stderr,omitempty"`
 	Counts   *Counts       `json:"counts,omitempty"` // host_end only
 }
