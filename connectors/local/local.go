@@ -24,8 +24,8 @@ const Name = "@local"
 
 const (
 	// killGrace is how long a cancelled command's process group has between
-	// SIGTERM and SIGKILL.
-	killGrace = 2 * time.Second
+	// SIGTERM and SIGKILL; short, so that Ctrl-C stops a run within a second.
+	killGrace = 500 * time.Millisecond
 	// pipeGrace is how long Run waits, after the shell exited, for
 	// processes it left in the background to close its stdout and stderr.
 	pipeGrace = time.Second
