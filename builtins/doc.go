@@ -1,0 +1,31 @@
+// Package builtins implements the Starlark builtins of deploy scripts:
+// shell, put, get, template, fact and quote, plus the per-host state they
+// share (Host: connector, data, control defaults, fact cache, events).
+//
+// Each builtin is declared once as a Spec next to its implementation; the
+// Spec's parameters drive both argument unpacking and the documentation.
+// Change detection and dry-run live here, once: an operation probes the
+// host (probes run also under dry-run and never count as changes), decides
+// what would change, and only then changes it. Operations return a frozen
+// struct with .changed and .ok (shell adds .stdout, .stderr, .exit_code).
+//
+// Choices a pyinfra or Ansible user may want spelled out:
+//   - Relative local paths (put src=, template src=, get dest=) resolve
+//     against the directory of the .star file making the call; for stdlib
+//     functions, against the user's file that called them.
+//   - put and template need an absolute dest. A new file gets mode 0644; an
+//     existing file keeps its mode and (under sudo/su/doas) its owner unless
+//     mode=, user= or group= say otherwise.
+//   - Without privilege, put streams through Connector.Put (a temporary file
+//     in the destination directory renamed over dest). With sudo, su or
+//     doas, the content streams on stdin into a mktemp file in the
+//     destination directory, created, chmod-ed, chown-ed and renamed by the
+//     privileged user; it is removed on failure.
+//   - sudo runs `sudo -H -n`: it never prompts (a password from data or a
+//     prompt arrives with the SSH connector).
+//   - shell() creates=/unless= that say the work is done give status
+//     "skipped"; a shell that runs is "changed". Any shell that ran drops
+//     the host's cached facts; put/template/get drop the facts of their path.
+//
+// This package must not import runtime or a concrete connector.
+package builtins
