@@ -84,6 +84,17 @@ func IsControlKey(key string) bool {
 	return false
 }
 
+// begin is how an operation's builtin starts: it finds the host bound to
+// thread and takes the control keywords (and name=) out of kw.
+func begin(thread *starlark.Thread, s *Spec, kw []starlark.Tuple) (*Host, Control, string, []starlark.Tuple, error) {
+	h, err := HostFrom(thread, s.Name)
+	if err != nil {
+		return nil, Control{}, "", nil, err
+	}
+	ctl, name, kw, err := splitControl(s.Name, h.Defaults, kw)
+	return h, ctl, name, kw, err
+}
+
 // splitControl takes the control keywords (and name=) out of kw, applies
 // them on top of base, and returns the remaining keywords.
 func splitControl(fn string, base Control, kw []starlark.Tuple) (Control, string, []starlark.Tuple, error) {

@@ -89,11 +89,7 @@ type fileWant struct {
 }
 
 func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	h, err := HostFrom(thread, s.Name)
-	if err != nil {
-		return nil, err
-	}
-	ctl, name, kw, err := splitControl(s.Name, h.Defaults, kw)
+	h, ctl, name, kw, err := begin(thread, s, kw)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +133,7 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 }
 
 func templateFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	h, err := HostFrom(thread, s.Name)
-	if err != nil {
-		return nil, err
-	}
-	ctl, name, kw, err := splitControl(s.Name, h.Defaults, kw)
+	h, ctl, name, kw, err := begin(thread, s, kw)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +202,7 @@ func renderTemplate(h *Host, name, local string, data map[string]any) ([]byte, e
 }
 
 func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	h, err := HostFrom(thread, s.Name)
-	if err != nil {
-		return nil, err
-	}
-	ctl, name, kw, err := splitControl(s.Name, h.Defaults, kw)
+	h, ctl, name, kw, err := begin(thread, s, kw)
 	if err != nil {
 		return nil, err
 	}

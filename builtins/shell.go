@@ -30,11 +30,7 @@ if r.changed:
 }
 
 func shellFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	h, err := HostFrom(thread, s.Name)
-	if err != nil {
-		return nil, err
-	}
-	ctl, name, kw, err := splitControl(s.Name, h.Defaults, kw)
+	h, ctl, name, kw, err := begin(thread, s, kw)
 	if err != nil {
 		return nil, err
 	}

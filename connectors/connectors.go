@@ -133,3 +133,19 @@ func lastLine(b []byte) string {
 	}
 	return s
 }
+
+// ContextReader returns a reader that fails with ctx's error once ctx ends,
+// checked before each Read, so that a streaming copy stops on cancel.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

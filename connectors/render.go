@@ -46,7 +46,7 @@ func Render(cmd string, w Wrap) (string, error) {
 	if len(w.Env) > 0 {
 		keys := make([]string, 0, len(w.Env))
 		for k, v := range w.Env {
-			if !validEnvName(k) {
+			if !ValidName(k) {
 				return "", fmt.Errorf("env: %q is not a valid variable name (letters, digits and _, not starting with a digit)", k)
 			}
 			if strings.IndexByte(v, 0) >= 0 {
@@ -125,7 +125,9 @@ func QuoteArgs(args []string) string {
 	return strings.Join(q, " ")
 }
 
-func validEnvName(k string) bool {
+// ValidName reports whether k is a shell variable name: letters, digits and
+// underscores, not starting with a digit.
+func ValidName(k string) bool {
 	if k == "" || k[0] >= '0' && k[0] <= '9' {
 		return false
 	}

@@ -279,7 +279,7 @@ func parseData(reg *connectors.Registry, items []string) (map[string]string, err
 		if !ok {
 			return nil, usagef("--data %q: want KEY=VALUE", item)
 		}
-		if !validKey(k) {
+		if !connectors.ValidName(k) {
 			return nil, usagef("--data %q: %q is not a valid key (letters, digits and _, not starting with a digit)", item, k)
 		}
 		if err := reg.CheckKey(k); err != nil {
@@ -288,18 +288,6 @@ func parseData(reg *connectors.Registry, items []string) (map[string]string, err
 		data[k] = v
 	}
 	return data, nil
-}
-
-func validKey(k string) bool {
-	if k == "" || k[0] >= '0' && k[0] <= '9' {
-		return false
-	}
-	for _, r := range k {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func anyMap(m map[string]string) map[string]any {

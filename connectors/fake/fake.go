@@ -205,7 +205,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	c.mu.Unlock()
 
 	if cmd.Stdin != nil {
-		if _, err := io.Copy(io.Discard, ctxReader{ctx, cmd.Stdin}); err != nil {
+		if _, err := io.Copy(io.Discard, connectors.ContextReader(ctx, cmd.Stdin)); err != nil {
 			return connectors.Result{}, fmt.Errorf("run on %s: read stdin: %w", c.target.Name, err)
 		}
 	}
@@ -238,7 +238,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
 	var b bytes.Buffer
 	if src != nil {
-		if _, err := io.Copy(&b, ctxReader{ctx, src}); err != nil {
+		if _, err := io.Copy(&b, connectors.ContextReader(ctx, src)); err != nil {
 			return fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)
 		}
 	}
@@ -266,17 +266,4 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
 	}
 	return nil
-}
-
-// ctxReader fails with ctx's error once ctx ends, checked before each Read.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -304,7 +304,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	if err := f.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, ctxReader{ctx, src}); err != nil {
+	if _, err := io.Copy(f, connectors.ContextReader(ctx, src)); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -345,21 +345,8 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(dst, ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(dst, connectors.ContextReader(ctx, f)); err != nil {
 		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
 	}
 	return nil
-}
-
-// ctxReader fails with ctx's error once ctx ends, checked before each Read.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
