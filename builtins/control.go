@@ -18,6 +18,7 @@ import (
 type Control struct {
 	Sudo             bool
 	SudoUser         string
+	SudoPassword     string // secret: from data sudo_password or --sudo-password, never a keyword
 	SuUser           string
 	Doas             bool
 	DoasUser         string
@@ -72,6 +73,9 @@ func (c Control) success(code int) bool {
 	}
 	return slices.Contains(c.SuccessExitCodes, code)
 }
+
+// SudoPasswordKey is the host data key of the sudo password (a secret).
+const SudoPasswordKey = "sudo_password"
 
 // IsControlKey reports whether key names a control argument (and so, in
 // host data, a control default).
@@ -189,6 +193,9 @@ func (c *Control) set(key string, v starlark.Value) error {
 func ControlFromData(base Control, data map[string]any) (Control, error) {
 	c := base
 	keys := make([]string, 0, len(data))
+	if pw, ok := data[SudoPasswordKey].(string); ok {
+		c.SudoPassword = pw
+	}
 	for k := range data {
 		if IsControlKey(k) {
 			keys = append(keys, k)

@@ -116,7 +116,7 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 // probeControl keeps the privilege settings of ctl and drops what makes no
 // sense for a read-only probe (stdin, success codes, chdir, env).
 func probeControl(ctl Control) Control {
-	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable}
+	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SudoPassword: ctl.SudoPassword, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable}
 }
 
 // probe runs a read-only command that must succeed and returns its stdout.

@@ -361,6 +361,7 @@ const privilegedPut = `set -e
 d=%s
 t=$(mktemp "$(dirname -- "$d")/.$(basename -- "$d").star-deploy-XXXXXX")
 trap 'rm -f -- "$t"' EXIT
+trap 'exit 143' TERM HUP INT
 cat > "$t"
 chmod %s "$t"
 %s
@@ -378,11 +379,7 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
 	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), formatMode(mode), chownLine)
-	rendered, err := connectors.Render(script, probeControl(ctl).Wrap())
-	if err != nil {
-		return err
-	}
-	res, err := h.Conn.Run(ctx, connectors.Command{Script: rendered, Stdin: r})
+	res, err := h.exec(ctx, script, probeControl(ctl), r)
 	if err == nil && res.ExitCode != 0 {
 		err = &connectors.ExitError{Target: h.Name, Script: "write " + w.dest, Result: res}
 	}

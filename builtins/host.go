@@ -46,7 +46,12 @@ type Host struct {
 	value starlark.Value
 }
 
-type hostKey struct{}
+// IsSecretKey reports whether a host data key holds a secret (a password
+// or passphrase: sudo_password, ssh_password, ssh_key_password). Secrets
+// are kept out of host.data, events and output.
+func IsSecretKey(k string) bool {
+	return strings.Contains(k, "password") || strings.Contains(k, "passphrase")
+}
 
 const contextKey = "context" // thread-local key of the run's context.Context
 
@@ -80,7 +85,13 @@ func (h *Host) Value() starlark.Value {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.value == nil {
-		data, err := ToStarlark(h.Data)
+		public := make(map[string]any, len(h.Data))
+		for k, v := range h.Data {
+			if !IsSecretKey(k) {
+				public[k] = v
+			}
+		}
+		data, err := ToStarlark(public)
 		if err != nil {
 			data = starlark.NewDict(0)
 		}
@@ -198,15 +209,11 @@ func (h *Host) attempt(ctx context.Context, ctl Control, fn func(ctx context.Con
 // run renders script with ctl's privilege and environment settings and runs
 // it. Probes and operations both go through here.
 func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
-	rendered, err := connectors.Render(script, ctl.Wrap())
-	if err != nil {
-		return connectors.Result{}, err
-	}
-	cmd := connectors.Command{Script: rendered, PTY: ctl.GetPTY}
+	var in io.Reader
 	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+		in = strings.NewReader(stdin)
 	}
-	res, err := h.Conn.Run(ctx, cmd)
+	res, err := h.exec(ctx, script, ctl, in)
 	if err != nil {
 		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 // make_unix_command_for_host). The zero value runs the command as is.
 type Wrap struct {
 	Sudo            bool              // run through `sudo -H -n`
+	SudoPrompt      string            // when set, `sudo -H -S -p SudoPrompt`: the password comes on stdin (see SudoReady)
 	SudoUser        string            // sudo -u USER; ignored unless Sudo
 	SuUser          string            // run through `su -s SHELL USER -c`
 	Doas            bool              // run through `doas -n`; not together with Sudo
@@ -92,6 +93,13 @@ func Render(cmd string, w Wrap) (string, error) {
 	switch {
 	case w.Sudo:
 		prefix := "sudo -H -n"
+		if w.SudoPrompt != "" {
+			// sudo writes the prompt to stderr and reads the password from
+			// stdin; the ready line tells the caller that sudo is done with
+			// stdin and the command's own input may follow.
+			prefix = "sudo -H -S -p " + Quote(w.SudoPrompt)
+			script = "sh -c " + Quote("echo "+Quote(w.SudoPrompt+SudoReady)+" >&2; exec "+script)
+		}
 		if w.SudoUser != "" {
 			prefix += " -u " + Quote(w.SudoUser)
 		}
@@ -105,6 +113,10 @@ func Render(cmd string, w Wrap) (string, error) {
 	}
 	return script, nil
 }
+
+// SudoReady follows Wrap.SudoPrompt on a line of its own on stderr once
+// sudo has authenticated and the command starts.
+const SudoReady = " ready"
 
 // Quote returns s as one POSIX shell word.
 func Quote(s string) string {

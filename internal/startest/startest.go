@@ -117,7 +117,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, tmp: t.TempDir()}
 	e.host = &builtins.Host{
 		Name: "@local",
-		Data: map[string]any{"role": "test"},
+		Data: map[string]any{"role": "test", "sudo_password": "canary-pw"},
 		Conn: conn,
 		Emit: func(ev builtins.Event) {
 			e.mu.Lock()

@@ -1,0 +1,624 @@
+//go:build sshwip
+
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Options configure the SSH factory.
+type Options struct {
+	// Prompt asks the person at the terminal for a secret (a key passphrase,
+	// a password). nil means there is no terminal: a missing secret fails at
+	// once with a message naming the data key to set.
+	Prompt func(question string) (string, error)
+	// Warn receives warnings, e.g. that host key checking is off. nil drops them.
+	Warn func(msg string)
+}
+
+// Factory is the SSH connector's factory.
+type Factory struct {
+	opts Options
+	env  configEnv
+
+	mu       sync.Mutex
+	hostKeys map[string]*hostKeys // by mode and files, shared by every host of a run
+	keys     keyring
+}
+
+var _ connectors.Factory = (*Factory)(nil)
+
+// NewFactory returns the SSH factory.
+func NewFactory(opts Options) *Factory {
+	return &Factory{opts: opts, env: defaultConfigEnv(), hostKeys: map[string]*hostKeys{}}
+}
+
+// Scheme returns "ssh".
+func (f *Factory) Scheme() string { return "ssh" }
+
+// Doc describes the connector.
+func (f *Factory) Doc() string {
+	return "Native SSH (no ssh binary needed): @ssh/HOST or a bare HOST, where HOST is user@host:port or an alias of ~/.ssh/config. " +
+		"One connection per host, commands on concurrent sessions, files over SFTP with atomic renames; host keys are verified against known_hosts (new ones accepted and recorded by default)."
+}
+
+// Fields declares the ssh_* data keys.
+func (f *Factory) Fields() []connectors.Field { return fields() }
+
+// Parse resolves addr and data against the SSH config, without network I/O,
+// so that bad values fail before any host is contacted.
+func (f *Factory) Parse(addr string, data map[string]string) (connectors.Target, error) {
+	if addr == "" {
+		return connectors.Target{}, fmt.Errorf("@ssh needs a host: @ssh/HOST")
+	}
+	if _, err := resolveSettings(addr, data, f.env); err != nil {
+		return connectors.Target{}, err
+	}
+	return connectors.Target{Scheme: "ssh", Name: addr, Addr: addr, Data: data}, nil
+}
+
+// Open connects to t, through its ProxyJump hops, authenticates and
+// verifies the host key.
+func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+	s, err := resolveSettings(t.Addr, t.Data, f.env)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{target: t, settings: s, sessions: make(chan struct{}, maxSessions), done: make(chan struct{})}
+	if err := c.connect(ctx, f); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect to %s: %w", t.Name, err)
+	}
+	return c, nil
+}
+
+// hostKeysFor returns the shared host key checker for files and mode.
+func (f *Factory) hostKeysFor(s settings) (*hostKeys, error) {
+	key := s.StrictHostKeyChecking + "\x00" + fmt.Sprint(s.KnownHostsFiles)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if hk, ok := f.hostKeys[key]; ok {
+		return hk, nil
+	}
+	hk, err := newHostKeys(s.KnownHostsFiles, s.StrictHostKeyChecking)
+	if err != nil {
+		return nil, err
+	}
+	if hk.insecure() && f.opts.Warn != nil {
+		f.opts.Warn("WARNING: ssh_strict_host_key_checking=no: host keys are NOT verified; anyone on the network path can impersonate these hosts")
+	}
+	if f.opts.Warn != nil {
+		for _, w := range hk.warnings() {
+			f.opts.Warn(w)
+		}
+	}
+	f.hostKeys[key] = hk
+	return hk, nil
+}
+
+// maxSessions bounds the concurrent sessions of one connection, below
+// OpenSSH's default MaxSessions of 10 (one is kept for kills and SFTP).
+const maxSessions = 8
+
+// Conn is a connected SSH host.
+type Conn struct {
+	target   connectors.Target
+	settings settings
+
+	client *ssh.Client
+	jumps  []*ssh.Client // ProxyJump hops, closed after client
+	agent  io.Closer     // agent socket, if any
+
+	sessions chan struct{} // semaphore of maxSessions
+
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close; stops keepalives
+	lost      error         // set when keepalives gave up
+	lostMu    sync.Mutex
+}
+
+var _ connectors.Connector = (*Conn)(nil)
+
+// Target returns the target this connection was opened for.
+func (c *Conn) Target() connectors.Target { return c.target }
+
+// Capabilities: concurrent sessions, PTYs and atomic puts.
+func (c *Conn) Capabilities() connectors.Capabilities {
+	return connectors.Capabilities{MaxSessions: maxSessions, PTY: true, AtomicPut: true}
+}
+
+// connect dials (through jumps), retrying refused and reset connections
+// with exponential backoff and jitter.
+func (c *Conn) connect(ctx context.Context, f *Factory) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = c.dialChain(ctx, f)
+		if err == nil {
+			break
+		}
+		if attempt >= c.settings.ConnectRetries || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		delay := time.Duration(250<<attempt) * time.Millisecond
+		delay += time.Duration(mrand.Int64N(int64(delay / 2)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+	if c.settings.KeepaliveInterval > 0 {
+		go c.keepalive()
+	}
+	return nil
+}
+
+// retryable reports connection errors worth another try: refused or reset.
+func retryable(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+func (c *Conn) dialChain(ctx context.Context, f *Factory) error {
+	hops := c.settings.ProxyJump
+	var prev *ssh.Client
+	var jumps []*ssh.Client
+	fail := func(err error) error {
+		for i := len(jumps) - 1; i >= 0; i-- {
+			jumps[i].Close()
+		}
+		return err
+	}
+	for _, hop := range hops {
+		hs, err := resolveSettings(hop, nil, f.env)
+		if err != nil {
+			return fail(fmt.Errorf("proxy jump %s: %w", hop, err))
+		}
+		hs.ProxyJump = nil
+		cl, closer, err := dialOne(ctx, f, hs, prev, c.settings.ConnectTimeout)
+		if closer != nil {
+			defer closer.Close()
+		}
+		if err != nil {
+			return fail(fmt.Errorf("proxy jump %s: %w", hop, err))
+		}
+		jumps = append(jumps, cl)
+		prev = cl
+	}
+	cl, closer, err := dialOne(ctx, f, c.settings, prev, c.settings.ConnectTimeout)
+	if err != nil {
+		return fail(err)
+	}
+	c.client, c.jumps, c.agent = cl, jumps, closer
+	return nil
+}
+
+// dialOne opens one SSH connection to s, directly or through via. The
+// timeout covers the TCP connection and the whole handshake.
+func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeout time.Duration) (*ssh.Client, io.Closer, error) {
+	hk, err := f.hostKeysFor(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	auth, closer, err := f.authMethods(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port))
+	cfg := &ssh.ClientConfig{
+		User:              s.User,
+		Auth:              auth,
+		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias),
+		HostKeyAlgorithms: hk.algorithms(addr, s.HostKeyAlias),
+		Timeout:           timeout,
+		ClientVersion:     "SSH-2.0-star-deploy",
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var conn net.Conn
+	if via == nil {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = via.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		closeIf(closer)
+		return nil, nil, err
+	}
+	// The handshake has no context of its own: a deadline bounds it, and
+	// cancelling ctx closes the connection.
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	stop()
+	if err != nil {
+		conn.Close()
+		closeIf(closer)
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0 {
+				return nil, nil, fmt.Errorf("ssh handshake with %s timed out after %s: %w", addr, timeout, ctx.Err())
+			}
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), closer, nil
+}
+
+func closeIf(c io.Closer) {
+	if c != nil {
+		c.Close()
+	}
+}
+
+// keepalive sends OpenSSH keepalive requests; after KeepaliveCountMax
+// unanswered intervals it closes the connection, which fails whatever runs.
+func (c *Conn) keepalive() {
+	interval, max := c.settings.KeepaliveInterval, c.settings.KeepaliveCountMax
+	if max <= 0 {
+		max = 3
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		reply := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		select {
+		case <-c.done:
+			return
+		case err := <-reply:
+			if err != nil {
+				c.setLost(fmt.Errorf("connection lost: %w", err))
+				return
+			}
+			missed = 0
+		case <-time.After(interval):
+			missed++
+			if missed >= max {
+				c.setLost(fmt.Errorf("server stopped answering: %d keepalives over %s went unanswered", missed, time.Duration(missed)*interval))
+				c.client.Close()
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) setLost(err error) {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	if c.lost == nil {
+		c.lost = err
+	}
+}
+
+// explain adds why the connection was lost, if keepalives found out.
+func (c *Conn) explain(err error) error {
+	c.lostMu.Lock()
+	defer c.lostMu.Unlock()
+	if c.lost != nil {
+		return fmt.Errorf("%w (%v)", err, c.lost)
+	}
+	return err
+}
+
+// Run runs cmd.Script on a new session with `sh -c`. The command is wrapped
+// so that its process group id comes first on stdout (and is stripped): on
+// cancel, the whole group gets SIGTERM, then SIGKILL, from a second
+// session; sudo relays those to what it runs.
+func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
+	start := time.Now()
+	select {
+	case c.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
+	}
+	defer func() { <-c.sessions }()
+	sess, err := c.client.NewSession()
+	if err != nil {
+		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: open session: %w", c.target.Name, err))
+	}
+	defer sess.Close()
+
+	var stdout, stderr bytes.Buffer
+	pid := &pidSniffer{w: teeTo(&stdout, cmd.Stdout), ready: make(chan struct{})}
+	sess.Stdout = pid
+	sess.Stderr = teeTo(&stderr, cmd.Stderr)
+	if cmd.Stdin != nil {
+		sess.Stdin = connectors.ContextReader(ctx, cmd.Stdin)
+	}
+	if cmd.PTY {
+		if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
+			return connectors.Result{}, fmt.Errorf("run on %s: request pty: %w", c.target.Name, err)
+		}
+	}
+	remote := "exec sh -c " + connectors.Quote("echo $$ && exec sh -c "+connectors.Quote(cmd.Script))
+	if err := sess.Start(remote); err != nil {
+		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, err))
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- sess.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		c.kill(pid)
+		sess.Close()
+		<-waited
+		return connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)},
+			fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
+	}
+	res := connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	var exit *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.ExitCode = exit.ExitStatus()
+		if sig := exit.Signal(); sig != "" {
+			res.ExitCode = 128 + signalNumber(sig)
+		}
+	default:
+		return res, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, err))
+	}
+	return res, nil
+}
+
+// kill stops the process group of a cancelled command from a new session.
+func (c *Conn) kill(pid *pidSniffer) {
+	p, ok := pid.get()
+	if !ok {
+		return
+	}
+	sess, err := c.client.NewSession()
+	if err != nil {
+		return
+	}
+	defer sess.Close()
+	script := fmt.Sprintf("kill -TERM -- -%[1]d %[1]d 2>/dev/null; i=0; while [ $i -lt 5 ] && kill -0 -- -%[1]d 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL -- -%[1]d 2>/dev/null; true", p)
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(script) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// pidSniffer takes the first line (the wrapper's pid) off stdout.
+type pidSniffer struct {
+	w     io.Writer
+	mu    sync.Mutex
+	line  []byte
+	pid   int
+	seen  bool
+	ready chan struct{}
+}
+
+func (p *pidSniffer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	if !p.seen {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			p.line = append(p.line, b...)
+			p.mu.Unlock()
+			return len(b), nil
+		}
+		p.line = append(p.line, b[:i]...)
+		p.pid, _ = strconv.Atoi(string(p.line))
+		p.seen = true
+		close(p.ready)
+		p.mu.Unlock()
+		if _, err := p.w.Write(b[i+1:]); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	p.mu.Unlock()
+	return p.w.Write(b)
+}
+
+func (p *pidSniffer) get() (int, bool) {
+	select {
+	case <-p.ready:
+	case <-time.After(time.Second):
+		return 0, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid, p.pid > 1
+}
+
+func teeTo(buf *bytes.Buffer, live io.Writer) io.Writer {
+	if live == nil {
+		return buf
+	}
+	return io.MultiWriter(buf, live)
+}
+
+// signalNumber maps SSH signal names to Linux numbers.
+func signalNumber(name string) int {
+	switch ssh.Signal(name) {
+	case ssh.SIGHUP:
+		return 1
+	case ssh.SIGINT:
+		return 2
+	case ssh.SIGQUIT:
+		return 3
+	case ssh.SIGILL:
+		return 4
+	case ssh.SIGABRT:
+		return 6
+	case ssh.SIGFPE:
+		return 8
+	case ssh.SIGKILL:
+		return 9
+	case ssh.SIGUSR1:
+		return 10
+	case ssh.SIGSEGV:
+		return 11
+	case ssh.SIGUSR2:
+		return 12
+	case ssh.SIGPIPE:
+		return 13
+	case ssh.SIGALRM:
+		return 14
+	case ssh.SIGTERM:
+		return 15
+	}
+	return 0
+}
+
+// files returns the connection's SFTP client, starting it on first use.
+func (c *Conn) files() (*sftp.Client, error) {
+	c.sftpMu.Lock()
+	defer c.sftpMu.Unlock()
+	if c.sftp != nil {
+		return c.sftp, nil
+	}
+	cl, err := sftp.NewClient(c.client, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true))
+	if err != nil {
+		return nil, c.explain(fmt.Errorf("start sftp on %s: %w", c.target.Name, err))
+	}
+	c.sftp = cl
+	return cl, nil
+}
+
+// Put streams src to a new temporary file in dst's directory (0600 before
+// any byte is written), sets mode and, where allowed, the old file's owner,
+// and renames it over dst with posix-rename.
+func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
+	wrap := func(err error) error { return c.explain(fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)) }
+	if err := ctx.Err(); err != nil {
+		return wrap(err)
+	}
+	sc, err := c.files()
+	if err != nil {
+		return err
+	}
+	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".star-deploy-"+randomHex())
+	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return wrap(fmt.Errorf("directory %s: %w", path.Dir(dst), fs.ErrNotExist))
+		}
+		return wrap(err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			sc.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return wrap(err)
+	}
+	if _, err = f.ReadFromWithConcurrency(connectors.ContextReader(ctx, src), 0); err != nil {
+		return wrap(err)
+	}
+	if err = f.Chmod(mode); err != nil {
+		return wrap(err)
+	}
+	if old, statErr := sc.Stat(dst); statErr == nil {
+		if st, ok := old.Sys().(*sftp.FileStat); ok {
+			_ = f.Chown(int(st.UID), int(st.GID)) // keeps the owner where permitted
+		}
+	}
+	if err = f.Close(); err != nil {
+		return wrap(err)
+	}
+	if err = sc.PosixRename(tmp, dst); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// Get streams the file src into dst.
+func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
+	wrap := func(err error) error { return c.explain(fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)) }
+	if err := ctx.Err(); err != nil {
+		return wrap(err)
+	}
+	sc, err := c.files()
+	if err != nil {
+		return err
+	}
+	f, err := sc.Open(src)
+	if err != nil {
+		return wrap(err)
+	}
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	if _, err := f.WriteTo(dst); err != nil {
+		if ctx.Err() != nil {
+			return wrap(ctx.Err())
+		}
+		return wrap(err)
+	}
+	return nil
+}
+
+// Close closes SFTP, the connection and its jump hosts.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.sftpMu.Lock()
+		if c.sftp != nil {
+			c.sftp.Close()
+		}
+		c.sftpMu.Unlock()
+		if c.client != nil {
+			c.client.Close()
+		}
+		for i := len(c.jumps) - 1; i >= 0; i-- {
+			c.jumps[i].Close()
+		}
+		closeIf(c.agent)
+	})
+	return nil
+}
+
+func randomHex() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
+		return n.String()
+	}
+	return hex.EncodeToString(b[:])
+}
