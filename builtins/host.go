@@ -38,6 +38,10 @@ type Host struct {
 	// (get dest=).
 	WriteLocal func(path string, r io.Reader) error
 
+	// Stop, when set, is asked before each operation; an error stops the
+	// host there (the run's --fail-percent was exceeded).
+	Stop func() error
+
 	// Counts tallies this host's operations.
 	Counts Counts
 
@@ -140,6 +144,11 @@ type outcome struct {
 // Starlark result.
 func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, fn func(ctx context.Context) (outcome, error)) (starlark.Value, error) {
 	pos := callerPos(thread)
+	if h.Stop != nil {
+		if err := h.Stop(); err != nil {
+			return nil, err
+		}
+	}
 	h.emit(Event{Kind: KindOpStart, Op: op, Name: name, Pos: pos, Dry: h.Dry})
 	start := time.Now()
 	ctx := contextFrom(thread)

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/lib/json"
@@ -279,6 +280,14 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		r.opts.OnEvent(e)
 	}
 	report := &Report{Hosts: make([]HostResult, len(hosts))}
+	var failed atomic.Int64
+	var stopped atomic.Bool
+	stopErr := func() error {
+		if stopped.Load() {
+			return fmt.Errorf("stopped: more than %d%% of hosts failed (--fail-percent)", *r.opts.FailPercent)
+		}
+		return nil
+	}
 	parallel := r.opts.Parallel
 	if parallel <= 0 || parallel > len(hosts) {
 		parallel = len(hosts)
@@ -299,7 +308,17 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 			if ctx.Err() != nil {
 				return
 			}
-			report.Hosts[i] = r.runHost(ctx, progs, hosts[i], emit)
+			if err := stopErr(); err != nil {
+				report.Hosts[i] = HostResult{Name: hosts[i].Name, Err: err}
+				return
+			}
+			report.Hosts[i] = r.runHost(ctx, progs, hosts[i], emit, stopErr, func() {
+				if r.opts.FailPercent != nil {
+					if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
+						stopped.Store(true)
+					}
+				}
+			})
 		}()
 	}
 	wg.Wait()
@@ -307,8 +326,9 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 	return report
 }
 
-// runHost connects to one host and runs every program on it.
-func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit func(Event)) HostResult {
+// runHost connects to one host and runs every program on it. onFail runs
+// before the host_end event of a failed host.
+func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit func(Event), stop func() error, onFail func()) HostResult {
 	start := time.Now()
 	res := HostResult{Name: host.Name, Started: true}
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
@@ -316,6 +336,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
 		Emit:       emit,
+		Stop:       stop,
 		OpenLocal:  func(p string) (io.ReadCloser, error) { return os.Open(p) },
 		WriteLocal: writeLocal,
 	}
@@ -325,6 +346,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: builtins.StatusOK, Duration: res.Duration, Counts: &res.Counts}
 	if res.Err != nil {
 		end.Status, end.Error = builtins.StatusFailed, res.Err.Error()
+		onFail()
 	}
 	emit(end)
 	return res

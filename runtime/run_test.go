@@ -233,3 +233,32 @@ func TestPanicFailsOnlyThatHost(t *testing.T) {
 		t.Errorf("buggy host: %v", rep.Hosts[1].Err)
 	}
 }
+
+func TestFailPercentStopsTheRun(t *testing.T) {
+	// Host "bad" fails at once; the others wait for it and then try one more
+	// operation, which the 0% limit must refuse.
+	out := t.TempDir()
+	dir := writeFiles(t, map[string]string{"s.star": `
+if host.name == "bad":
+    fail("broken host")
+shell("for i in $(seq 100); do [ -e ` + out + `/bad-done ] && exit 0; sleep 0.05; done")
+put("` + out + `/" + host.name, content = "x")
+`})
+	zero := 0
+	var rec recorder
+	r := sdrt.New(sdrt.Options{FailPercent: &zero, OnEvent: func(e sdrt.Event) {
+		rec.add(e)
+		if e.Kind == builtins.KindHostEnd && e.Host == "bad" {
+			os.WriteFile(filepath.Join(out, "bad-done"), nil, 0o644)
+		}
+	}})
+	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{localHost(t, "bad", nil), localHost(t, "a", nil), localHost(t, "b", nil)})
+	for _, h := range rep.Hosts[1:] {
+		if h.Err == nil || !strings.Contains(h.Err.Error(), "more than 0% of hosts failed") {
+			t.Errorf("host %s: err = %v, want stopped by --fail-percent", h.Name, h.Err)
+		}
+		if _, err := os.Stat(filepath.Join(out, h.Name)); err == nil {
+			t.Errorf("host %s started an operation after the limit was passed", h.Name)
+		}
+	}
+}

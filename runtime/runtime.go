@@ -31,6 +31,10 @@ type Options struct {
 	// Control holds the default control arguments (e.g. sudo) of every
 	// operation; host data and keywords on a call override them.
 	Control builtins.Control
+	// FailPercent stops the run early: once more than this percentage of the
+	// hosts have failed, no host starts a new operation or a new host. nil
+	// never stops early; 0 stops at the first failure.
+	FailPercent *int
 	// OnEvent receives every event. Calls are serialised by the runner, so
 	// the callback need not be safe for concurrent use; it must not block
 	// for long.
