@@ -57,6 +57,47 @@ type flags struct {
 	SudoUser string   `placeholder:"USER" help:"Become USER with sudo (the default of sudo_user=; implies --sudo)."`
 	Verbose  bool     `short:"v" help:"Show shell output and the Starlark backtrace of failures."`
 	MaxSteps uint64   `placeholder:"N" help:"Stop a host's script after N Starlark steps (0: no limit)."`
+
+	FailPercent  *int   `placeholder:"N" help:"Stop starting operations once more than N% of hosts have failed (0: at the first failure)."`
+	SudoPassword bool   `help:"Ask once for the sudo password of every host (the default of the secret sudo_password data)."`
+	User         string `placeholder:"USER" help:"SSH user (ssh_user)."`
+	Port         int    `placeholder:"PORT" help:"SSH port (ssh_port)."`
+	Key          string `placeholder:"FILE" type:"path" help:"SSH private key file (ssh_key)."`
+	Password     bool   `help:"Ask once for the SSH password of every host (ssh_password)."`
+	Jump         string `placeholder:"HOSTS" help:"SSH jump hosts, comma-separated, or none (ssh_proxy_jump)."`
+}
+
+// sshData returns the connector data that the SSH flags set, asking for the
+// secrets they request.
+func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string, error) {
+	d := map[string]string{}
+	if f.User != "" {
+		d["ssh_user"] = f.User
+	}
+	if f.Port != 0 {
+		d["ssh_port"] = fmt.Sprint(f.Port)
+	}
+	if f.Key != "" {
+		d["ssh_key"] = f.Key
+	}
+	if f.Jump != "" {
+		d["ssh_proxy_jump"] = f.Jump
+	}
+	if f.Password {
+		pw, err := askSecret(prompt, "--password", "SSH password: ")
+		if err != nil {
+			return nil, err
+		}
+		d["ssh_password"] = pw
+	}
+	if f.SudoPassword {
+		pw, err := askSecret(prompt, "--sudo-password", "sudo password: ")
+		if err != nil {
+			return nil, err
+		}
+		d[builtins.SudoPasswordKey] = pw
+	}
+	return d, nil
 }
 
 // runCmd holds the arguments of a deploy, exec or fact run.
@@ -134,13 +175,14 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	if err != nil {
 		return nil, err
 	}
-	reg := all.Registry()
+	prompt := terminalPrompt()
+	reg := all.Registry(all.Options{Prompt: prompt, Warn: func(msg string) { fmt.Fprintln(stderr, "star-deploy:", msg) }})
 	switch kctx.Command() {
 	case "connectors":
 		listConnectors(stdout, reg)
 		return nil, nil
 	default:
-		return c.Run.run(ctx, &c.flags, reg, stdout, stderr)
+		return c.Run.run(ctx, &c.flags, reg, prompt, stdout, stderr)
 	}
 }
 
@@ -155,9 +197,12 @@ const (
 
 // run deploys: it builds the hosts and the options, compiles every script
 // before any host runs, runs them and renders the events.
-func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, stdout, stderr io.Writer) (*sdrt.Report, error) {
+func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, prompt func(string) (string, error), stdout, stderr io.Writer) (*sdrt.Report, error) {
 	if f.Parallel < 0 {
 		return nil, usagef("--parallel must be 0 (all hosts) or more, got %d", f.Parallel)
+	}
+	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
+		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
 	entries, err := inventory.Parse(r.Inventory)
 	if err != nil {
@@ -166,6 +211,16 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, st
 	data, err := parseData(reg, f.Data)
 	if err != nil {
 		return nil, err
+	}
+	flagData, err := f.sshData(prompt)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range flagData {
+		if err := reg.CheckKey(k); err != nil {
+			return nil, &usageError{err}
+		}
+		data[k] = v // a flag wins over --data
 	}
 	control := builtins.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}
 	control, err = builtins.ControlFromData(control, anyMap(data))
@@ -184,14 +239,15 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, st
 
 	var out output // created once every script compiled
 	runner := sdrt.New(sdrt.Options{
-		Parallel: f.Parallel,
-		MaxSteps: f.MaxSteps,
-		Stdlib:   stdlib.FS,
-		Dry:      f.Dry,
-		Diff:     f.Diff,
-		Verbose:  f.Verbose || m == modeExec,
-		Control:  control,
-		OnEvent:  func(e sdrt.Event) { out.event(e) },
+		Parallel:    f.Parallel,
+		MaxSteps:    f.MaxSteps,
+		Stdlib:      stdlib.FS,
+		Dry:         f.Dry,
+		Diff:        f.Diff,
+		Verbose:     f.Verbose || m == modeExec,
+		Control:     control,
+		FailPercent: f.FailPercent,
+		OnEvent:     func(e sdrt.Event) { out.event(e) },
 	})
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {

@@ -5,10 +5,25 @@ import (
 	"github.com/star-deploy/star-deploy/connectors/local"
 )
 
-// Registry returns a new registry holding every built-in connector.
-func Registry() *connectors.Registry {
+// Options hold what connectors need from the program that runs them.
+type Options struct {
+	// Prompt asks the person at the terminal for a secret; nil when there
+	// is no terminal.
+	Prompt func(question string) (string, error)
+	// Warn receives warnings meant for that person; nil drops them.
+	Warn func(msg string)
+}
+
+// Registry returns a new registry holding every built-in connector. At most
+// one Options value is used.
+func Registry(opts ...Options) *connectors.Registry {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	_ = o
 	return connectors.NewRegistry(
 		local.NewFactory(),
-		// ssh.NewFactory() and docker.NewFactory() join here when they exist.
+		// docker.NewFactory() joins here when it exists.
 	)
 }
