@@ -81,6 +81,7 @@ func (f *sudoFeeder) Write(b []byte) (int, error) {
 		} else {
 			f.bad = true
 			f.cancel()
+			f.pipe.CloseWithError(errWrongSudoPassword)
 		}
 	}
 	if i := bytes.Index(f.before.Bytes(), f.ready); i >= 0 {

@@ -186,7 +186,7 @@ func (c *Conn) Close() error {
 
 // Run records cmd.Script and answers with the handler of the longest
 // registered prefix of the script (exit 0 and no output when none
-// matches). It drains cmd.Stdin and copies the output to cmd.Stdout and
+// matches). Without a handler it drains cmd.Stdin (a handler reads it) and copies the output to cmd.Stdout and
 // cmd.Stderr when set.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	start := time.Now()
@@ -204,7 +204,9 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 	c.mu.Unlock()
 
-	if cmd.Stdin != nil {
+	if cmd.Stdin != nil && h == nil {
+		// A handler reads stdin itself; otherwise it is drained, as a
+		// command that ignores its input would.
 		if _, err := io.Copy(io.Discard, connectors.ContextReader(ctx, cmd.Stdin)); err != nil {
 			return connectors.Result{}, fmt.Errorf("run on %s: read stdin: %w", c.target.Name, err)
 		}
