@@ -186,8 +186,8 @@ func (c *Conn) Close() error {
 
 // Run records cmd.Script and answers with the handler of the longest
 // registered prefix of the script (exit 0 and no output when none
-// matches). Without a handler it drains cmd.Stdin (a handler reads it) and copies the output to cmd.Stdout and
-// cmd.Stderr when set.
+// matches). Without a handler it drains cmd.Stdin (a handler reads it
+// itself). It copies the output to cmd.Stdout and cmd.Stderr when set.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
