@@ -3,6 +3,7 @@ package all
 import (
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/local"
+	"github.com/star-deploy/star-deploy/connectors/ssh"
 )
 
 // Options hold what connectors need from the program that runs them.
@@ -21,9 +22,9 @@ func Registry(opts ...Options) *connectors.Registry {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	_ = o
 	return connectors.NewRegistry(
 		local.NewFactory(),
+		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
 		// docker.NewFactory() joins here when it exists.
 	)
 }

@@ -1,5 +1,3 @@
-//go:build sshwip
-
 package ssh
 
 import (
