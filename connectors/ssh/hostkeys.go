@@ -25,7 +25,6 @@ import (
 // (keeping line numbers) and are reported by warnings.
 type hostKeys struct {
 	files []string // as configured; files[0] receives new keys
-	mode  string
 
 	mu    sync.Mutex // guards state and serialises appends in this process
 	state *hkState
@@ -69,18 +68,12 @@ func (e *HostKeyChangedError) Error() string {
 		e.Host, e.File, e.Line, e.Want, e.Got, knownhostsName(e.Host), e.File)
 }
 
-// newHostKeys loads files (missing ones count as empty) for mode "yes",
-// "accept-new" or "no".
-func newHostKeys(files []string, mode string) (*hostKeys, error) {
-	switch mode {
-	case "yes", "accept-new", "no":
-	default:
-		return nil, fmt.Errorf("ssh_strict_host_key_checking: want yes, accept-new or no, got %q", mode)
-	}
+// newHostKeys loads files; missing ones count as empty.
+func newHostKeys(files []string) (*hostKeys, error) {
 	if len(files) == 0 {
 		return nil, errors.New("no known_hosts file is configured")
 	}
-	h := &hostKeys{files: files, mode: mode}
+	h := &hostKeys{files: files}
 	if err := h.load(); err != nil {
 		return nil, err
 	}
@@ -148,9 +141,6 @@ func (h *hostKeys) load() error {
 	return nil
 }
 
-// insecure reports whether host keys are not checked (mode "no").
-func (h *hostKeys) insecure() bool { return h.mode == "no" }
-
 // warnings names the lines that were ignored.
 func (h *hostKeys) warnings() []string {
 	return append([]string(nil), h.snapshot().warns...)
@@ -175,8 +165,9 @@ func (h *hostKeys) algorithms(hostport, alias string) []string {
 	return h.snapshot().db.HostKeyAlgorithms(lookupName(hostport, alias))
 }
 
-// callback returns the ssh.HostKeyCallback for a connection to hostport.
-func (h *hostKeys) callback(hostport, alias string) ssh.HostKeyCallback {
+// callback returns the ssh.HostKeyCallback for a connection to hostport
+// with StrictHostKeyChecking mode ("yes", "accept-new" or "no").
+func (h *hostKeys) callback(hostport, alias, mode string) ssh.HostKeyCallback {
 	name := lookupName(hostport, alias)
 	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
 		st := h.snapshot()
@@ -193,14 +184,14 @@ func (h *hostKeys) callback(hostport, alias string) ssh.HostKeyCallback {
 		if !errors.As(err, &keyErr) {
 			return fmt.Errorf("checking the host key of %s: %w", name, err)
 		}
-		if h.mode == "no" {
+		if mode == "no" {
 			return nil
 		}
 		if len(keyErr.Want) > 0 {
 			w := keyErr.Want[0]
 			return changedError(st, name, w, key)
 		}
-		if h.mode == "yes" {
+		if mode == "yes" {
 			host, port, _ := net.SplitHostPort(name)
 			return fmt.Errorf("the host key of %s is not known (strict host key checking is on): add it with `ssh-keyscan -p %s %s >> %s` after checking its fingerprint %s, or set ssh_strict_host_key_checking=accept-new",
 				name, port, host, h.files[0], ssh.FingerprintSHA256(key))

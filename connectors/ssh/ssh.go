@@ -41,8 +41,10 @@ type Factory struct {
 	env  configEnv
 
 	mu       sync.Mutex
-	hostKeys map[string]*hostKeys // by mode and files, shared by every host of a run
+	hostKeys map[string]*hostKeys // by known_hosts files, shared by every host of a run
 	keys     keyring
+
+	warnedInsecure bool
 }
 
 var _ connectors.Factory = (*Factory)(nil)
@@ -91,20 +93,22 @@ func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Con
 	return c, nil
 }
 
-// hostKeysFor returns the shared host key checker for files and mode.
+// hostKeysFor returns the host key checker shared by every connection
+// that uses the same known_hosts files.
 func (f *Factory) hostKeysFor(s settings) (*hostKeys, error) {
-	key := s.StrictHostKeyChecking + "\x00" + fmt.Sprint(s.KnownHostsFiles)
+	key := fmt.Sprint(s.KnownHostsFiles)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if s.StrictHostKeyChecking == "no" && !f.warnedInsecure && f.opts.Warn != nil {
+		f.warnedInsecure = true
+		f.opts.Warn("WARNING: ssh_strict_host_key_checking=no: host keys are NOT verified; anyone on the network path can impersonate these hosts")
+	}
 	if hk, ok := f.hostKeys[key]; ok {
 		return hk, nil
 	}
-	hk, err := newHostKeys(s.KnownHostsFiles, s.StrictHostKeyChecking)
+	hk, err := newHostKeys(s.KnownHostsFiles)
 	if err != nil {
 		return nil, err
-	}
-	if hk.insecure() && f.opts.Warn != nil {
-		f.opts.Warn("WARNING: ssh_strict_host_key_checking=no: host keys are NOT verified; anyone on the network path can impersonate these hosts")
 	}
 	if f.opts.Warn != nil {
 		for _, w := range hk.warnings() {
@@ -191,7 +195,7 @@ func (c *Conn) dialChain(ctx context.Context, f *Factory) error {
 		return err
 	}
 	for _, hop := range hops {
-		hs, err := resolveSettings(hop, nil, f.env)
+		hs, err := resolveSettings(hop, hopData(c.target.Data), f.env)
 		if err != nil {
 			return fail(fmt.Errorf("proxy jump %s: %w", hop, err))
 		}
@@ -214,6 +218,19 @@ func (c *Conn) dialChain(ctx context.Context, f *Factory) error {
 	return nil
 }
 
+// hopData is the connector data a jump host inherits from its target: where
+// the config and known hosts are and how strict to be, not the target's
+// own host, port, user or key.
+func hopData(data map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{"ssh_config_file", "ssh_known_hosts_file", "ssh_strict_host_key_checking", "ssh_allow_agent", "ssh_connect_timeout"} {
+		if v, ok := data[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // dialOne opens one SSH connection to s, directly or through via. The
 // timeout covers the TCP connection and the whole handshake.
 func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeout time.Duration) (*ssh.Client, io.Closer, error) {
@@ -229,7 +246,7 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	cfg := &ssh.ClientConfig{
 		User:              s.User,
 		Auth:              auth,
-		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias),
+		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking),
 		HostKeyAlgorithms: hk.algorithms(addr, s.HostKeyAlias),
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
@@ -261,10 +278,10 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	if err != nil {
 		conn.Close()
 		closeIf(closer)
+		if timeout > 0 && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+			return nil, nil, fmt.Errorf("ssh handshake with %s timed out after %s (ssh_connect_timeout): %w", addr, timeout, context.DeadlineExceeded)
+		}
 		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0 {
-				return nil, nil, fmt.Errorf("ssh handshake with %s timed out after %s: %w", addr, timeout, ctx.Err())
-			}
 			return nil, nil, ctx.Err()
 		}
 		return nil, nil, err
@@ -344,6 +361,9 @@ func (c *Conn) explain(err error) error {
 // session; sudo relays those to what it runs.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
+	}
 	select {
 	case c.sessions <- struct{}{}:
 	case <-ctx.Done():
@@ -357,11 +377,17 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	defer sess.Close()
 
 	var stdout, stderr bytes.Buffer
-	pid := &pidSniffer{w: teeTo(&stdout, cmd.Stdout), ready: make(chan struct{})}
+	var liveMu sync.Mutex // the live writers may be one and the same
+	pid := &pidSniffer{w: teeTo(&stdout, cmd.Stdout, &liveMu), ready: make(chan struct{})}
 	sess.Stdout = pid
-	sess.Stderr = teeTo(&stderr, cmd.Stderr)
+	sess.Stderr = teeTo(&stderr, cmd.Stderr, &liveMu)
+	// Stdin is copied by hand: a command that exits without reading all
+	// of it closes the channel, and that write error is not the command's.
+	var stdin io.WriteCloser
 	if cmd.Stdin != nil {
-		sess.Stdin = connectors.ContextReader(ctx, cmd.Stdin)
+		if stdin, err = sess.StdinPipe(); err != nil {
+			return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
+		}
 	}
 	if cmd.PTY {
 		if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
@@ -371,6 +397,12 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	remote := "exec sh -c " + connectors.Quote("echo $$ && exec sh -c "+connectors.Quote(cmd.Script))
 	if err := sess.Start(remote); err != nil {
 		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, err))
+	}
+	if stdin != nil {
+		go func() {
+			io.Copy(stdin, connectors.ContextReader(ctx, cmd.Stdin))
+			stdin.Close()
+		}()
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
@@ -462,11 +494,26 @@ func (p *pidSniffer) get() (int, bool) {
 	return p.pid, p.pid > 1
 }
 
-func teeTo(buf *bytes.Buffer, live io.Writer) io.Writer {
+// teeTo captures a stream in buf and copies it to live (if set), holding
+// mu while writing to live.
+func teeTo(buf *bytes.Buffer, live io.Writer, mu *sync.Mutex) io.Writer {
 	if live == nil {
 		return buf
 	}
-	return io.MultiWriter(buf, live)
+	return &tee{buf: buf, live: live, mu: mu}
+}
+
+type tee struct {
+	buf  *bytes.Buffer
+	live io.Writer
+	mu   *sync.Mutex
+}
+
+func (t *tee) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live.Write(p)
 }
 
 // signalNumber maps SSH signal names to Linux numbers.

@@ -1,0 +1,328 @@
+package ssh
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+)
+
+// testFactory returns a factory whose home directory is a fresh temporary
+// one, so the developer's ~/.ssh never takes part.
+func testFactory(t *testing.T) (*Factory, string) {
+	t.Helper()
+	home := t.TempDir()
+	f := NewFactory(Options{})
+	f.env = configEnv{User: "nobody-local", Home: home}
+	return f, home
+}
+
+// open connects to srv with data on top of the server's user and key.
+func open(t *testing.T, f *Factory, srv *sshtest.Server, data map[string]string) (connectors.Connector, error) {
+	t.Helper()
+	d := map[string]string{"ssh_key": srv.ClientKey, "ssh_user": srv.User, "ssh_allow_agent": "false"}
+	for k, v := range data {
+		d[k] = v
+	}
+	target, err := f.Parse(srv.Addr, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Open(t.Context(), target)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+func mustOpen(t *testing.T, f *Factory, srv *sshtest.Server, data map[string]string) connectors.Connector {
+	t.Helper()
+	c, err := open(t, f, srv, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func run(t *testing.T, c connectors.Connector, script string) connectors.Result {
+	t.Helper()
+	res, err := c.Run(t.Context(), connectors.Command{Script: script})
+	if err != nil {
+		t.Fatalf("run %q: %v", script, err)
+	}
+	return res
+}
+
+// TestConformance runs the connector suite over a real sshd on loopback.
+func TestConformance(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+		return mustOpen(t, f, srv, nil), t.TempDir()
+	})
+}
+
+func TestAuthKeyTypes(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+		t.Run(typ, func(t *testing.T) {
+			key := sshtest.KeyPair(t, dir, typ, "")
+			srv.AuthorizeKey(t, key+".pub")
+			f, _ := testFactory(t)
+			c := mustOpen(t, f, srv, map[string]string{"ssh_key": key})
+			if got := run(t, c, "echo ok").Stdout; string(got) != "ok\n" {
+				t.Errorf("stdout %q", got)
+			}
+		})
+	}
+}
+
+func TestAuthEncryptedKey(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	key := sshtest.KeyPair(t, t.TempDir(), "ed25519", "correct horse")
+	srv.AuthorizeKey(t, key+".pub")
+
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_key": key, "ssh_key_password": "correct horse"})
+	run(t, c, "true")
+
+	f, _ = testFactory(t)
+	_, err := open(t, f, srv, map[string]string{"ssh_key": key})
+	if err == nil || !strings.Contains(err.Error(), "is encrypted: set ssh_key_password") {
+		t.Errorf("no passphrase, no terminal: err = %v", err)
+	}
+
+	f, _ = testFactory(t)
+	_, err = open(t, f, srv, map[string]string{"ssh_key": key, "ssh_key_password": "wrong-canary"})
+	if err == nil || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "wrong-canary") {
+		t.Errorf("wrong passphrase: err = %v", err)
+	}
+
+	asked := 0
+	f, _ = testFactory(t)
+	f.opts.Prompt = func(q string) (string, error) { asked++; return "correct horse", nil }
+	for range 3 {
+		c := mustOpen(t, f, srv, map[string]string{"ssh_key": key})
+		run(t, c, "true")
+	}
+	if asked != 1 {
+		t.Errorf("asked for the passphrase %d times for 3 connections, want once", asked)
+	}
+}
+
+func TestAuthAgent(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	sock := sshtest.Agent(t)
+	key := sshtest.KeyPair(t, t.TempDir(), "ed25519", "")
+	srv.AuthorizeKey(t, key+".pub")
+	sshtest.AgentAdd(t, sock, key)
+	os.Remove(key) // only the agent has it now
+	f, _ := testFactory(t)
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_key": "", "ssh_allow_agent": "true"})
+	run(t, c, "true")
+
+	f, _ = testFactory(t)
+	if _, err := open(t, f, srv, map[string]string{"ssh_key": "", "ssh_allow_agent": "false"}); err == nil {
+		t.Error("connected without the agent and without a key")
+	}
+}
+
+func TestHostKeyModes(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	kh := filepath.Join(home, "kh")
+
+	// yes: an unknown host is refused.
+	_, err := open(t, f, srv, map[string]string{"ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes"})
+	if err == nil || !strings.Contains(err.Error(), "is not known") || !strings.Contains(err.Error(), "ssh-keyscan -p "+strconv.Itoa(srv.Port)) {
+		t.Fatalf("yes, unknown host: err = %v", err)
+	}
+	// accept-new: recorded once, then known.
+	mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": kh})
+	mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes"})
+	b, _ := os.ReadFile(kh)
+	if n := strings.Count(string(b), "\n"); n != 1 || !strings.HasPrefix(string(b), fmt.Sprintf("[%s]:%d ", srv.Host, srv.Port)) {
+		t.Errorf("known_hosts after accept-new:\n%s", b)
+	}
+	if st, _ := os.Stat(kh); st.Mode().Perm() != 0o600 {
+		t.Errorf("known_hosts mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestChangedHostKeyRefusedBeforeAnythingRuns(t *testing.T) {
+	old := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	kh := filepath.Join(home, "kh")
+	// Another server's keys, recorded under this server's address.
+	other := sshtest.Start(t, sshtest.Options{IP: "127.0.0.3"})
+	lines := strings.ReplaceAll(other.KnownHostsLines(), fmt.Sprintf("[%s]:%d", other.Host, other.Port), fmt.Sprintf("[%s]:%d", old.Host, old.Port))
+	os.WriteFile(kh, []byte("# comment\n"+lines), 0o600)
+	marker := filepath.Join(t.TempDir(), "ran")
+
+	f2, _ := testFactory(t)
+	f2.env.Home = home
+	c, err := open(t, f2, old, map[string]string{"ssh_known_hosts_file": kh})
+	if err == nil {
+		run(t, c, "touch "+marker)
+	}
+	var changed *HostKeyChangedError
+	if !errors.As(err, &changed) {
+		t.Fatalf("err = %v, want *HostKeyChangedError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{kh + ":2", "ssh-keygen -R " + fmt.Sprintf("[%s]:%d", old.Host, old.Port) + " -f " + kh, "man-in-the-middle"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a command ran on a host whose key changed")
+	}
+	_ = f
+}
+
+// A known_hosts line holding only the RSA key, while the server also offers
+// ed25519: the client must ask for RSA (golang/go#29286).
+func TestKnownRSAOnlyWhileServerOffersEd25519(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{HostKeyTypes: []string{"ed25519", "rsa"}})
+	f, home := testFactory(t)
+	kh := filepath.Join(home, "kh")
+	var rsaLine string
+	for _, l := range strings.Split(srv.KnownHostsLines(), "\n") {
+		if strings.Contains(l, "ssh-rsa") {
+			rsaLine = l
+		}
+	}
+	os.WriteFile(kh, []byte("garbage line that does not parse\n"+rsaLine+"\n"), 0o600)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes"})
+	run(t, c, "true")
+}
+
+// Many hosts connecting at once under accept-new record each key exactly once.
+func TestAcceptNewConcurrent(t *testing.T) {
+	const servers, perServer = 10, 5
+	var srvs []*sshtest.Server
+	for i := range servers {
+		srvs = append(srvs, sshtest.Start(t, sshtest.Options{IP: fmt.Sprintf("127.0.0.%d", 10+i), HostKeyTypes: []string{"ed25519"}}))
+	}
+	f, home := testFactory(t)
+	kh := filepath.Join(home, ".ssh", "known_hosts")
+	var wg sync.WaitGroup
+	errs := make(chan error, servers*perServer)
+	for _, srv := range srvs {
+		for range perServer {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				target, _ := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKey, "ssh_user": srv.User, "ssh_allow_agent": "false"})
+				c, err := f.Open(t.Context(), target)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.Close()
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	b, _ := os.ReadFile(kh)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != servers {
+		t.Errorf("known_hosts has %d lines after %d connections to %d new hosts, want %d:\n%s", len(lines), servers*perServer, servers, servers, b)
+	}
+}
+
+func TestConnectTimeoutCoversHandshake(t *testing.T) {
+	// A server that accepts TCP and never says a word.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	f, _ := testFactory(t)
+	target, err := f.Parse(l.Addr().String(), map[string]string{"ssh_connect_timeout": "0.5", "ssh_allow_agent": "false", "ssh_password": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Open(t.Context(), target)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 500ms") {
+		t.Errorf("err = %v, want a handshake timeout", err)
+	}
+}
+
+func TestConnectRefusedIsRetriedThenFails(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	f, _ := testFactory(t)
+	target, _ := f.Parse(addr, map[string]string{"ssh_connect_retries": "1", "ssh_allow_agent": "false", "ssh_password": "x"})
+	_, err := f.Open(t.Context(), target)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("err = %v, want connection refused", err)
+	}
+}
+
+func TestProxyJumpTwoHops(t *testing.T) {
+	a := sshtest.Start(t, sshtest.Options{IP: "127.0.0.21"})
+	b := sshtest.Start(t, sshtest.Options{IP: "127.0.0.22"})
+	target := sshtest.Start(t, sshtest.Options{IP: "127.0.0.23"})
+	f, home := testFactory(t)
+	cfg := filepath.Join(home, "config")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`Host hop-a
+  HostName %s
+  Port %d
+  User %s
+  IdentityFile %s
+Host hop-b
+  HostName %s
+  Port %d
+  User %s
+  IdentityFile %s
+Host *
+  UserKnownHostsFile %s
+  IdentitiesOnly yes
+`, a.Host, a.Port, a.User, a.ClientKey, b.Host, b.Port, b.User, b.ClientKey, filepath.Join(home, "kh"))), 0o600)
+
+	// Each hop logs the login that the jump made through it, and the target
+	// is reached only through them.
+	c := mustOpen(t, f, target, map[string]string{"ssh_config_file": cfg, "ssh_proxy_jump": "hop-a,hop-b"})
+	run(t, c, "true")
+	for _, hop := range []*sshtest.Server{a, b} {
+		if !strings.Contains(hop.Log(), "Accepted publickey") {
+			t.Errorf("hop %s saw no login:\n%s", hop.Addr, hop.Log())
+		}
+	}
+	// One hop, and "none" from the data overriding a jump of the config.
+	c1 := mustOpen(t, f, target, map[string]string{"ssh_config_file": cfg, "ssh_proxy_jump": "hop-b"})
+	run(t, c1, "true")
+	if n := strings.Count(b.Log(), "Accepted publickey"); n != 2 {
+		t.Errorf("hop-b logged %d logins, want 2", n)
+	}
+	if n := strings.Count(a.Log(), "Accepted publickey"); n != 1 {
+		t.Errorf("hop-a logged %d logins, want 1 (the one-hop connection must not use it)", n)
+	}
+}
