@@ -40,9 +40,9 @@ type Options struct {
 type Server struct {
 	Host, User     string
 	Port           int
-	Addr           string   // host:port
-	Dir            string   // its private directory
-	ClientKey      string   // path of an unencrypted ed25519 key it accepts
+	Addr           string // host:port
+	Dir            string // its private directory
+	ClientKey      string // path of an unencrypted ed25519 key it accepts
 	HostKeys       []ssh.PublicKey
 	cmd            *exec.Cmd
 	log            string
