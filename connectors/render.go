@@ -85,20 +85,31 @@ func Render(cmd string, w Wrap) (string, error) {
 	if shell == "" {
 		shell = "sh"
 	}
-	script := Quote(shell) + " -c " + Quote(body)
+	shellCmd := Quote(shell) + " -c " + Quote(body)
+	if !privileged {
+		return shellCmd, nil
+	}
+	// The privileged side runs under a Guard (see Guard) that is handed
+	// the pid of the unprivileged shell, "$$" expanded out here.
+	ready := "''"
+	if w.Sudo && w.SudoPrompt != "" {
+		ready = Quote(w.SudoPrompt + SudoReady)
+	}
+	script := "sh -c " + Quote(Guard) + " sh " + ready + ` "$$" ` + shellCmd
 	if w.SuUser != "" {
-		// -s: the target user's login shell may be nologin; run ours.
-		script = `su -s "$(command -v ` + Quote(shell) + `)" ` + Quote(w.SuUser) + " -c " + Quote(body)
+		// su takes one command string; "$$" must still be expanded here.
+		arg := Quote("sh -c "+Quote(Guard)+" sh "+ready+" ") + `"$$"` + Quote(" "+shellCmd)
+		// -s: the target user's login shell may be nologin; run sh.
+		script = `su -s "$(command -v sh)" ` + Quote(w.SuUser) + " -c " + arg
 	}
 	switch {
 	case w.Sudo:
 		prefix := "sudo -H -n"
 		if w.SudoPrompt != "" {
 			// sudo writes the prompt to stderr and reads the password from
-			// stdin; the ready line tells the caller that sudo is done with
-			// stdin and the command's own input may follow.
+			// stdin; the Guard's ready line tells the caller that sudo is
+			// done with stdin and the command's own input may follow.
 			prefix = "sudo -H -S -p " + Quote(w.SudoPrompt)
-			script = "sh -c " + Quote("echo "+Quote(w.SudoPrompt+SudoReady)+" >&2; exec "+script)
 		}
 		if w.SudoUser != "" {
 			prefix += " -u " + Quote(w.SudoUser)
@@ -113,6 +124,17 @@ func Render(cmd string, w Wrap) (string, error) {
 	}
 	return script, nil
 }
+
+// Guard runs a privileged command ("$@") so that it can be stopped: a
+// signal to the unprivileged caller cannot reach the command's root-owned
+// children, so a watchdog, running as the privileged user, polls the
+// caller's pid (its $2; kill -0, or /proc where the caller belongs to
+// another user) and, once the caller is gone (killed on cancel or
+// timeout), sends SIGTERM to its whole process group. It first prints its
+// $1, when not empty, on stderr: the sudo password feeder's ready line.
+const Guard = `r=$1 p=$2; shift 2; [ -z "$r" ] || printf '%s\n' "$r" >&2; ` +
+	`(while kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; do sleep 0.2; done; kill -TERM 0) </dev/null >/dev/null 2>&1 & ` +
+	`w=$!; "$@"; s=$?; kill "$w" 2>/dev/null; exit $s`
 
 // SudoReady follows Wrap.SudoPrompt on a line of its own on stderr once
 // sudo has authenticated and the command starts.

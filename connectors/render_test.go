@@ -105,6 +105,18 @@ func TestQuoteRoundTripsThroughShell(t *testing.T) {
 	}
 }
 
+// guarded is how Render runs shellCmd as another user: under the Guard,
+// given no ready line and the caller's pid.
+func guarded(shellCmd string) string {
+	return "sh -c " + connectors.Quote(connectors.Guard) + ` sh '' "$$" ` + shellCmd
+}
+
+// suArg is the one command string su gets for shellCmd: the guarded
+// command, with "$$" left outside the quotes so the caller's shell expands it.
+func suArg(shellCmd string) string {
+	return connectors.Quote("sh -c "+connectors.Quote(connectors.Guard)+" sh '' ") + `"$$"` + connectors.Quote(" "+shellCmd)
+}
+
 func TestRender(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -129,20 +141,20 @@ func TestRender(t *testing.T) {
 		{"shell with space", "echo hi", connectors.Wrap{ShellExecutable: "/opt/my shell"}, "'/opt/my shell' -c 'echo hi'"},
 		{"bash env", "echo $A", connectors.Wrap{ShellExecutable: "bash", Env: map[string]string{"A": "1"}},
 			"bash -c 'export A=1 && { echo $A\n}'"},
-		{"su", "echo hi", connectors.Wrap{SuUser: "postgres"}, `su -s "$(command -v sh)" postgres -c 'echo hi'`},
-		{"su odd user", "id", connectors.Wrap{SuUser: "a b"}, `su -s "$(command -v sh)" 'a b' -c id`},
+		{"su", "echo hi", connectors.Wrap{SuUser: "postgres"}, `su -s "$(command -v sh)" postgres -c ` + suArg("sh -c 'echo hi'")},
+		{"su odd user", "id", connectors.Wrap{SuUser: "a b"}, `su -s "$(command -v sh)" 'a b' -c ` + suArg("sh -c id")},
 		{"su bash env", "echo $A", connectors.Wrap{SuUser: "app", ShellExecutable: "bash", Env: map[string]string{"A": "x y"}},
-			`su -s "$(command -v bash)" app -c 'export A='\''x y'\'' && { echo $A` + "\n}'"},
-		{"sudo", "echo hi", connectors.Wrap{Sudo: true}, "sudo -H -n -- sh -c 'echo hi'"},
-		{"sudo user", "echo hi", connectors.Wrap{Sudo: true, SudoUser: "www-data"}, "sudo -H -n -u www-data -- sh -c 'echo hi'"},
-		{"sudo odd user", "echo hi", connectors.Wrap{Sudo: true, SudoUser: "it's"}, `sudo -H -n -u 'it'\''s' -- sh -c 'echo hi'`},
-		{"sudo quote", "echo 'hi'", connectors.Wrap{Sudo: true}, `sudo -H -n -- sh -c 'echo '\''hi'\'''`},
+			`su -s "$(command -v sh)" app -c ` + suArg(`bash -c 'export A='\''x y'\'' && { echo $A`+"\n}'")},
+		{"sudo", "echo hi", connectors.Wrap{Sudo: true}, "sudo -H -n -- " + guarded("sh -c 'echo hi'")},
+		{"sudo user", "echo hi", connectors.Wrap{Sudo: true, SudoUser: "www-data"}, "sudo -H -n -u www-data -- " + guarded("sh -c 'echo hi'")},
+		{"sudo odd user", "echo hi", connectors.Wrap{Sudo: true, SudoUser: "it's"}, `sudo -H -n -u 'it'\''s' -- ` + guarded("sh -c 'echo hi'")},
+		{"sudo quote", "echo 'hi'", connectors.Wrap{Sudo: true}, `sudo -H -n -- ` + guarded(`sh -c 'echo '\''hi'\'''`)},
 		{"sudo user without sudo is ignored", "echo hi", connectors.Wrap{SudoUser: "root"}, "echo hi"},
-		{"sudo su", "id", connectors.Wrap{Sudo: true, SuUser: "postgres"}, `sudo -H -n -- su -s "$(command -v sh)" postgres -c id`},
+		{"sudo su", "id", connectors.Wrap{Sudo: true, SuUser: "postgres"}, `sudo -H -n -- su -s "$(command -v sh)" postgres -c ` + suArg("sh -c id")},
 		{"sudo bash env chdir", "pwd", connectors.Wrap{Sudo: true, SudoUser: "app", ShellExecutable: "bash", Env: map[string]string{"X": "$y"}, Chdir: "/srv"},
-			`sudo -H -n -u app -- bash -c 'export X='\''$y'\'' && cd /srv && { pwd` + "\n}'"},
-		{"doas", "echo hi", connectors.Wrap{Doas: true}, "doas -n sh -c 'echo hi'"},
-		{"doas user", "echo hi", connectors.Wrap{Doas: true, DoasUser: "bob"}, "doas -n -u bob sh -c 'echo hi'"},
+			`sudo -H -n -u app -- ` + guarded(`bash -c 'export X='\''$y'\'' && cd /srv && { pwd`+"\n}'")},
+		{"doas", "echo hi", connectors.Wrap{Doas: true}, "doas -n " + guarded("sh -c 'echo hi'")},
+		{"doas user", "echo hi", connectors.Wrap{Doas: true, DoasUser: "bob"}, "doas -n -u bob " + guarded("sh -c 'echo hi'")},
 		{"doas user without doas is ignored", "echo hi", connectors.Wrap{DoasUser: "bob"}, "echo hi"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
