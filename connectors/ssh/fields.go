@@ -2,23 +2,40 @@ package ssh
 
 import "github.com/star-deploy/star-deploy/connectors"
 
-// fields declares the ssh_* connector data keys (pyinfra's DataMeta).
+// fields declares the ssh_* connector data keys (pyinfra's DataMeta). Each
+// one takes the place of an ssh(1) command-line option, so it wins over
+// ~/.ssh/config; see resolveSettings. An empty value counts as unset.
 func fields() []connectors.Field {
 	return []connectors.Field{
-		{Name: "ssh_hostname", Type: "string", Doc: "Host name or address to connect to, instead of the inventory name (and of HostName in ~/.ssh/config)."},
-		{Name: "ssh_port", Type: "int", Default: "22", Doc: "TCP port of the SSH server."},
-		{Name: "ssh_user", Type: "string", Default: "the local user", Doc: "User to log in as."},
-		{Name: "ssh_password", Type: "string", Secret: true, Doc: "Password for password and keyboard-interactive authentication."},
-		{Name: "ssh_key", Type: "path", Doc: "Private key file, tried before the IdentityFile entries of ~/.ssh/config."},
-		{Name: "ssh_key_password", Type: "string", Secret: true, Doc: "Passphrase of an encrypted private key; without it, star-deploy asks on a terminal."},
-		{Name: "ssh_allow_agent", Type: "bool", Default: "true", Doc: "Offer the keys of the ssh-agent at SSH_AUTH_SOCK (or IdentityAgent)."},
-		{Name: "ssh_forward_agent", Type: "bool", Default: "false", Doc: "Forward the ssh-agent to the host (not implemented yet; accepted for compatibility)."},
-		{Name: "ssh_config_file", Type: "path", Default: "~/.ssh/config", Doc: "OpenSSH client config to read Host blocks from; a missing default file is ignored."},
-		{Name: "ssh_known_hosts_file", Type: "path", Default: "~/.ssh/known_hosts", Doc: "known_hosts file to check host keys against and to record new ones in."},
-		{Name: "ssh_strict_host_key_checking", Type: "string", Default: "accept-new", Doc: "yes: only known host keys; accept-new: record keys of new hosts, refuse changed ones; no: check nothing (insecure, warned about)."},
-		{Name: "ssh_proxy_jump", Type: "string", Doc: "Jump hosts, comma-separated (user@host:port or aliases), as ProxyJump; none disables one from the config."},
-		{Name: "ssh_connect_timeout", Type: "duration", Default: "10", Doc: "Seconds to connect, covering the TCP connection and the SSH handshake."},
-		{Name: "ssh_connect_retries", Type: "int", Default: "2", Doc: "Retries, with exponential backoff and jitter, when the connection is refused or reset."},
-		{Name: "ssh_keepalive_interval", Type: "duration", Default: "15", Doc: "Seconds between keepalives; after 3 unanswered the host fails. 0 disables them."},
+		{Name: "ssh_hostname", Type: "string",
+			Doc: "Host name or address to connect to, instead of the inventory name and of HostName in the SSH config. Match host blocks see it, as with `ssh -o HostName=`."},
+		{Name: "ssh_port", Type: "int", Default: "22",
+			Doc: "TCP port of the SSH server, from 1 to 65535. It wins over a port in the host name and over Port in the SSH config."},
+		{Name: "ssh_user", Type: "string", Default: "the local user",
+			Doc: "User to log in as. It wins over user@ in the host name and over User in the SSH config."},
+		{Name: "ssh_password", Type: "string", Secret: true,
+			Doc: "Password for password and keyboard-interactive authentication, tried after the keys."},
+		{Name: "ssh_key", Type: "path",
+			Doc: "Private key file, tried before the IdentityFile entries of the SSH config (as `ssh -i`). `~` and the %-tokens of IdentityFile are expanded."},
+		{Name: "ssh_key_password", Type: "string", Secret: true,
+			Doc: "Passphrase of an encrypted private key. Without it, star-deploy asks on a terminal, or fails naming this key when there is none."},
+		{Name: "ssh_allow_agent", Type: "bool", Default: "true",
+			Doc: "Offer the keys of the ssh-agent at SSH_AUTH_SOCK, or at IdentityAgent of the SSH config. false never contacts an agent."},
+		{Name: "ssh_forward_agent", Type: "bool", Default: "false",
+			Doc: "Forward the local ssh-agent to the host (accepted for compatibility; forwarding is not implemented yet and the value is ignored)."},
+		{Name: "ssh_config_file", Type: "path", Default: "~/.ssh/config",
+			Doc: "OpenSSH client config to read Host, Match and Include blocks from, as `ssh -F`. A missing default file is ignored, a missing named file is an error, and none reads no config."},
+		{Name: "ssh_known_hosts_file", Type: "path", Default: "~/.ssh/known_hosts",
+			Doc: "known_hosts file to check host keys against and to record the keys of new hosts in. It replaces UserKnownHostsFile of the SSH config (default: ~/.ssh/known_hosts, then ~/.ssh/known_hosts2)."},
+		{Name: "ssh_strict_host_key_checking", Type: "string", Default: "accept-new",
+			Doc: "yes: connect only to hosts whose key is known; accept-new: record the keys of new hosts and refuse changed ones; no: check nothing (insecure, and warned about). StrictHostKeyChecking ask of the SSH config counts as yes."},
+		{Name: "ssh_proxy_jump", Type: "string",
+			Doc: "Jump hosts to connect through, comma-separated and in order (user@host:port or aliases of the SSH config), as ProxyJump. none connects directly even if the SSH config names jump hosts."},
+		{Name: "ssh_connect_timeout", Type: "duration", Default: "10",
+			Doc: "Seconds (or a duration such as 1m30s) to connect, covering the TCP connection and the SSH handshake; 0 waits for ever. It wins over ConnectTimeout of the SSH config."},
+		{Name: "ssh_connect_retries", Type: "int", Default: "2",
+			Doc: "How many more times to try, with exponential backoff and jitter, when a connection is refused or reset. 0 tries once."},
+		{Name: "ssh_keepalive_interval", Type: "duration", Default: "15",
+			Doc: "Seconds between keepalives, as ServerAliveInterval; after ServerAliveCountMax (3) unanswered ones the host fails. 0 turns them off."},
 	}
 }

@@ -106,7 +106,11 @@ func (f *Factory) hostKeysFor(s settings) (*hostKeys, error) {
 	if hk, ok := f.hostKeys[key]; ok {
 		return hk, nil
 	}
-	hk, err := newHostKeys(s.KnownHostsFiles)
+	files := s.KnownHostsFiles
+	if len(files) == 0 {
+		files = []string{"/dev/null"} // UserKnownHostsFile none, allowed with strictness "no"
+	}
+	hk, err := newHostKeys(files)
 	if err != nil {
 		return nil, err
 	}
@@ -243,11 +247,16 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 		return nil, nil, err
 	}
 	addr := net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port))
+	var algorithms []string
+	if s.StrictHostKeyChecking != "no" {
+		// Ask for the key types on file, not the client's favourite.
+		algorithms = hk.algorithms(addr, s.HostKeyAlias)
+	}
 	cfg := &ssh.ClientConfig{
 		User:              s.User,
 		Auth:              auth,
 		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking),
-		HostKeyAlgorithms: hk.algorithms(addr, s.HostKeyAlias),
+		HostKeyAlgorithms: algorithms,
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
 	}

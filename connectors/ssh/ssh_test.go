@@ -29,7 +29,7 @@ func testFactory(t *testing.T) (*Factory, string) {
 // open connects to srv with data on top of the server's user and key.
 func open(t *testing.T, f *Factory, srv *sshtest.Server, data map[string]string) (connectors.Connector, error) {
 	t.Helper()
-	d := map[string]string{"ssh_key": srv.ClientKey, "ssh_user": srv.User, "ssh_allow_agent": "false"}
+	d := map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false"}
 	for k, v := range data {
 		d[k] = v
 	}
@@ -73,10 +73,9 @@ func TestConformance(t *testing.T) {
 
 func TestAuthKeyTypes(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	dir := t.TempDir()
 	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
 		t.Run(typ, func(t *testing.T) {
-			key := sshtest.KeyPair(t, dir, typ, "")
+			key, _ := sshtest.KeyPair(t, typ, "")
 			srv.AuthorizeKey(t, key+".pub")
 			f, _ := testFactory(t)
 			c := mustOpen(t, f, srv, map[string]string{"ssh_key": key})
@@ -89,7 +88,7 @@ func TestAuthKeyTypes(t *testing.T) {
 
 func TestAuthEncryptedKey(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	key := sshtest.KeyPair(t, t.TempDir(), "ed25519", "correct horse")
+	key, _ := sshtest.KeyPair(t, "ed25519", "correct horse")
 	srv.AuthorizeKey(t, key+".pub")
 
 	f, _ := testFactory(t)
@@ -122,10 +121,10 @@ func TestAuthEncryptedKey(t *testing.T) {
 
 func TestAuthAgent(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	sock := sshtest.Agent(t)
-	key := sshtest.KeyPair(t, t.TempDir(), "ed25519", "")
+	sock, addKey := sshtest.Agent(t)
+	key, _ := sshtest.KeyPair(t, "ed25519", "")
 	srv.AuthorizeKey(t, key+".pub")
-	sshtest.AgentAdd(t, sock, key)
+	addKey(key, "")
 	os.Remove(key) // only the agent has it now
 	f, _ := testFactory(t)
 	t.Setenv("SSH_AUTH_SOCK", sock)
@@ -165,8 +164,8 @@ func TestChangedHostKeyRefusedBeforeAnythingRuns(t *testing.T) {
 	f, home := testFactory(t)
 	kh := filepath.Join(home, "kh")
 	// Another server's keys, recorded under this server's address.
-	other := sshtest.Start(t, sshtest.Options{IP: "127.0.0.3"})
-	lines := strings.ReplaceAll(other.KnownHostsLines(), fmt.Sprintf("[%s]:%d", other.Host, other.Port), fmt.Sprintf("[%s]:%d", old.Host, old.Port))
+	other := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.3"})
+	lines := strings.ReplaceAll(other.KnownHostsLine(""), fmt.Sprintf("[%s]:%d", other.Host, other.Port), fmt.Sprintf("[%s]:%d", old.Host, old.Port))
 	os.WriteFile(kh, []byte("# comment\n"+lines), 0o600)
 	marker := filepath.Join(t.TempDir(), "ran")
 
@@ -181,7 +180,7 @@ func TestChangedHostKeyRefusedBeforeAnythingRuns(t *testing.T) {
 		t.Fatalf("err = %v, want *HostKeyChangedError", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{kh + ":2", "ssh-keygen -R " + fmt.Sprintf("[%s]:%d", old.Host, old.Port) + " -f " + kh, "man-in-the-middle"} {
+	for _, want := range []string{kh + ":2", fmt.Sprintf("ssh-keygen -R '[%s]:%d' -f %s", old.Host, old.Port, kh), "man-in-the-middle"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
@@ -199,7 +198,7 @@ func TestKnownRSAOnlyWhileServerOffersEd25519(t *testing.T) {
 	f, home := testFactory(t)
 	kh := filepath.Join(home, "kh")
 	var rsaLine string
-	for _, l := range strings.Split(srv.KnownHostsLines(), "\n") {
+	for _, l := range strings.Split(srv.KnownHostsLine(""), "\n") {
 		if strings.Contains(l, "ssh-rsa") {
 			rsaLine = l
 		}
@@ -214,7 +213,7 @@ func TestAcceptNewConcurrent(t *testing.T) {
 	const servers, perServer = 10, 5
 	var srvs []*sshtest.Server
 	for i := range servers {
-		srvs = append(srvs, sshtest.Start(t, sshtest.Options{IP: fmt.Sprintf("127.0.0.%d", 10+i), HostKeyTypes: []string{"ed25519"}}))
+		srvs = append(srvs, sshtest.Start(t, sshtest.Options{Addr: fmt.Sprintf("127.0.0.%d", 10+i), HostKeyTypes: []string{"ed25519"}}))
 	}
 	f, home := testFactory(t)
 	kh := filepath.Join(home, ".ssh", "known_hosts")
@@ -225,7 +224,7 @@ func TestAcceptNewConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				target, _ := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKey, "ssh_user": srv.User, "ssh_allow_agent": "false"})
+				target, _ := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false"})
 				c, err := f.Open(t.Context(), target)
 				if err != nil {
 					errs <- err
@@ -287,9 +286,9 @@ func TestConnectRefusedIsRetriedThenFails(t *testing.T) {
 }
 
 func TestProxyJumpTwoHops(t *testing.T) {
-	a := sshtest.Start(t, sshtest.Options{IP: "127.0.0.21"})
-	b := sshtest.Start(t, sshtest.Options{IP: "127.0.0.22"})
-	target := sshtest.Start(t, sshtest.Options{IP: "127.0.0.23"})
+	a := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.21"})
+	b := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.22"})
+	target := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.23"})
 	f, home := testFactory(t)
 	cfg := filepath.Join(home, "config")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`Host hop-a
@@ -305,7 +304,7 @@ Host hop-b
 Host *
   UserKnownHostsFile %s
   IdentitiesOnly yes
-`, a.Host, a.Port, a.User, a.ClientKey, b.Host, b.Port, b.User, b.ClientKey, filepath.Join(home, "kh"))), 0o600)
+`, a.Host, a.Port, a.User, a.ClientKeyPath, b.Host, b.Port, b.User, b.ClientKeyPath, filepath.Join(home, "kh"))), 0o600)
 
 	// Each hop logs the login that the jump made through it, and the target
 	// is reached only through them.

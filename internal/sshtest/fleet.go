@@ -1,9 +1,12 @@
 package sshtest
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,246 +14,276 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 )
 
-// The Debian test image: debootstrap (minbase) with sshd and sudo, two users,
-// imported into Docker. Bump imageVersion when the recipe changes.
-const (
-	imageVersion  = "v1"
-	SudoPassword  = "deploy2-sudo-pw" // deploy2's password, for sudo and login
-	fleetCacheEnv = "STAR_DEPLOY_TEST_CACHE"
-)
+const ownerLabel = "org.star-deploy.test.owner"
 
-// Container is one Debian container running sshd, published on 127.0.0.1.
+// Container is a Debian container of a Fleet, running sshd (with PAM, as
+// root, the Debian way) on a port published on 127.0.0.1. sshd runs under
+// docker's init, so killing it (Exec "pkill", "-KILL", "sshd") takes the
+// whole container down: the host vanishes mid-connection.
+//
+// Its users are UserNopasswd ("deploy", passwordless sudo) and UserPasswd
+// ("deploy2", whose sudo asks for SudoPassword); both accept ClientKeyPath.
+// root does not accept it: use Exec for root's view.
 type Container struct {
-	Name      string // docker container name
-	Host      string // 127.0.0.1
-	Port      int
-	Addr      string // host:port
-	ClientKey string // accepted for both users
+	Name            string   // the docker container name, "star-deploy-test-<random>"
+	Addr            string   // host:port on 127.0.0.1
+	Host            string   // "127.0.0.1"
+	Port            int      // the published port
+	ClientKeyPath   string   // an unencrypted ed25519 private key that both users accept
+	ClientPublicKey string   // its public key, authorized_keys format
+	HostPublicKeys  []string // the container's own host keys (ed25519, rsa)
+	Users           []string // "deploy", "deploy2"
+	SudoPassword    string   // deploy2's sudo password; deploy needs none
+	LoginPassword   string   // deploy2's login password (the same: sudo asks for the user's own)
 }
 
-// Users of the image: deploy has passwordless sudo; deploy2 needs
-// SudoPassword for sudo (and may log in with it).
-const (
-	UserNopasswd = "deploy"
-	UserPasswd   = "deploy2"
-)
+// KnownHostsLine returns the known_hosts entry for the container under the
+// name host ("" means c.Host): one line per host key, each ending in a
+// newline.
+func (c *Container) KnownHostsLine(host string) string {
+	if host == "" {
+		host = c.Host
+	}
+	return knownHosts(host, c.Port, c.HostPublicKeys)
+}
 
-// Fleet starts n containers of the Debian test image, building the image
-// first if needed (about half a minute with a Debian mirror). It needs
-// Docker and debootstrap; without them it skips (fails under CI=true).
+// Exec runs cmd in the container as root with docker exec and returns its
+// standard output. A failure, including a non-zero exit, is an error that
+// carries the standard error output.
+func (c *Container) Exec(t testing.TB, cmd ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	// No t.Context(): Exec also serves Cleanup functions, which run after
+	// the test's context is cancelled.
+	x := exec.Command("docker", append([]string{"exec", "-u", "root", c.Name}, cmd...)...)
+	x.Stdout, x.Stderr = &stdout, &stderr
+	if err := x.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("docker exec %s %q: %w: %s", c.Name, cmd, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// Fleet starts n containers of the test image for the lifetime of t and
+// removes them (docker rm -f) when it ends. The first call on a machine
+// builds the image star-deploy-test/debian:<codename> with debootstrap
+// from the machine's apt mirror, which takes a minute or two; later calls
+// reuse it (see ensureImage). Containers left behind by a test process
+// that died before its cleanup are removed on the next call.
+//
+// With -short, Fleet skips t. It also skips t (fails it under CI=true)
+// when docker is not installed or the engine does not answer, or when the
+// image must be built and debootstrap or root is missing.
 func Fleet(t testing.TB, n int) []*Container {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("the Debian fleet is not started with -short")
+		t.Skip("sshtest: no container fleet with -short")
 	}
-	for _, tool := range []string{"docker", "debootstrap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			Skip(t, tool+" is not installed (apt-get install docker.io debootstrap)")
+	if findProgram("docker", "") == "" {
+		Skip(t, "docker is not installed (apt-get install docker.io)")
+	}
+	ctx := t.Context()
+	{
+		vctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		out, err := exec.CommandContext(vctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+		cancel()
+		if err != nil {
+			Skip(t, fmt.Sprintf("the Docker engine does not answer: %v: %s", err, bytes.TrimSpace(out)))
 		}
 	}
-	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		Skip(t, "the Docker engine does not answer: "+strings.TrimSpace(string(out)))
+	reapLeaked(ctx, t)
+	image := ensureImage(ctx, t)
+
+	clientKey, clientPub := KeyPair(t, "ed25519", "")
+	owner := ownerID(os.Getpid())
+	fleet := make([]*Container, n)
+	payloads := make([][]byte, n)
+	for i := range fleet {
+		c := &Container{
+			Name:            "star-deploy-test-" + randomHex(6),
+			Host:            "127.0.0.1",
+			ClientKeyPath:   clientKey,
+			ClientPublicKey: clientPub,
+			Users:           []string{UserNopasswd, UserPasswd},
+			SudoPassword:    SudoPassword,
+			LoginPassword:   SudoPassword,
+		}
+		fleet[i] = c
+		var err error
+		payloads[i], c.HostPublicKeys, err = containerFiles(t, clientPub)
+		if err != nil {
+			t.Fatalf("sshtest: %v", err)
+		}
 	}
-	image := buildImage(t)
-	key := filepath.Join(t.TempDir(), "client_ed25519")
-	keygen(t, "ed25519", "", key)
-	pub, err := os.ReadFile(key + ".pub")
-	if err != nil {
-		t.Fatal(err)
+
+	// Cleanup runs after the test's context is cancelled.
+	cleanupCtx := context.WithoutCancel(ctx)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, c := range fleet {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(cleanupCtx, time.Minute)
+			defer cancel()
+			if t.Failed() {
+				logs, _ := exec.CommandContext(ctx, "docker", "logs", c.Name).CombinedOutput()
+				t.Logf("sshtest: log of container %s (%s):\n%s", c.Name, c.Addr, logs)
+			}
+			exec.CommandContext(ctx, "docker", "rm", "-f", "-v", c.Name).Run()
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = startContainer(ctx, c, image, owner, payloads[i])
+		}()
 	}
-	var out []*Container
-	for range n {
-		out = append(out, startContainer(t, image, key, pub))
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("sshtest: start fleet: %v", err)
 	}
-	return out
+	return fleet
 }
 
-func startContainer(t testing.TB, image, key string, pub []byte) *Container {
-	t.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	c := &Container{Name: "star-deploy-test-" + hex.EncodeToString(b[:]), Host: "127.0.0.1", ClientKey: key}
-	if out, err := exec.Command("docker", "run", "-d", "--rm", "--name", c.Name, "-p", "127.0.0.1::22", image).CombinedOutput(); err != nil {
-		t.Fatalf("docker run %s: %v\n%s", image, err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", c.Name).Run() })
-	for _, u := range []string{UserNopasswd, UserPasswd} {
-		script := fmt.Sprintf("install -d -m 700 -o %[1]s -g %[1]s /home/%[1]s/.ssh && cat > /home/%[1]s/.ssh/authorized_keys && chown %[1]s: /home/%[1]s/.ssh/authorized_keys", u)
-		cmd := exec.Command("docker", "exec", "-i", c.Name, "sh", "-c", script)
-		cmd.Stdin = bytes.NewReader(pub)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("authorize key in %s: %v\n%s", c.Name, err, out)
+// startContainer creates c, copies its host keys and authorized keys in,
+// starts it and waits until sshd answers.
+func startContainer(ctx context.Context, c *Container, image, owner string, payload []byte) error {
+	docker := func(stdin []byte, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "docker", args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
 		}
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("docker %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		}
+		return strings.TrimSpace(stdout.String()), nil
 	}
-	out, err := exec.Command("docker", "port", c.Name, "22/tcp").Output()
+	if _, err := docker(nil, "create", "--name", c.Name, "--label", ownerLabel+"="+owner,
+		"--hostname", c.Name, "--init", "-p", "127.0.0.1::22", image); err != nil {
+		return err
+	}
+	if _, err := docker(payload, "cp", "-", c.Name+":/"); err != nil {
+		return err
+	}
+	if _, err := docker(nil, "start", c.Name); err != nil {
+		return err
+	}
+	out, err := docker(nil, "port", c.Name, "22/tcp")
 	if err != nil {
-		t.Fatalf("docker port %s: %v", c.Name, err)
+		return err
 	}
-	first := strings.Fields(strings.TrimSpace(string(out)))[0]
-	host, port, err := net.SplitHostPort(first)
-	if err != nil || host != "127.0.0.1" {
-		t.Fatalf("container %s published on %q, want 127.0.0.1", c.Name, first)
+	first, _, _ := strings.Cut(out, "\n")
+	host, port, err := net.SplitHostPort(strings.TrimSpace(first))
+	if err != nil || host != c.Host {
+		return fmt.Errorf("container %s: docker port said %q, want a port on %s (%v)", c.Name, out, c.Host, err)
 	}
 	c.Port, _ = strconv.Atoi(port)
-	c.Addr = net.JoinHostPort(c.Host, port)
-	// Wait for the SSH banner.
-	for i := 0; ; i++ {
-		conn, err := net.DialTimeout("tcp", c.Addr, time.Second)
-		if err == nil {
-			conn.SetReadDeadline(time.Now().Add(time.Second))
-			buf := make([]byte, 4)
-			_, rerr := conn.Read(buf)
-			conn.Close()
-			if rerr == nil && string(buf) == "SSH-" {
-				return c
-			}
-		}
-		if i == 100 {
-			logs, _ := exec.Command("docker", "logs", c.Name).CombinedOutput()
-			t.Fatalf("sshd in %s did not answer:\n%s", c.Name, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	c.Addr = net.JoinHostPort(host, port)
+	if err := waitBanner(c.Addr, 30*time.Second, nil); err != nil {
+		logs, _ := exec.CommandContext(ctx, "docker", "logs", c.Name).CombinedOutput()
+		return fmt.Errorf("container %s: %w\n%s", c.Name, err, logs)
 	}
+	return nil
 }
 
-// Exec runs argv in the container as root.
-func (c *Container) Exec(t testing.TB, argv ...string) string {
+// containerFiles generates host keys and returns a tar of them and of the
+// users' authorized_keys, for docker cp into the container's root, and the
+// host public keys.
+func containerFiles(t testing.TB, clientPub string) ([]byte, []string, error) {
 	t.Helper()
-	out, err := exec.Command("docker", append([]string{"exec", c.Name}, argv...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker exec %s %v: %v\n%s", c.Name, argv, err, out)
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, mode int64, uid int, data string) error {
+		return errors.Join(tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Uid: uid, Gid: uid,
+			Size: int64(len(data)), ModTime: time.Now(), Typeflag: tar.TypeReg}), write(tw, data))
 	}
-	return string(out)
-}
-
-// buildImage returns the image name, building it once per machine. A lock
-// file keeps parallel test processes from building it twice.
-func buildImage(t testing.TB) string {
-	t.Helper()
-	codename := osRelease("VERSION_CODENAME")
-	if codename == "" {
-		codename = "bookworm"
-	}
-	image := "star-deploy-test/debian:" + codename + "-" + imageVersion
-	if exec.Command("docker", "image", "inspect", image).Run() == nil {
-		return image
-	}
-	cache := os.Getenv(fleetCacheEnv)
-	if cache == "" {
-		cache = "/var/cache/star-deploy-test"
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(filepath.Join(cache, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if exec.Command("docker", "image", "inspect", image).Run() == nil {
-		return image // built by another process meanwhile
-	}
-	start := time.Now()
-	root, err := os.MkdirTemp(cache, "rootfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	mirror := debianMirror()
-	t.Logf("building %s: debootstrap %s from %s", image, codename, mirror)
-	if out, err := exec.Command("debootstrap", "--variant=minbase", "--include=openssh-server,sudo,procps",
-		codename, root, mirror).CombinedOutput(); err != nil {
-		t.Fatalf("debootstrap: %v\n%s", err, tail(out))
-	}
-	setup := fmt.Sprintf(`set -e
-useradd -m -s /bin/bash %[1]s
-useradd -m -s /bin/bash %[2]s
-echo '%[2]s:%[3]s' | chpasswd
-echo '%[1]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/%[1]s
-echo '%[2]s ALL=(ALL) ALL' > /etc/sudoers.d/%[2]s
-chmod 0440 /etc/sudoers.d/*
-mkdir -p /run/sshd
-ssh-keygen -A
-printf 'PasswordAuthentication yes\nUseDNS no\nMaxSessions 64\nMaxStartups 200\n' > /etc/ssh/sshd_config.d/star-deploy-test.conf
-apt-get clean
-rm -rf /var/lib/apt/lists/*
-`, UserNopasswd, UserPasswd, SudoPassword)
-	if out, err := exec.Command("chroot", root, "/bin/sh", "-c", setup).CombinedOutput(); err != nil {
-		t.Fatalf("configure the image: %v\n%s", err, out)
-	}
-	tar := exec.Command("tar", "-C", root, "-c", ".")
-	imp := exec.Command("docker", "import", "--change", `CMD ["/usr/sbin/sshd","-D","-e"]`, "-", image)
-	pipe, err := tar.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imp.Stdin = pipe
-	var impOut bytes.Buffer
-	imp.Stdout, imp.Stderr = &impOut, &impOut
-	if err := imp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tar.Run(); err != nil {
-		t.Fatalf("tar the rootfs: %v", err)
-	}
-	if err := imp.Wait(); err != nil {
-		t.Fatalf("docker import: %v\n%s", err, impOut.String())
-	}
-	t.Logf("built %s in %s", image, time.Since(start).Round(time.Second))
-	return image
-}
-
-// debianMirror returns the Debian mirror of the machine's apt sources.
-func debianMirror() string {
-	files, _ := filepath.Glob("/etc/apt/sources.list.d/*")
-	files = append([]string{"/etc/apt/sources.list"}, files...)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	var hostPubs []string
+	for _, typ := range []string{"ed25519", "rsa"} {
+		key := filepath.Join(dir, "ssh_host_"+typ+"_key")
+		pub := keygen(t, typ, "", key)
+		priv, err := os.ReadFile(key)
 		if err != nil {
+			return nil, nil, err
+		}
+		hostPubs = append(hostPubs, stripComment(pub))
+		if err := errors.Join(add("etc/ssh/ssh_host_"+typ+"_key", 0o600, 0, string(priv)),
+			add("etc/ssh/ssh_host_"+typ+"_key.pub", 0o644, 0, pub+"\n")); err != nil {
+			return nil, nil, err
+		}
+	}
+	for uid, u := range map[int]string{1000: UserNopasswd, 1001: UserPasswd} {
+		if err := add("home/"+u+"/.ssh/authorized_keys", 0o600, uid, clientPub+"\n"); err != nil {
+			return nil, nil, err
+		}
+	}
+	return buf.Bytes(), hostPubs, tw.Close()
+}
+
+func write(tw *tar.Writer, s string) error {
+	_, err := tw.Write([]byte(s))
+	return err
+}
+
+// ownerID identifies a process across PID reuse: host name, PID and start
+// time. Containers carry their test process's ID in ownerLabel.
+func ownerID(pid int) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, pid, procStartTime(pid))
+}
+
+// procStartTime returns field 22 (starttime) of /proc/PID/stat, or "".
+func procStartTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
+}
+
+// reapLeaked removes fleet containers whose test process on this machine
+// is gone (it was killed, or timed out, before its cleanup ran).
+func reapLeaked(ctx context.Context, t testing.TB) {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--filter", "label="+ownerLabel,
+		"--format", fmt.Sprintf("{{.Names}} {{.Label %q}}", ownerLabel)).Output()
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	var dead []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, owner, _ := strings.Cut(l, " ")
+		parts := strings.Split(owner, "/")
+		if len(parts) != 3 || parts[0] != host {
 			continue
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			fields := strings.Fields(line)
-			var uri string
-			switch {
-			case len(fields) >= 2 && fields[0] == "URIs:":
-				uri = fields[1]
-			case len(fields) >= 3 && fields[0] == "deb":
-				uri = fields[1]
-				if strings.HasPrefix(uri, "[") {
-					uri = fields[2]
-				}
-			}
-			if strings.HasSuffix(strings.TrimRight(uri, "/"), "/debian") {
-				return uri
-			}
+		pid, err := strconv.Atoi(parts[1])
+		if err != nil || ownerID(pid) == owner {
+			continue // still running
 		}
+		dead = append(dead, name)
 	}
-	return "http://deb.debian.org/debian"
+	if len(dead) > 0 {
+		t.Logf("sshtest: removing containers left by dead test processes: %s", strings.Join(dead, " "))
+		exec.CommandContext(ctx, "docker", append([]string{"rm", "-f", "-v"}, dead...)...).Run()
+	}
 }
 
-func osRelease(key string) string {
-	b, _ := os.ReadFile("/etc/os-release")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+"="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
-}
-
-func tail(b []byte) string {
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

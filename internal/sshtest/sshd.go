@@ -1,7 +1,3 @@
-// Package sshtest starts real OpenSSH servers for tests: sshd on loopback
-// addresses with generated keys, running as the current user. A test that
-// needs sshd and cannot find it skips, except under CI=true, where a skip
-// is a failure (CI installs openssh-server).
 package sshtest
 
 import (
@@ -10,17 +6,19 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 )
 
-// Skip skips t with reason, or fails it under CI=true.
+// Skip skips t with reason, except under CI=true, where a skipped test is a
+// failure: CI installs everything the tests need. It has the semantics of
+// internal/startest.Skip without that package's dependencies.
 func Skip(t testing.TB, reason string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
@@ -29,250 +27,355 @@ func Skip(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
-// Options configure a Server.
+// Options configure the sshd that Start runs. The zero value is ready to use.
 type Options struct {
-	IP           string   // loopback address to listen on; default 127.0.0.1
-	HostKeyTypes []string // "ed25519", "rsa", "ecdsa"; default ed25519 and rsa
-	ExtraConfig  []string // more sshd_config lines
+	// Addr is the loopback IP address to listen on, "127.0.0.1" when
+	// empty. Any of 127.0.0.1–127.0.0.254 works on Linux without setup.
+	Addr string
+	// HostKeyTypes are the host key types, in ssh-keygen -t names
+	// ("ed25519", "rsa", "ecdsa"); ed25519 and rsa when empty.
+	HostKeyTypes []string
+	// MaxSessions is sshd's MaxSessions (sessions per connection); 64 when 0.
+	MaxSessions int
+	// MaxStartups is sshd's MaxStartups (unauthenticated connections); 200
+	// when 0.
+	MaxStartups int
+	// ExtraConfig are more sshd_config lines. They come before the
+	// defaults, so they override them (sshd keeps the first value of a
+	// keyword); a "Match" line and everything after it go at the end.
+	ExtraConfig []string
 }
 
-// Server is a running sshd.
+// Server is a running sshd. It is stopped (SIGTERM, then wait) when the
+// test that started it ends, and its log is written to the test log when
+// that test failed.
 type Server struct {
-	Host, User     string
-	Port           int
-	Addr           string // host:port
-	Dir            string // its private directory
-	ClientKey      string // path of an unencrypted ed25519 key it accepts
-	HostKeys       []ssh.PublicKey
-	cmd            *exec.Cmd
-	log            string
-	authorizedKeys string
+	Addr            string   // host:port, e.g. "127.0.0.2:41234"
+	Host            string   // the IP address, e.g. "127.0.0.2"
+	Port            int      // the TCP port
+	User            string   // the current user's name: sshd runs as it and accepts only it
+	ClientKeyPath   string   // an unencrypted ed25519 private key that the server accepts
+	ClientPublicKey string   // its public key, authorized_keys format
+	HostPublicKeys  []string // the host keys, "ssh-ed25519 AAAA...", in HostKeyTypes order
+	Dir             string   // the server's private directory (config, keys, log)
+
+	sshd, config, logPath, authorizedKeys string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd     // the running sshd
+	done chan struct{} // closed when cmd has been waited for
 }
 
-// Start starts sshd for the test's lifetime.
+// Start starts sshd for the lifetime of t, listening on a free port of
+// opts.Addr. It skips t (fails it under CI=true) when sshd or ssh-keygen is
+// not installed, and fails t with sshd's log when sshd does not come up
+// within about five seconds. The current user's account must not be
+// locked: sshd without PAM refuses locked accounts (such as nobody).
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		if _, statErr := os.Stat("/usr/sbin/sshd"); statErr != nil {
-			Skip(t, "sshd is not installed (apt-get install openssh-server)")
-		}
-		sshd = "/usr/sbin/sshd"
+	sshd := findProgram("sshd", "/usr/sbin/sshd")
+	if sshd == "" {
+		Skip(t, "sshd is not installed (apt-get install openssh-server)")
 	}
-	if opts.IP == "" {
-		opts.IP = "127.0.0.1"
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1"
+	}
+	if ip := net.ParseIP(opts.Addr); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		t.Fatalf("sshtest: Options.Addr %q is not an IPv4 loopback address (127.x.y.z)", opts.Addr)
 	}
 	if len(opts.HostKeyTypes) == 0 {
 		opts.HostKeyTypes = []string{"ed25519", "rsa"}
 	}
+	if opts.MaxSessions == 0 {
+		opts.MaxSessions = 64
+	}
+	if opts.MaxStartups == 0 {
+		opts.MaxStartups = 200
+	}
+	// sshd insists on its privilege separation directory even as non-root.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		Skip(t, "sshd needs the directory /run/sshd, which cannot be created: "+err.Error())
+	}
+
 	dir := t.TempDir()
-	s := &Server{Host: opts.IP, Dir: dir, User: currentUser(t), log: filepath.Join(dir, "sshd.log"), authorizedKeys: filepath.Join(dir, "authorized_keys")}
-	var cfg bytes.Buffer
+	s := &Server{
+		Host:           opts.Addr,
+		User:           currentUser(t),
+		Dir:            dir,
+		sshd:           sshd,
+		config:         filepath.Join(dir, "sshd_config"),
+		logPath:        filepath.Join(dir, "sshd.log"),
+		authorizedKeys: filepath.Join(dir, "authorized_keys"),
+	}
+	var hostKeys bytes.Buffer
 	for _, typ := range opts.HostKeyTypes {
-		key := filepath.Join(dir, "host_"+typ)
-		keygen(t, typ, "", key)
-		fmt.Fprintf(&cfg, "HostKey %s\n", key)
-		s.HostKeys = append(s.HostKeys, readPublic(t, key+".pub"))
+		key := filepath.Join(dir, "ssh_host_"+typ+"_key")
+		pub := keygen(t, typ, "", key)
+		s.HostPublicKeys = append(s.HostPublicKeys, stripComment(pub))
+		fmt.Fprintf(&hostKeys, "HostKey %s\n", key)
 	}
-	s.ClientKey = filepath.Join(dir, "client_ed25519")
-	keygen(t, "ed25519", "", s.ClientKey)
-	s.AuthorizeKey(t, s.ClientKey+".pub")
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
-		t.Fatal(err)
+	s.ClientKeyPath = filepath.Join(dir, "id_ed25519")
+	s.ClientPublicKey = keygen(t, "ed25519", "", s.ClientKeyPath)
+	if err := os.WriteFile(s.authorizedKeys, []byte(s.ClientPublicKey+"\n"), 0o600); err != nil {
+		t.Fatalf("sshtest: %v", err)
 	}
-	fmt.Fprintf(&cfg, "AuthorizedKeysFile %s\nStrictModes no\nUsePAM no\nPidFile %s\n", s.authorizedKeys, filepath.Join(dir, "sshd.pid"))
-	fmt.Fprintf(&cfg, "Subsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxSessions 64\nMaxStartups 200\nAllowTcpForwarding yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n")
+
+	var head, match []string
+	for i, l := range opts.ExtraConfig {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "Match") {
+			match = opts.ExtraConfig[i:]
+			break
+		}
+		head = append(head, l)
+	}
+	var cfg bytes.Buffer
+	for _, l := range head {
+		cfg.WriteString(l + "\n")
+	}
+	cfg.Write(hostKeys.Bytes())
+	fmt.Fprintf(&cfg, "AuthorizedKeysFile %s\n", s.authorizedKeys)
+	fmt.Fprintf(&cfg, "PidFile %s\n", filepath.Join(dir, "sshd.pid"))
+	fmt.Fprintf(&cfg, "MaxSessions %d\nMaxStartups %d\n", opts.MaxSessions, opts.MaxStartups)
+	cfg.WriteString("StrictModes no\nUsePAM no\nPubkeyAuthentication yes\n" +
+		"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
+		"Subsystem sftp internal-sftp\nAllowTcpForwarding yes\nAllowAgentForwarding yes\n" +
+		"PrintMotd no\nLogLevel VERBOSE\n")
 	if os.Geteuid() == 0 {
 		cfg.WriteString("PermitRootLogin yes\n")
 	}
-	for _, l := range opts.ExtraConfig {
+	for _, l := range match {
 		cfg.WriteString(l + "\n")
 	}
-	conf := filepath.Join(dir, "sshd_config")
-	for attempt := 0; attempt < 5; attempt++ {
-		s.Port = freePort(t, opts.IP)
-		s.Addr = net.JoinHostPort(opts.IP, strconv.Itoa(s.Port))
-		full := fmt.Sprintf("ListenAddress %s\n%s", s.Addr, cfg.String())
-		if err := os.WriteFile(conf, []byte(full), 0o600); err != nil {
-			t.Fatal(err)
+	base := cfg.String()
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sshtest: sshd log of %s (%s):\n%s", s.Addr, s.config, s.Log())
 		}
-		logf, err := os.Create(s.log)
-		if err != nil {
-			t.Fatal(err)
+	})
+	t.Cleanup(s.stop) // runs before the log dump above
+	var lastErr error
+	for attempt := 0; attempt < 10; attempt++ {
+		s.Port = freePort(t, opts.Addr)
+		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+		conf := fmt.Sprintf("ListenAddress %s\n%s", s.Addr, base)
+		if err := os.WriteFile(s.config, []byte(conf), 0o600); err != nil {
+			t.Fatalf("sshtest: %v", err)
 		}
-		s.cmd = exec.Command(sshd, "-D", "-e", "-f", conf)
-		s.cmd.Stdout, s.cmd.Stderr = logf, logf
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := s.cmd.Start(); err != nil {
-			logf.Close()
-			t.Fatalf("start sshd: %v", err)
-		}
-		logf.Close()
-		if s.waitListening() {
-			t.Cleanup(s.stop)
-			t.Cleanup(func() {
-				if t.Failed() {
-					b, _ := os.ReadFile(s.log)
-					t.Logf("sshd log of %s:\n%s", s.Addr, b)
-				}
-			})
+		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
-		s.stop()
+		if !strings.Contains(s.Log(), "Bind to port") {
+			break // not a port race: retrying does not help
+		}
 	}
-	b, _ := os.ReadFile(s.log)
-	t.Fatalf("sshd did not start on %s:\n%s", opts.IP, b)
+	t.Fatalf("sshtest: sshd on %s: %v\n%s", s.Addr, lastErr, s.Log())
 	return nil
 }
 
-// waitListening polls the port for up to five seconds.
-func (s *Server) waitListening() bool {
-	exited := make(chan struct{})
-	go func() { s.cmd.Wait(); close(exited) }()
-	for i := 0; i < 100; i++ {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
+// start runs sshd with the current config and waits until it answers.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
 	}
-	return false
+	defer logf.Close()
+	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Setpgid keeps a terminal's ^C from reaching sshd before the test has
+	// cleaned up; Pdeathsig stops sshd when the test binary dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.sshd, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.cmd, s.done = cmd, done
+	if err := waitBanner(s.Addr, 5*time.Second, done); err != nil {
+		killTree(cmd.Process.Pid)
+		<-done
+		return err
+	}
+	return nil
 }
 
+// stop ends sshd and its connection processes: SIGTERM, then SIGKILL for
+// whatever is left after five seconds.
 func (s *Server) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
 	}
+	pids := descendants(s.cmd.Process.Pid)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		killTree(s.cmd.Process.Pid)
+		<-s.done
+	}
+	for _, pid := range pids[1:] { // connection processes are not our children
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	s.cmd = nil
 }
 
-// Kill kills sshd and its connection processes (which serve SFTP with
-// internal-sftp) at once, with SIGKILL: the server vanishes mid-transfer.
+// Kill kills sshd, its connection processes and the commands they run with
+// SIGKILL, all at once: for a client the server vanishes mid-transfer.
+// The port stays closed until Restart.
 func (s *Server) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		pid := s.cmd.Process.Pid
-		syscall.Kill(pid, syscall.SIGSTOP) // no new connections meanwhile
-		exec.Command("pkill", "-KILL", "-P", strconv.Itoa(pid)).Run()
-		syscall.Kill(-pid, syscall.SIGKILL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	killTree(s.cmd.Process.Pid)
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart stops sshd (when it runs) and starts it again on the same address
+// with the same keys. Existing connections are closed.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.stop()
+	if err := s.start(); err != nil {
+		t.Fatalf("sshtest: restart sshd on %s: %v\n%s", s.Addr, err, s.Log())
 	}
 }
 
-// Log returns what sshd logged so far.
+// Log returns what sshd has logged so far (LogLevel VERBOSE).
 func (s *Server) Log() string {
-	b, _ := os.ReadFile(s.log)
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
 	return string(b)
 }
 
-// AuthorizeKey adds the public key file pub to the server's authorized keys.
+// AuthorizeKey adds pub to the keys the server accepts: a public key in
+// authorized_keys format (as KeyPair returns it) or, when it starts with
+// "/", the path of a .pub file. It takes effect for the next
+// authentication; sshd needs no restart.
 func (s *Server) AuthorizeKey(t testing.TB, pub string) {
 	t.Helper()
-	b, err := os.ReadFile(pub)
-	if err != nil {
-		t.Fatal(err)
+	if strings.HasPrefix(pub, "/") {
+		b, err := os.ReadFile(pub)
+		if err != nil {
+			t.Fatalf("sshtest: %v", err)
+		}
+		pub = string(b)
 	}
-	f, err := os.OpenFile(s.authorizedKeys, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	pub = strings.TrimSpace(pub)
+	if pub == "" || strings.Contains(pub, "\n") {
+		t.Fatalf("sshtest: AuthorizeKey wants one authorized_keys line, got %q", pub)
+	}
+	f, err := os.OpenFile(s.authorizedKeys, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("sshtest: %v", err)
 	}
 	defer f.Close()
-	f.Write(append(bytes.TrimSpace(b), '\n'))
+	if _, err := f.WriteString(pub + "\n"); err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
 }
 
-// KnownHostsLines returns known_hosts lines for every host key.
-func (s *Server) KnownHostsLines() string {
+// KnownHostsLine returns the known_hosts entry for the server under the
+// name host ("" means s.Host): one line per host key, each ending in a
+// newline, such as "[127.0.0.2]:41234 ssh-ed25519 AAAA...\n".
+func (s *Server) KnownHostsLine(host string) string {
+	if host == "" {
+		host = s.Host
+	}
+	return knownHosts(host, s.Port, s.HostPublicKeys)
+}
+
+// knownHosts formats known_hosts lines for keys of host:port.
+func knownHosts(host string, port int, keys []string) string {
+	if port != 22 {
+		host = fmt.Sprintf("[%s]:%d", host, port)
+	}
 	var b strings.Builder
-	for _, k := range s.HostKeys {
-		fmt.Fprintf(&b, "[%s]:%d %s", s.Host, s.Port, ssh.MarshalAuthorizedKey(k))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s %s\n", host, k)
 	}
 	return b.String()
 }
 
-// KeyPair generates a key of typ ("ed25519", "ecdsa", "rsa") in dir,
-// encrypted with passphrase when not empty, and returns its path.
-func KeyPair(t testing.TB, dir, typ, passphrase string) string {
-	t.Helper()
-	p := filepath.Join(dir, "id_"+typ)
-	if passphrase != "" {
-		p += "_encrypted"
-	}
-	keygen(t, typ, passphrase, p)
-	return p
-}
-
-// Agent starts ssh-agent for the test and returns its socket.
-func Agent(t testing.TB) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := cmd.Start(); err != nil {
-		Skip(t, "ssh-agent: "+err.Error())
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
+// waitBanner waits until addr sends an SSH version banner, for at most
+// limit, or until exited is closed (the server died).
+func waitBanner(addr string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	var err error
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("sshd exited before it listened on %s", addr)
+		default:
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("ssh-agent did not create its socket")
-	return ""
-}
-
-// AgentAdd loads key into the agent at sock.
-func AgentAdd(t testing.TB, sock, key string) {
-	t.Helper()
-	cmd := exec.Command("ssh-add", key)
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add %s: %v\n%s", key, err, out)
-	}
-}
-
-func keygen(t testing.TB, typ, passphrase, path string) {
-	t.Helper()
-	args := []string{"-q", "-t", typ, "-N", passphrase, "-f", path, "-C", "star-deploy-test"}
-	if typ == "rsa" {
-		args = append(args, "-b", "2048")
-	}
-	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
-		if _, lookErr := exec.LookPath("ssh-keygen"); lookErr != nil {
-			Skip(t, "ssh-keygen is not installed (apt-get install openssh-client)")
+		if err = readBanner(addr); err == nil {
+			return nil
 		}
-		t.Fatalf("ssh-keygen %s: %v\n%s", typ, err, out)
+		time.Sleep(25 * time.Millisecond)
 	}
+	return fmt.Errorf("no SSH banner from %s within %v: %w", addr, limit, err)
 }
 
-func readPublic(t testing.TB, path string) ssh.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(path)
+// readBanner connects to addr and reads the first line the server sends.
+// A TCP connect alone proves nothing with docker's port proxy, which
+// accepts before the container listens.
+func readBanner(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
-	if err != nil {
-		t.Fatal(err)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if !bytes.HasPrefix(buf[:n], []byte("SSH-")) {
+		return fmt.Errorf("no SSH banner from %s (read %q: %v)", addr, buf[:n], err)
 	}
-	return k
+	return nil
 }
 
+// freePort returns a port of ip that was free a moment ago.
 func freePort(t testing.TB, ip string) int {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
-		t.Fatalf("listen on %s: %v", ip, err)
+		t.Fatalf("sshtest: listen on %s: %v", ip, err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
 func currentUser(t testing.TB) string {
-	out, err := exec.Command("id", "-un").Output()
+	t.Helper()
+	u, err := user.Current()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("sshtest: current user: %v", err)
 	}
-	return strings.TrimSpace(string(out))
+	return u.Username
+}
+
+// findProgram returns the absolute path of name, looked up in PATH and
+// then at fallback (sbin directories are often not in a user's PATH), or "".
+func findProgram(name, fallback string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	if fallback != "" {
+		if st, err := os.Stat(fallback); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return fallback
+		}
+	}
+	return ""
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+)
+
+// sshArgs are the flags that point the CLI at a fleet container as user,
+// with its own known_hosts file.
+func sshArgs(t *testing.T, c *sshtest.Container, user string, extra ...string) []string {
+	t.Helper()
+	return append([]string{
+		"--key", c.ClientKeyPath, "--user", user,
+		"--data", "ssh_known_hosts_file=" + filepath.Join(t.TempDir(), "known_hosts"),
+		"--data", "ssh_allow_agent=false",
+	}, extra...)
+}
+
+// TestSSHSudo runs deploys over SSH against real Debian containers: sudo
+// without a password, with one, with a wrong one and with none; and checks
+// that the password never shows in output or in the container's process list.
+func TestSSHSudo(t *testing.T) {
+	fleet := sshtest.Fleet(t, 1)
+	c := fleet[0]
+	dir := t.TempDir()
+	inv := "@ssh/" + c.Addr
+
+	t.Run("passwordless", func(t *testing.T) {
+		script := writeFile(t, dir, "nopw.star", `
+r = shell("id -un", sudo = True)
+print("whoami=" + r.stdout.strip())
+put("/etc/star-deploy-test", content = "root file\n", sudo = True)
+print("owner=" + fact("file", "/etc/star-deploy-test").owner)
+`)
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserNopasswd), inv, script)...)
+		if code != 0 || !strings.Contains(out, "whoami=root") || !strings.Contains(out, "owner=root") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
+
+	t.Run("password", func(t *testing.T) {
+		const canary = sshtest.SudoPassword
+		script := writeFile(t, dir, "pw.star", `
+r = shell("id -un; sleep 2", sudo = True, stdin = "ignored")
+print("whoami=" + r.stdout.strip())
+put("/etc/star-deploy-test2", content = "x", sudo = True)
+`)
+		// While the sudo'ed sleep runs, look for the password in every
+		// process's command line and environment in the container.
+		found := make(chan string, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		// The pattern goes in a file, so the grep itself does not match.
+		cmd := exec.Command("docker", "exec", "-i", c.Name, "sh", "-c", "cat > /tmp/canary")
+		cmd.Stdin = strings.NewReader(canary + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		go func() {
+			for ctx.Err() == nil {
+				out, _ := c.Exec(t, "sh", "-c", "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -F -f /tmp/canary || true")
+				if strings.Contains(out, canary) {
+					found <- out
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserPasswd, "--data", "sudo_password="+canary, "--json", "-v"), inv, script)...)
+		cancel()
+		if code != 0 || !strings.Contains(out, "whoami=root") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, canary) {
+			t.Errorf("the sudo password appears in the output:\n%s\n%s", out, errOut)
+		}
+		select {
+		case ps := <-found:
+			t.Errorf("the sudo password appears in the container's process list:\n%s", ps)
+		default:
+		}
+	})
+
+	t.Run("wrong password", func(t *testing.T) {
+		script := writeFile(t, dir, "wrong.star", `shell("true", sudo = True)`)
+		start := time.Now()
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserPasswd, "--data", "sudo_password=wrong-canary"), inv, script)...)
+		if code != 1 || !strings.Contains(out, "sudo rejected the password") || strings.Contains(out+errOut, "wrong-canary") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		t.Logf("a wrong password failed in %s", time.Since(start))
+	})
+
+	t.Run("password needed but none given", func(t *testing.T) {
+		script := writeFile(t, dir, "none.star", `shell("true", sudo = True)`)
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserPasswd), inv, script)...)
+		if code != 1 || !strings.Contains(out, "password is required") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
+
+	t.Run("timeout kills a sudo'ed command", func(t *testing.T) {
+		script := writeFile(t, dir, "timeout.star", `shell("sleep 31; touch /tmp/late", sudo = True, timeout = 1)`)
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserNopasswd), inv, script)...)
+		if code != 1 || !strings.Contains(out, "timed out after 1s") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		for i := 0; ; i++ {
+			ps, _ := c.Exec(t, "sh", "-c", "pgrep -f '^sleep 31' || true")
+			if strings.TrimSpace(ps) == "" {
+				break
+			}
+			if i == 50 {
+				all, _ := c.Exec(t, "ps", "-e", "-o", "pid,ppid,pgid,ruid,stat,args")
+				t.Fatalf("the sudo'ed sleep still runs after its timeout: pids %s\n%s", ps, all)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// TestSSHOneHostUnreachable: 1 of 3 hosts is down; the others finish, the
+// summary names the failed host and why, exit 1.
+func TestSSHOneHostUnreachable(t *testing.T) {
+	a := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.31"})
+	b := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.32"})
+	l, _ := net.Listen("tcp", "127.0.0.33:0")
+	down := l.Addr().String()
+	l.Close()
+	script := writeFile(t, t.TempDir(), "s.star", `print("up on " + host.name)`)
+	// One key for both servers.
+	b.AuthorizeKey(t, a.ClientKeyPath+".pub")
+	inv := fmt.Sprintf("@ssh/%s,@ssh/%s,@ssh/%s", a.Addr, b.Addr, down)
+	code, out, errOut := runCLI(t, "--key", a.ClientKeyPath, "--user", a.User, "--data", "ssh_known_hosts_file="+filepath.Join(t.TempDir(), "kh"),
+		"--data", "ssh_allow_agent=false", "--data", "ssh_connect_retries=0", inv, script)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"up on " + a.Addr, "up on " + b.Addr, down, "connection refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
