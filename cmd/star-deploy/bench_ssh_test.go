@@ -1,0 +1,149 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+)
+
+// TestSSHBenchmark compares star-deploy with the OpenSSH client on N
+// loopback hosts (sshd on 127.0.0.2 ... 127.0.0.N+1). Each host gets the same
+// workload twice: 20 shell commands, a 1 MiB put, a template and a line in a
+// file; the second run changes no file. The baseline does the same with ssh
+// (ControlMaster, hosts in parallel, checksums to skip unchanged uploads).
+// It prints both times, their ratio and star-deploy's peak memory.
+//
+// It runs only when STAR_DEPLOY_SSH_BENCH lists the host counts, as
+// `make bench` does: STAR_DEPLOY_SSH_BENCH=1,10,50.
+func TestSSHBenchmark(t *testing.T) {
+	spec := os.Getenv("STAR_DEPLOY_SSH_BENCH")
+	if spec == "" {
+		t.Skip("set STAR_DEPLOY_SSH_BENCH=1,10,50 to run (make bench does)")
+	}
+	bin := filepath.Join(t.TempDir(), "star-deploy")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var rows []string
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 250 {
+			t.Fatalf("STAR_DEPLOY_SSH_BENCH: bad host count %q", f)
+		}
+		rows = append(rows, benchN(t, bin, n))
+	}
+	fmt.Printf("\n%-6s %-22s %-22s %-14s %-16s %s\n", "hosts", "star-deploy (1st+2nd)", "openssh (1st+2nd)", "ratio", "peak RSS", "RSS/host")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+}
+
+func benchN(t *testing.T, bin string, n int) string {
+	dir := t.TempDir()
+	var servers []*sshtest.Server
+	for i := range n {
+		servers = append(servers, sshtest.Start(t, sshtest.Options{Addr: fmt.Sprintf("127.0.0.%d", 2+i), HostKeyTypes: []string{"ed25519"}}))
+	}
+	key := servers[0].ClientKeyPath
+	for _, s := range servers[1:] {
+		s.AuthorizeKey(t, key+".pub")
+	}
+	big := make([]byte, 1<<20)
+	rand.Read(big)
+	writeFile(t, dir, "big.bin", string(big))
+	writeFile(t, dir, "site.tmpl", "server {{ .name }}\nlisten 8080;\n")
+	script := writeFile(t, dir, "bench.star", `
+load("@stdlib//files.star", "files")
+d = host.data["benchdir"] + "/" + host.name.replace(":", "_")
+shell("mkdir -p " + quote(d), creates = d)
+for i in range(20):
+    shell("echo %d" % i)
+put(d + "/big.bin", src = "big.bin")
+template("site.tmpl", d + "/site.conf", vars = {"name": host.name})
+files.line(d + "/hosts", "127.0.0.1 bench")
+`)
+	var names []string
+	for _, s := range servers {
+		names = append(names, "@ssh/"+s.Addr)
+	}
+	sdDir := filepath.Join(dir, "sd")
+	args := []string{"--key", key, "--user", servers[0].User, "--parallel", "0",
+		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh-sd"), "--data", "ssh_allow_agent=false",
+		"--data", "benchdir=" + sdDir, strings.Join(names, ","), script}
+	var sdTime time.Duration
+	var rss int64
+	for run := range 2 {
+		cmd := exec.Command(bin, args...)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		sdTime += time.Since(start)
+		if err != nil {
+			t.Fatalf("star-deploy run %d on %d hosts: %v\n%s", run+1, n, err, out)
+		}
+		if run == 1 && !strings.Contains(string(out), fmt.Sprintf("%d ok", n)) {
+			t.Fatalf("second run:\n%s", out)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = max(rss, ru.Maxrss)
+		}
+	}
+
+	// The baseline: the same work with the OpenSSH client.
+	base := filepath.Join(dir, "baseline.sh")
+	writeFile(t, dir, "baseline.sh", baselineScript)
+	var hosts []string
+	for _, s := range servers {
+		hosts = append(hosts, fmt.Sprintf("%s:%d", s.Host, s.Port))
+	}
+	var sshTime time.Duration
+	for run := range 2 {
+		cmd := exec.Command("bash", append([]string{base, key, servers[0].User, filepath.Join(dir, "kh-ssh"), filepath.Join(dir, "ossh"), dir}, hosts...)...)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		sshTime += time.Since(start)
+		if err != nil {
+			t.Fatalf("openssh baseline run %d on %d hosts: %v\n%s", run+1, n, err, out)
+		}
+	}
+	return fmt.Sprintf("%-6d %-22s %-22s %-14s %-16s %s", n, sdTime.Round(time.Millisecond), sshTime.Round(time.Millisecond),
+		fmt.Sprintf("%.2fx faster", sshTime.Seconds()/sdTime.Seconds()), fmt.Sprintf("%.1f MiB", float64(rss)/1024), fmt.Sprintf("%.2f MiB", float64(rss)/1024/float64(n)))
+}
+
+// baselineScript does the workload with ssh: a ControlMaster per host, the
+// hosts in parallel, sha256 checks so unchanged files are not uploaded, and
+// the masters closed at the end (each run pays for its connections, as a
+// star-deploy run does).
+const baselineScript = `set -eu
+key=$1 user=$2 kh=$3 out=$4 files=$5; shift 5
+mkdir -p "$out/cm"
+run_host() {
+	h=${1%:*} p=${1##*:}
+	d="$out/${h}_$p"
+	o="-F /dev/null -i $key -p $p -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$kh -o ControlMaster=auto -o ControlPath=$out/cm/%h-%p -o ControlPersist=60"
+	ssh $o "$user@$h" "test -e '$d' || mkdir -p '$d'"
+	for i in $(seq 0 19); do ssh $o "$user@$h" "echo $i" >/dev/null; done
+	want=$(sha256sum "$files/big.bin" | cut -d' ' -f1)
+	have=$(ssh $o "$user@$h" "sha256sum '$d/big.bin' 2>/dev/null | cut -d' ' -f1")
+	[ "$want" = "$have" ] || ssh $o "$user@$h" "cat > '$d/.big.tmp' && mv '$d/.big.tmp' '$d/big.bin'" < "$files/big.bin"
+	sed "s/{{ .name }}/$h:$p/" "$files/site.tmpl" > "$out/site-$p"
+	want=$(sha256sum "$out/site-$p" | cut -d' ' -f1)
+	have=$(ssh $o "$user@$h" "sha256sum '$d/site.conf' 2>/dev/null | cut -d' ' -f1")
+	[ "$want" = "$have" ] || ssh $o "$user@$h" "cat > '$d/.site.tmp' && mv '$d/.site.tmp' '$d/site.conf'" < "$out/site-$p"
+	ssh $o "$user@$h" "grep -qxF '127.0.0.1 bench' '$d/hosts' 2>/dev/null || echo '127.0.0.1 bench' >> '$d/hosts'"
+	ssh $o -O exit "$user@$h" 2>/dev/null || true
+}
+pids=""
+for hp in "$@"; do run_host "$hp" & pids="$pids $!"; done
+fail=0
+for pid in $pids; do wait "$pid" || fail=1; done
+exit $fail
+`
