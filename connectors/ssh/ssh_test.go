@@ -1,15 +1,20 @@
 package ssh
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/conntest"
@@ -324,4 +329,140 @@ Host *
 	if n := strings.Count(a.Log(), "Accepted publickey"); n != 1 {
 		t.Errorf("hop-a logged %d logins, want 1 (the one-hop connection must not use it)", n)
 	}
+}
+
+// slowReader yields n bytes of 'x', calling at once after the first half.
+type slowReader struct {
+	n, sent int
+	half    func()
+	fired   bool
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if r.sent >= r.n {
+		return 0, io.EOF
+	}
+	if !r.fired && r.sent >= r.n/2 {
+		r.fired = true
+		r.half()
+		time.Sleep(200 * time.Millisecond)
+	}
+	k := min(len(p), r.n-r.sent, 32<<10)
+	for i := range k {
+		p[i] = 'x'
+	}
+	r.sent += k
+	return k, nil
+}
+
+// sshd dies in the middle of an upload: the put fails and the old file is
+// still there, whole.
+func TestServerKilledMidUploadKeepsOldFile(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	data := map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")}
+	dst := filepath.Join(t.TempDir(), "config")
+	c := mustOpen(t, f, srv, data)
+	if err := c.Put(t.Context(), dst, strings.NewReader("old content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Put(t.Context(), dst, &slowReader{n: 16 << 20, half: srv.Kill}, 0o644)
+	if err == nil {
+		t.Fatal("put succeeded although sshd was killed halfway")
+	}
+	t.Logf("put failed as it should: %v", err)
+	if b, _ := os.ReadFile(dst); string(b) != "old content\n" {
+		t.Errorf("after the failed put the file holds %d bytes, want the old content", len(b))
+	}
+}
+
+// A server that stops answering (its connection process stopped) fails a
+// running command within a few keepalive intervals, not hours later.
+func TestKeepaliveFailsStalledServer(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh"), "ssh_keepalive_interval": "0.3"})
+	run(t, c, "true")
+	// Stop every sshd process of this server (the connection process
+	// serves our session): the TCP connection stays open but silent.
+	pid, err := os.ReadFile(filepath.Join(srv.Dir, "sshd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(pid))).Output()
+	stopped := strings.Fields(string(out))
+	if len(stopped) == 0 {
+		t.Fatal("found no sshd connection process")
+	}
+	for _, p := range stopped {
+		exec.Command("kill", "-STOP", p).Run()
+	}
+	t.Cleanup(func() {
+		for _, p := range stopped {
+			exec.Command("kill", "-CONT", p).Run()
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err = c.Run(ctx, connectors.Command{Script: "true"})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "keepalives") {
+		t.Errorf("run on a stalled server: err = %v (context: %v), want a keepalive failure", err, ctx.Err())
+	}
+}
+
+func TestLargeOutputAndHugePut(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")})
+	res := run(t, c, "head -c 52428800 /dev/zero | tr '\\0' a")
+	if len(res.Stdout) != 50<<20 || res.Stdout[len(res.Stdout)-1] != 'a' {
+		t.Errorf("50 MiB of output came back as %d bytes", len(res.Stdout))
+	}
+	res.Stdout = nil
+
+	if testing.Short() {
+		t.Skip("the 1 GiB put is skipped with -short")
+	}
+	const size = 1 << 30
+	dst := filepath.Join(t.TempDir(), "huge")
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	peak := uint64(0)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err := c.Put(t.Context(), dst, io.LimitReader(zeroReader{}, size), 0o600)
+	close(done)
+	<-exited
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dst); err != nil || st.Size() != size {
+		t.Errorf("the uploaded file: %v, %v", st, err)
+	}
+	grew := int64(peak) - int64(before.HeapAlloc)
+	t.Logf("1 GiB put: the Go heap grew by at most %.1f MiB", float64(grew)/(1<<20))
+	if grew > 64<<20 {
+		t.Errorf("a 1 GiB put grew the heap by %d MiB: it must stream", grew>>20)
+	}
+	os.Remove(dst)
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

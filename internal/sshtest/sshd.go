@@ -139,7 +139,11 @@ func Start(t testing.TB, opts Options) *Server {
 	cfg.WriteString("StrictModes no\nUsePAM no\nPubkeyAuthentication yes\n" +
 		"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
 		"Subsystem sftp internal-sftp\nAllowTcpForwarding yes\nAllowAgentForwarding yes\n" +
-		"PrintMotd no\nLogLevel VERBOSE\n")
+		"PrintMotd no\nLogLevel VERBOSE\n" +
+		// bash sources ~/.bashrc for commands run by sshd, unless it is
+		// nested (SHLVL >= 1): keep the test machine's own shell setup
+		// (pyenv and the like, slow and racy under load) out of sessions.
+		"SetEnv SHLVL=1\n")
 	if os.Geteuid() == 0 {
 		cfg.WriteString("PermitRootLogin yes\n")
 	}
