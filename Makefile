@@ -3,7 +3,9 @@
 #   make build        bin/star-deploy
 #   make test         vet, then every test with the race detector
 #                     (TESTFLAGS="-run TestX -v" to narrow it down)
-#   make bench        benchmarks of the runtime and the builtins
+#   make bench        benchmarks of the runtime and the builtins, and star-deploy
+#                     against the OpenSSH client on 1, 10 and 50 loopback sshd hosts
+#                     (SSH_BENCH=1,10,50,200 for more)
 #   make lint         go vet and gofmt
 #   make fuzz         (no fuzz targets yet)
 #
@@ -24,8 +26,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
+# SSH_BENCH lists the host counts of the star-deploy vs OpenSSH comparison
+# (sshd on 127.0.0.2 ... 127.0.0.N+1).
+SSH_BENCH ?= 1,10,50
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./builtins/...
+	STAR_DEPLOY_SSH_BENCH=$(SSH_BENCH) $(GO) test -count=1 -v -timeout 30m -run '^TestSSHBenchmark$$' ./cmd/star-deploy/
 
 lint:
 	$(GO) vet ./...
