@@ -150,3 +150,20 @@ func TestSSHOneHostUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHPasswordLogin logs in with a password only (no key, no agent).
+func TestSSHPasswordLogin(t *testing.T) {
+	c := sshtest.Fleet(t, 1)[0]
+	script := writeFile(t, t.TempDir(), "pw.star", `print("logged in as " + shell("id -un").stdout.strip())`)
+	args := []string{"--user", sshtest.UserPasswd, "--data", "ssh_password=" + c.LoginPassword, "--data", "ssh_allow_agent=false",
+		"--data", "ssh_key=/nonexistent", "--data", "ssh_known_hosts_file=" + filepath.Join(t.TempDir(), "kh"), "@ssh/" + c.Addr, script}
+	code, out, errOut := runCLI(t, args...)
+	if code != 0 || !strings.Contains(out, "logged in as "+sshtest.UserPasswd) || strings.Contains(out+errOut, c.LoginPassword) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	args[3] = "ssh_password=wrong-canary"
+	code, out, errOut = runCLI(t, args...)
+	if code != 1 || !strings.Contains(out, "unable to authenticate") || strings.Contains(out+errOut, "wrong-canary") {
+		t.Fatalf("wrong password: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

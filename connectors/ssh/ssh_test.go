@@ -466,3 +466,39 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// Strictness "no" connects to a host whose recorded key is wrong.
+func TestHostKeyCheckingNo(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	other := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.4"})
+	f, home := testFactory(t)
+	var warned []string
+	f.opts.Warn = func(msg string) { warned = append(warned, msg) }
+	kh := filepath.Join(home, "kh")
+	lines := strings.ReplaceAll(other.KnownHostsLine(""), fmt.Sprintf("[%s]:%d", other.Host, other.Port), fmt.Sprintf("[%s]:%d", srv.Host, srv.Port))
+	os.WriteFile(kh, []byte(lines), 0o600)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "no"})
+	run(t, c, "true")
+	if len(warned) != 1 || !strings.Contains(warned[0], "NOT verified") {
+		t.Errorf("warnings %q, want one loud warning", warned)
+	}
+	if b, _ := os.ReadFile(kh); string(b) != lines {
+		t.Error("strictness no wrote to known_hosts")
+	}
+}
+
+// The conformance suite over a real Debian host in a container, as a
+// non-root user.
+func TestConformanceDebian(t *testing.T) {
+	ct := sshtest.Fleet(t, 1)[0]
+	f, home := testFactory(t)
+	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+		c, err := open(t, f, &sshtest.Server{Addr: ct.Addr, Host: ct.Host, Port: ct.Port, User: sshtest.UserNopasswd, ClientKeyPath: ct.ClientKeyPath},
+			map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch := strings.TrimSpace(string(run(t, c, "mktemp -d").Stdout))
+		return c, scratch
+	})
+}
