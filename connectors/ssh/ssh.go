@@ -45,13 +45,14 @@ type Factory struct {
 	keys     keyring
 
 	warnedInsecure bool
+	handshakes     chan struct{} // bounds concurrent handshakes (maxHandshakes)
 }
 
 var _ connectors.Factory = (*Factory)(nil)
 
 // NewFactory returns the SSH factory.
 func NewFactory(opts Options) *Factory {
-	return &Factory{opts: opts, env: defaultConfigEnv(), hostKeys: map[string]*hostKeys{}}
+	return &Factory{opts: opts, env: defaultConfigEnv(), hostKeys: map[string]*hostKeys{}, handshakes: make(chan struct{}, maxHandshakes)}
 }
 
 // Scheme returns "ssh".
@@ -122,6 +123,12 @@ func (f *Factory) hostKeysFor(s settings) (*hostKeys, error) {
 	f.hostKeys[key] = hk
 	return hk, nil
 }
+
+// maxHandshakes bounds the SSH handshakes in progress at once: a run on
+// hundreds of hosts connects in waves instead of all at once, so that no
+// handshake starves for CPU past its connect timeout, which only starts
+// counting once its turn has come.
+const maxHandshakes = 32
 
 // maxSessions bounds the concurrent sessions of one connection, below
 // OpenSSH's default MaxSessions of 10 (one is kept for kills and SFTP).
@@ -260,6 +267,13 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
 	}
+	select {
+	case f.handshakes <- struct{}{}:
+		defer func() { <-f.handshakes }()
+	case <-ctx.Done():
+		closeIf(closer)
+		return nil, nil, ctx.Err()
+	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -283,7 +297,15 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
-	stop()
+	if !stop() && err == nil {
+		// The deadline or a cancel closed the connection just as the
+		// handshake finished.
+		sc.Close()
+		err = os.ErrDeadlineExceeded
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = ctx.Err()
+		}
+	}
 	if err != nil {
 		conn.Close()
 		closeIf(closer)
