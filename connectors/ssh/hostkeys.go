@@ -65,15 +65,9 @@ func (e *HostKeyChangedError) Error() string {
 // where keys of new hosts are recorded (created 0600, its directory 0700).
 func newHostKeys(files []string) (*hostKeys, error) {
 	h := &hostKeys{files: slices.Clone(files)}
-	srcs, err := h.read()
-	if err != nil {
+	if _, err := h.reload(); err != nil {
 		return nil, err
 	}
-	st, err := parseKnownHosts(srcs)
-	if err != nil {
-		return nil, err
-	}
-	h.state.Store(st)
 	return h, nil
 }
 
