@@ -127,26 +127,34 @@ put("/etc/star-deploy-test2", content = "x", sudo = True)
 	})
 }
 
-// TestSSHOneHostUnreachable: 1 of 3 hosts is down; the others finish, the
-// summary names the failed host and why, exit 1.
+// TestSSHOneHostUnreachable: 1 of 10 hosts is down; the other 9 finish,
+// the summary names the failed host and why, exit 1.
 func TestSSHOneHostUnreachable(t *testing.T) {
-	a := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.31"})
-	b := sshtest.Start(t, sshtest.Options{Addr: "127.0.0.32"})
-	l, _ := net.Listen("tcp", "127.0.0.33:0")
+	var names, want []string
+	var first *sshtest.Server
+	for i := range 9 {
+		s := sshtest.Start(t, sshtest.Options{Addr: fmt.Sprintf("127.0.0.%d", 31+i), HostKeyTypes: []string{"ed25519"}})
+		if first == nil {
+			first = s
+		} else {
+			s.AuthorizeKey(t, first.ClientKeyPath+".pub") // one key for all
+		}
+		names = append(names, "@ssh/"+s.Addr)
+		want = append(want, "up on "+s.Addr)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.40:0")
 	down := l.Addr().String()
 	l.Close()
+	names = append(names, "@ssh/"+down)
 	script := writeFile(t, t.TempDir(), "s.star", `print("up on " + host.name)`)
-	// One key for both servers.
-	b.AuthorizeKey(t, a.ClientKeyPath+".pub")
-	inv := fmt.Sprintf("@ssh/%s,@ssh/%s,@ssh/%s", a.Addr, b.Addr, down)
-	code, out, errOut := runCLI(t, "--key", a.ClientKeyPath, "--user", a.User, "--data", "ssh_known_hosts_file="+filepath.Join(t.TempDir(), "kh"),
-		"--data", "ssh_allow_agent=false", "--data", "ssh_connect_retries=0", inv, script)
+	code, out, errOut := runCLI(t, "--key", first.ClientKeyPath, "--user", first.User, "--data", "ssh_known_hosts_file="+filepath.Join(t.TempDir(), "kh"),
+		"--data", "ssh_allow_agent=false", "--data", "ssh_connect_retries=0", strings.Join(names, ","), script)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"up on " + a.Addr, "up on " + b.Addr, down, "connection refused"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
+	for _, w := range append(want, down, "connection refused", "9 ok, 1 failed") {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
 }
