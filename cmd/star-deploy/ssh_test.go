@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -174,4 +175,77 @@ func TestSSHPasswordLogin(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "unable to authenticate") || strings.Contains(out+errOut, "wrong-canary") {
 		t.Fatalf("wrong password: exit %d\n%s\n%s", code, out, errOut)
 	}
+}
+
+// TestSSHPassphrasePromptOnTerminal runs the binary on a pseudo-terminal
+// (util-linux script) with an encrypted key and no ssh_key_password: it
+// asks once on the terminal, without echo, and connects.
+func TestSSHPassphrasePromptOnTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		sshtest.Skip(t, "script (util-linux) is not installed")
+	}
+	srv := sshtest.Start(t, sshtest.Options{})
+	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
+	srv.AuthorizeKey(t, pub)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "star-deploy")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
+	line := strings.Join([]string{bin, "--key", key, "--user", srv.User, "--data", "ssh_allow_agent=false",
+		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + srv.Addr, deploy}, " ")
+	cmd := exec.Command(scriptCmd, "-qec", line, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Answer only once the prompt is there (echo is off by then), as a
+	// person would; typed ahead, the terminal would echo it.
+	var buf syncBuffer
+	prompted := make(chan struct{})
+	cmd.Stdout = &signalOn{w: &buf, marker: "Enter passphrase", fn: func() { close(prompted) }}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-prompted:
+		io.WriteString(stdin, "tty-canary-phrase\n")
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no passphrase prompt:\n%s", buf.String())
+	}
+	err = cmd.Wait()
+	out := buf.String()
+	if err != nil || !strings.Contains(out, "Enter passphrase for key") || !strings.Contains(out, "connected to "+srv.Addr) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(out, "tty-canary-phrase") {
+		t.Errorf("the passphrase was echoed:\n%s", out)
+	}
+}
+
+// signalOn passes writes to w and calls fn once marker has been written.
+type signalOn struct {
+	w      io.Writer
+	marker string
+	fn     func()
+	seen   strings.Builder
+	fired  bool
+}
+
+func (s *signalOn) Write(p []byte) (int, error) {
+	if !s.fired {
+		s.seen.Write(p)
+		if strings.Contains(s.seen.String(), s.marker) {
+			s.fired = true
+			s.fn()
+		}
+	}
+	return s.w.Write(p)
 }
