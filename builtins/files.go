@@ -240,10 +240,11 @@ func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 			done <- err
 		}()
 		if ctl.privileged() {
+			// Streamed through cat as the privileged user, never held whole.
 			var res connectors.Result
-			res, err = h.check(ctx, "cat -- "+connectors.Quote(src), probeControl(ctl), "")
-			if err == nil {
-				_, err = pw.Write(res.Stdout)
+			res, err = h.execStream(ctx, "cat -- "+connectors.Quote(src), probeControl(ctl), pw)
+			if err == nil && res.ExitCode != 0 {
+				err = &connectors.ExitError{Target: h.Name, Script: "cat " + src, Result: res}
 			}
 		} else {
 			err = h.Conn.Get(ctx, src, pw)

@@ -24,13 +24,26 @@ var errWrongSudoPassword = errors.New("sudo rejected the password (one attempt w
 // is stopped at once. The password never appears in argv, the environment,
 // output or errors.
 func (h *Host) exec(ctx context.Context, script string, ctl Control, stdin io.Reader) (connectors.Result, error) {
+	return h.run1(ctx, script, ctl, connectors.Command{Stdin: stdin, PTY: ctl.GetPTY})
+}
+
+// execStream is exec with standard output streamed to stdout instead of
+// kept in the result.
+func (h *Host) execStream(ctx context.Context, script string, ctl Control, stdout io.Writer) (connectors.Result, error) {
+	return h.run1(ctx, script, ctl, connectors.Command{Stdout: stdout, StreamOnly: true, PTY: ctl.GetPTY})
+}
+
+// run1 renders script into cmd and runs it, feeding a sudo password if any.
+func (h *Host) run1(ctx context.Context, script string, ctl Control, cmd connectors.Command) (connectors.Result, error) {
+	stdin := cmd.Stdin
 	w := ctl.Wrap()
 	if !w.Sudo || ctl.SudoPassword == "" {
 		rendered, err := connectors.Render(script, w)
 		if err != nil {
 			return connectors.Result{}, err
 		}
-		return h.Conn.Run(ctx, connectors.Command{Script: rendered, Stdin: stdin, PTY: ctl.GetPTY})
+		cmd.Script = rendered
+		return h.Conn.Run(ctx, cmd)
 	}
 	w.SudoPrompt = "[star-deploy:" + randomToken() + "] sudo password: "
 	rendered, err := connectors.Render(script, w)
@@ -42,7 +55,8 @@ func (h *Host) exec(ctx context.Context, script string, ctl Control, stdin io.Re
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	f := &sudoFeeder{prompt: []byte(w.SudoPrompt), ready: []byte(w.SudoPrompt + connectors.SudoReady + "\n"), password: ctl.SudoPassword, stdin: stdin, pipe: pw, cancel: cancel}
-	res, err := h.Conn.Run(ctx, connectors.Command{Script: rendered, Stdin: pr, Stderr: f, PTY: ctl.GetPTY})
+	cmd.Script, cmd.Stdin, cmd.Stderr = rendered, pr, f
+	res, err := h.Conn.Run(ctx, cmd)
 	f.finish()
 	res.Stderr = f.stderr()
 	if f.wrong() {

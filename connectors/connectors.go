@@ -68,7 +68,11 @@ type Command struct {
 	Stdin  io.Reader // optional standard input
 	Stdout io.Writer // optional live copy of standard output; Result still captures it
 	Stderr io.Writer // optional live copy of standard error
-	PTY    bool      // request a pseudo-terminal where supported
+	// StreamOnly sends standard output only to Stdout (which must be set):
+	// Result.Stdout stays empty, so output of any size (a file read with
+	// sudo cat) is never held in memory.
+	StreamOnly bool
+	PTY        bool // request a pseudo-terminal where supported
 }
 
 // Result is what a finished command produced.

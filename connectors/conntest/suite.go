@@ -282,6 +282,16 @@ head -c %d /dev/zero | tr '\0' z`, 1<<20)
 	if got, want := both.Len(), len(res.Stdout)+len(res.Stderr); got != want {
 		t.Errorf("shared live writer got %d bytes, want %d", got, want)
 	}
+
+	// StreamOnly: stdout reaches only the live writer.
+	var only lockedBuffer
+	res, err = c.Run(t.Context(), connectors.Command{Script: script, Stdout: &only, StreamOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Stdout) != 0 || len(only.Bytes()) < 1<<20 || len(res.Stderr) == 0 {
+		t.Errorf("StreamOnly: Result kept %d bytes of stdout (want 0), the writer got %d, stderr %d", len(res.Stdout), len(only.Bytes()), len(res.Stderr))
+	}
 }
 
 func (s *suite) runConcurrent(t *testing.T, c connectors.Connector, _ string) {

@@ -229,6 +229,9 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 			}
 		}
 	}
+	if cmd.StreamOnly && cmd.Stdout != nil {
+		res.Stdout = nil
+	}
 	if res.Duration == 0 {
 		res.Duration = max(time.Since(start), time.Nanosecond)
 	}

@@ -116,6 +116,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		mu             sync.Mutex // serialises writes to the live writers, which may be one
 		stdout, stderr = &tee{mu: &mu, live: cmd.Stdout}, &tee{mu: &mu, live: cmd.Stderr}
 	)
+	stdout.discard = cmd.StreamOnly && cmd.Stdout != nil
 	ex := exec.Command("sh", "-c", cmd.Script)
 	ex.Stdin = cmd.Stdin
 	ex.Stdout = stdout
@@ -244,14 +245,17 @@ func exitCode(ps *os.ProcessState) int {
 // live writer is dropped and its error kept, so the command is never
 // stopped by a slow or broken consumer of its live output.
 type tee struct {
-	buf  bytes.Buffer
-	mu   *sync.Mutex
-	live io.Writer
-	err  error
+	buf     bytes.Buffer
+	discard bool // keep nothing in buf (Command.StreamOnly)
+	mu      *sync.Mutex
+	live    io.Writer
+	err     error
 }
 
 func (t *tee) Write(p []byte) (int, error) {
-	t.buf.Write(p)
+	if !t.discard {
+		t.buf.Write(p)
+	}
 	if t.live != nil {
 		t.mu.Lock()
 		_, err := t.live.Write(p)

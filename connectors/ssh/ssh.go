@@ -409,7 +409,11 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 
 	var stdout, stderr bytes.Buffer
 	var liveMu sync.Mutex // the live writers may be one and the same
-	pid := &pidSniffer{w: teeTo(&stdout, cmd.Stdout, &liveMu), ready: make(chan struct{})}
+	keep := &stdout
+	if cmd.StreamOnly && cmd.Stdout != nil {
+		keep = nil // Command.StreamOnly: only the live writer gets it
+	}
+	pid := &pidSniffer{w: teeTo(keep, cmd.Stdout, &liveMu), ready: make(chan struct{})}
 	sess.Stdout = pid
 	sess.Stderr = teeTo(&stderr, cmd.Stderr, &liveMu)
 	// Stdin is copied by hand: a command that exits without reading all
@@ -525,8 +529,8 @@ func (p *pidSniffer) get() (int, bool) {
 	return p.pid, p.pid > 1
 }
 
-// teeTo captures a stream in buf and copies it to live (if set), holding
-// mu while writing to live.
+// teeTo captures a stream in buf (unless nil) and copies it to live (if
+// set), holding mu while writing to live.
 func teeTo(buf *bytes.Buffer, live io.Writer, mu *sync.Mutex) io.Writer {
 	if live == nil {
 		return buf
@@ -541,7 +545,9 @@ type tee struct {
 }
 
 func (t *tee) Write(p []byte) (int, error) {
-	t.buf.Write(p)
+	if t.buf != nil {
+		t.buf.Write(p)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.live.Write(p)
