@@ -413,7 +413,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	if cmd.StreamOnly && cmd.Stdout != nil {
 		keep = nil // Command.StreamOnly: only the live writer gets it
 	}
-	pid := &pidSniffer{w: teeTo(keep, cmd.Stdout, &liveMu), ready: make(chan struct{})}
+	pid := connectors.NewPIDWriter(teeTo(keep, cmd.Stdout, &liveMu))
 	sess.Stdout = pid
 	sess.Stderr = teeTo(&stderr, cmd.Stderr, &liveMu)
 	// Stdin is copied by hand: a command that exits without reading all
@@ -429,7 +429,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 			return connectors.Result{}, fmt.Errorf("run on %s: request pty: %w", c.target.Name, err)
 		}
 	}
-	remote := "exec sh -c " + connectors.Quote("echo $$ && exec sh -c "+connectors.Quote(cmd.Script))
+	remote := connectors.WithPID(cmd.Script)
 	if err := sess.Start(remote); err != nil {
 		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, err))
 	}
@@ -466,8 +466,8 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 }
 
 // kill stops the process group of a cancelled command from a new session.
-func (c *Conn) kill(pid *pidSniffer) {
-	p, ok := pid.get()
+func (c *Conn) kill(pid *connectors.PIDWriter) {
+	p, ok := pid.PID(time.Second)
 	if !ok {
 		return
 	}
@@ -476,57 +476,12 @@ func (c *Conn) kill(pid *pidSniffer) {
 		return
 	}
 	defer sess.Close()
-	script := fmt.Sprintf("kill -TERM -- -%[1]d %[1]d 2>/dev/null; i=0; while [ $i -lt 5 ] && kill -0 -- -%[1]d 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL -- -%[1]d 2>/dev/null; true", p)
 	done := make(chan error, 1)
-	go func() { done <- sess.Run(script) }()
+	go func() { done <- sess.Run(connectors.KillScript(p)) }()
 	select {
 	case <-done:
 	case <-time.After(3 * time.Second):
 	}
-}
-
-// pidSniffer takes the first line (the wrapper's pid) off stdout.
-type pidSniffer struct {
-	w     io.Writer
-	mu    sync.Mutex
-	line  []byte
-	pid   int
-	seen  bool
-	ready chan struct{}
-}
-
-func (p *pidSniffer) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	if !p.seen {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			p.line = append(p.line, b...)
-			p.mu.Unlock()
-			return len(b), nil
-		}
-		p.line = append(p.line, b[:i]...)
-		p.pid, _ = strconv.Atoi(string(p.line))
-		p.seen = true
-		close(p.ready)
-		p.mu.Unlock()
-		if _, err := p.w.Write(b[i+1:]); err != nil {
-			return 0, err
-		}
-		return len(b), nil
-	}
-	p.mu.Unlock()
-	return p.w.Write(b)
-}
-
-func (p *pidSniffer) get() (int, bool) {
-	select {
-	case <-p.ready:
-	case <-time.After(time.Second):
-		return 0, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pid, p.pid > 1
 }
 
 // teeTo captures a stream in buf (unless nil) and copies it to live (if
