@@ -1,0 +1,342 @@
+// Package docker is the Docker Engine API connector: @docker/NAME runs
+// commands in a running container through exec, and moves files through
+// the archive API, with github.com/moby/moby/client (API version
+// negotiation; DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are
+// honoured). It never runs the docker CLI. This package must not import
+// Starlark or another connector; it is the only one importing the client.
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Factory is the Docker connector's factory. Hosts of one run share one
+// Engine client per docker_host.
+type Factory struct {
+	mu      sync.Mutex
+	clients map[string]*client.Client
+}
+
+var _ connectors.Factory = (*Factory)(nil)
+
+// NewFactory returns the Docker factory.
+func NewFactory() *Factory { return &Factory{clients: map[string]*client.Client{}} }
+
+// Scheme returns "docker".
+func (f *Factory) Scheme() string { return "docker" }
+
+// Doc describes the connector.
+func (f *Factory) Doc() string {
+	return "A running Docker container, through the Engine API (never the docker CLI): @docker/NAME or an id. " +
+		"Commands run through exec; files move through the archive API and are renamed into place."
+}
+
+// Fields declares the docker_* data keys.
+func (f *Factory) Fields() []connectors.Field {
+	return []connectors.Field{
+		{Name: "docker_host", Type: "string", Default: "$DOCKER_HOST or the local socket", Doc: "Engine address, as DOCKER_HOST: unix:///var/run/docker.sock, tcp://127.0.0.1:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)."},
+		{Name: "docker_user", Type: "string", Doc: "User (name or uid[:gid]) that commands run as inside the container; the container's user when empty."},
+	}
+}
+
+// Parse checks the container name; it does no I/O.
+func (f *Factory) Parse(addr string, data map[string]string) (connectors.Target, error) {
+	if addr == "" {
+		return connectors.Target{}, errors.New("@docker needs a container: @docker/NAME")
+	}
+	return connectors.Target{Scheme: "docker", Name: "@docker/" + addr, Addr: addr, Data: data}, nil
+}
+
+// engine returns the shared client for host ("" = from the environment).
+func (f *Factory) engine(host string) (*client.Client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.clients[host]; ok {
+		return c, nil
+	}
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	c, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker engine: %w", err)
+	}
+	f.clients[host] = c
+	return c, nil
+}
+
+// Open finds the container and checks that it runs.
+func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+	eng, err := f.engine(t.Data["docker_host"])
+	if err != nil {
+		return nil, err
+	}
+	info, err := eng.ContainerInspect(ctx, t.Addr, client.ContainerInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil, fmt.Errorf("%s: no container named %q (starting one from an image comes in a later version; start it with docker run first)", t.Name, t.Addr)
+	case client.IsErrConnectionFailed(err):
+		return nil, fmt.Errorf("%s: cannot reach the Docker engine (%v): start dockerd, or set DOCKER_HOST or docker_host", t.Name, err)
+	case err != nil:
+		if errors.Is(err, fs.ErrPermission) || isPermission(err) {
+			return nil, fmt.Errorf("%s: permission denied on the Docker socket: add your user to the docker group (then log in again) or run as root: %w", t.Name, err)
+		}
+		return nil, fmt.Errorf("%s: inspect container: %w", t.Name, err)
+	}
+	if info.Container.State == nil || !info.Container.State.Running {
+		return nil, fmt.Errorf("%s: container %q is not running (start it with docker start %s)", t.Name, t.Addr, t.Addr)
+	}
+	return &Conn{target: t, eng: eng, id: info.Container.ID, user: t.Data["docker_user"]}, nil
+}
+
+func isPermission(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("permission denied"))
+}
+
+// Conn is a running container.
+type Conn struct {
+	target connectors.Target
+	eng    *client.Client
+	id     string
+	user   string
+}
+
+var _ connectors.Connector = (*Conn)(nil)
+
+// Target returns the target this connection was opened for.
+func (c *Conn) Target() connectors.Target { return c.target }
+
+// Capabilities: concurrent execs and atomic puts.
+func (c *Conn) Capabilities() connectors.Capabilities {
+	return connectors.Capabilities{AtomicPut: true}
+}
+
+// Close does nothing: the Engine client is shared by the factory.
+func (c *Conn) Close() error { return nil }
+
+// Run runs cmd.Script with sh -c through exec, stdout and stderr
+// demultiplexed, the exit code from exec inspect. On cancel the process
+// group inside the container is killed through a second exec.
+func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
+	start := time.Now()
+	wrap := func(err error) error { return fmt.Errorf("run on %s: %w", c.target.Name, err) }
+	if err := ctx.Err(); err != nil {
+		return connectors.Result{}, wrap(err)
+	}
+	ex, err := c.eng.ExecCreate(ctx, c.id, client.ExecCreateOptions{
+		User: c.user, AttachStdin: cmd.Stdin != nil, AttachStdout: true, AttachStderr: true,
+		Cmd: []string{"sh", "-c", connectors.WithPID(cmd.Script)},
+	})
+	if err != nil {
+		return connectors.Result{}, wrap(err)
+	}
+	att, err := c.eng.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return connectors.Result{}, wrap(err)
+	}
+	defer att.Close()
+
+	var stdout, stderr bytes.Buffer
+	var liveMu sync.Mutex
+	var keep io.Writer = &stdout
+	if cmd.StreamOnly && cmd.Stdout != nil {
+		keep = io.Discard
+	}
+	pid := connectors.NewPIDWriter(tee(keep, cmd.Stdout, &liveMu))
+	if cmd.Stdin != nil {
+		go func() {
+			io.Copy(att.Conn, connectors.ContextReader(ctx, cmd.Stdin))
+			att.CloseWrite()
+		}()
+	}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(pid, tee(&stderr, cmd.Stderr, &liveMu), att.Reader)
+		copied <- err
+	}()
+	select {
+	case err = <-copied:
+	case <-ctx.Done():
+		c.kill(pid)
+		att.Close()
+		<-copied
+		return connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}, wrap(ctx.Err())
+	}
+	if err != nil {
+		return connectors.Result{}, wrap(err)
+	}
+	res := connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	// The stream ends a moment before exec inspect reports the exit.
+	for i := 0; ; i++ {
+		st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return res, wrap(err)
+		}
+		if !st.Running {
+			res.ExitCode = st.ExitCode
+			return res, nil
+		}
+		if i == 100 {
+			return res, wrap(errors.New("the exec did not report its exit status"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// kill stops a cancelled command's process group with a second exec.
+func (c *Conn) kill(pid *connectors.PIDWriter) {
+	p, ok := pid.PID(time.Second)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 3*time.Second)
+	defer cancel()
+	ex, err := c.eng.ExecCreate(ctx, c.id, client.ExecCreateOptions{User: c.user, Cmd: []string{"sh", "-c", connectors.KillScript(p)}})
+	if err != nil {
+		return
+	}
+	c.eng.ExecStart(ctx, ex.ID, client.ExecStartOptions{})
+	for range 50 {
+		if st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{}); err != nil || !st.Running {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tee(buf io.Writer, live io.Writer, mu *sync.Mutex) io.Writer {
+	if live == nil {
+		return buf
+	}
+	return writerFunc(func(p []byte) (int, error) {
+		buf.Write(p)
+		mu.Lock()
+		defer mu.Unlock()
+		return live.Write(p)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Put sends src as a one-file tar stream (mode in the header; the file is
+// root's, as the archive API extracts it) to
+// a temporary name in dst's directory, then renames it over dst. A tar
+// header needs the size first, so a source of unknown length is spooled to
+// a local temporary file (disk, not memory).
+func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
+	wrap := func(err error) error { return fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err) }
+	size, body, cleanup, err := sized(ctx, src)
+	if err != nil {
+		return wrap(err)
+	}
+	defer cleanup()
+	dir, base := path.Dir(dst), path.Base(dst)
+	tmp := "." + base + ".star-deploy-" + randomHex()
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := tw.WriteHeader(&tar.Header{Name: tmp, Mode: int64(mode.Perm()), Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg})
+		if err == nil {
+			_, err = io.Copy(tw, connectors.ContextReader(ctx, body))
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err = c.eng.CopyToContainer(ctx, c.id, client.CopyToContainerOptions{DestinationPath: dir, Content: pr})
+	pr.CloseWithError(err)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return wrap(fmt.Errorf("directory %s: %w", dir, fs.ErrNotExist))
+		}
+		return wrap(err)
+	}
+	res, err := c.Run(ctx, connectors.Command{Script: "mv -f -- " + connectors.Quote(path.Join(dir, tmp)) + " " + connectors.Quote(dst)})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("rename into place: %s", bytes.TrimSpace(res.Stderr))
+	}
+	if err != nil {
+		c.Run(context.WithoutCancel(ctx), connectors.Command{Script: "rm -f -- " + connectors.Quote(path.Join(dir, tmp))})
+		return wrap(err)
+	}
+	return nil
+}
+
+// sized returns src's size and a reader of it, spooling to a temporary file
+// when the size is not known.
+func sized(ctx context.Context, src io.Reader) (int64, io.Reader, func(), error) {
+	if src == nil {
+		return 0, bytes.NewReader(nil), func() {}, nil
+	}
+	switch r := src.(type) {
+	case interface{ Len() int }:
+		return int64(r.Len()), src, func() {}, nil
+	}
+	f, err := os.CreateTemp("", "star-deploy-put-*")
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, connectors.ContextReader(ctx, src))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return 0, nil, nil, err
+	}
+	return n, f, cleanup, nil
+}
+
+// Get streams the file src out of the container's archive.
+func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
+	wrap := func(err error) error { return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err) }
+	res, err := c.eng.CopyFromContainer(ctx, c.id, client.CopyFromContainerOptions{SourcePath: src})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return wrap(fs.ErrNotExist)
+		}
+		return wrap(err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	h, err := tr.Next()
+	if err != nil {
+		return wrap(err)
+	}
+	if h.Typeflag != tar.TypeReg {
+		return wrap(fmt.Errorf("not a regular file"))
+	}
+	if _, err := io.Copy(dst, connectors.ContextReader(ctx, tr)); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+func randomHex() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

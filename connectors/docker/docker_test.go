@@ -1,0 +1,113 @@
+package docker
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
+)
+
+const testImage = "star-deploy-test/busybox:v1"
+
+// skip skips t, or fails it under CI=true, where Docker is installed.
+func skip(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("cannot skip under CI=true: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// busyboxContainer imports a busybox-static root file system as an image
+// (once) and starts a container of it for the test. No image is pulled.
+func busyboxContainer(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		skip(t, "docker is not installed (apt-get install docker.io)")
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		skip(t, "the Docker engine does not answer: "+strings.TrimSpace(string(out)))
+	}
+	if exec.Command("docker", "image", "inspect", testImage).Run() != nil {
+		busybox, err := exec.LookPath("busybox")
+		if err != nil {
+			skip(t, "busybox is not installed (apt-get install busybox-static)")
+		}
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+		os.MkdirAll(filepath.Join(root, "tmp"), 0o1777)
+		os.Chmod(filepath.Join(root, "tmp"), 0o1777)
+		os.MkdirAll(filepath.Join(root, "proc"), 0o755)
+		b, err := os.ReadFile(busybox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755)
+		out, err := exec.Command(filepath.Join(root, "bin", "busybox"), "--list").Output()
+		if err != nil {
+			t.Fatalf("busybox --list: %v", err)
+		}
+		for _, applet := range strings.Fields(string(out)) {
+			os.Symlink("busybox", filepath.Join(root, "bin", applet))
+		}
+		cmd := exec.Command("sh", "-c", fmt.Sprintf("tar -C %s -c . | docker import --change 'CMD [\"/bin/sleep\",\"3600\"]' - %s", root, testImage))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker import: %v\n%s", err, out)
+		}
+	}
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--init", "--network", "none", testImage).Output()
+	if err != nil {
+		t.Fatalf("docker run: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	return id
+}
+
+func TestConformance(t *testing.T) {
+	id := busyboxContainer(t)
+	f := NewFactory()
+	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+		target, err := f.Parse(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.Open(t.Context(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("mktemp: %v %s", err, res.Stderr)
+		}
+		return c, strings.TrimSpace(string(res.Stdout))
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	id := busyboxContainer(t)
+	f := NewFactory()
+	for _, tc := range []struct{ name, want string }{
+		{"no-such-container-star-deploy", "no container named"},
+	} {
+		target, _ := f.Parse(tc.name, nil)
+		if _, err := f.Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("open %s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	exec.Command("docker", "stop", "-t", "0", id).Run()
+	target, _ := f.Parse(id, nil)
+	if _, err := f.Open(t.Context(), target); err == nil || !(strings.Contains(err.Error(), "not running") || strings.Contains(err.Error(), "no container")) {
+		t.Errorf("stopped container: err = %v", err)
+	}
+	target, _ = f.Parse("x", map[string]string{"docker_host": "unix:///nonexistent/docker.sock"})
+	if _, err := f.Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), "cannot reach the Docker engine") {
+		t.Errorf("missing engine: err = %v", err)
+	}
+}
