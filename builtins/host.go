@@ -44,6 +44,9 @@ type Host struct {
 
 	// Counts tallies this host's operations.
 	Counts Counts
+	// Result is what the connector produced when the host finished (see
+	// connectors.Finisher), set by the runtime.
+	Result string
 
 	mu    sync.Mutex
 	facts map[string]starlark.Value

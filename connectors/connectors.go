@@ -153,3 +153,13 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	}
 	return r.r.Read(p)
 }
+
+// Finisher is implemented by connectors that produce something when a
+// host's run ends, such as the Docker connector in image mode, which commits
+// the container to a new image. The runtime calls Finish once, before
+// Close, with ok reporting whether every script succeeded; the result (an
+// image id) is reported to the user. Finish must release what it created
+// also when ok is false.
+type Finisher interface {
+	Finish(ctx context.Context, ok bool) (result string, err error)
+}

@@ -21,6 +21,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
 )
 
 // fileOptions is the dialect of deploy scripts and modules: scripts, so
@@ -342,6 +343,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 	}
 	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts
+	res.Output = h.Result
 	res.Duration = time.Since(start)
 	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: builtins.StatusOK, Duration: res.Duration, Counts: &res.Counts}
 	if res.Err != nil {
@@ -379,11 +381,25 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	defer conn.Close()
 	h.Conn = conn
 	for _, p := range progs {
-		if err := r.runProgram(ctx, p, h); err != nil {
-			return err
+		if err = r.runProgram(ctx, p, h); err != nil {
+			break
 		}
 	}
-	return nil
+	if f, ok := conn.(connectors.Finisher); ok {
+		// Finish also after a failure or a cancel, to clean up; it gets a
+		// context of its own so that a cancelled run can still do that.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		result, ferr := f.Finish(fctx, err == nil && ctx.Err() == nil && !r.opts.Dry)
+		if result != "" {
+			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: result})
+			h.Result = result
+		}
+		if err == nil && ferr != nil {
+			err = fmt.Errorf("%s: %w", host.Name, ferr)
+		}
+	}
+	return err
 }
 
 // runProgram runs one program's top level on a fresh thread bound to h.

@@ -62,7 +62,8 @@ type HostResult struct {
 	Started  bool // false when the run was cancelled before this host began
 	Counts   builtins.Counts
 	Duration time.Duration
-	Err      error // nil when every script finished; a *ScriptError for script failures
+	Err      error  // nil when every script finished; a *ScriptError for script failures
+	Output   string // what the connector produced at the end (an image id in Docker image mode)
 }
 
 // Failed returns how many hosts failed.

@@ -23,6 +23,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/star-deploy/star-deploy/connectors"
@@ -54,6 +55,7 @@ func (f *Factory) Fields() []connectors.Field {
 	return []connectors.Field{
 		{Name: "docker_host", Type: "string", Default: "$DOCKER_HOST or the local socket", Doc: "Engine address, as DOCKER_HOST: unix:///var/run/docker.sock, tcp://127.0.0.1:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)."},
 		{Name: "docker_user", Type: "string", Doc: "User (name or uid[:gid]) that commands run as inside the container; the container's user when empty."},
+		{Name: "docker_commit_tag", Type: "string", Doc: "Image mode: the name:tag given to the committed image (e.g. myapp:deployed); untagged when empty. The image id is printed either way."},
 	}
 }
 
@@ -93,7 +95,7 @@ func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Con
 	info, err := eng.ContainerInspect(ctx, t.Addr, client.ContainerInspectOptions{})
 	switch {
 	case cerrdefs.IsNotFound(err):
-		return nil, fmt.Errorf("%s: no container named %q (starting one from an image comes in a later version; start it with docker run first)", t.Name, t.Addr)
+		return f.fromImage(ctx, eng, t)
 	case client.IsErrConnectionFailed(err):
 		return nil, fmt.Errorf("%s: cannot reach the Docker engine (%v): start dockerd, or set DOCKER_HOST or docker_host", t.Name, err)
 	case err != nil:
@@ -112,12 +114,92 @@ func isPermission(err error) bool {
 	return err != nil && bytes.Contains([]byte(err.Error()), []byte("permission denied"))
 }
 
+// keepAlive is the entrypoint of an image-mode container: it idles until
+// stopped, whatever the image's own entrypoint would do.
+var keepAlive = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"}
+
+// fromImage starts a container of image t.Addr for the run (image mode).
+// Finish commits it to a new image and removes it.
+func (f *Factory) fromImage(ctx context.Context, eng *client.Client, t connectors.Target) (connectors.Connector, error) {
+	img, err := eng.ImageInspect(ctx, t.Addr)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("%s: no container and no image named %q; start a container, or build or load the image (nothing is pulled from a registry)", t.Name, t.Addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: inspect image: %w", t.Name, err)
+	}
+	created, err := eng.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: t.Addr, Entrypoint: keepAlive, Cmd: []string{},
+			Labels: map[string]string{"star-deploy.image-mode": t.Addr}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: create a container of image %s: %w", t.Name, t.Addr, err)
+	}
+	c := &Conn{target: t, eng: eng, id: created.ID, user: t.Data["docker_user"], ephemeral: true}
+	if img.Config != nil {
+		c.origEntrypoint, c.origCmd = img.Config.Entrypoint, img.Config.Cmd
+	}
+	if _, err := eng.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		c.remove()
+		return nil, fmt.Errorf("%s: start a container of image %s: %w", t.Name, t.Addr, err)
+	}
+	return c, nil
+}
+
 // Conn is a running container.
 type Conn struct {
 	target connectors.Target
 	eng    *client.Client
 	id     string
 	user   string
+
+	// Image mode: the container is ours, committed and removed at the end.
+	ephemeral               bool
+	origEntrypoint, origCmd []string
+	removeOnce              sync.Once
+}
+
+var _ connectors.Finisher = (*Conn)(nil)
+
+// Finish, in image mode, commits the container to a new image when ok
+// (restoring the image's entrypoint and command) and removes the container
+// in every case. For an existing container it does nothing.
+func (c *Conn) Finish(ctx context.Context, ok bool) (string, error) {
+	if !c.ephemeral {
+		return "", nil
+	}
+	defer c.remove()
+	if !ok {
+		return "", nil
+	}
+	cfg := &container.Config{Entrypoint: c.origEntrypoint, Cmd: c.origCmd}
+	if cfg.Entrypoint == nil {
+		cfg.Entrypoint = []string{}
+	}
+	res, err := c.eng.ContainerCommit(ctx, c.id, client.ContainerCommitOptions{
+		Reference: c.target.Data["docker_commit_tag"], Config: cfg, Comment: "star-deploy run on " + c.target.Addr,
+	})
+	if err != nil {
+		return "", fmt.Errorf("commit the container of %s: %w", c.target.Addr, err)
+	}
+	msg := "committed image " + res.ID
+	if tag := c.target.Data["docker_commit_tag"]; tag != "" {
+		msg += " as " + tag
+	}
+	return msg, nil
+}
+
+// remove deletes an image-mode container, at most once.
+func (c *Conn) remove() {
+	if !c.ephemeral {
+		return
+	}
+	c.removeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.eng.ContainerRemove(ctx, c.id, client.ContainerRemoveOptions{Force: true})
+	})
 }
 
 var _ connectors.Connector = (*Conn)(nil)
@@ -130,8 +212,12 @@ func (c *Conn) Capabilities() connectors.Capabilities {
 	return connectors.Capabilities{AtomicPut: true}
 }
 
-// Close does nothing: the Engine client is shared by the factory.
-func (c *Conn) Close() error { return nil }
+// Close removes an image-mode container (if Finish did not already); the
+// Engine client is shared by the factory and stays open.
+func (c *Conn) Close() error {
+	c.remove()
+	return nil
+}
 
 // Run runs cmd.Script with sh -c through exec, stdout and stderr
 // demultiplexed, the exit code from exec inspect. On cancel the process

@@ -23,9 +23,22 @@ func skip(t *testing.T, reason string) {
 	t.Skip(reason)
 }
 
-// busyboxContainer imports a busybox-static root file system as an image
-// (once) and starts a container of it for the test. No image is pulled.
+// busyboxContainer starts a container of the busybox test image.
 func busyboxContainer(t *testing.T) string {
+	t.Helper()
+	busyboxImage(t)
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--init", "--network", "none", testImage).Output()
+	if err != nil {
+		t.Fatalf("docker run: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	return id
+}
+
+// busyboxImage imports a busybox-static root file system as the test image,
+// once. No image is pulled.
+func busyboxImage(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		skip(t, "docker is not installed (apt-get install docker.io)")
@@ -60,13 +73,6 @@ func busyboxContainer(t *testing.T) string {
 			t.Fatalf("docker import: %v\n%s", err, out)
 		}
 	}
-	out, err := exec.Command("docker", "run", "-d", "--rm", "--init", "--network", "none", testImage).Output()
-	if err != nil {
-		t.Fatalf("docker run: %v", err)
-	}
-	id := strings.TrimSpace(string(out))
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
-	return id
 }
 
 func TestConformance(t *testing.T) {

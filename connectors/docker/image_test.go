@@ -1,0 +1,107 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// imageRun runs script on the test image in image mode and returns the
+// host's result and the tag it asked for.
+func imageRun(t *testing.T, ctx context.Context, script string, onEvent func(sdrt.Event)) (sdrt.HostResult, string) {
+	t.Helper()
+	busyboxImage(t)
+	var b [4]byte
+	rand.Read(b[:])
+	tag := "star-deploy-test/deployed:" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	f := NewFactory()
+	target, err := f.Parse(testImage, map[string]string{"docker_commit_tag": tag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "deploy.star")
+	os.WriteFile(file, []byte(script), 0o644)
+	r := sdrt.New(sdrt.Options{OnEvent: onEvent})
+	p, err := r.Compile(ctx, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Run(ctx, []*sdrt.Program{p}, []sdrt.Host{{Name: target.Name, Factory: f, Target: target}})
+	return rep.Hosts[0], tag
+}
+
+// leftovers lists image-mode containers still there.
+func leftovers(t *testing.T) string {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=star-deploy.image-mode").Output()
+	return strings.TrimSpace(string(out))
+}
+
+func TestImageModeCommits(t *testing.T) {
+	res, tag := imageRun(t, t.Context(), `put("/etc/deployed", content = "by star-deploy\n")`, nil)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if !strings.Contains(res.Output, "committed image sha256:") || !strings.Contains(res.Output, tag) {
+		t.Errorf("output %q", res.Output)
+	}
+	out, err := exec.Command("docker", "run", "--rm", "--network", "none", tag, "cat", "/etc/deployed").CombinedOutput()
+	if err != nil || string(out) != "by star-deploy\n" {
+		t.Errorf("the committed image lacks the deployed file: %v %q", err, out)
+	}
+	// The image keeps its own command, not the keep-alive loop.
+	cmd, _ := exec.Command("docker", "image", "inspect", "--format", "{{json .Config.Cmd}} {{json .Config.Entrypoint}}", tag).Output()
+	if strings.Contains(string(cmd), "while") || !strings.Contains(string(cmd), "sleep") {
+		t.Errorf("committed config %s", cmd)
+	}
+	if l := leftovers(t); l != "" {
+		t.Errorf("containers left behind: %s", l)
+	}
+}
+
+func TestImageModeFailureCommitsNothing(t *testing.T) {
+	res, tag := imageRun(t, t.Context(), `shell("exit 3")`, nil)
+	if res.Err == nil || res.Output != "" {
+		t.Fatalf("err %v, output %q", res.Err, res.Output)
+	}
+	if exec.Command("docker", "image", "inspect", tag).Run() == nil {
+		t.Error("a failed run committed an image")
+	}
+	if l := leftovers(t); l != "" {
+		t.Errorf("containers left behind: %s", l)
+	}
+}
+
+func TestImageModeCancelCleansUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	res, _ := imageRun(t, ctx, `shell("sleep 30")`, func(e sdrt.Event) {
+		if e.Kind == builtins.KindOpStart {
+			cancel()
+		}
+	})
+	if res.Err == nil {
+		t.Fatal("a cancelled run succeeded")
+	}
+	if l := leftovers(t); l != "" {
+		t.Errorf("containers left behind: %s", l)
+	}
+}
+
+func TestImageModeMissingImage(t *testing.T) {
+	busyboxImage(t)
+	f := NewFactory()
+	target, _ := f.Parse("star-deploy-test/no-such-image:x", nil)
+	_, err := f.Open(t.Context(), target)
+	if err == nil || !strings.Contains(err.Error(), "no container and no image named") {
+		t.Errorf("err = %v", err)
+	}
+}
