@@ -105,3 +105,35 @@ func TestImageModeMissingImage(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Two containers in one run, each in its own goroutine, one Engine client.
+func TestTwoContainersShareOneClient(t *testing.T) {
+	a, b := busyboxContainer(t), busyboxContainer(t)
+	f := NewFactory()
+	file := filepath.Join(t.TempDir(), "deploy.star")
+	os.WriteFile(file, []byte(`put("/tmp/who", content = host.name)
+print(shell("cat /tmp/who").stdout)`), 0o644)
+	r := sdrt.New(sdrt.Options{})
+	p, err := r.Compile(t.Context(), file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []sdrt.Host
+	for _, id := range []string{a, b} {
+		target, _ := f.Parse(id, nil)
+		hosts = append(hosts, sdrt.Host{Name: target.Name, Factory: f, Target: target})
+	}
+	rep := r.Run(t.Context(), []*sdrt.Program{p}, hosts)
+	if rep.Failed() != 0 {
+		t.Fatal(rep.Hosts)
+	}
+	for _, id := range []string{a, b} {
+		out, _ := exec.Command("docker", "exec", id, "cat", "/tmp/who").Output()
+		if string(out) != "@docker/"+id {
+			t.Errorf("container %s holds %q", id[:12], out)
+		}
+	}
+	if len(f.clients) != 1 {
+		t.Errorf("%d Engine clients for two containers, want 1", len(f.clients))
+	}
+}
