@@ -24,7 +24,8 @@ func WithPID(script string) string {
 // KillScript returns a script that sends SIGTERM to the process group (and
 // process) pid, waits up to half a second and then sends SIGKILL.
 func KillScript(pid int) string {
-	return fmt.Sprintf("kill -TERM -- -%[1]d %[1]d 2>/dev/null; i=0; while [ $i -lt 5 ] && kill -0 -- -%[1]d 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL -- -%[1]d 2>/dev/null; true", pid)
+	// No "--": dash's kill takes "-PID" after a signal, but not "--".
+	return fmt.Sprintf("kill -TERM -%[1]d %[1]d 2>/dev/null; i=0; while [ $i -lt 5 ] && kill -0 -%[1]d 2>/dev/null; do sleep 0.1; i=$((i+1)); done; kill -KILL -%[1]d 2>/dev/null; true", pid)
 }
 
 // PIDWriter passes stdout on to w after taking off its first line, the pid

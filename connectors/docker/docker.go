@@ -325,8 +325,8 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// Put sends src as a one-file tar stream (mode in the header; the file is
-// root's, as the archive API extracts it) to
+// Put sends src as a one-file tar stream (mode and owner in the header: an
+// existing file's owner, or the exec user's for a new file) to
 // a temporary name in dst's directory, then renames it over dst. A tar
 // header needs the size first, so a source of unknown length is spooled to
 // a local temporary file (disk, not memory).
@@ -339,10 +339,15 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	defer cleanup()
 	dir, base := path.Dir(dst), path.Base(dst)
 	tmp := "." + base + ".star-deploy-" + randomHex()
+	// An existing file keeps its owner: the tar header carries it.
+	uid, gid := 0, 0
+	if res, err := c.Run(ctx, connectors.Command{Script: "stat -c '%u %g' -- " + connectors.Quote(dst) + " 2>/dev/null || echo $(id -u) $(id -g)"}); err == nil {
+		fmt.Sscan(string(res.Stdout), &uid, &gid)
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: tmp, Mode: int64(mode.Perm()), Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg})
+		err := tw.WriteHeader(&tar.Header{Name: tmp, Mode: int64(mode.Perm()), Size: size, Uid: uid, Gid: gid, ModTime: time.Now(), Typeflag: tar.TypeReg})
 		if err == nil {
 			_, err = io.Copy(tw, connectors.ContextReader(ctx, body))
 		}

@@ -100,7 +100,7 @@ func TestOpenErrors(t *testing.T) {
 	id := busyboxContainer(t)
 	f := NewFactory()
 	for _, tc := range []struct{ name, want string }{
-		{"no-such-container-star-deploy", "no container named"},
+		{"no-such-container-star-deploy", "no container and no image named"},
 	} {
 		target, _ := f.Parse(tc.name, nil)
 		if _, err := f.Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -136,4 +139,42 @@ print(shell("cat /tmp/who").stdout)`), 0o644)
 	if len(f.clients) != 1 {
 		t.Errorf("%d Engine clients for two containers, want 1", len(f.clients))
 	}
+}
+
+// The conformance suite in a realistic Debian container (the image of the
+// SSH test fleet), and an upload that keeps an existing file's owner.
+func TestConformanceDebian(t *testing.T) {
+	ct := sshtest.Fleet(t, 1)[0]
+	f := NewFactory()
+	open := func(t *testing.T) connectors.Connector {
+		target, _ := f.Parse(ct.Name, nil)
+		c, err := f.Open(t.Context(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+		c := open(t)
+		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("mktemp: %v %s", err, res.Stderr)
+		}
+		return c, strings.TrimSpace(string(res.Stdout))
+	})
+	t.Run("PutKeepsOwner", func(t *testing.T) {
+		c := open(t)
+		res, _ := c.Run(t.Context(), connectors.Command{Script: "echo old > /home/deploy/owned && chown deploy:deploy /home/deploy/owned"})
+		if res.ExitCode != 0 {
+			t.Fatalf("setup: %s", res.Stderr)
+		}
+		if err := c.Put(t.Context(), "/home/deploy/owned", strings.NewReader("new\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		res, _ = c.Run(t.Context(), connectors.Command{Script: "stat -c '%U:%G %a' /home/deploy/owned; cat /home/deploy/owned"})
+		if got := string(res.Stdout); got != "deploy:deploy 640\nnew\n" {
+			t.Errorf("after put: %q", got)
+		}
+	})
 }
