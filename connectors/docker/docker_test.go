@@ -97,7 +97,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	id := busyboxContainer(t)
+	busyboxImage(t)
 	f := NewFactory()
 	for _, tc := range []struct{ name, want string }{
 		{"no-such-container-star-deploy", "no container and no image named"},
@@ -107,9 +107,15 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("open %s: err = %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	exec.Command("docker", "stop", "-t", "0", id).Run()
-	target, _ := f.Parse(id, nil)
-	if _, err := f.Open(t.Context(), target); err == nil || !(strings.Contains(err.Error(), "not running") || strings.Contains(err.Error(), "no container")) {
+	// A stopped container (not removed on stop, unlike the --rm ones).
+	out, err := exec.Command("docker", "create", "--network", "none", testImage).Output()
+	if err != nil {
+		t.Fatalf("docker create: %v", err)
+	}
+	stopped := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", stopped).Run() })
+	target, _ := f.Parse(stopped, nil)
+	if _, err := f.Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), "is not running (start it with docker start") {
 		t.Errorf("stopped container: err = %v", err)
 	}
 	target, _ = f.Parse("x", map[string]string{"docker_host": "unix:///nonexistent/docker.sock"})
