@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/star-deploy/star-deploy/connectors"
 )
@@ -55,6 +57,7 @@ func (f *Factory) Fields() []connectors.Field {
 	return []connectors.Field{
 		{Name: "docker_host", Type: "string", Default: "$DOCKER_HOST or the local socket", Doc: "Engine address, as DOCKER_HOST: unix:///var/run/docker.sock, tcp://127.0.0.1:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)."},
 		{Name: "docker_user", Type: "string", Doc: "User (name or uid[:gid]) that commands run as inside the container; the container's user when empty."},
+		{Name: "docker_platform", Type: "string", Doc: "Image mode: the platform (os/arch[/variant], e.g. linux/arm64) of the container started from the image; the engine's own when empty."},
 		{Name: "docker_commit_tag", Type: "string", Doc: "Image mode: the name:tag given to the committed image (e.g. myapp:deployed); untagged when empty. The image id is printed either way."},
 	}
 }
@@ -63,6 +66,9 @@ func (f *Factory) Fields() []connectors.Field {
 func (f *Factory) Parse(addr string, data map[string]string) (connectors.Target, error) {
 	if addr == "" {
 		return connectors.Target{}, errors.New("@docker needs a container: @docker/NAME")
+	}
+	if _, err := parsePlatform(data["docker_platform"]); err != nil {
+		return connectors.Target{}, err
 	}
 	return connectors.Target{Scheme: "docker", Name: "@docker/" + addr, Addr: addr, Data: data}, nil
 }
@@ -128,7 +134,9 @@ func (f *Factory) fromImage(ctx context.Context, eng *client.Client, t connector
 	if err != nil {
 		return nil, fmt.Errorf("%s: inspect image: %w", t.Name, err)
 	}
+	platform, _ := parsePlatform(t.Data["docker_platform"])
 	created, err := eng.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Platform: platform,
 		Config: &container.Config{Image: t.Addr, Entrypoint: keepAlive, Cmd: []string{},
 			Labels: map[string]string{"star-deploy.image-mode": t.Addr}},
 		HostConfig: &container.HostConfig{NetworkMode: "none"},
@@ -424,6 +432,22 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 		return wrap(err)
 	}
 	return nil
+}
+
+// parsePlatform parses os/arch[/variant]; "" is nil (the engine's own).
+func parsePlatform(s string) (*ocispec.Platform, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return nil, fmt.Errorf("docker_platform: want os/arch or os/arch/variant (linux/amd64, linux/arm64/v8), got %q", s)
+	}
+	p := &ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
 }
 
 func randomHex() string {

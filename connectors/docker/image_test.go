@@ -178,3 +178,27 @@ func TestConformanceDebian(t *testing.T) {
 		}
 	})
 }
+
+func TestImageModePlatform(t *testing.T) {
+	f := NewFactory()
+	if _, err := f.Parse(testImage, map[string]string{"docker_platform": "amd64"}); err == nil || !strings.Contains(err.Error(), "want os/arch") {
+		t.Errorf("bad platform: err = %v", err)
+	}
+	busyboxImage(t)
+	arch, _ := exec.Command("docker", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", testImage).Output()
+	target, err := f.Parse(testImage, map[string]string{"docker_platform": strings.TrimSpace(string(arch))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Open(t.Context(), target)
+	if err != nil {
+		t.Fatalf("platform %s: %v", arch, err)
+	}
+	if _, err := c.(*Conn).Finish(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if l := leftovers(t); l != "" {
+		t.Errorf("containers left behind: %s", l)
+	}
+}
