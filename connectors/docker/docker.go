@@ -102,12 +102,11 @@ func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Con
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return f.fromImage(ctx, eng, t)
+	case errors.Is(err, fs.ErrPermission) || isPermission(err):
+		return nil, fmt.Errorf("%s: permission denied on the Docker socket: add your user to the docker group (then log in again) or run as root: %w", t.Name, err)
 	case client.IsErrConnectionFailed(err):
 		return nil, fmt.Errorf("%s: cannot reach the Docker engine (%v): start dockerd, or set DOCKER_HOST or docker_host", t.Name, err)
 	case err != nil:
-		if errors.Is(err, fs.ErrPermission) || isPermission(err) {
-			return nil, fmt.Errorf("%s: permission denied on the Docker socket: add your user to the docker group (then log in again) or run as root: %w", t.Name, err)
-		}
 		return nil, fmt.Errorf("%s: inspect container: %w", t.Name, err)
 	}
 	if info.Container.State == nil || !info.Container.State.Running {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/star-deploy/star-deploy/connectors"
@@ -121,5 +122,62 @@ func TestOpenErrors(t *testing.T) {
 	target, _ = f.Parse("x", map[string]string{"docker_host": "unix:///nonexistent/docker.sock"})
 	if _, err := f.Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), "cannot reach the Docker engine") {
 		t.Errorf("missing engine: err = %v", err)
+	}
+}
+
+// DOCKER_HOST is honoured, and an engine that is not there is named.
+func TestDockerHostFromEnvironment(t *testing.T) {
+	id := busyboxContainer(t)
+	t.Setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+	target, _ := NewFactory().Parse(id, nil)
+	if _, err := NewFactory().Open(t.Context(), target); err != nil {
+		t.Errorf("DOCKER_HOST=unix:///var/run/docker.sock: %v", err)
+	}
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/star-deploy.sock")
+	if _, err := NewFactory().Open(t.Context(), target); err == nil || !strings.Contains(err.Error(), "cannot reach the Docker engine") {
+		t.Errorf("DOCKER_HOST to nowhere: err = %v", err)
+	}
+}
+
+// A user who may not use the socket gets told how to fix it. The check
+// runs this test binary again as nobody.
+func TestDeniedSocket(t *testing.T) {
+	if os.Getenv("STAR_DEPLOY_DENIED_SOCKET_CHILD") == "1" {
+		target, _ := NewFactory().Parse("anything", nil)
+		_, err := NewFactory().Open(t.Context(), target)
+		if err == nil || !strings.Contains(err.Error(), "permission denied on the Docker socket") || !strings.Contains(err.Error(), "docker group") {
+			t.Fatalf("err = %v", err)
+		}
+		return
+	}
+	busyboxImage(t) // the engine answers
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child as nobody")
+	}
+	st, err := os.Stat("/var/run/docker.sock")
+	if err != nil || st.Mode().Perm()&0o007 != 0 {
+		t.Skip("the socket is not at /var/run/docker.sock or is open to everyone")
+	}
+	// nobody cannot reach the go build directory: copy the test binary out.
+	dir, err := os.MkdirTemp("", "star-deploy-denied-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "docker.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestDeniedSocket$", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "STAR_DEPLOY_DENIED_SOCKET_CHILD=1", "DOCKER_HOST=unix:///var/run/docker.sock", "HOME=/tmp")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
