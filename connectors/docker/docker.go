@@ -382,8 +382,9 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	return nil
 }
 
-// sized returns src's size and a reader of it, spooling to a temporary file
-// when the size is not known.
+// sized returns src's size and a reader of it: from Len() (content=) or
+// Stat() (a local file, src=) without copying, else by spooling to a local
+// temporary file, on disk, never in memory.
 func sized(ctx context.Context, src io.Reader) (int64, io.Reader, func(), error) {
 	if src == nil {
 		return 0, bytes.NewReader(nil), func() {}, nil
@@ -391,6 +392,10 @@ func sized(ctx context.Context, src io.Reader) (int64, io.Reader, func(), error)
 	switch r := src.(type) {
 	case interface{ Len() int }:
 		return int64(r.Len()), src, func() {}, nil
+	case interface{ Stat() (fs.FileInfo, error) }: // a local file: put(src=)
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size(), io.LimitReader(src, fi.Size()), func() {}, nil
+		}
 	}
 	f, err := os.CreateTemp("", "star-deploy-put-*")
 	if err != nil {

@@ -181,3 +181,37 @@ func TestDeniedSocket(t *testing.T) {
 		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
+
+// A local file goes up as it is (its size from Stat), not spooled.
+func TestPutLocalFileStreams(t *testing.T) {
+	id := busyboxContainer(t)
+	f := NewFactory()
+	target, _ := f.Parse(id, nil)
+	c, err := f.Open(t.Context(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	os.WriteFile(src, []byte("from a file\n"), 0o644)
+	fh, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	size, body, cleanup, err := sized(t.Context(), fh)
+	if err != nil || size != 12 || body == nil {
+		t.Fatalf("sized: %d %v", size, err)
+	}
+	cleanup()
+	if _, isFile := body.(*os.File); isFile {
+		t.Error("a local file was spooled to another file")
+	}
+	fh.Seek(0, 0)
+	if err := c.Put(t.Context(), "/tmp/from-file", fh, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := c.Run(t.Context(), connectors.Command{Script: "cat /tmp/from-file"})
+	if string(res.Stdout) != "from a file\n" {
+		t.Errorf("got %q", res.Stdout)
+	}
+}
