@@ -215,3 +215,17 @@ func TestPutLocalFileStreams(t *testing.T) {
 		t.Errorf("got %q", res.Stdout)
 	}
 }
+
+// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are read: a TLS setup whose
+// certificates are missing fails naming them, before any connection.
+func TestDockerTLSFromEnvironment(t *testing.T) {
+	certs := filepath.Join(t.TempDir(), "no-certs-here")
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+	t.Setenv("DOCKER_TLS_VERIFY", "1")
+	t.Setenv("DOCKER_CERT_PATH", certs)
+	target, _ := NewFactory().Parse("x", nil)
+	_, err := NewFactory().Open(t.Context(), target)
+	if err == nil || !strings.Contains(err.Error(), certs) {
+		t.Errorf("err = %v, want one naming %s", err, certs)
+	}
+}
