@@ -197,7 +197,8 @@ func (c *Conn) Finish(ctx context.Context, ok bool) (string, error) {
 	return msg, nil
 }
 
-// remove deletes an image-mode container, at most once.
+// remove deletes an image-mode container, at most once. It runs from Close,
+// which has no context, so it bounds itself.
 func (c *Conn) remove() {
 	if !c.ephemeral {
 		return
@@ -269,7 +270,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	select {
 	case err = <-copied:
 	case <-ctx.Done():
-		c.kill(pid)
+		c.kill(context.WithoutCancel(ctx), pid)
 		att.Close()
 		<-copied
 		return connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}, wrap(ctx.Err())
@@ -295,13 +296,14 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 }
 
-// kill stops a cancelled command's process group with a second exec.
-func (c *Conn) kill(pid *connectors.PIDWriter) {
+// kill stops a cancelled command's process group with a second exec; ctx
+// must not be the cancelled one.
+func (c *Conn) kill(ctx context.Context, pid *connectors.PIDWriter) {
 	p, ok := pid.PID(time.Second)
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	ex, err := c.eng.ExecCreate(ctx, c.id, client.ExecCreateOptions{User: c.user, Cmd: []string{"sh", "-c", connectors.KillScript(p)}})
 	if err != nil {
