@@ -24,6 +24,8 @@ func terminalPrompt() func(question string) (string, error) {
 	return func(question string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
+		restore := echoOff(int(tty.Fd()))
+		defer restore()
 		fmt.Fprint(tty, question)
 		b, err := term.ReadPassword(int(tty.Fd()))
 		fmt.Fprintln(tty)
