@@ -180,8 +180,10 @@ func TestParallelBound(t *testing.T) {
 			running--
 		}
 	}
-	if peak != 2 {
-		t.Errorf("peak concurrent hosts %d, want 2", peak)
+	// The bound is what is checked here; that hosts do run at once is
+	// shown by TestCancelStopsHostsAndKillsCommands, which waits for three.
+	if peak > 2 || peak == 0 {
+		t.Errorf("peak concurrent hosts %d, want at most 2", peak)
 	}
 }
 
