@@ -249,13 +249,8 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 	defer att.Close()
 
-	var stdout, stderr bytes.Buffer
-	var liveMu sync.Mutex
-	var keep io.Writer = &stdout
-	if cmd.StreamOnly && cmd.Stdout != nil {
-		keep = io.Discard
-	}
-	pid := connectors.NewPIDWriter(tee(keep, cmd.Stdout, &liveMu))
+	out := connectors.NewOutput(cmd)
+	pid := connectors.NewPIDWriter(out.Stdout())
 	if cmd.Stdin != nil {
 		go func() {
 			io.Copy(att.Conn, connectors.ContextReader(ctx, cmd.Stdin))
@@ -264,7 +259,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 	copied := make(chan error, 1)
 	go func() {
-		_, err := stdcopy.StdCopy(pid, tee(&stderr, cmd.Stderr, &liveMu), att.Reader)
+		_, err := stdcopy.StdCopy(pid, out.Stderr(), att.Reader)
 		copied <- err
 	}()
 	select {
@@ -273,12 +268,15 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		c.kill(context.WithoutCancel(ctx), pid)
 		att.Close()
 		<-copied
-		return connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}, wrap(ctx.Err())
+		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
+		res.Stdout, res.Stderr = out.Bytes()
+		return res, wrap(ctx.Err())
 	}
 	if err != nil {
 		return connectors.Result{}, wrap(err)
 	}
-	res := connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	res := connectors.Result{Duration: time.Since(start)}
+	res.Stdout, res.Stderr = out.Bytes()
 	// The stream ends a moment before exec inspect reports the exit.
 	for i := 0; ; i++ {
 		st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
@@ -317,22 +315,6 @@ func (c *Conn) kill(ctx context.Context, pid *connectors.PIDWriter) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-func tee(buf io.Writer, live io.Writer, mu *sync.Mutex) io.Writer {
-	if live == nil {
-		return buf
-	}
-	return writerFunc(func(p []byte) (int, error) {
-		buf.Write(p)
-		mu.Lock()
-		defer mu.Unlock()
-		return live.Write(p)
-	})
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // Put sends src as a one-file tar stream (mode and owner in the header: an
 // existing file's owner, or the exec user's for a new file) to

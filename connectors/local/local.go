@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -112,15 +111,11 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	if err := ctx.Err(); err != nil {
 		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
 	}
-	var (
-		mu             sync.Mutex // serialises writes to the live writers, which may be one
-		stdout, stderr = &tee{mu: &mu, live: cmd.Stdout}, &tee{mu: &mu, live: cmd.Stderr}
-	)
-	stdout.discard = cmd.StreamOnly && cmd.Stdout != nil
+	out := connectors.NewOutput(cmd)
 	ex := exec.Command("sh", "-c", cmd.Script)
 	ex.Stdin = cmd.Stdin
-	ex.Stdout = stdout
-	ex.Stderr = stderr
+	ex.Stdout = out.Stdout()
+	ex.Stderr = out.Stderr()
 	ex.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	ex.WaitDelay = pipeGrace
 
@@ -152,12 +147,8 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	waitErr := ex.Wait()
 	close(stop)
 	cancelled := <-watched
-	res := connectors.Result{
-		Stdout:   stdout.buf.Bytes(),
-		Stderr:   stderr.buf.Bytes(),
-		Duration: time.Since(start),
-		ExitCode: exitCode(ex.ProcessState),
-	}
+	res := connectors.Result{Duration: time.Since(start), ExitCode: exitCode(ex.ProcessState)}
+	res.Stdout, res.Stderr = out.Bytes()
 	if cancelled {
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
@@ -169,7 +160,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	default:
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, waitErr)
 	}
-	if err := errors.Join(stdout.err, stderr.err); err != nil {
+	if err := out.Err(); err != nil {
 		return res, fmt.Errorf("run on %s: copy live output: %w", c.target.Name, err)
 	}
 	return res, nil
@@ -239,32 +230,6 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-// tee captures everything written to it and copies it to live. A failing
-// live writer is dropped and its error kept, so the command is never
-// stopped by a slow or broken consumer of its live output.
-type tee struct {
-	buf     bytes.Buffer
-	discard bool // keep nothing in buf (Command.StreamOnly)
-	mu      *sync.Mutex
-	live    io.Writer
-	err     error
-}
-
-func (t *tee) Write(p []byte) (int, error) {
-	if !t.discard {
-		t.buf.Write(p)
-	}
-	if t.live != nil {
-		t.mu.Lock()
-		_, err := t.live.Write(p)
-		t.mu.Unlock()
-		if err != nil {
-			t.err, t.live = err, nil
-		}
-	}
-	return len(p), nil
 }
 
 // Put streams src into dst with permission bits mode, atomically: it writes

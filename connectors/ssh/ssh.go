@@ -1,7 +1,6 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -407,15 +406,10 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 	defer sess.Close()
 
-	var stdout, stderr bytes.Buffer
-	var liveMu sync.Mutex // the live writers may be one and the same
-	keep := &stdout
-	if cmd.StreamOnly && cmd.Stdout != nil {
-		keep = nil // Command.StreamOnly: only the live writer gets it
-	}
-	pid := connectors.NewPIDWriter(teeTo(keep, cmd.Stdout, &liveMu))
+	out := connectors.NewOutput(cmd)
+	pid := connectors.NewPIDWriter(out.Stdout())
 	sess.Stdout = pid
-	sess.Stderr = teeTo(&stderr, cmd.Stderr, &liveMu)
+	sess.Stderr = out.Stderr()
 	// Stdin is copied by hand: a command that exits without reading all
 	// of it closes the channel, and that write error is not the command's.
 	var stdin io.WriteCloser
@@ -447,10 +441,12 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		c.kill(pid)
 		sess.Close()
 		<-waited
-		return connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)},
-			fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
+		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
+		res.Stdout, res.Stderr = out.Bytes()
+		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
-	res := connectors.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	res := connectors.Result{Duration: time.Since(start)}
+	res.Stdout, res.Stderr = out.Bytes()
 	var exit *ssh.ExitError
 	switch {
 	case err == nil:
@@ -482,30 +478,6 @@ func (c *Conn) kill(pid *connectors.PIDWriter) {
 	case <-done:
 	case <-time.After(3 * time.Second):
 	}
-}
-
-// teeTo captures a stream in buf (unless nil) and copies it to live (if
-// set), holding mu while writing to live.
-func teeTo(buf *bytes.Buffer, live io.Writer, mu *sync.Mutex) io.Writer {
-	if live == nil {
-		return buf
-	}
-	return &tee{buf: buf, live: live, mu: mu}
-}
-
-type tee struct {
-	buf  *bytes.Buffer
-	live io.Writer
-	mu   *sync.Mutex
-}
-
-func (t *tee) Write(p []byte) (int, error) {
-	if t.buf != nil {
-		t.buf.Write(p)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.live.Write(p)
 }
 
 // signalNumber maps SSH signal names to Linux numbers.
