@@ -79,7 +79,7 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 	if err != nil {
 		return nil, &CompileError{Msg: err.Error()}
 	}
-	return &Program{Filename: filename, prog: prog, loader: r.loaderFor(filename)}, nil
+	return &Program{Filename: filename, prog: prog, loader: r.loaderFor(filename, false)}, nil
 }
 
 // prepare parses and resolves one file and loads the modules it names,
@@ -137,20 +137,22 @@ func readError(err error) error {
 	return err
 }
 
-// loaderFor returns the thread.Load function for code in file from. By the
-// time a thread runs, Compile has loaded every module, so this only reads
-// the cache.
-func (r *Runner) loaderFor(from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
+// loaderFor returns the thread.Load function for code in file from. Every
+// module was loaded by Compile, so this only reads the cache; locked says
+// whether the caller (a module loading under r.mu) already holds the lock.
+func (r *Runner) loaderFor(from string, locked bool) func(*starlark.Thread, string) (starlark.StringDict, error) {
 	return func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
 		key, err := r.resolve(from, name)
 		if err != nil {
 			return nil, err
 		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
+		if !locked {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+		}
 		m, ok := r.modules[key]
 		if !ok {
-			return nil, fmt.Errorf("internal error: module %s was not loaded at compile time", key)
+			return nil, fmt.Errorf("internal error: module %s was not loaded first", key)
 		}
 		return m, nil
 	}
@@ -183,7 +185,7 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	}
 	thread := &starlark.Thread{
 		Name:  "load " + key,
-		Load:  r.loaderForLocked(key),
+		Load:  r.loaderFor(key, true),
 		Print: func(_ *starlark.Thread, msg string) {},
 	}
 	if r.opts.MaxSteps > 0 {
@@ -202,20 +204,6 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	globals.Freeze()
 	r.modules[key] = globals
 	return globals, nil
-}
-
-// loaderForLocked is loaderFor for threads that run while r.mu is held.
-func (r *Runner) loaderForLocked(from string) func(*starlark.Thread, string) (starlark.StringDict, error) {
-	return func(_ *starlark.Thread, name string) (starlark.StringDict, error) {
-		key, err := r.resolve(from, name)
-		if err != nil {
-			return nil, err
-		}
-		if m, ok := r.modules[key]; ok {
-			return m, nil
-		}
-		return nil, fmt.Errorf("internal error: module %s was not loaded first", key)
-	}
 }
 
 const stdlibPrefix = "@stdlib//"

@@ -11,18 +11,10 @@ import (
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/conntest"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 const testImage = "star-deploy-test/busybox:v1"
-
-// skip skips t, or fails it under CI=true, where Docker is installed.
-func skip(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("cannot skip under CI=true: %s", reason)
-	}
-	t.Skip(reason)
-}
 
 // busyboxContainer starts a container of the busybox test image.
 func busyboxContainer(t *testing.T) string {
@@ -42,15 +34,15 @@ func busyboxContainer(t *testing.T) string {
 func busyboxImage(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
-		skip(t, "docker is not installed (apt-get install docker.io)")
+		sshtest.Skip(t, "docker is not installed (apt-get install docker.io)")
 	}
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		skip(t, "the Docker engine does not answer: "+strings.TrimSpace(string(out)))
+		sshtest.Skip(t, "the Docker engine does not answer: "+strings.TrimSpace(string(out)))
 	}
 	if exec.Command("docker", "image", "inspect", testImage).Run() != nil {
 		busybox, err := exec.LookPath("busybox")
 		if err != nil {
-			skip(t, "busybox is not installed (apt-get install busybox-static)")
+			sshtest.Skip(t, "busybox is not installed (apt-get install busybox-static)")
 		}
 		root := t.TempDir()
 		os.MkdirAll(filepath.Join(root, "bin"), 0o755)
