@@ -15,38 +15,61 @@ import (
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
-// A factDef describes one fact: its arguments and how to read it.
+// A factDef describes one fact: its arguments, documentation and how to
+// read it.
 type factDef struct {
-	Name string
-	Args []string
-	Doc  string
-	read func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error)
+	Name    string
+	Args    []string
+	Doc     string
+	Example string
+	read    func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error)
 }
 
-// Facts returns the documentation of every fact, as "name(args): doc".
-func Facts() []string {
-	var out []string
+// FactDoc documents one fact for the reference.
+type FactDoc struct {
+	Name    string
+	Args    []string
+	Doc     string // Markdown
+	Example string // Starlark
+}
+
+// FactDocs returns the documentation of every fact, sorted by name.
+func FactDocs() []FactDoc {
+	var out []FactDoc
 	for _, f := range factDefs() {
-		out = append(out, fmt.Sprintf("%s(%s): %s", f.Name, strings.Join(f.Args, ", "), f.Doc))
+		out = append(out, FactDoc{Name: f.Name, Args: f.Args, Doc: f.Doc, Example: f.Example})
 	}
 	return out
 }
 
 func factDefs() []factDef {
-	return []factDef{
-		{"arch", nil, "The machine architecture, as `uname -m` prints it (`x86_64`, `aarch64`).", readArch},
-		{"file", []string{"path"}, "A struct describing path: `.exists`, `.type` (`file`, `directory`, `link`, `other`), `.mode` (`\"0644\"`), `.owner`, `.group`, `.size`, `.sha256` (regular files only). The path is not followed if it is a symlink.", readFileFact},
-		{"hostname", nil, "The host name, as `uname -n` prints it.", readHostname},
-		{"os", nil, "The fields of /etc/os-release as a dict with lower-case keys (`id`, `version_id`, `pretty_name`, ...); `{\"id\": \"darwin\"}` style from `uname -s` where there is no os-release.", readOS},
-		{"which", []string{"command"}, "The path of command as `command -v` finds it, or None.", readWhich},
+	defs := []factDef{
+		{Name: "arch", Doc: "The machine architecture, as `uname -m` prints it (`x86_64`, `aarch64`).",
+			Example: `if fact("arch") == "aarch64":
+    print("arm")`, read: readArch},
+		{Name: "file", Args: []string{"path"}, Doc: "A struct describing path: `.exists`, `.type` (`file`, `directory`, `link`, `other`), `.mode` (`\"0644\"`), `.owner`, `.group`, `.size`, `.sha256` (regular files only), `.target` (links only). The path is not followed if it is a symlink.",
+			Example: `f = fact("file", "/etc/motd")
+if f.exists and f.type == "file":
+    print(f.sha256)`, read: readFileFact},
+		{Name: "hostname", Doc: "The host name, as `uname -n` prints it.",
+			Example: `print(fact("hostname"))`, read: readHostname},
+		{Name: "os", Doc: "The fields of /etc/os-release as a dict with lower-case keys (`id`, `version_id`, `pretty_name`, ...); `{\"id\": \"darwin\"}` style from `uname -s` where there is no os-release.",
+			Example: `if fact("os")["id"] in ("debian", "ubuntu"):
+    print("apt")`, read: readOS},
+		{Name: "which", Args: []string{"command"}, Doc: "The path of command as `command -v` finds it, or None.",
+			Example: `if fact("which", "nginx") == None:
+    print("nginx is not installed")`, read: readWhich},
 	}
+	defs = append(defs, systemFacts()...)
+	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
+	return defs
 }
 
 var factSpec = &Spec{
 	Name: "fact",
 	Doc: "Reads a fact about the host. Facts run also under `--dry`, never count as changes, " +
 		"and are cached per host for the run; an operation that changes what a fact describes " +
-		"drops it from the cache. Facts: `os`, `arch`, `hostname`, `file(path)`, `which(command)`.",
+		"drops it from the cache. The reference lists every fact (`star-deploy docs`).",
 	Params: []Param{
 		{"name", "str", "", "The fact's name."},
 		{"*args", "str", "", "The fact's arguments, e.g. the path of `file`."},
@@ -195,6 +218,7 @@ type fileInfo struct {
 	Group  string
 	Size   int64
 	SHA256 string
+	Target string // of a link
 }
 
 // The probe prints "type|mode|owner|group|size" with GNU/busybox stat, or
@@ -203,7 +227,9 @@ type fileInfo struct {
 const fileProbe = `p=%s
 if [ ! -e "$p" ] && [ ! -L "$p" ]; then exit 3; fi
 stat -c '%%F|%%a|%%U|%%G|%%s' -- "$p" 2>/dev/null || stat -f '%%HT|%%Lp|%%Su|%%Sg|%%z' -- "$p" || exit 4
-if [ -f "$p" ] && [ ! -L "$p" ]; then
+if [ -L "$p" ]; then
+  readlink "$p"
+elif [ -f "$p" ]; then
   { sha256sum -- "$p" 2>/dev/null || shasum -a 256 -- "$p"; } | cut -d' ' -f1
 fi`
 
@@ -252,6 +278,9 @@ func (h *Host) statFile(ctx context.Context, ctl Control, p string) (fileInfo, e
 	if fi.Type == "file" && len(lines) > 1 {
 		fi.SHA256 = strings.TrimSpace(lines[1])
 	}
+	if fi.Type == "link" && len(lines) > 1 {
+		fi.Target = lines[1]
+	}
 	return fi, nil
 }
 
@@ -273,6 +302,7 @@ func (fi fileInfo) value() starlark.Value {
 		"group":  starlark.None,
 		"size":   starlark.None,
 		"sha256": starlark.None,
+		"target": starlark.None,
 	}
 	if fi.Exists {
 		d["type"] = starlark.String(fi.Type)
@@ -282,6 +312,9 @@ func (fi fileInfo) value() starlark.Value {
 		d["size"] = starlark.MakeInt64(fi.Size)
 		if fi.SHA256 != "" {
 			d["sha256"] = starlark.String(fi.SHA256)
+		}
+		if fi.Target != "" {
+			d["target"] = starlark.String(fi.Target)
 		}
 	}
 	return starlarkstruct.FromStringDict(starlark.String("file"), d)
@@ -297,7 +330,7 @@ func fileInfoFrom(v starlark.Value) fileInfo {
 		return ""
 	}
 	ex, _ := s.Attr("exists")
-	fi := fileInfo{Exists: bool(ex.(starlark.Bool)), Type: str("type"), Owner: str("owner"), Group: str("group"), SHA256: str("sha256")}
+	fi := fileInfo{Exists: bool(ex.(starlark.Bool)), Type: str("type"), Owner: str("owner"), Group: str("group"), SHA256: str("sha256"), Target: str("target")}
 	if m, err := strconv.ParseUint(str("mode"), 8, 32); err == nil {
 		fi.Mode = fs.FileMode(m)
 	}

@@ -267,8 +267,13 @@ func (h *Host) fact(key string, fn func() (starlark.Value, error)) (starlark.Val
 	return v, nil
 }
 
-// forget drops cached facts: those about path, or every fact when path is
-// empty (after a shell command, which may have changed anything).
+// ForgetFacts drops every cached fact of h, so that the next read asks the
+// host again.
+func (h *Host) ForgetFacts() { h.forget("") }
+
+// forget drops cached facts: those with path among their arguments, or
+// every fact when path is empty (after a shell command, which may have
+// changed anything).
 func (h *Host) forget(path string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -277,7 +282,7 @@ func (h *Host) forget(path string) {
 		return
 	}
 	for k := range h.facts {
-		if strings.HasPrefix(k, "file\x00"+path+"\x00") {
+		if strings.Contains(k, "\x00"+path+"\x00") {
 			delete(h.facts, k)
 		}
 	}

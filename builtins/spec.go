@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 )
 
 // Effect classifies what a builtin may do, so that an embedder can allow
@@ -85,20 +86,34 @@ func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) err
 
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
-	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec}
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec,
+		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs
 }
 
 // Predeclared returns the builtins as a Starlark dictionary of globals,
 // restricted to those whose effects are within allow (pass ^Effect(0) for
-// all). The per-host value "host" is not included; see HostValue.
+// all). A dotted name ("re.sub") is a member of a module value ("re").
+// The per-host value "host" is not included; see HostValue.
 func Predeclared(allow Effect) starlark.StringDict {
 	d := starlark.StringDict{}
+	modules := map[string]starlark.StringDict{}
 	for _, s := range All() {
-		if s.Effects&^allow == 0 {
-			d[s.Name] = s.Builtin()
+		if s.Effects&^allow != 0 {
+			continue
 		}
+		if mod, member, ok := strings.Cut(s.Name, "."); ok {
+			if modules[mod] == nil {
+				modules[mod] = starlark.StringDict{}
+			}
+			modules[mod][member] = s.Builtin()
+			continue
+		}
+		d[s.Name] = s.Builtin()
+	}
+	for name, members := range modules {
+		d[name] = &starlarkstruct.Module{Name: name, Members: members}
 	}
 	return d
 }

@@ -1,7 +1,6 @@
 package builtins_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
@@ -29,9 +28,9 @@ func TestDocs(t *testing.T) {
 			t.Errorf("control argument %s lacks Doc", p.Name)
 		}
 	}
-	for _, f := range builtins.Facts() {
-		if strings.HasSuffix(f, ": ") {
-			t.Errorf("fact %q lacks Doc", f)
+	for _, f := range builtins.FactDocs() {
+		if f.Doc == "" || f.Example == "" {
+			t.Errorf("fact %q lacks Doc or Example", f.Name)
 		}
 	}
 }

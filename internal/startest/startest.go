@@ -14,10 +14,19 @@
 //	write(path, content)     write a local file
 //	config(dry=, diff=)      switch the host's dry-run and diff modes
 //	events()                 op_end and print events so far, as dicts
+//	fake(responses)          from now on, run on an in-memory host (connectors/fake)
+//	                         instead: responses maps a command prefix to its stdout,
+//	                         or to (stdout, exit_code); other commands exit 0 silently
+//	commands()               the commands the fake host has run, in order
+//
+// fake() is how operations' decisions are tested on output captured from
+// systems the test machine is not (systemd, rpm, apk): a test asserts which
+// commands an operation chose.
 package startest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,6 +43,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -105,6 +115,7 @@ type env struct {
 
 	mu     sync.Mutex
 	events []builtins.Event
+	fake   *fake.Conn
 }
 
 func newEnv(t *testing.T) *env {
@@ -196,7 +207,56 @@ func (e *env) predeclared() starlark.StringDict {
 		}
 		return starlark.NewList(out), nil
 	})
+	d["fake"] = starlark.NewBuiltin("fake", fakeHost)
+	d["commands"] = starlark.NewBuiltin("commands", func(thread *starlark.Thread, b *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		e := envOf(thread)
+		if e.fake == nil {
+			return nil, errors.New("commands: call fake() first")
+		}
+		var out []starlark.Value
+		for _, c := range e.fake.Commands() {
+			out = append(out, starlark.String(c))
+		}
+		return starlark.NewList(out), nil
+	})
 	return d
+}
+
+// fakeHost switches the test's host to an in-memory one with scripted
+// responses.
+func fakeHost(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	var responses *starlark.Dict
+	if err := starlark.UnpackArgs(b.Name(), args, kw, "responses?", &responses); err != nil {
+		return nil, err
+	}
+	e := envOf(thread)
+	c := fake.New("@fake")
+	if responses != nil {
+		for _, item := range responses.Items() {
+			prefix, ok := starlark.AsString(item[0])
+			if !ok {
+				return nil, fmt.Errorf("fake: keys must be command prefixes (strings), got %s", item[0].Type())
+			}
+			var res connectors.Result
+			switch v := item[1].(type) {
+			case starlark.String:
+				res.Stdout = []byte(v)
+			case starlark.Tuple:
+				var out string
+				if err := starlark.UnpackPositionalArgs("fake", v, nil, 2, &out, &res.ExitCode); err != nil {
+					return nil, err
+				}
+				res.Stdout = []byte(out)
+			default:
+				return nil, fmt.Errorf("fake: response for %q must be a string or (stdout, exit_code)", prefix)
+			}
+			c.On(prefix, res)
+		}
+	}
+	e.fake = c
+	e.host.Conn = c
+	e.host.ForgetFacts()
+	return starlark.None, nil
 }
 
 const envKey = "startest.env"
