@@ -69,11 +69,15 @@ var factSpec = &Spec{
 	Name: "fact",
 	Doc: "Reads a fact about the host. Facts run also under `--dry`, never count as changes, " +
 		"and are cached per host for the run; an operation that changes what a fact describes " +
-		"drops it from the cache. The reference lists every fact (`star-deploy docs`).",
+		"drops it from the cache. The reference lists every fact (`star-deploy docs`). " +
+		"Of the control arguments, the privilege ones (`sudo=`, `sudo_user=`, `su_user=`, `doas=`, " +
+		"`doas_user=`) read the fact as that user; the others are accepted and ignored, so that an " +
+		"operation can pass its `**control` on.",
 	Params: []Param{
 		{"name", "str", "", "The fact's name."},
 		{"*args", "str", "", "The fact's arguments, e.g. the path of `file`."},
 	},
+	Control: true,
 	Returns: "the fact's value (see the list of facts)",
 	Example: `if fact("os")["id"] == "debian":
     print(fact("file", "/etc/motd").sha256)`,
@@ -82,7 +86,7 @@ var factSpec = &Spec{
 }
 
 func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	h, err := HostFrom(thread, s.Name)
+	h, ctl, _, kw, err := begin(thread, s, kw)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +112,7 @@ func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark
 		if len(fargs) != len(def.Args) {
 			return nil, fmt.Errorf("fact: %s takes %d argument(s) (%s), got %d", name, len(def.Args), strings.Join(def.Args, ", "), len(fargs))
 		}
-		ctx := contextFrom(thread)
-		return h.readFact(ctx, def, h.Defaults, fargs)
+		return h.readFact(contextFrom(thread), def, ctl, fargs)
 	}
 	return nil, fmt.Errorf("fact: unknown fact %q; known facts: %s", name, factNames())
 }

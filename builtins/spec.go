@@ -86,7 +86,7 @@ func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) err
 
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
-	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec,
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec,
 		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs
