@@ -52,6 +52,9 @@ print(text.strip() if text else "no hostname file")`, read: readContent},
 		{Name: "sha256", Args: []string{"path"}, Doc: "The SHA-256 of the file at path (hex), or None when it does not exist or is not a regular file.",
 			Example: `if fact("sha256", "/usr/local/bin/app") != "9f86d0...":
     print("app differs")`, read: readSHA256},
+		{Name: "tree", Args: []string{"path"}, Doc: "The entries under the directory path, recursively, as a dict from the path relative to it (`conf/app.ini`) to its type (`file`, `directory`, `link`, `other`); None when path is not a directory. Names with a newline are not supported.",
+			Example: `for p, typ in fact("tree", "/srv/site").items():
+    print(p, typ)`, read: readTree},
 		{Name: "crontab", Args: []string{"user"}, Doc: "The crontab of user as `crontab -l` prints it, or \"\" when the user has none.",
 			Example: `print(fact("crontab", "root"))`, read: readCrontab},
 	}
@@ -471,4 +474,38 @@ func readCrontab(ctx context.Context, h *Host, ctl Control, args []string) (star
 		return starlark.String(""), nil
 	}
 	return starlark.String(out), nil
+}
+
+const treeProbe = `cd %s 2>/dev/null || exit 3
+find . -mindepth 1 -type d | sed 's/^/directory /'
+find . -mindepth 1 -type f | sed 's/^/file /'
+find . -mindepth 1 -type l | sed 's/^/link /'
+find . -mindepth 1 ! -type d ! -type f ! -type l | sed 's/^/other /'`
+
+func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	out, code, err := h.probeExit(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])))
+	if err != nil {
+		return nil, err
+	}
+	switch code {
+	case 0:
+	case 3:
+		return starlark.None, nil
+	default:
+		return nil, fmt.Errorf("cannot list %s (find exited with status %d)", args[0], code)
+	}
+	type entry struct{ path, typ string }
+	var entries []entry
+	for _, line := range strings.Split(out, "\n") {
+		typ, p, ok := strings.Cut(line, " ./")
+		if ok {
+			entries = append(entries, entry{p, typ})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
+	d := starlark.NewDict(len(entries))
+	for _, e := range entries {
+		_ = d.SetKey(starlark.String(e.path), starlark.String(e.typ))
+	}
+	return d, nil
 }

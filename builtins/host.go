@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,9 @@ type Host struct {
 	// OpenLocal opens a file on the machine running star-deploy (put src=,
 	// template src=). The runtime restricts it when sandboxed.
 	OpenLocal func(path string) (io.ReadCloser, error)
+	// ReadLocalDir lists a local directory (local_tree). The runtime
+	// restricts it when sandboxed; nil makes local_tree fail.
+	ReadLocalDir func(path string) ([]fs.DirEntry, error)
 	// WriteLocal atomically replaces a local file with the content of r
 	// (get dest=).
 	WriteLocal func(path string, r io.Reader) error

@@ -78,15 +78,28 @@ func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) err
 		panic(fmt.Sprintf("internal error: %s: %d params but %d pointers", s.Name, len(s.Params), len(ptrs)))
 	}
 	pairs := make([]any, 0, 2*len(ptrs))
+	optional := map[string]bool{}
 	for i, p := range s.Params {
 		pairs = append(pairs, p.Name, ptrs[i])
+		if name, ok := strings.CutSuffix(p.Name, "?"); ok {
+			optional[name] = true
+		}
 	}
-	return starlark.UnpackArgs(s.Name, args, kw, pairs...)
+	// None passed for an optional parameter means its default, so that
+	// wrappers (the stdlib) can pass their own None defaults on.
+	var given []starlark.Tuple
+	for _, pair := range kw {
+		if pair[1] == starlark.None && optional[string(pair[0].(starlark.String))] {
+			continue
+		}
+		given = append(given, pair)
+	}
+	return starlark.UnpackArgs(s.Name, args, given, pairs...)
 }
 
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
-	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec,
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec,
 		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs

@@ -324,10 +324,11 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 	h := &builtins.Host{
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
-		Emit:       emit,
-		Stop:       stop,
-		OpenLocal:  func(p string) (io.ReadCloser, error) { return os.Open(p) },
-		WriteLocal: writeLocal,
+		Emit:         emit,
+		Stop:         stop,
+		OpenLocal:    func(p string) (io.ReadCloser, error) { return os.Open(p) },
+		ReadLocalDir: os.ReadDir,
+		WriteLocal:   writeLocal,
 	}
 	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts

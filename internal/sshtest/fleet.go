@@ -40,6 +40,17 @@ type Container struct {
 	Users           []string // "deploy", "deploy2"
 	SudoPassword    string   // deploy2's sudo password; deploy needs none
 	LoginPassword   string   // deploy2's login password (the same: sudo asks for the user's own)
+
+	// Published maps each port of FleetOptions.Publish to the address
+	// ("127.0.0.1:49153") it is published on.
+	Published map[int]string
+}
+
+// FleetOptions are the options of FleetWith.
+type FleetOptions struct {
+	// Publish lists container TCP ports (besides 22) to publish on
+	// 127.0.0.1, on ports docker picks; see Container.Published.
+	Publish []int
 }
 
 // KnownHostsLine returns the known_hosts entry for the container under the
@@ -79,6 +90,12 @@ func (c *Container) Exec(t testing.TB, cmd ...string) (string, error) {
 // when docker is not installed or the engine does not answer, or when the
 // image must be built and debootstrap or root is missing.
 func Fleet(t testing.TB, n int) []*Container {
+	t.Helper()
+	return FleetWith(t, n, FleetOptions{})
+}
+
+// FleetWith is Fleet with options.
+func FleetWith(t testing.TB, n int, opts FleetOptions) []*Container {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("sshtest: no container fleet with -short")
@@ -137,7 +154,7 @@ func Fleet(t testing.TB, n int) []*Container {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = startContainer(ctx, c, image, owner, payloads[i])
+			errs[i] = startContainer(ctx, c, image, owner, payloads[i], opts.Publish)
 		}()
 	}
 	wg.Wait()
@@ -149,7 +166,7 @@ func Fleet(t testing.TB, n int) []*Container {
 
 // startContainer creates c, copies its host keys and authorized keys in,
 // starts it and waits until sshd answers.
-func startContainer(ctx context.Context, c *Container, image, owner string, payload []byte) error {
+func startContainer(ctx context.Context, c *Container, image, owner string, payload []byte, publish []int) error {
 	docker := func(stdin []byte, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "docker", args...)
 		var stdout, stderr bytes.Buffer
@@ -162,8 +179,12 @@ func startContainer(ctx context.Context, c *Container, image, owner string, payl
 		}
 		return strings.TrimSpace(stdout.String()), nil
 	}
-	if _, err := docker(nil, "create", "--name", c.Name, "--label", ownerLabel+"="+owner,
-		"--hostname", c.Name, "--init", "-p", "127.0.0.1::22", image); err != nil {
+	args := []string{"create", "--name", c.Name, "--label", ownerLabel + "=" + owner,
+		"--hostname", c.Name, "--init", "-p", "127.0.0.1::22"}
+	for _, p := range publish {
+		args = append(args, "-p", fmt.Sprintf("127.0.0.1::%d", p))
+	}
+	if _, err := docker(nil, append(args, image)...); err != nil {
 		return err
 	}
 	if _, err := docker(payload, "cp", "-", c.Name+":/"); err != nil {
@@ -183,6 +204,19 @@ func startContainer(ctx context.Context, c *Container, image, owner string, payl
 	}
 	c.Port, _ = strconv.Atoi(port)
 	c.Addr = net.JoinHostPort(host, port)
+	c.Published = map[int]string{}
+	for _, p := range publish {
+		out, err := docker(nil, "port", c.Name, fmt.Sprintf("%d/tcp", p))
+		if err != nil {
+			return err
+		}
+		first, _, _ := strings.Cut(out, "\n")
+		addr := strings.TrimSpace(first)
+		if h, _, err := net.SplitHostPort(addr); err != nil || h != c.Host {
+			return fmt.Errorf("container %s: docker port %d said %q, want a port on %s", c.Name, p, out, c.Host)
+		}
+		c.Published[p] = addr
+	}
 	if err := waitBanner(c.Addr, 30*time.Second, nil); err != nil {
 		logs, _ := exec.CommandContext(ctx, "docker", "logs", c.Name).CombinedOutput()
 		return fmt.Errorf("container %s: %w\n%s", c.Name, err, logs)

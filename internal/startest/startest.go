@@ -9,9 +9,9 @@
 // builtins, `host`, `json`, `struct`, load("assert.star", "assert"),
 // load("@stdlib//NAME.star", ...), and test helpers:
 //
-//	tmp                      a temporary directory of the file (absolute path)
+//	tmp                      a temporary directory of the test (absolute path)
 //	read(path)               a local file's content, or None when missing
-//	write(path, content)     write a local file
+//	write(path, content)     write a local file (and its directories); drops cached facts
 //	config(dry=, diff=)      switch the host's dry-run and diff modes
 //	events()                 op_end and print events so far, as dicts
 //	fake(responses)          from now on, run on an in-memory host (connectors/fake)
@@ -88,7 +88,14 @@ func runFile(t *testing.T, file string) {
 	sort.Strings(tests)
 	for _, name := range tests {
 		t.Run(name, func(t *testing.T) {
+			// The file runs again for each test, so that its globals
+			// (tmp) are the test's own.
 			env := newEnv(t)
+			globals, err := starlark.ExecFileOptions(&fileOptions, env.thread, file, src, env.predeclared())
+			if err != nil {
+				reportErr(t, err)
+				return
+			}
 			if _, err := starlark.Call(env.thread, globals[name], nil, nil); err != nil {
 				reportErr(t, err)
 			}
@@ -135,8 +142,9 @@ func newEnv(t *testing.T) *env {
 			defer e.mu.Unlock()
 			e.events = append(e.events, ev)
 		},
-		OpenLocal:  func(p string) (io.ReadCloser, error) { return os.Open(p) },
-		WriteLocal: func(p string, r io.Reader) error { return writeFile(p, r) },
+		OpenLocal:    func(p string) (io.ReadCloser, error) { return os.Open(p) },
+		ReadLocalDir: os.ReadDir,
+		WriteLocal:   func(p string, r io.Reader) error { return writeFile(p, r) },
 	}
 	e.thread = &starlark.Thread{
 		Name: t.Name(),
@@ -169,9 +177,14 @@ func (e *env) predeclared() starlark.StringDict {
 		}
 		return starlark.String(data), err
 	})
-	d["write"] = starlark.NewBuiltin("write", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	d["write"] = starlark.NewBuiltin("write", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 		var p, content string
 		if err := starlark.UnpackPositionalArgs(b.Name(), args, kw, 2, &p, &content); err != nil {
+			return nil, err
+		}
+		// A change behind the host's back: cached facts are stale.
+		envOf(thread).host.ForgetFacts()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
 		return starlark.None, os.WriteFile(p, []byte(content), 0o644)

@@ -1,0 +1,141 @@
+package stdlib_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors/all"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+	"github.com/star-deploy/star-deploy/stdlib"
+)
+
+// TestDebian runs each testdata/debian/NN-name.star as a deploy script over
+// SSH, with sudo, on one real Debian container, in file-name order. Each
+// scenario runs three times: with --dry, for real, and for real again. The
+// dry run must report exactly the operations the real run then changes,
+// the real run must not fail, and the second real run must change nothing.
+// NN-name.check.sh, when present, runs as root in the container after the
+// real run and must exit 0.
+//
+// The container publishes its port 80 on 127.0.0.1: after the scenarios,
+// the page that the nginx scenario deployed is fetched through it.
+func TestDebian(t *testing.T) {
+	scenarios, err := filepath.Glob("testdata/debian/*.star")
+	if err != nil || len(scenarios) == 0 {
+		t.Fatalf("no scenarios in testdata/debian (%v)", err)
+	}
+	c := sshtest.FleetWith(t, 1, sshtest.FleetOptions{Publish: []int{80}})[0]
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(known, []byte(c.KnownHostsLine("")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := all.Registry(all.Options{})
+	data := map[string]string{
+		"ssh_user":             sshtest.UserNopasswd,
+		"ssh_key":              c.ClientKeyPath,
+		"ssh_known_hosts_file": known,
+		"ssh_allow_agent":      "false",
+	}
+	target, err := reg.Target("@ssh/"+c.Addr, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory, _ := reg.Lookup(target.Scheme)
+	hostData := map[string]any{"web_port": "80"}
+	for k, v := range data {
+		hostData[k] = v
+	}
+	host := sdrt.Host{Name: "debian", Data: hostData, Factory: factory, Target: target}
+
+	// run runs script once and returns the names of the operations that
+	// changed (or would), in order.
+	run := func(t *testing.T, script string, dry bool) []string {
+		t.Helper()
+		src, err := os.ReadFile(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var changed, failed []string
+		r := sdrt.New(sdrt.Options{
+			Stdlib:  stdlib.FS,
+			Dry:     dry,
+			Control: builtins.Control{Sudo: true},
+			Verbose: true,
+			OnEvent: func(e sdrt.Event) {
+				switch {
+				case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusChanged:
+					changed = append(changed, e.Op+" "+e.Name)
+				case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusFailed:
+					failed = append(failed, fmt.Sprintf("%s %s at %s: %s\n%s%s", e.Op, e.Name, e.Pos, e.Error, e.Stdout, e.Stderr))
+				case e.Kind == builtins.KindPrint:
+					t.Logf("print: %s", e.Message)
+				}
+			},
+		})
+		prog, err := r.Compile(t.Context(), script, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
+		if err := rep.Hosts[0].Err; err != nil {
+			t.Fatalf("dry=%v: %v\nfailed operations:\n%s", dry, err, strings.Join(failed, "\n"))
+		}
+		return changed
+	}
+
+	for _, script := range scenarios {
+		name := strings.TrimSuffix(filepath.Base(script), ".star")
+		ok := t.Run(name, func(t *testing.T) {
+			dry := run(t, script, true)
+			real := run(t, script, false)
+			if !slices.Equal(dry, real) {
+				t.Errorf("--dry said it would change:\n  %s\nthe real run changed:\n  %s", strings.Join(dry, "\n  "), strings.Join(real, "\n  "))
+			}
+			if len(real) == 0 {
+				t.Errorf("the first real run changed nothing: the scenario tests no change")
+			}
+			check := strings.TrimSuffix(script, ".star") + ".check.sh"
+			if body, err := os.ReadFile(check); err == nil {
+				cmd := exec.Command("docker", "exec", "-i", "-u", "root", c.Name, "sh", "-eu")
+				cmd.Stdin = strings.NewReader(string(body))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Errorf("%s: %v\n%s", check, err, out)
+				}
+			}
+			if again := run(t, script, false); len(again) > 0 {
+				t.Errorf("the second run changed:\n  %s", strings.Join(again, "\n  "))
+			}
+		})
+		if !ok {
+			// Later scenarios may build on this one; stop here.
+			break
+		}
+	}
+
+	t.Run("nginx page through 127.0.0.1", func(t *testing.T) {
+		if _, err := os.Stat("testdata/debian/50-nginx.star"); err != nil {
+			t.Skip("no nginx scenario")
+		}
+		resp, err := http.Get("http://" + c.Published[80] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "deployed by star-deploy to "+c.Name) {
+			t.Errorf("GET / = %d\n%s", resp.StatusCode, body)
+		}
+	})
+}
