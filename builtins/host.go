@@ -91,7 +91,8 @@ func contextFrom(thread *starlark.Thread) context.Context {
 	panic("internal error: no context bound to thread")
 }
 
-// Value returns the Starlark `host` value: .name, .data, .groups, .connector.
+// Value returns the Starlark `host` value: .name, .data, .groups,
+// .connector and .dry (the run is a --dry run).
 func (h *Host) Value() starlark.Value {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -119,6 +120,7 @@ func (h *Host) Value() starlark.Value {
 			"data":      data,
 			"groups":    starlark.Tuple(groups),
 			"connector": starlark.String(scheme),
+			"dry":       starlark.Bool(h.Dry),
 		})
 		v.Freeze()
 		h.value = v

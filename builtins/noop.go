@@ -39,3 +39,24 @@ func noopFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark
 		return outcome{status: StatusOK, message: reason}, nil
 	})
 }
+
+var currentHostSpec = &Spec{
+	Name: "current_host",
+	Doc: "Returns the host the script is running on: the same value as the global `host` of a " +
+		"deploy script, for module functions, which do not see that global.",
+	Returns: "the host: `.name`, `.data`, `.groups`, `.connector`, `.dry`",
+	Example: `def banner():
+    h = current_host()
+    return "%s (%s)" % (h.name, h.data.get("role", "none"))`,
+	Effects: EffectPure,
+	Fn: func(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		if err := s.Unpack(args, kw); err != nil {
+			return nil, err
+		}
+		h, err := HostFrom(thread, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		return h.Value(), nil
+	},
+}

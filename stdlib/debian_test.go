@@ -63,64 +63,21 @@ func TestDebian(t *testing.T) {
 	}
 	host := sdrt.Host{Name: "debian", Data: hostData, Factory: factory, Target: target}
 
-	// run runs script once and returns the names of the operations that
-	// changed (or would), in order.
-	run := func(t *testing.T, script string, dry bool) []string {
-		t.Helper()
-		src, err := os.ReadFile(script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var changed, failed []string
-		r := sdrt.New(sdrt.Options{
-			Stdlib:  stdlib.FS,
-			Dry:     dry,
-			Control: builtins.Control{Sudo: true},
-			Verbose: true,
-			OnEvent: func(e sdrt.Event) {
-				switch {
-				case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusChanged:
-					changed = append(changed, e.Op+" "+e.Name)
-				case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusFailed:
-					failed = append(failed, fmt.Sprintf("%s %s at %s: %s\n%s%s", e.Op, e.Name, e.Pos, e.Error, e.Stdout, e.Stderr))
-				case e.Kind == builtins.KindPrint:
-					t.Logf("print: %s", e.Message)
-				}
-			},
-		})
-		prog, err := r.Compile(t.Context(), script, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
-		if err := rep.Hosts[0].Err; err != nil {
-			t.Fatalf("dry=%v: %v\nfailed operations:\n%s", dry, err, strings.Join(failed, "\n"))
-		}
-		return changed
-	}
-
 	for _, script := range scenarios {
 		name := strings.TrimSuffix(filepath.Base(script), ".star")
 		ok := t.Run(name, func(t *testing.T) {
-			dry := run(t, script, true)
-			real := run(t, script, false)
-			if !slices.Equal(dry, real) {
-				t.Errorf("--dry said it would change:\n  %s\nthe real run changed:\n  %s", strings.Join(dry, "\n  "), strings.Join(real, "\n  "))
-			}
-			if len(real) == 0 {
-				t.Errorf("the first real run changed nothing: the scenario tests no change")
-			}
-			check := strings.TrimSuffix(script, ".star") + ".check.sh"
-			if body, err := os.ReadFile(check); err == nil {
+			scenario(t, host, script, builtins.Control{Sudo: true}, func(t *testing.T) {
+				check := strings.TrimSuffix(script, ".star") + ".check.sh"
+				body, err := os.ReadFile(check)
+				if err != nil {
+					return
+				}
 				cmd := exec.Command("docker", "exec", "-i", "-u", "root", c.Name, "sh", "-eu")
 				cmd.Stdin = strings.NewReader(string(body))
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Errorf("%s: %v\n%s", check, err, out)
 				}
-			}
-			if again := run(t, script, false); len(again) > 0 {
-				t.Errorf("the second run changed:\n  %s", strings.Join(again, "\n  "))
-			}
+			})
 		})
 		if !ok {
 			// Later scenarios may build on this one; stop here.
@@ -142,4 +99,63 @@ func TestDebian(t *testing.T) {
 			t.Errorf("GET / = %d\n%s", resp.StatusCode, body)
 		}
 	})
+}
+
+// scenario runs script on host three times: with --dry, for real, and for
+// real again. The dry run must report exactly the operations the real run
+// then changes, in the same order; the real run must change something and
+// fail nothing; check (may be nil) runs after it; the last run must change
+// nothing.
+func scenario(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, check func(t *testing.T)) {
+	t.Helper()
+	dry := runScript(t, host, script, ctl, true)
+	real := runScript(t, host, script, ctl, false)
+	if !slices.Equal(dry, real) {
+		t.Errorf("--dry said it would change:\n  %s\nthe real run changed:\n  %s", strings.Join(dry, "\n  "), strings.Join(real, "\n  "))
+	}
+	if len(real) == 0 {
+		t.Errorf("the first real run changed nothing: the scenario tests no change")
+	}
+	if check != nil {
+		check(t)
+	}
+	if again := runScript(t, host, script, ctl, false); len(again) > 0 {
+		t.Errorf("the second real run changed:\n  %s", strings.Join(again, "\n  "))
+	}
+}
+
+// runScript runs script once on host and returns the operations that
+// changed (or would, under dry), as "op name", in order.
+func runScript(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, dry bool) []string {
+	t.Helper()
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed, failed []string
+	r := sdrt.New(sdrt.Options{
+		Stdlib:  stdlib.FS,
+		Dry:     dry,
+		Control: ctl,
+		Verbose: true,
+		OnEvent: func(e sdrt.Event) {
+			switch {
+			case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusChanged:
+				changed = append(changed, e.Op+" "+e.Name)
+			case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusFailed:
+				failed = append(failed, fmt.Sprintf("%s %s at %s: %s\n%s%s", e.Op, e.Name, e.Pos, e.Error, e.Stdout, e.Stderr))
+			case e.Kind == builtins.KindPrint:
+				t.Logf("print: %s", e.Message)
+			}
+		},
+	})
+	prog, err := r.Compile(t.Context(), script, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
+	if err := rep.Hosts[0].Err; err != nil {
+		t.Fatalf("dry=%v: %v\nfailed operations:\n%s", dry, err, strings.Join(failed, "\n"))
+	}
+	return changed
 }
