@@ -7,6 +7,8 @@
 #                     against the OpenSSH client on 1, 10 and 50 loopback sshd hosts
 #                     (SSH_BENCH=1,10,50,200 for more)
 #   make lint         go vet and gofmt
+#   make docs         regenerate the reference in docs/ from the code
+#                     (a test fails when docs/ is out of date)
 #   make fuzz         (no fuzz targets yet)
 #
 # With CI=true, tests that would skip for a missing sshd or Docker fail.
@@ -15,7 +17,7 @@ GO        ?= go
 TESTFLAGS ?=
 BIN       := bin/star-deploy
 
-.PHONY: all build test bench lint fuzz clean
+.PHONY: all build test bench lint docs fuzz clean
 
 all: build
 
@@ -39,6 +41,11 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then \
 		echo "gofmt would change these files:"; echo "$$out"; exit 1; \
 	fi
+
+# docs/ holds only generated files: stale ones (a removed stdlib module) go.
+docs:
+	rm -f docs/*.md docs/stdlib/*.md
+	$(GO) run ./cmd/star-deploy docs --dir docs
 
 fuzz:
 	@echo "fuzz: no fuzz targets yet; nothing to run"

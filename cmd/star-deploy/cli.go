@@ -30,6 +30,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
   star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
   star-deploy connectors                            list the connectors and their data keys
+  star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
 bare HOST), @docker/NAME.`
@@ -44,6 +45,7 @@ type cli struct {
 
 	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
 	Connectors connectorsCmd `cmd:"" help:"List the connectors and their data keys."`
+	Docs       docsCmd       `cmd:"" help:"Print the reference generated from the code (builtins, facts, stdlib, connectors), or write it with --dir."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -180,6 +182,11 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	switch kctx.Command() {
 	case "connectors":
 		listConnectors(stdout, reg)
+		return nil, nil
+	case "docs", "docs <topic>":
+		if err := c.Docs.run(stdout); err != nil {
+			return nil, &usageError{err}
+		}
 		return nil, nil
 	default:
 		return c.Run.run(ctx, &c.flags, reg, prompt, stdout, stderr)

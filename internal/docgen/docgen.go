@@ -116,9 +116,8 @@ const notice = "<!-- Generated from the code by `make docs` (star-deploy docs --
 // Files returns the reference as the files of the docs directory: README.md
 // (the index), builtins.md, facts.md, stdlib/NAME.md and connectors.md.
 func (r *Reference) Files() []File {
-	pages := r.pages()
-	out := []File{{Path: "README.md", Data: []byte(notice + r.index(pages))}}
-	for _, p := range pages {
+	out := []File{{Path: "README.md", Data: []byte(notice + r.index())}}
+	for _, p := range r.pages() {
 		out = append(out, File{Path: p.path, Data: []byte(notice + p.text)})
 	}
 	return out
@@ -172,6 +171,7 @@ type page struct {
 	text   string
 }
 
+// pages renders every part of the reference.
 func (r *Reference) pages() []page {
 	out := []page{
 		{path: "builtins.md", topic: "builtins", text: r.builtinsPage()},
@@ -180,10 +180,15 @@ func (r *Reference) pages() []page {
 	for _, m := range r.Modules {
 		out = append(out, page{path: "stdlib/" + m.Name + ".md", topic: "stdlib", module: m.Name, text: m.page()})
 	}
-	return append(out, page{path: "connectors.md", topic: "connectors", text: r.connectorsPage()})
+	out = append(out, page{path: "connectors.md", topic: "connectors", text: r.connectorsPage()})
+	for i := range out {
+		out[i].text = strings.TrimRight(out[i].text, "\n") + "\n"
+	}
+	return out
 }
 
-func (r *Reference) index(pages []page) string {
+// index is README.md: what the reference holds, with links.
+func (r *Reference) index() string {
 	var b strings.Builder
 	b.WriteString("# star-deploy reference\n\n")
 	b.WriteString("Generated from the code: the builtins' declarations, the facts, the docstrings of the " +
@@ -209,9 +214,9 @@ func (r *Reference) builtinsPage() string {
 	for _, s := range r.Builtins {
 		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", s.Name, anchor(s.Name), firstSentence(s.Doc))
 	}
-	b.WriteString("- [Control arguments](#control-arguments)\n")
+	b.WriteString("- [Control arguments](#control-arguments)\n\n")
 	for _, s := range r.Builtins {
-		fmt.Fprintf(&b, "\n## %s\n\n", s.Name)
+		fmt.Fprintf(&b, "## %s\n\n", s.Name)
 		codeBlock(&b, "python", builtinSignature(s))
 		fmt.Fprintf(&b, "%s\n\n", s.Doc)
 		if len(s.Params) > 0 || s.Control {
@@ -231,7 +236,7 @@ func (r *Reference) builtinsPage() string {
 		fmt.Fprintf(&b, "**Effects**: %s\n\n", s.Effects)
 		example(&b, s.Example)
 	}
-	b.WriteString("\n## Control arguments\n\n")
+	b.WriteString("## Control arguments\n\n")
 	var ops []string
 	for _, s := range r.Builtins {
 		if s.Control {
@@ -276,8 +281,9 @@ func (r *Reference) factsPage() string {
 	for _, f := range r.Facts {
 		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", f.Name, anchor(f.Name), firstSentence(f.Doc))
 	}
+	b.WriteString("\n")
 	for _, f := range r.Facts {
-		fmt.Fprintf(&b, "\n## %s\n\n", f.Name)
+		fmt.Fprintf(&b, "## %s\n\n", f.Name)
 		codeBlock(&b, "python", "fact("+strings.Join(append([]string{strconv.Quote(f.Name)}, f.Args...), ", ")+")")
 		fmt.Fprintf(&b, "%s\n\n", f.Doc)
 		example(&b, f.Example)
@@ -297,8 +303,9 @@ func (m *Module) page() string {
 	for _, op := range m.Ops {
 		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", op.Name, anchor(op.Name), firstSentence(op.Summary))
 	}
+	b.WriteString("\n")
 	for _, op := range m.Ops {
-		fmt.Fprintf(&b, "\n## %s\n\n", op.Name)
+		fmt.Fprintf(&b, "## %s\n\n", op.Name)
 		codeBlock(&b, "python", op.signature())
 		for _, text := range []string{op.Summary, op.Body} {
 			if text != "" {
@@ -351,12 +358,13 @@ func (r *Reference) connectorsPage() string {
 	for _, f := range r.Connectors {
 		fmt.Fprintf(&b, "- [`@%s`](#%s): %s\n", f.Scheme(), anchor("@"+f.Scheme()), firstSentence(f.Doc()))
 	}
+	b.WriteString("\n")
 	for _, f := range r.Connectors {
-		fmt.Fprintf(&b, "\n## @%s\n\n%s\n\n", f.Scheme(), f.Doc())
+		fmt.Fprintf(&b, "## @%s\n\n%s\n\n", f.Scheme(), f.Doc())
 		codeBlock(&b, "sh", "star-deploy "+hostExample(f)+" deploy.star")
 		fields := f.Fields()
 		if len(fields) == 0 {
-			b.WriteString("Data keys: none.\n")
+			b.WriteString("Data keys: none.\n\n")
 			continue
 		}
 		b.WriteString("**Data keys**\n\n")
@@ -365,13 +373,13 @@ func (r *Reference) connectorsPage() string {
 			if fld.Secret {
 				typ += ", secret"
 			}
-			item(&b, fld.Name, typ, fld.Default, fld.Doc)
 			v := exampleValue(fld)
 			if v == "" {
 				v = "VALUE"
 			}
-			fmt.Fprintf(&b, "  Example: `--data %s=%s`\n", fld.Name, v)
+			item(&b, fld.Name, typ, fld.Default, fmt.Sprintf("%s Example: `--data %s=%s`", fld.Doc, fld.Name, v))
 		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -744,7 +752,7 @@ func parseDocstring(s string) doc {
 	}
 	d.summary, d.body = paragraphs(body)
 	d.returns = strings.Join(returns, " ")
-	d.example = strings.Join(dedent(example), "\n")
+	d.example = strings.Join(trimBlank(dedent(example)), "\n")
 	return d
 }
 
@@ -782,8 +790,8 @@ func cleandoc(s string) string {
 	return strings.Join(trimBlank(append([]string{strings.TrimSpace(lines[0])}, dedent(lines[1:])...)), "\n")
 }
 
-// dedent removes the indentation common to the non-blank lines, trailing
-// spaces, and blank lines at either end.
+// dedent removes the indentation common to the non-blank lines, and
+// trailing spaces.
 func dedent(lines []string) []string {
 	common := -1
 	for _, l := range lines {
@@ -803,7 +811,7 @@ func dedent(lines []string) []string {
 		}
 		out[i] = l
 	}
-	return trimBlank(out)
+	return out
 }
 
 func trimBlank(lines []string) []string {
