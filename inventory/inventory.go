@@ -17,6 +17,20 @@ type Entry struct {
 	// Data is the host data: string, bool, int64, float64, []any or
 	// map[string]any values. It is never nil.
 	Data map[string]any
+	// Pos is where the host is named ("inventory.star:3"); "" on the
+	// command line.
+	Pos string
+	// DataPos says where each key of Data was set ("group_data/web.star:2").
+	DataPos map[string]string
+}
+
+// At returns where key of e's data was set, or where e is named, or "" on
+// the command line, for error messages.
+func (e Entry) At(key string) string {
+	if p := e.DataPos[key]; p != "" {
+		return p
+	}
+	return e.Pos
 }
 
 // Parse parses an inventory spec: one host name or a comma-separated list
@@ -36,7 +50,7 @@ func Parse(spec string) ([]Entry, error) {
 			return nil, fmt.Errorf("inventory %q: item %d is empty", spec, i+1)
 		}
 		if strings.HasSuffix(name, ".star") {
-			return nil, fmt.Errorf("inventory %q: inventory files are not supported yet; name hosts directly, e.g. @local or @ssh/web1,@ssh/web2", name)
+			return nil, fmt.Errorf("inventory %q: an inventory file must be the whole inventory, not an item of a list", name)
 		}
 		key, err := canonical(name)
 		if err != nil {

@@ -65,8 +65,8 @@ func TestParseErrors(t *testing.T) {
 		{"@SSH/x", []string{`"@SSH/x"`, "lower-case"}},
 		{"db 1", []string{`"db 1"`, "whitespace"}},
 		{"/etc/hosts", []string{`"/etc/hosts"`, "cannot start with /"}},
-		{"inventory.star", []string{`"inventory.star"`, "inventory files are not supported yet"}},
-		{"@local,prod/inventory.star", []string{"inventory files are not supported yet"}},
+		{"inventory.star", []string{`"inventory.star"`, "must be the whole inventory"}},
+		{"@local,prod/inventory.star", []string{"must be the whole inventory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {

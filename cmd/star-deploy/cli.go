@@ -29,11 +29,13 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY SCRIPT.star...      run the scripts, in order, on every host
   star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
   star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
+  star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
   star-deploy connectors                            list the connectors and their data keys
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME.`
+bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
+an Ansible inventory (INI or YAML).`
 
 // cli is the kong grammar. Deploying is the default command, so
 // `star-deploy @local deploy.star` and `star-deploy run @local deploy.star`
@@ -67,6 +69,9 @@ type flags struct {
 	Key          string `placeholder:"FILE" type:"path" help:"SSH private key file (ssh_key)."`
 	Password     bool   `help:"Ask once for the SSH password of every host (ssh_password)."`
 	Jump         string `placeholder:"HOSTS" help:"SSH jump hosts, comma-separated, or none (ssh_proxy_jump)."`
+
+	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
+	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable)."`
 }
 
 // sshData returns the connector data that the SSH flags set, asking for the
@@ -104,8 +109,8 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
-	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, or a comma-separated list."`
-	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star...), or: exec -- CMD..., or: fact NAME [ARG...]."`
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, a comma-separated list, an inventory.star file or an Ansible inventory."`
+	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star...), or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
 }
 
 // connectorsCmd lists the registered connectors.
@@ -211,7 +216,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
-	entries, err := inventory.Parse(r.Inventory)
+	inv, err := inventory.Load(r.Inventory)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
 	if err != nil {
 		return nil, &usageError{err}
 	}
@@ -234,11 +243,17 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if err != nil {
 		return nil, usagef("--%w", err)
 	}
-	hosts, err := buildHosts(reg, entries, data)
+	hosts, err := buildHosts(reg, entries, data, control)
 	if err != nil {
 		return nil, err
 	}
 
+	if len(r.Args) > 0 && r.Args[0] == "inventory" {
+		if len(r.Args) > 1 {
+			return nil, usagef("inventory takes no arguments, got %q", r.Args[1:])
+		}
+		return nil, printInventory(stdout, inv, hosts, f.JSON)
+	}
 	m, sources, err := r.sources()
 	if err != nil {
 		return nil, err
@@ -362,9 +377,11 @@ func anyMap(m map[string]string) map[string]any {
 }
 
 // buildHosts turns inventory entries into runtime hosts: host data is the
-// entry's data with --data on top, and its string values are the connector
-// data the registry validates and parses.
-func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string) ([]sdrt.Host, error) {
+// entry's data with --data on top. Its connector keys (ssh_port) are checked
+// against the registry and handed to the connector as strings; its control
+// keys (sudo) are checked on top of control. An error names the file:line
+// that set the key.
+func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string, control builtins.Control) ([]sdrt.Host, error) {
 	hosts := make([]sdrt.Host, 0, len(entries))
 	for _, e := range entries {
 		hostData := maps.Clone(e.Data)
@@ -373,16 +390,42 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		}
 		for k, v := range data {
 			hostData[k] = v
+			delete(e.DataPos, k) // --data set it
+		}
+		at := func(k string) string {
+			if p := e.At(k); p != "" {
+				return p + ": "
+			}
+			return ""
 		}
 		connData := map[string]string{}
-		for k, v := range hostData {
-			if s, ok := v.(string); ok {
-				connData[k] = s
+		for _, k := range slices.Sorted(maps.Keys(hostData)) {
+			if err := reg.CheckKey(k); err != nil {
+				return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
+			}
+			if _, ok := reg.Field(k); !ok {
+				continue
+			}
+			switch v := hostData[k].(type) {
+			case string:
+				connData[k] = v
+			case bool, int64, float64:
+				connData[k] = fmt.Sprint(v)
+			default:
+				return nil, usagef("%shost %s: data key %s: want a string, number or bool, got %T", at(k), e.Name, k, v)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(hostData)) {
+			if !builtins.IsControlKey(k) {
+				continue
+			}
+			if _, err := builtins.ControlFromData(control, map[string]any{k: hostData[k]}); err != nil {
+				return nil, usagef("%shost %s: %w", at(k), e.Name, err)
 			}
 		}
 		t, err := reg.Target(e.Name, connData)
 		if err != nil {
-			return nil, &usageError{err}
+			return nil, usagef("%s%w", at(""), err)
 		}
 		f, ok := reg.Lookup(t.Scheme)
 		if !ok {
@@ -397,6 +440,20 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		})
 	}
 	return hosts, nil
+}
+
+// splitList splits repeated, comma-separated flag values (--limit a,b
+// --limit c).
+func splitList(items []string) []string {
+	var out []string
+	for _, it := range items {
+		for _, p := range strings.Split(it, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // listConnectors prints every registered connector with its data keys.

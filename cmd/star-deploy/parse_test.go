@@ -202,7 +202,7 @@ func TestUsageErrors(t *testing.T) {
 		{"script is a directory", []string{"@local", dir}, "is a directory"},
 		{"empty inventory item", []string{"@local,", script}, "item 2 is empty"},
 		{"duplicate host", []string{"@local,@local", script}, "named twice"},
-		{"inventory file", []string{"hosts.star", script}, "inventory files are not supported yet"},
+		{"inventory file", []string{"hosts.star", script}, "hosts.star: no such file or directory"},
 		{"exec without command", []string{"@local", "exec"}, "missing command"},
 		{"fact without name", []string{"@local", "fact"}, "missing fact name"},
 		{"flag of run on connectors", []string{"connectors", "--nope"}, "unknown flag"},

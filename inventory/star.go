@@ -1,0 +1,484 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Inventory is a parsed inventory: its hosts, in the order they first
+// appear, and its groups.
+type Inventory struct {
+	// File is the inventory file, or "" for hosts named on the command line.
+	File   string
+	Hosts  []Entry
+	Groups []Group
+}
+
+// Group is one group of an inventory.
+type Group struct {
+	Name  string
+	Hosts []string // host names, in order
+	Pos   string   // where the group is defined, "file:line"
+}
+
+var fileOptions = syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
+
+// Load reads the inventory that spec names: an inventory.star file (any
+// name ending in .star), an Ansible inventory (a file ending in .ini, .yml
+// or .yaml, or any other existing file; see LoadAnsible), or else a host
+// name or comma-separated list of them (see Parse).
+func Load(spec string) (*Inventory, error) {
+	switch {
+	case strings.HasSuffix(spec, ".star"):
+		return LoadStar(spec)
+	case isAnsibleName(spec):
+		return LoadAnsible(spec)
+	}
+	entries, err := Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Inventory{Hosts: entries}, nil
+}
+
+// isAnsibleName reports whether spec names an Ansible inventory file.
+func isAnsibleName(spec string) bool {
+	switch strings.ToLower(filepath.Ext(spec)) {
+	case ".ini", ".yml", ".yaml", ".cfg":
+		return true
+	}
+	if strings.ContainsAny(spec, ",@") {
+		return false
+	}
+	fi, err := os.Stat(spec)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// LoadStar reads an inventory.star file: pyinfra's inventory.py in
+// Starlark. Each top-level list is a group of hosts (names starting with _
+// are private helpers); an item is a host name or a (name, {data}) pair.
+// group_data/GROUP.star and group_data/all.star beside the file set data:
+// each top-level name is a key. A host's data is, from weakest to
+// strongest: all, its groups (the group defined first wins), its own data.
+// (--data on the command line, applied by the caller, wins over all.)
+func LoadStar(path string) (*Inventory, error) {
+	return loadStar(os.DirFS(filepath.Dir(path)), filepath.Base(path), path)
+}
+
+// loadStar reads name from fsys; display is the path shown in errors.
+func loadStar(fsys fs.FS, name, display string) (*Inventory, error) {
+	src, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", unwrapPathError(err, display))
+	}
+	globals, err := execData(display, src)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fileOptions.Parse(display, src, 0)
+	if err != nil {
+		return nil, err // already reported by execData
+	}
+	positions := itemPositions(f)
+
+	inv := &Inventory{File: display}
+	byKey := map[string]int{} // canonical host name -> index in inv.Hosts
+	names := sortedByPos(globals, positions)
+	for _, gname := range names {
+		v := globals[gname]
+		pos := positions[gname]
+		items, ok := v.(starlark.Indexable)
+		if !ok || v.Type() == "string" {
+			return nil, fmt.Errorf("%s: %s is a %s; each top-level name of an inventory is a group, a list of hosts (name private helpers with a leading _)", pos.at, gname, v.Type())
+		}
+		g := Group{Name: gname, Pos: pos.at}
+		inGroup := map[string]bool{}
+		for i := 0; i < items.Len(); i++ {
+			at := pos.at
+			if i < len(pos.items) {
+				at = pos.items[i]
+			}
+			host, data, err := hostItem(items.Index(i))
+			if err != nil {
+				return nil, fmt.Errorf("%s: group %s, item %d: %w", at, gname, i+1, err)
+			}
+			key, err := canonical(host)
+			if err != nil {
+				return nil, fmt.Errorf("%s: host %q: %w", at, host, err)
+			}
+			if inGroup[key] {
+				return nil, fmt.Errorf("%s: host %q is named twice in group %s", at, host, gname)
+			}
+			inGroup[key] = true
+			idx, seen := byKey[key]
+			if !seen {
+				idx = len(inv.Hosts)
+				byKey[key] = idx
+				inv.Hosts = append(inv.Hosts, Entry{Name: host, Pos: at, Data: map[string]any{}, DataPos: map[string]string{}})
+			}
+			e := &inv.Hosts[idx]
+			e.Groups = append(e.Groups, gname)
+			for k, v := range data {
+				if prev, dup := e.DataPos[k]; dup && !equalData(e.Data[k], v) {
+					return nil, fmt.Errorf("%s: host %q: data key %s is also set, differently, at %s", at, host, k, prev)
+				}
+				e.Data[k], e.DataPos[k] = v, at
+			}
+			g.Hosts = append(g.Hosts, e.Name)
+		}
+		inv.Groups = append(inv.Groups, g)
+	}
+	if err := applyGroupData(fsys, display, inv); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+func unwrapPathError(err error, display string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", display, pe.Err)
+	}
+	return err
+}
+
+// execData runs an inventory or group data file and returns its public
+// globals.
+func execData(display string, src []byte) (starlark.StringDict, error) {
+	thread := &starlark.Thread{Name: "inventory " + display}
+	thread.SetMaxExecutionSteps(10_000_000)
+	thread.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
+		return nil, fmt.Errorf("load(%q): inventory files cannot load modules", module)
+	}
+	globals, err := starlark.ExecFileOptions(&fileOptions, thread, display, src, nil)
+	if err != nil {
+		var ee *starlark.EvalError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("%s", strings.TrimSpace(ee.Backtrace()))
+		}
+		return nil, err
+	}
+	out := starlark.StringDict{}
+	for k, v := range globals {
+		if !strings.HasPrefix(k, "_") {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// groupPos is where a group is assigned, and where each item of its list
+// literal is.
+type groupPos struct {
+	at    string
+	line  int32
+	items []string
+}
+
+// itemPositions finds the last top-level assignment of each name and, when
+// it is a list or tuple literal, the position of each item.
+func itemPositions(f *syntax.File) map[string]groupPos {
+	out := map[string]groupPos{}
+	for _, stmt := range f.Stmts {
+		as, ok := stmt.(*syntax.AssignStmt)
+		if !ok {
+			continue
+		}
+		id, ok := as.LHS.(*syntax.Ident)
+		if !ok {
+			continue
+		}
+		start, _ := as.Span()
+		p := groupPos{at: posString(start), line: start.Line}
+		var elems []syntax.Expr
+		switch rhs := as.RHS.(type) {
+		case *syntax.ListExpr:
+			elems = rhs.List
+		case *syntax.TupleExpr:
+			elems = rhs.List
+		case *syntax.ParenExpr:
+			if t, ok := rhs.X.(*syntax.TupleExpr); ok {
+				elems = t.List
+			}
+		}
+		for _, e := range elems {
+			s, _ := e.Span()
+			p.items = append(p.items, posString(s))
+		}
+		out[id.Name] = p
+	}
+	return out
+}
+
+func posString(p syntax.Position) string {
+	return fmt.Sprintf("%s:%d", p.Filename(), p.Line)
+}
+
+// sortedByPos returns the names of globals in the order they are assigned
+// in the file (names assigned otherwise, e.g. in a loop, come last, sorted).
+func sortedByPos(globals starlark.StringDict, positions map[string]groupPos) []string {
+	names := make([]string, 0, len(globals))
+	for n := range globals {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		pi, iok := positions[names[i]]
+		pj, jok := positions[names[j]]
+		switch {
+		case iok && jok && pi.line != pj.line:
+			return pi.line < pj.line
+		case iok != jok:
+			return iok
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// hostItem reads one item of a group: "name" or (name, {data}).
+func hostItem(v starlark.Value) (string, map[string]any, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		return string(v), nil, nil
+	case starlark.Tuple, *starlark.List:
+		seq := v.(starlark.Indexable)
+		if seq.Len() != 2 {
+			return "", nil, fmt.Errorf("a host with data is a pair (name, {data}), got %d elements", seq.Len())
+		}
+		name, ok := seq.Index(0).(starlark.String)
+		if !ok {
+			return "", nil, fmt.Errorf("a host name must be a string, got %s", seq.Index(0).Type())
+		}
+		d, ok := seq.Index(1).(*starlark.Dict)
+		if !ok {
+			return "", nil, fmt.Errorf("host %q: its data must be a dict, got %s", string(name), seq.Index(1).Type())
+		}
+		data, err := toGo(d)
+		if err != nil {
+			return "", nil, fmt.Errorf("host %q: %w", string(name), err)
+		}
+		return string(name), data.(map[string]any), nil
+	}
+	return "", nil, fmt.Errorf("a host is a name (\"web1\", \"@ssh/db1\") or a pair (name, {data}), got %s", v.Type())
+}
+
+// applyGroupData merges group_data/all.star and group_data/GROUP.star
+// under each host's own data.
+func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
+	dir := filepath.Join(filepath.Dir(display), "group_data")
+	entries, err := fs.ReadDir(fsys, "group_data")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inventory: %w", unwrapPathError(err, dir))
+	}
+	groups := map[string]bool{}
+	var names []string
+	for _, g := range inv.Groups {
+		groups[g.Name] = true
+		names = append(names, g.Name)
+	}
+	type layer struct {
+		data map[string]any
+		pos  map[string]string
+	}
+	layers := map[string]layer{}
+	for _, de := range entries {
+		gname, ok := strings.CutSuffix(de.Name(), ".star")
+		if !ok || de.IsDir() {
+			continue
+		}
+		file := filepath.Join(dir, de.Name())
+		if gname != "all" && !groups[gname] {
+			return fmt.Errorf("%s: there is no group %s in %s (groups: %s)", file, gname, display, strings.Join(names, ", "))
+		}
+		src, err := fs.ReadFile(fsys, "group_data/"+de.Name())
+		if err != nil {
+			return fmt.Errorf("inventory: %w", unwrapPathError(err, file))
+		}
+		globals, err := execData(file, src)
+		if err != nil {
+			return err
+		}
+		f, _ := fileOptions.Parse(file, src, 0)
+		positions := itemPositions(f)
+		l := layer{data: map[string]any{}, pos: map[string]string{}}
+		for k, v := range globals {
+			if _, isFunc := v.(starlark.Callable); isFunc {
+				continue
+			}
+			gv, err := toGo(v)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", positions[k].at, k, err)
+			}
+			l.data[k] = gv
+			l.pos[k] = file
+			if p, ok := positions[k]; ok {
+				l.pos[k] = p.at
+			}
+		}
+		layers[gname] = l
+	}
+	for i := range inv.Hosts {
+		e := &inv.Hosts[i]
+		// Weakest first: all, then the host's groups from last to first,
+		// so that the first group wins; then the host's own data.
+		order := []string{"all"}
+		for j := len(e.Groups) - 1; j >= 0; j-- {
+			order = append(order, e.Groups[j])
+		}
+		data, pos := map[string]any{}, map[string]string{}
+		for _, gname := range order {
+			for k, v := range layers[gname].data {
+				data[k], pos[k] = v, layers[gname].pos[k]
+			}
+		}
+		for k, v := range e.Data {
+			data[k], pos[k] = v, e.DataPos[k]
+		}
+		e.Data, e.DataPos = data, pos
+	}
+	return nil
+}
+
+// toGo converts inventory data to Go: string, bool, int64, float64, nil,
+// []any and map[string]any (string keys).
+func toGo(v starlark.Value) (any, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.String:
+		return string(v), nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok {
+			return nil, fmt.Errorf("integer %s is too large", v)
+		}
+		return n, nil
+	case starlark.Float:
+		return float64(v), nil
+	case *starlark.List, starlark.Tuple:
+		seq := v.(starlark.Indexable)
+		out := make([]any, seq.Len())
+		for i := range out {
+			x, err := toGo(seq.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case *starlark.Dict:
+		out := make(map[string]any, v.Len())
+		for _, kv := range v.Items() {
+			k, ok := kv[0].(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("data keys must be strings, got %s", kv[0].Type())
+			}
+			x, err := toGo(kv[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", string(k), err)
+			}
+			out[string(k)] = x
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("data values are None, strings, bools, numbers, lists and dicts; got %s", v.Type())
+}
+
+func equalData(a, b any) bool { return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b) }
+
+// Select returns the hosts of inv that limit selects (all of them when
+// limit is empty) minus those exclude selects. Each pattern is a group name
+// or a glob (path.Match syntax) of host names; a pattern that is neither a
+// group nor matches any host is an error, so that a typo in --limit never
+// deploys to nothing (or to everything) silently.
+func (inv *Inventory) Select(limit, exclude []string) ([]Entry, error) {
+	pick := func(flag string, patterns []string) (map[int]bool, error) {
+		set := map[int]bool{}
+		for _, p := range patterns {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				return nil, fmt.Errorf("--%s: empty pattern", flag)
+			}
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("--%s %q: %w", flag, p, err)
+			}
+			n := 0
+			for i, e := range inv.Hosts {
+				if inv.matches(e, p) {
+					set[i] = true
+					n++
+				}
+			}
+			if n == 0 && !inv.hasGroup(p) {
+				return nil, fmt.Errorf("--%s %q: no group of that name and no host matches it (groups: %s)", flag, p, strings.Join(inv.groupNames(), ", "))
+			}
+		}
+		return set, nil
+	}
+	in, err := pick("limit", limit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pick("exclude", exclude)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []Entry
+	for i, e := range inv.Hosts {
+		if (len(limit) == 0 || in[i]) && !out[i] {
+			hosts = append(hosts, e)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("--limit and --exclude leave no host to run on")
+	}
+	return hosts, nil
+}
+
+// matches reports whether pattern (a group name or a host glob) selects e.
+func (inv *Inventory) matches(e Entry, pattern string) bool {
+	if slices.Contains(e.Groups, pattern) {
+		return true
+	}
+	for _, name := range []string{e.Name, strings.TrimPrefix(e.Name, "@ssh/")} {
+		if ok, _ := path.Match(pattern, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (inv *Inventory) hasGroup(name string) bool {
+	for _, g := range inv.Groups {
+		if g.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (inv *Inventory) groupNames() []string {
+	if len(inv.Groups) == 0 {
+		return []string{"none"}
+	}
+	var names []string
+	for _, g := range inv.Groups {
+		names = append(names, g.Name)
+	}
+	return names
+}
