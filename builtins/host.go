@@ -42,6 +42,10 @@ type Host struct {
 	// (get dest=).
 	WriteLocal func(path string, r io.Reader) error
 
+	// Once is shared by the hosts of one run, for run_once(); nil runs
+	// every run_once call on this host.
+	Once *Once
+
 	// Stop, when set, is asked before each operation; an error stops the
 	// host there (the run's --fail-percent was exceeded).
 	Stop func() error

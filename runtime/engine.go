@@ -282,33 +282,44 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		parallel = len(hosts)
 	}
 	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
+	once := &builtins.Once{}
 	for i := range hosts {
 		report.Hosts[i].Name = hosts[i].Name
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
-			}
-			if err := stopErr(); err != nil {
-				report.Hosts[i] = HostResult{Name: hosts[i].Name, Err: err}
-				return
-			}
-			report.Hosts[i] = r.runHost(ctx, progs, hosts[i], emit, stopErr, func() {
-				if r.opts.FailPercent != nil {
-					if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
-						stopped.Store(true)
-					}
+	}
+	batch := r.opts.Serial
+	if batch <= 0 || batch > len(hosts) {
+		batch = max(len(hosts), 1)
+	}
+	var wg sync.WaitGroup
+	for first := 0; first < len(hosts); first += batch {
+		// Each batch finishes before the next starts (--serial).
+		for i := first; i < min(first+batch, len(hosts)); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
 				}
-			})
-		}()
+				defer func() { <-sem }()
+				if ctx.Err() != nil {
+					return
+				}
+				if err := stopErr(); err != nil {
+					report.Hosts[i] = HostResult{Name: hosts[i].Name, Err: err}
+					return
+				}
+				report.Hosts[i] = r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
+					if r.opts.FailPercent != nil {
+						if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
+							stopped.Store(true)
+						}
+					}
+				})
+			}()
+		}
+		wg.Wait()
 	}
 	wg.Wait()
 	report.Interrupted = ctx.Err() != nil
@@ -317,7 +328,7 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 
 // runHost connects to one host and runs every program on it. onFail runs
 // before the host_end event of a failed host.
-func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit func(Event), stop func() error, onFail func()) HostResult {
+func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once *builtins.Once, emit func(Event), stop func() error, onFail func()) HostResult {
 	start := time.Now()
 	res := HostResult{Name: host.Name, Started: true}
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
@@ -326,6 +337,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, emit 
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
 		Emit:         emit,
 		Stop:         stop,
+		Once:         once,
 		OpenLocal:    func(p string) (io.ReadCloser, error) { return os.Open(p) },
 		ReadLocalDir: os.ReadDir,
 		WriteLocal:   writeLocal,

@@ -16,6 +16,10 @@ type Event = builtins.Event
 type Options struct {
 	// Parallel bounds how many hosts run at once; 0 means all of them.
 	Parallel int
+	// Serial runs the hosts in batches of this many, in order, each batch
+	// finishing before the next starts (a rolling deploy); 0 means one
+	// batch. With FailPercent, a roll-out that fails stops at its batch.
+	Serial int
 	// MaxSteps bounds the Starlark steps of each host's run; 0 = unlimited.
 	MaxSteps uint64
 	// Timeout bounds the wall-clock time of a whole Run; 0 = none.

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,6 +71,7 @@ type flags struct {
 	Password     bool   `help:"Ask once for the SSH password of every host (ssh_password)."`
 	Jump         string `placeholder:"HOSTS" help:"SSH jump hosts, comma-separated, or none (ssh_proxy_jump)."`
 
+	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable)."`
 }
@@ -259,9 +261,14 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, err
 	}
 
+	serial, err := serialBatch(f.Serial, len(hosts))
+	if err != nil {
+		return nil, err
+	}
 	var out output // created once every script compiled
 	runner := sdrt.New(sdrt.Options{
 		Parallel:    f.Parallel,
+		Serial:      serial,
 		MaxSteps:    f.MaxSteps,
 		Stdlib:      stdlib.FS,
 		Dry:         f.Dry,
@@ -440,6 +447,23 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		})
 	}
 	return hosts, nil
+}
+
+// serialBatch turns --serial N or N% into a batch size for n hosts (0: no
+// batches). A percentage rounds up, so every batch has at least one host.
+func serialBatch(spec string, n int) (int, error) {
+	if spec == "" {
+		return 0, nil
+	}
+	num, pct := strings.CutSuffix(spec, "%")
+	v, err := strconv.Atoi(num)
+	if err != nil || v < 1 || (pct && v > 100) {
+		return 0, usagef("--serial %q: want a number of hosts (2) or a percentage of them (25%%), at least 1", spec)
+	}
+	if pct {
+		return max((n*v+99)/100, 1), nil
+	}
+	return v, nil
 }
 
 // splitList splits repeated, comma-separated flag values (--limit a,b

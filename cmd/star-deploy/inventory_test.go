@@ -88,3 +88,35 @@ func TestInventoryErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSerialBatch(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		n    int
+		want int
+		err  bool
+	}{
+		{"", 10, 0, false}, {"3", 10, 3, false}, {"25%", 10, 3, false}, {"1%", 10, 1, false},
+		{"100%", 7, 7, false}, {"0", 10, 0, true}, {"x", 10, 0, true}, {"101%", 10, 0, true}, {"-1", 3, 0, true},
+	} {
+		got, err := serialBatch(c.spec, c.n)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("serialBatch(%q, %d) = %d, %v", c.spec, c.n, got, err)
+		}
+	}
+}
+
+// TestSerialRollout runs an inventory of local hosts in batches of one.
+func TestSerialRollout(t *testing.T) {
+	dir := t.TempDir()
+	inv := writeFile(t, dir, "inventory.star", `all_hosts = ["@local"]`)
+	script := writeFile(t, dir, "deploy.star", `print("v", run_once(lambda: "once"))`)
+	code, out, errOut := runCLI(t, "--serial", "50%", inv, script)
+	if code != 0 || !strings.Contains(out, "v once") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "--serial", "0", inv, script)
+	if code != 2 || !strings.Contains(errOut, `--serial "0"`) {
+		t.Errorf("--serial 0: exit %d: %s", code, errOut)
+	}
+}
