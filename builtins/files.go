@@ -210,6 +210,9 @@ func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if err := s.Unpack(args, kw, &src, &dest); err != nil {
 		return nil, err
 	}
+	if h.WriteLocal == nil {
+		return nil, fmt.Errorf("get: %s: writing local files is not allowed here", dest)
+	}
 	local := localPath(thread, dest)
 	if name == "" {
 		name = "get " + src

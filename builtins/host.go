@@ -39,7 +39,7 @@ type Host struct {
 	// restricts it when sandboxed; nil makes local_tree fail.
 	ReadLocalDir func(path string) ([]fs.DirEntry, error)
 	// WriteLocal atomically replaces a local file with the content of r
-	// (get dest=).
+	// (get dest=); nil makes get fail before it touches the host.
 	WriteLocal func(path string, r io.Reader) error
 
 	// Once is shared by the hosts of one run, for run_once(); nil runs

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -40,6 +41,8 @@ var fileOptions = syntax.FileOptions{
 type Runner struct {
 	opts    Options
 	globals starlark.StringDict // predeclared names, without host
+	files   fs.FS               // the sandbox's files (Options.Sandbox.Files, made safe)
+	err     error               // a setup error, reported by Compile
 
 	mu      sync.Mutex                     // serialises module loading; guards modules
 	modules map[string]starlark.StringDict // loaded, frozen modules by key
@@ -47,10 +50,26 @@ type Runner struct {
 
 // New returns a Runner with opts.
 func New(opts Options) *Runner {
-	g := builtins.Predeclared(^builtins.Effect(0))
+	allow := ^builtins.Effect(0)
+	if opts.Sandbox != nil {
+		allow = opts.Sandbox.Effects
+	}
+	g := builtins.Predeclared(allow)
 	g["json"] = json.Module
 	g["struct"] = starlark.NewBuiltin("struct", starlarkstruct.Make)
-	return &Runner{opts: opts, globals: g, modules: map[string]starlark.StringDict{}}
+	for k, v := range opts.Builtins {
+		g[k] = v
+	}
+	g.Freeze()
+	r := &Runner{opts: opts, globals: g, modules: map[string]starlark.StringDict{}}
+	for name, m := range opts.Modules {
+		m.Freeze()
+		r.modules[name] = m
+	}
+	if opts.Sandbox != nil {
+		r.files, r.err = sandboxFiles(opts.Sandbox.Files)
+	}
+	return r
 }
 
 // Program is a compiled deploy script with its loaded modules, ready to run
@@ -66,6 +85,16 @@ type Program struct {
 // undefined names, missing modules or symbols and load cycles are reported
 // before any host is touched. Errors are *CompileError.
 func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Program, error) {
+	if r.err != nil {
+		return nil, &CompileError{Msg: fmt.Sprintf("sandbox files: %v", r.err)}
+	}
+	if r.opts.Sandbox != nil {
+		clean, err := sandboxPath(filename)
+		if err != nil {
+			return nil, &CompileError{Msg: err.Error()}
+		}
+		filename = clean
+	}
 	if src == nil {
 		b, err := r.readFile(filename)
 		if err != nil {
@@ -174,6 +203,9 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	if m, ok := r.modules[key]; ok {
 		return m, nil
 	}
+	if _, ok := r.opts.Modules[name]; ok {
+		return nil, fmt.Errorf("internal error: app module %s is not cached", name)
+	}
 	src, err := r.readFile(key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", name, readError(err))
@@ -212,6 +244,9 @@ const stdlibPrefix = "@stdlib//"
 // "@stdlib//name.star" form as is, a file path joined to the directory of
 // the loading file and cleaned.
 func (r *Runner) resolve(from, name string) (string, error) {
+	if _, ok := r.opts.Modules[name]; ok {
+		return name, nil
+	}
 	if !strings.HasSuffix(name, ".star") {
 		return "", fmt.Errorf("load(%q): module names end in .star", name)
 	}
@@ -226,6 +261,16 @@ func (r *Runner) resolve(from, name string) (string, error) {
 	}
 	if strings.HasPrefix(from, stdlibPrefix) {
 		return stdlibPrefix + filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(strings.TrimPrefix(from, stdlibPrefix)), name))), nil
+	}
+	if r.opts.Sandbox != nil {
+		if strings.HasPrefix(name, "/") {
+			return "", fmt.Errorf("load(%q): absolute paths are not allowed in the sandbox", name)
+		}
+		key := path.Join(path.Dir(from), name)
+		if !fs.ValidPath(key) {
+			return "", fmt.Errorf("load(%q): the path leaves the sandbox", name)
+		}
+		return key, nil
 	}
 	if filepath.IsAbs(name) {
 		return filepath.Clean(name), nil
@@ -245,6 +290,14 @@ func (r *Runner) readFile(key string) ([]byte, error) {
 			return nil, fmt.Errorf("no stdlib module %q", rest)
 		}
 		return b, nil
+	}
+	if r.opts.Sandbox != nil {
+		f, err := openSandboxed(r.files, key)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return io.ReadAll(f)
 	}
 	return os.ReadFile(key)
 }
@@ -342,6 +395,11 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 		ReadLocalDir: os.ReadDir,
 		WriteLocal:   writeLocal,
 	}
+	if r.opts.Sandbox != nil {
+		h.OpenLocal = func(p string) (io.ReadCloser, error) { return openSandboxed(r.files, p) }
+		h.ReadLocalDir = func(p string) ([]fs.DirEntry, error) { return readDirSandboxed(r.files, p) }
+		h.WriteLocal = nil // get() refuses to write local files
+	}
 	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts
 	res.Output = h.Result
@@ -375,14 +433,25 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	if host.Factory == nil {
 		return fmt.Errorf("%s: no connector", host.Name)
 	}
+	if sb := r.opts.Sandbox; sb != nil && !sb.connectorAllowed(host.Factory.Scheme()) {
+		allowed := strings.Join(sb.Connectors, ", ")
+		if allowed == "" {
+			allowed = "none"
+		}
+		return fmt.Errorf("%s: the %s connector is not allowed here (allowed: %s)", host.Name, host.Factory.Scheme(), allowed)
+	}
 	conn, err := host.Factory.Open(ctx, host.Target)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", host.Name, err)
 	}
 	defer conn.Close()
 	h.Conn = conn
+	var limit *outputCap // one budget for all of a host's programs
+	if r.opts.Sandbox != nil {
+		limit = newOutputCap(r.opts.Sandbox.MaxOutput)
+	}
 	for _, p := range progs {
-		if err = r.runProgram(ctx, p, h); err != nil {
+		if err = r.runProgram(ctx, p, h, limit); err != nil {
 			break
 		}
 	}
@@ -403,12 +472,21 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	return err
 }
 
-// runProgram runs one program's top level on a fresh thread bound to h.
-func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host) error {
+// runProgram runs one program's top level on a fresh thread bound to h;
+// limit (nil outside a sandbox) caps its print output.
+func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, limit *outputCap) error {
 	thread := &starlark.Thread{
 		Name: h.Name,
 		Load: p.loader,
-		Print: func(_ *starlark.Thread, msg string) {
+		Print: func(t *starlark.Thread, msg string) {
+			if limit != nil && !limit.take(len(msg)+1) {
+				t.Cancel("print: the output limit of the sandbox was exceeded")
+				return
+			}
+			if r.opts.Print != nil {
+				r.opts.Print(h.Name, msg)
+				return
+			}
 			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
 		},
 	}

@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 )
@@ -39,6 +41,20 @@ type Options struct {
 	// hosts have failed, no host starts a new operation or a new host. nil
 	// never stops early; 0 stops at the first failure.
 	FailPercent *int
+	// Sandbox, when set, restricts the files, builtins and connectors
+	// scripts can reach; see Sandbox.
+	Sandbox *Sandbox
+	// Builtins are extra predeclared names the app adds (its own
+	// builtins, constants or modules), also in a sandbox. They must be safe
+	// for concurrent use by every host; freeze values that can be mutated.
+	Builtins starlark.StringDict
+	// Modules are extra modules the app serves to load(), by the exact
+	// name a script loads ("@app//deploy.star"); their globals are shared
+	// by every host and frozen.
+	Modules map[string]starlark.StringDict
+	// Print receives what a script prints, instead of print events; nil
+	// sends them as events. It may be called from many goroutines at once.
+	Print func(host, msg string)
 	// OnEvent receives every event. Calls are serialised by the runner, so
 	// the callback need not be safe for concurrent use; it must not block
 	// for long.
