@@ -1,0 +1,538 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing/fstest"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Untrusted scripts run in a child process: Starlark bounds steps and time
+// but not memory, so a script such as list(range(1 << 40)) or a loop that
+// builds huge strings could take the whole embedding app down. RunIsolated
+// starts the child (the same binary, by default), sends it the scripts, the
+// sandbox's files and the hosts, and relays its events. The child caps its
+// own heap; the parent watches the child's memory and time too and kills it
+// when it goes over. Either way the run fails with an *IsolationError and
+// the app carries on.
+//
+// The child must be able to rebuild what cannot cross a process boundary:
+// the app's main calls ServeChild first thing when IsChild reports true,
+// with the same connector factories, stdlib, builtins and modules as its
+// Runner.
+
+// childEnv marks a process started by RunIsolated; its value is the
+// memory limit in bytes.
+const childEnv = "STAR_DEPLOY_ISOLATED_CHILD"
+
+// maxIsolatedFiles bounds the bytes of sandbox files sent to a child.
+const maxIsolatedFiles = 64 << 20
+
+// Isolation configures RunIsolated.
+type Isolation struct {
+	// Command is the child's argv; nil runs this executable with no
+	// arguments (its main must call ServeChild when IsChild).
+	Command []string
+	// MemoryLimit caps the child's memory in bytes; 0 means 256 MiB.
+	MemoryLimit int64
+}
+
+// Script is a script for RunIsolated: Filename with Src, or, when Src is
+// nil, the file itself (read from the Sandbox's Files when there is one).
+type Script struct {
+	Filename string
+	Src      []byte
+}
+
+// IsolationError is the failure of an isolated run as a whole: the child
+// went over its memory or time limit, or died.
+type IsolationError struct {
+	Reason string
+}
+
+func (e *IsolationError) Error() string { return "isolated run stopped: " + e.Reason }
+
+// IsChild reports whether this process was started by RunIsolated.
+func IsChild() bool { return os.Getenv(childEnv) != "" }
+
+// ChildConfig is what a child needs from the app to run scripts as its
+// parent's Runner would.
+type ChildConfig struct {
+	Factories []connectors.Factory
+	Stdlib    fs.FS
+	Builtins  starlark.StringDict
+	Modules   map[string]starlark.StringDict
+}
+
+// request is what the parent sends the child on its standard input.
+type request struct {
+	MemoryLimit int64
+	MaxSteps    uint64
+	Timeout     time.Duration
+	Parallel    int
+	Serial      int
+	FailPercent *int
+	Dry, Diff   bool
+	Verbose     bool
+	Control     builtins.Control
+	Sandbox     *wireSandbox
+	Scripts     []Script
+	Hosts       []wireHost
+}
+
+type wireSandbox struct {
+	Effects    builtins.Effect
+	Connectors []string
+	MaxOutput  int
+	Files      map[string][]byte // nil: no files
+}
+
+type wireHost struct {
+	Name   string
+	Groups []string
+	Data   map[string]any
+	Target connectors.Target
+}
+
+// message is one line the child writes on its standard output.
+type message struct {
+	Event        *Event        `json:",omitempty"`
+	Duration     time.Duration `json:",omitempty"` // the event's
+	Print        *[2]string    `json:",omitempty"` // host, message
+	CompileError string        `json:",omitempty"`
+	Report       *wireReport   `json:",omitempty"`
+}
+
+type wireReport struct {
+	Interrupted bool
+	Hosts       []wireResult
+}
+
+type wireResult struct {
+	Name     string
+	Started  bool
+	Counts   builtins.Counts
+	Duration time.Duration
+	Err      string
+	Pos      string
+	Output   string
+}
+
+// RunIsolated runs scripts on hosts in a child process with the Runner's
+// options and iso's memory limit, and returns the report. Events and
+// prints reach Options.OnEvent and Options.Print as in Run. A compile
+// error is returned as a *CompileError before any host runs; a child that
+// goes over its limits or dies fails every unfinished host with an
+// *IsolationError. Options.Builtins and Modules are not sent: the child
+// gets its own from ChildConfig.
+func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Script, hosts []Host) (*Report, error) {
+	if r.err != nil {
+		return nil, &CompileError{Msg: fmt.Sprintf("sandbox files: %v", r.err)}
+	}
+	req, err := r.request(iso, scripts, hosts)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("isolate: %w", err)
+	}
+	argv := iso.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("isolate: %w", err)
+		}
+		argv = []string{exe}
+	}
+	if r.opts.Timeout > 0 {
+		// The child stops itself at the timeout; this is the backstop.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout+5*time.Second)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.FormatInt(req.MemoryLimit, 10))
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr limitedBuffer
+	stderr.max = 64 << 10
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("isolate: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("isolate: start the child %s: %w", argv[0], err)
+	}
+	watch := watchMemory(cmd.Process, req.MemoryLimit)
+
+	report := &Report{Hosts: make([]HostResult, len(hosts))}
+	for i, h := range hosts {
+		report.Hosts[i].Name = h.Name
+	}
+	var compileErr error
+	gotReport := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var m message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue // not ours: a stray line
+		}
+		switch {
+		case m.Event != nil:
+			if r.opts.OnEvent != nil {
+				m.Event.Duration = m.Duration
+				r.opts.OnEvent(*m.Event)
+			}
+		case m.Print != nil:
+			switch {
+			case r.opts.Print != nil:
+				r.opts.Print(m.Print[0], m.Print[1])
+			case r.opts.OnEvent != nil:
+				r.opts.OnEvent(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: m.Print[0], Message: m.Print[1]})
+			}
+		case m.CompileError != "":
+			compileErr = &CompileError{Msg: m.CompileError}
+		case m.Report != nil:
+			gotReport = true
+			report.Interrupted = m.Report.Interrupted
+			for i, w := range m.Report.Hosts {
+				if i >= len(report.Hosts) {
+					break
+				}
+				hr := HostResult{Name: w.Name, Started: w.Started, Counts: w.Counts, Duration: w.Duration, Output: w.Output}
+				if w.Err != "" {
+					hr.Err = &ScriptError{Host: w.Name, Pos: w.Pos, Msg: strings.TrimPrefix(w.Err, w.Pos+": "), Err: errors.New(w.Err)}
+				}
+				report.Hosts[i] = hr
+			}
+		}
+	}
+	io.Copy(io.Discard, stdout)
+	waitErr := cmd.Wait()
+	over := watch()
+	if compileErr != nil {
+		return nil, compileErr
+	}
+	if gotReport && waitErr == nil {
+		return report, nil
+	}
+	reason := childFailure(ctx, waitErr, over, stderr.String(), req.MemoryLimit)
+	for i := range report.Hosts {
+		if report.Hosts[i].Err == nil && !gotReport {
+			report.Hosts[i].Err = &IsolationError{Reason: reason}
+		}
+	}
+	report.Interrupted = report.Interrupted || ctx.Err() != nil
+	return report, nil
+}
+
+// childFailure explains why a child ended without its report.
+func childFailure(ctx context.Context, waitErr error, overMemory bool, stderr string, limit int64) string {
+	mib := limit >> 20
+	switch {
+	case overMemory, strings.Contains(stderr, memoryExceeded), strings.Contains(stderr, "out of memory"):
+		return fmt.Sprintf("the script used more than its memory limit of %d MiB", mib)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "the script ran past its time limit"
+	case ctx.Err() != nil:
+		return "interrupted"
+	}
+	msg := strings.TrimSpace(stderr)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if msg == "" && waitErr != nil {
+		msg = waitErr.Error()
+	}
+	if strings.Contains(msg, "SIGSEGV") || strings.Contains(msg, "signal: killed") {
+		// A Go runtime that hits the hard data limit crashes.
+		return fmt.Sprintf("the script used more than its memory limit of %d MiB (%s)", mib, msg)
+	}
+	return "the child process died: " + msg
+}
+
+// request builds what the child needs.
+func (r *Runner) request(iso Isolation, scripts []Script, hosts []Host) (*request, error) {
+	limit := iso.MemoryLimit
+	if limit <= 0 {
+		limit = 256 << 20
+	}
+	req := &request{
+		MemoryLimit: limit, MaxSteps: r.opts.MaxSteps, Timeout: r.opts.Timeout,
+		Parallel: r.opts.Parallel, Serial: r.opts.Serial, FailPercent: r.opts.FailPercent,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Control: r.opts.Control,
+	}
+	if sb := r.opts.Sandbox; sb != nil {
+		ws := &wireSandbox{Effects: sb.Effects, Connectors: sb.Connectors, MaxOutput: sb.MaxOutput}
+		if r.files != nil {
+			files, err := collectFiles(r.files)
+			if err != nil {
+				return nil, err
+			}
+			ws.Files = files
+		}
+		req.Sandbox = ws
+	}
+	for _, s := range scripts {
+		if s.Src == nil {
+			b, err := r.readFile(s.Filename)
+			if err != nil {
+				return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", s.Filename, readError(err))}
+			}
+			s.Src = b
+		}
+		req.Scripts = append(req.Scripts, s)
+	}
+	for _, h := range hosts {
+		if h.Factory == nil || h.Factory.Scheme() != h.Target.Scheme {
+			return nil, fmt.Errorf("isolate: host %s: its Target's scheme must be its Factory's", h.Name)
+		}
+		req.Hosts = append(req.Hosts, wireHost{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target})
+	}
+	return req, nil
+}
+
+// collectFiles reads every regular file of fsys, for the child.
+func collectFiles(fsys fs.FS) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	total := 0
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil // unreadable entries and links are not sent
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil
+		}
+		if total += len(b); total > maxIsolatedFiles {
+			return fmt.Errorf("isolate: the sandbox's files exceed %d MiB", maxIsolatedFiles>>20)
+		}
+		files[p] = b
+		return nil
+	})
+	return files, err
+}
+
+// watchMemory kills p when its resident memory goes over limit (with some
+// room for the Go runtime), polling /proc. The returned function stops the
+// watch and reports whether it killed p.
+func watchMemory(p *os.Process, limit int64) func() bool {
+	done := make(chan struct{})
+	var killed bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if rss := residentBytes(p.Pid); rss > limit+limit/2 {
+				killed = true
+				p.Kill()
+				return
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		wg.Wait()
+		return killed
+	}
+}
+
+// residentBytes reads VmRSS of pid, or 0 when it cannot.
+func residentBytes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// memoryExceeded is what a child writes when it stops itself.
+const memoryExceeded = "star-deploy: isolated run: memory limit exceeded"
+
+// ServeChild runs the request of a RunIsolated parent, read from standard
+// input, and exits. Call it first thing in main when IsChild is true.
+func ServeChild(cfg ChildConfig) {
+	os.Exit(serveChild(os.Stdin, os.Stdout, cfg))
+}
+
+func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
+	var req request
+	dec := json.NewDecoder(in)
+	dec.UseNumber() // host data keeps its ints
+	if err := dec.Decode(&req); err != nil {
+		fmt.Fprintln(os.Stderr, "star-deploy: isolated run: bad request:", err)
+		return 2
+	}
+	for i := range req.Hosts {
+		req.Hosts[i].Data, _ = fromJSONNumbers(req.Hosts[i].Data).(map[string]any)
+	}
+	limitMemory(req.MemoryLimit)
+
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	send := func(m message) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(m)
+	}
+	opts := Options{
+		Parallel: req.Parallel, Serial: req.Serial, MaxSteps: req.MaxSteps, Timeout: req.Timeout,
+		Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
+		FailPercent: req.FailPercent, Builtins: cfg.Builtins, Modules: cfg.Modules,
+		OnEvent: func(e Event) { send(message{Event: &e, Duration: e.Duration}) },
+		Print:   func(host, msg string) { send(message{Print: &[2]string{host, msg}}) },
+	}
+	if sb := req.Sandbox; sb != nil {
+		opts.Sandbox = &Sandbox{Effects: sb.Effects, Connectors: sb.Connectors, MaxOutput: sb.MaxOutput}
+		if sb.Files != nil {
+			files := fstest.MapFS{}
+			for p, b := range sb.Files {
+				files[p] = &fstest.MapFile{Data: b, Mode: 0o644}
+			}
+			opts.Sandbox.Files = files
+		}
+	}
+	r := New(opts)
+	ctx := context.Background()
+	var progs []*Program
+	for _, s := range req.Scripts {
+		p, err := r.Compile(ctx, s.Filename, s.Src)
+		if err != nil {
+			send(message{CompileError: err.Error()})
+			return 0
+		}
+		progs = append(progs, p)
+	}
+	factories := map[string]connectors.Factory{}
+	for _, f := range cfg.Factories {
+		factories[f.Scheme()] = f
+	}
+	hosts := make([]Host, len(req.Hosts))
+	for i, h := range req.Hosts {
+		hosts[i] = Host{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target, Factory: factories[h.Target.Scheme]}
+	}
+	rep := r.Run(ctx, progs, hosts)
+	w := &wireReport{Interrupted: rep.Interrupted}
+	for _, h := range rep.Hosts {
+		res := wireResult{Name: h.Name, Started: h.Started, Counts: h.Counts, Duration: h.Duration, Output: h.Output}
+		if h.Err != nil {
+			res.Err = h.Err.Error()
+			var se *ScriptError
+			if errors.As(h.Err, &se) {
+				res.Pos = se.Pos
+			}
+		}
+		w.Hosts = append(w.Hosts, res)
+	}
+	send(message{Report: w})
+	return 0
+}
+
+// limitMemory makes the Go runtime keep the heap under limit and stops the
+// process, with memoryExceeded on stderr, when it cannot; a hard data limit
+// well above it stops a single huge allocation.
+func limitMemory(limit int64) {
+	if limit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	hard := uint64(limit)*4 + 512<<20
+	syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: hard, Max: hard})
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			metrics.Read(sample)
+			if int64(sample[0].Value.Uint64()) > limit {
+				fmt.Fprintln(os.Stderr, memoryExceeded)
+				os.Exit(3)
+			}
+			time.Sleep(5 * time.Millisecond)
+			goruntime.Gosched()
+		}
+	}()
+}
+
+// fromJSONNumbers turns the json.Numbers of decoded host data back into
+// int64 or float64, as host data holds them.
+func fromJSONNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = fromJSONNumbers(x)
+		}
+		return v
+	case []any:
+		for i, x := range v {
+			v[i] = fromJSONNumbers(x)
+		}
+		return v
+	}
+	return v
+}

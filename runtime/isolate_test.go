@@ -1,0 +1,114 @@
+package runtime_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
+	"github.com/star-deploy/star-deploy/connectors/local"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+	"github.com/star-deploy/star-deploy/stdlib"
+)
+
+// TestMain makes the test binary its own isolated child, as an embedding
+// app's main does.
+func TestMain(m *testing.M) {
+	if sdrt.IsChild() {
+		sdrt.ServeChild(sdrt.ChildConfig{
+			Factories: []connectors.Factory{local.NewFactory(), fake.NewFactory(nil)},
+			Stdlib:    stdlib.FS,
+		})
+	}
+	os.Exit(m.Run())
+}
+
+func isolatedRunner(rec *recorder) *sdrt.Runner {
+	return sdrt.New(sdrt.Options{
+		MaxSteps: 50_000_000,
+		Stdlib:   stdlib.FS,
+		OnEvent:  rec.add,
+		Sandbox: &sdrt.Sandbox{
+			Files:      fstest.MapFS{"conf.tmpl": {Data: []byte("port {{ .port }}\n")}},
+			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
+			Connectors: []string{"local", "fake"},
+		},
+	})
+}
+
+// TestIsolatedRun: a script runs in the child with the sandbox's files and
+// the host's data, and its events reach the parent.
+func TestIsolatedRun(t *testing.T) {
+	out := t.TempDir()
+	var rec recorder
+	r := isolatedRunner(&rec)
+	host := localHost(t, "h", map[string]any{"port": int64(8080), "dest": filepath.Join(out, "app.conf")})
+	rep, err := r.RunIsolated(t.Context(), sdrt.Isolation{}, []sdrt.Script{{Filename: "deploy.star", Src: []byte(`
+template("conf.tmpl", host.data["dest"], vars = {"port": host.data["port"]})
+print("port", host.data["port"] + 1)
+`)}}, []sdrt.Host{host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Hosts[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "app.conf"))
+	if err != nil || string(b) != "port 8080\n" {
+		t.Errorf("app.conf = %q, %v", b, err)
+	}
+	if rep.Hosts[0].Counts.Changed != 1 {
+		t.Errorf("counts %+v", rep.Hosts[0].Counts)
+	}
+	prints := rec.of(builtins.KindPrint)
+	if len(prints) != 1 || prints[0].Message != "port 8081" {
+		t.Errorf("prints %+v", prints)
+	}
+}
+
+// TestIsolatedMemoryLimit: scripts that would eat the machine's memory fail
+// their run with a clear error, and the app carries on.
+func TestIsolatedMemoryLimit(t *testing.T) {
+	for _, script := range []string{
+		"x = []\nfor i in range(1000):\n    x.append('a' * (1 << 24) + str(i))",
+		"x = list(range(1 << 40))",
+		"x = 'a' * (1 << 30)",
+	} {
+		var rec recorder
+		r := isolatedRunner(&rec)
+		h, _ := fakeHost("h")
+		rep, err := r.RunIsolated(t.Context(), sdrt.Isolation{MemoryLimit: 128 << 20}, []sdrt.Script{{Filename: "hog.star", Src: []byte(script)}}, []sdrt.Host{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := ""
+		if rep.Hosts[0].Err != nil {
+			msg = rep.Hosts[0].Err.Error()
+		}
+		if !strings.Contains(msg, "memory") && !strings.Contains(msg, "excessive") {
+			t.Errorf("%q: err = %q, want a memory error", script, msg)
+		}
+		t.Logf("%q: %s", script, msg)
+	}
+	// The app carries on: the next isolated run works.
+	var rec recorder
+	h, _ := fakeHost("h")
+	rep, err := isolatedRunner(&rec).RunIsolated(t.Context(), sdrt.Isolation{}, []sdrt.Script{{Filename: "ok.star", Src: []byte("print('fine')")}}, []sdrt.Host{h})
+	if err != nil || rep.Hosts[0].Err != nil {
+		t.Fatalf("%v %v", err, rep.Hosts[0].Err)
+	}
+}
+
+// TestIsolatedCompileError comes back as a *CompileError.
+func TestIsolatedCompileError(t *testing.T) {
+	var rec recorder
+	h, _ := fakeHost("h")
+	_, err := isolatedRunner(&rec).RunIsolated(t.Context(), sdrt.Isolation{}, []sdrt.Script{{Filename: "bad.star", Src: []byte("x = \n")}}, []sdrt.Host{h})
+	if _, ok := err.(*sdrt.CompileError); !ok || !strings.Contains(err.Error(), "bad.star:1") {
+		t.Errorf("err = %v", err)
+	}
+}
