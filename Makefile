@@ -9,7 +9,8 @@
 #   make lint         go vet and gofmt
 #   make docs         regenerate the reference in docs/ from the code
 #                     (a test fails when docs/ is out of date)
-#   make fuzz         (no fuzz targets yet)
+#   make fuzz         run each fuzz target for FUZZTIME (default 30s); make test
+#                     runs their seed corpora, and CI runs make fuzz FUZZTIME=5s
 #
 # With CI=true, tests that would skip for a missing sshd or Docker fail.
 
@@ -47,8 +48,16 @@ docs:
 	rm -f docs/*.md docs/stdlib/*.md
 	$(GO) run ./cmd/star-deploy docs --dir docs
 
+# Fuzz targets: package and name, one per line of FUZZ_TARGETS.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox
+
 fuzz:
-	@echo "fuzz: no fuzz targets yet; nothing to run"
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf bin

@@ -405,13 +405,17 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 			}
 			return ""
 		}
+		// The keys of the host's own connector must be ones it declares
+		// (a typo is an error); other connectors' prefixes are plain data,
+		// so that docker_packages means nothing to an SSH host.
+		scheme, _ := connectors.SplitName(e.Name)
 		connData := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(hostData)) {
+			if !strings.HasPrefix(k, scheme+"_") {
+				continue
+			}
 			if err := reg.CheckKey(k); err != nil {
 				return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
-			}
-			if _, ok := reg.Field(k); !ok {
-				continue
 			}
 			switch v := hostData[k].(type) {
 			case string:

@@ -56,6 +56,7 @@ func printInventory(w io.Writer, inv *inventory.Inventory, hosts []sdrt.Host, as
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(out)
 	}
 	var b strings.Builder

@@ -120,3 +120,14 @@ func TestSerialRollout(t *testing.T) {
 		t.Errorf("--serial 0: exit %d: %s", code, errOut)
 	}
 }
+
+// TestInventoryOtherConnectorKeys: a key with another connector's prefix
+// is plain data (an Ansible role's docker_packages on an SSH host).
+func TestInventoryOtherConnectorKeys(t *testing.T) {
+	dir := t.TempDir()
+	inv := writeFile(t, dir, "inventory.star", `web = [("web1", {"docker_packages": ["a"], "ssh_port": 2222})]`)
+	code, out, errOut := runCLI(t, inv, "inventory")
+	if code != 0 || !strings.Contains(out, `docker_packages = ["a"]`) {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
