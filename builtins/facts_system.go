@@ -237,9 +237,10 @@ func parsePackages(out string) map[string]string {
 		switch strings.TrimSpace(kind) {
 		case "deb":
 			f := strings.Split(line, "|")
-			// Status-Abbrev is "ii" for installed; "rc" means removed with
-			// its configuration left, which is not installed.
-			if len(f) == 3 && strings.HasPrefix(f[0], "i") && len(f[0]) >= 2 && f[0][1] == 'i' {
+			// Status-Abbrev is the wanted action then the state: "ii"
+			// and "hi" (held) are installed; "rc" (removed, its
+			// configuration left) is not.
+			if len(f) == 3 && len(f[0]) >= 2 && f[0][1] == 'i' {
 				pkgs[f[1]] = f[2]
 			}
 		case "rpm":
