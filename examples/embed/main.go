@@ -1,0 +1,112 @@
+// Command embed is a small app that runs automation its users wrote
+// against Docker containers, in star-deploy's sandbox:
+//
+//	go run ./examples/embed -dir examples/embed/automation -script deploy.star CONTAINER...
+//
+// The user's .star files come from -dir only (no absolute paths, no "..",
+// no links out); scripts may read and change the containers and read their
+// own files, nothing else (no ssh, no local machine); each run is bounded
+// in Starlark steps and wall-clock time; with -isolate (the default) it
+// runs in a child process of this same binary with a memory cap, so that a
+// script that allocates without end fails alone and the app carries on.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/docker"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+	"github.com/star-deploy/star-deploy/stdlib"
+)
+
+func main() {
+	if sdrt.IsChild() {
+		serveChild()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// serveChild runs an isolated run for the parent process, with the same
+// connectors and stdlib as run uses, and exits.
+func serveChild() {
+	sdrt.ServeChild(sdrt.ChildConfig{Factories: []connectors.Factory{docker.NewFactory()}, Stdlib: stdlib.FS})
+}
+
+// run is the app: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", ".", "the directory of the user's automation")
+	script := fl.String("script", "deploy.star", "the script to run, inside -dir")
+	isolate := fl.Bool("isolate", true, "run in a child process with a memory cap")
+	memory := fl.Int64("memory-mib", 256, "memory cap of an isolated run, MiB")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	files, err := sdrt.DirFS(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "embed:", err)
+		return 2
+	}
+	r := sdrt.New(sdrt.Options{
+		MaxSteps: 5_000_000,
+		Timeout:  2 * time.Minute,
+		Stdlib:   stdlib.FS,
+		Sandbox: &sdrt.Sandbox{
+			Files:      files,
+			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
+			Connectors: []string{"docker"},
+			MaxOutput:  64 << 10,
+		},
+		Print: func(host, msg string) { fmt.Fprintf(stdout, "[%s] %s\n", host, msg) },
+		OnEvent: func(e sdrt.Event) {
+			if e.Kind == builtins.KindOpEnd {
+				fmt.Fprintf(stdout, "[%s] %s: %s\n", e.Host, e.Name, e.Status)
+			}
+		},
+	})
+	f := docker.NewFactory()
+	var hosts []sdrt.Host
+	for _, name := range fl.Args() {
+		t, err := f.Parse(name, nil)
+		if err != nil {
+			fmt.Fprintln(stderr, "embed:", err)
+			return 2
+		}
+		t.Scheme = f.Scheme()
+		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: t})
+	}
+	var rep *sdrt.Report
+	if *isolate {
+		rep, err = r.RunIsolated(ctx, sdrt.Isolation{MemoryLimit: *memory << 20}, []sdrt.Script{{Filename: *script}}, hosts)
+	} else {
+		var prog *sdrt.Program
+		if prog, err = r.Compile(ctx, *script, nil); err == nil {
+			rep = r.Run(ctx, []*sdrt.Program{prog}, hosts)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "embed:", err)
+		return 2
+	}
+	status := 0
+	for _, h := range rep.Hosts {
+		if h.Err != nil {
+			fmt.Fprintf(stderr, "[%s] failed: %v\n", h.Name, h.Err)
+			status = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "[%s] ok: %d changed\n", h.Name, h.Counts.Changed)
+	}
+	return status
+}
