@@ -42,6 +42,10 @@ type Host struct {
 	// (get dest=); nil makes get fail before it touches the host.
 	WriteLocal func(path string, r io.Reader) error
 
+	// Reopen opens a new connection to the host (reconnect()); nil makes
+	// reconnect fail.
+	Reopen func(ctx context.Context) (connectors.Connector, error)
+
 	// Once is shared by the hosts of one run, for run_once(); nil runs
 	// every run_once call on this host.
 	Once *Once

@@ -444,8 +444,12 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", host.Name, err)
 	}
-	defer conn.Close()
 	h.Conn = conn
+	// reconnect() may replace h.Conn; close whichever is current.
+	defer func() { h.Conn.Close() }()
+	h.Reopen = func(ctx context.Context) (connectors.Connector, error) {
+		return host.Factory.Open(ctx, host.Target)
+	}
 	var limit *outputCap // one budget for all of a host's programs
 	if r.opts.Sandbox != nil {
 		limit = newOutputCap(r.opts.Sandbox.MaxOutput)
@@ -455,7 +459,7 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 			break
 		}
 	}
-	if f, ok := conn.(connectors.Finisher); ok {
+	if f, ok := h.Conn.(connectors.Finisher); ok {
 		// Finish also after a failure or a cancel, to clean up; it gets a
 		// context of its own so that a cancelled run can still do that.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

@@ -25,6 +25,7 @@
 package startest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -269,6 +270,8 @@ func fakeHost(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	e.fake = c
 	e.host.Conn = c
 	e.host.ForgetFacts()
+	// reconnect() comes back at once, to the same in-memory host.
+	e.host.Reopen = func(context.Context) (connectors.Connector, error) { return c, nil }
 	return starlark.None, nil
 }
 
