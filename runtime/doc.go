@@ -17,6 +17,30 @@
 // `host` is predeclared in deploy scripts only; module functions that need
 // it take it as an argument.
 //
+// Options.Serial runs the hosts in batches (a rolling deploy), each batch
+// finishing before the next starts; run_once() calls in the scripts run on
+// the first host to reach them and share the result with the others.
+//
+// # Running automation users wrote
+//
+// An app that runs scripts it did not write sets Options.Sandbox: local
+// files then come only from Sandbox.Files (DirFS of a directory, or any
+// fs.FS: load(), put(src=), template() and local_tree() can name nothing
+// outside it, by absolute path, "..", or a link), only the builtins whose
+// declared effects (builtins.Effect: pure, read-host, write-host, local-fs,
+// network) Sandbox.Effects allows are defined, hosts can use only the
+// connectors in Sandbox.Connectors, and print() output is capped.
+// Options.MaxSteps and Options.Timeout bound steps and wall-clock time;
+// Options.Builtins, Modules and Print add the app's own builtins, modules
+// and print sink. Example_sandbox is such an app, in 30 lines.
+//
+// Memory cannot be bounded inside one process. Runner.RunIsolated runs the
+// scripts in a child process (by default the running executable, whose
+// main calls ServeChild when IsChild reports true) with a memory cap
+// (Isolation.MemoryLimit) enforced in the child and watched from the
+// parent: a script that allocates without end fails its run with an
+// *IsolationError and the app carries on. examples/embed is a complete app.
+//
 // Cancelling the context passed to Run stops every host: the Starlark
 // thread is cancelled and the command a host is running is killed by its
 // connector. A host that fails, or panics, stops only itself.

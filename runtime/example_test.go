@@ -3,7 +3,10 @@ package runtime_test
 import (
 	"context"
 	"fmt"
+	"testing/fstest"
+	"time"
 
+	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/fake"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -39,4 +42,46 @@ print(r.stdout.strip())
 	// Output:
 	// a says v1.2
 	// failed hosts: 0 changed: 1
+}
+
+// An app that runs automation its users wrote: scripts and their files
+// come from an fs.FS, only host reads and writes are allowed (no local
+// files beyond the FS, no network of their own), only the app's own
+// connector may be used, and steps and time are bounded.
+func Example_sandbox() {
+	userFiles := fstest.MapFS{
+		"deploy.star": {Data: []byte(`
+load("lib/motd.star", "motd")
+put("/etc/motd", content = motd(host.name))
+print(fact("hostname"))
+`)},
+		"lib/motd.star": {Data: []byte(`def motd(name):
+    return "welcome to %s\n" % name
+`)},
+	}
+	r := sdrt.New(sdrt.Options{
+		MaxSteps: 100_000,
+		Timeout:  time.Minute,
+		Sandbox: &sdrt.Sandbox{
+			Files:      userFiles,
+			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
+			Connectors: []string{"fake"},
+		},
+		Print: func(host, msg string) { fmt.Printf("%s: %s\n", host, msg) },
+	})
+	prog, err := r.Compile(context.Background(), "deploy.star", nil) // read from userFiles
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	conn := fake.New("web1").On("uname -n", connectors.Result{Stdout: []byte("web1\n")}).On("p=", connectors.Result{ExitCode: 3})
+	f := fake.NewFactory(func(connectors.Target) *fake.Conn { return conn })
+	report := r.Run(context.Background(), []*sdrt.Program{prog}, []sdrt.Host{
+		{Name: "web1", Factory: f, Target: connectors.Target{Scheme: "fake", Name: "web1"}},
+	})
+	motd, _ := conn.File("/etc/motd")
+	fmt.Printf("err=%v changed=%d motd=%q\n", report.Hosts[0].Err, report.Hosts[0].Counts.Changed, motd.Content)
+	// Output:
+	// web1: web1
+	// err=<nil> changed=1 motd="welcome to web1\n"
 }
