@@ -124,9 +124,28 @@ func scenario(t *testing.T, host sdrt.Host, script string, ctl builtins.Control,
 	}
 }
 
+// runScriptOps runs script once for real and returns every operation it
+// ran, as "op name status".
+func runScriptOps(t *testing.T, host sdrt.Host, script string) []string {
+	t.Helper()
+	var all []string
+	runScriptWith(t, host, script, builtins.Control{}, false, func(e sdrt.Event) {
+		if e.Kind == builtins.KindOpEnd {
+			all = append(all, fmt.Sprintf("%s %s %s", e.Op, e.Name, e.Status))
+		}
+	})
+	return all
+}
+
 // runScript runs script once on host and returns the operations that
 // changed (or would, under dry), as "op name", in order.
 func runScript(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, dry bool) []string {
+	t.Helper()
+	return runScriptWith(t, host, script, ctl, dry, nil)
+}
+
+// runScriptWith is runScript that also hands every event to onEvent.
+func runScriptWith(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, dry bool, onEvent func(sdrt.Event)) []string {
 	t.Helper()
 	src, err := os.ReadFile(script)
 	if err != nil {
@@ -139,6 +158,9 @@ func runScript(t *testing.T, host sdrt.Host, script string, ctl builtins.Control
 		Control: ctl,
 		Verbose: true,
 		OnEvent: func(e sdrt.Event) {
+			if onEvent != nil {
+				onEvent(e)
+			}
 			switch {
 			case e.Kind == builtins.KindOpEnd && e.Status == builtins.StatusChanged:
 				changed = append(changed, e.Op+" "+e.Name)

@@ -1,11 +1,16 @@
 package stdlib_test
 
 import (
+	"context"
+	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -27,8 +32,53 @@ func TestLocalScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			host := sdrt.Host{Name: "@local", Factory: f, Target: target, Data: map[string]any{"dir": t.TempDir()}}
+			counting := &countingFactory{Factory: f}
+			host := sdrt.Host{Name: "@local", Factory: counting, Target: target, Data: map[string]any{"dir": t.TempDir()}}
 			scenario(t, host, script, builtins.Control{}, nil)
+
+			// A quiet run costs about one round trip per operation: facts
+			// are cached and shared between operations.
+			counting.calls.Store(0)
+			ops := len(runScriptOps(t, host, script))
+			calls := int(counting.calls.Load())
+			t.Logf("a quiet run: %d operations, %d round trips", ops, calls)
+			if calls > ops+ops/4 {
+				t.Errorf("a quiet run of %d operations made %d round trips", ops, calls)
+			}
 		})
 	}
+}
+
+// countingFactory counts the commands and transfers of its connections.
+type countingFactory struct {
+	connectors.Factory
+	calls atomic.Int64
+}
+
+func (f *countingFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+	c, err := f.Factory.Open(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Connector: c, calls: &f.calls}, nil
+}
+
+type countingConn struct {
+	connectors.Connector
+	calls *atomic.Int64
+}
+
+func (c *countingConn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
+	c.calls.Add(1)
+	return c.Connector.Run(ctx, cmd)
+}
+
+func (c *countingConn) Put(ctx context.Context, dest string, r io.Reader, mode fs.FileMode) error {
+	c.calls.Add(1)
+	return c.Connector.Put(ctx, dest, r, mode)
+}
+
+func (c *countingConn) Get(ctx context.Context, src string, w io.Writer) error {
+	c.calls.Add(1)
+	return c.Connector.Get(ctx, src, w)
 }
