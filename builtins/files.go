@@ -352,10 +352,8 @@ func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error
 		return err
 	}
 	defer r.Close()
-	if err := h.Conn.Put(ctx, w.dest, r, mode); err != nil {
-		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
-	}
-	return nil
+	// Connectors name the file and the host in their errors.
+	return h.Conn.Put(ctx, w.dest, r, mode)
 }
 
 // privilegedPut streams the content on stdin into a temporary file created

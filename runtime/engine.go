@@ -519,10 +519,15 @@ func scriptError(host string, err error) *ScriptError {
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
 		se.Backtrace = ee.Backtrace()
-		for i := len(ee.CallStack) - 1; i >= 0; i-- {
-			if pos := ee.CallStack[i].Pos; pos.IsValid() && pos.Filename() != "<builtin>" {
-				se.Pos = pos.String()
-				break
+		// The innermost frame of the user's own code: a failure inside the
+		// embedded stdlib is blamed on the line that called it.
+		for _, stdlibToo := range []bool{false, true} {
+			for i := len(ee.CallStack) - 1; i >= 0 && se.Pos == ""; i-- {
+				pos := ee.CallStack[i].Pos
+				name := pos.Filename()
+				if pos.IsValid() && name != "<builtin>" && (stdlibToo || !strings.HasPrefix(name, stdlibPrefix)) {
+					se.Pos = pos.String()
+				}
 			}
 		}
 		if u := ee.Unwrap(); u != nil {

@@ -131,3 +131,15 @@ func TestInventoryOtherConnectorKeys(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestStdlibFailureNamesTheCaller: a stdlib operation that fails is
+// reported at the user's line, with the operation, the host and the cause.
+func TestStdlibFailureNamesTheCaller(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "deploy.star", "load(\"@stdlib//files.star\", \"files\")\n\nfiles.copy(\"/nonexistent-src\", \""+dir+"/x\")\n")
+	code, out, errOut := runCLI(t, "@local", script)
+	all := out + errOut
+	if code != 1 || !strings.Contains(all, "[@local]") || !strings.Contains(all, "deploy.star:3:11") || !strings.Contains(all, "files.copy: /nonexistent-src does not exist") || strings.Contains(all, "@stdlib//files.star:") {
+		t.Errorf("exit %d\n%s", code, all)
+	}
+}
