@@ -178,17 +178,7 @@ func readOS(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Val
 	if err != nil {
 		return nil, err
 	}
-	fields := parseOSRelease(out)
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	d := starlark.NewDict(len(fields))
-	for _, k := range keys {
-		_ = d.SetKey(starlark.String(k), starlark.String(fields[k]))
-	}
-	return d, nil
+	return stringDict(parseOSRelease(out)), nil
 }
 
 // parseOSRelease parses os-release(5) lines KEY=value with optional quotes.

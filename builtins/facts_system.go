@@ -3,6 +3,8 @@ package builtins
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"regexp"
 	"sort"
 	"strconv"
@@ -210,17 +212,16 @@ func readPackages(ctx context.Context, h *Host, ctl Control, _ []string) (starla
 	if err != nil {
 		return nil, err
 	}
-	pkgs := parsePackages(out)
-	names := make([]string, 0, len(pkgs))
-	for n := range pkgs {
-		names = append(names, n)
+	return stringDict(parsePackages(out)), nil
+}
+
+// stringDict returns m as a Starlark dict with sorted keys.
+func stringDict(m map[string]string) *starlark.Dict {
+	d := starlark.NewDict(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		_ = d.SetKey(starlark.String(k), starlark.String(m[k]))
 	}
-	sort.Strings(names)
-	d := starlark.NewDict(len(pkgs))
-	for _, n := range names {
-		_ = d.SetKey(starlark.String(n), starlark.String(pkgs[n]))
-	}
-	return d, nil
+	return d
 }
 
 var apkName = regexp.MustCompile(`^(.+)-([^-]+-r\d+)$`)
