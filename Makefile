@@ -9,6 +9,7 @@
 #   make lint         go vet and gofmt
 #   make docs         regenerate the reference in docs/ from the code
 #                     (a test fails when docs/ is out of date)
+#   make docs-check   regenerate docs/ and fail if that changed a committed file
 #   make fuzz         run each fuzz target for FUZZTIME (default 30s); make test
 #                     runs their seed corpora, and CI runs make fuzz FUZZTIME=5s
 #
@@ -18,7 +19,7 @@ GO        ?= go
 TESTFLAGS ?=
 BIN       := bin/star-deploy
 
-.PHONY: all build test bench lint docs fuzz clean
+.PHONY: all build test bench lint docs docs-check fuzz clean
 
 all: build
 
@@ -51,6 +52,10 @@ docs:
 # Fuzz targets: package and name, one per line of FUZZ_TARGETS.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox
+
+docs-check: docs
+	git diff --exit-code -- docs
+	@test -z "$$(git status --porcelain -- docs)" || { git status --porcelain -- docs; exit 1; }
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/star-deploy/star-deploy/internal/docgen"
+	"github.com/star-deploy/star-deploy/internal/gendocs"
 )
 
-// docsCmd prints the reference generated from the code (internal/docgen):
+// docsCmd prints the reference generated from the code (internal/gendocs):
 // builtins, control arguments, facts, stdlib modules and connectors.
 type docsCmd struct {
 	Topic string `arg:"" optional:"" help:"Print one part: builtins, facts, stdlib, connectors, or a stdlib module (files, ...). All of it when empty."`
@@ -18,7 +18,7 @@ type docsCmd struct {
 // run prints the reference, or one topic of it, to w, or writes the files
 // into d.Dir.
 func (d *docsCmd) run(w io.Writer) error {
-	ref, err := docgen.Load()
+	ref, err := gendocs.Load()
 	if err != nil {
 		return fmt.Errorf("docs: %w", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/star-deploy/star-deploy/internal/docgen"
+	"github.com/star-deploy/star-deploy/internal/gendocs"
 )
 
 func TestDocsPrintsTheReference(t *testing.T) {
@@ -39,7 +39,7 @@ func TestDocsDir(t *testing.T) {
 	if code != exitOK || stdout != "" || stderr != "" {
 		t.Fatalf("docs --dir: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	ref, err := docgen.Load()
+	ref, err := gendocs.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package docgen generates the Markdown reference of star-deploy from the
+// Package gendocs generates the Markdown reference of star-deploy from the
 // code: the builtins' Specs and the control arguments (builtins.All,
 // builtins.ControlParams), the facts (builtins.FactDocs), the docstrings of
 // the embedded stdlib modules (stdlib.FS, parsed with go.starlark.net/syntax,
@@ -27,4 +27,4 @@
 //
 // Generating does no I/O besides reading the embedded stdlib, and a
 // docstring that lacks a section is reported as a problem, never a panic.
-package docgen
+package gendocs

@@ -1,4 +1,4 @@
-package docgen_test
+package gendocs_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/star-deploy/star-deploy/internal/docgen"
+	"github.com/star-deploy/star-deploy/internal/gendocs"
 )
 
 // docsDir is the checked-in reference, relative to this package.
@@ -75,9 +75,9 @@ func TestMarkdownTopics(t *testing.T) {
 	}
 }
 
-func load(t *testing.T) *docgen.Reference {
+func load(t *testing.T) *gendocs.Reference {
 	t.Helper()
-	ref, err := docgen.Load()
+	ref, err := gendocs.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +123,17 @@ def _bare(x):
 
 m = struct(full = _full, inline = _inline, bare = _bare, other = print)
 `
-	m, err := docgen.ParseModule("m.star", []byte(src))
+	m, err := gendocs.ParseModule("m.star", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Name != "m" || m.Doc != "Things to do.\n\nMore about them." {
 		t.Errorf("module = %q, %q", m.Name, m.Doc)
 	}
-	want := []docgen.Op{
+	want := []gendocs.Op{
 		{
 			Name: "m.full",
-			Params: []docgen.OpParam{
+			Params: []gendocs.OpParam{
 				{Name: "path", Doc: "the path, continued deeper."},
 				{Name: "mode", Default: "None", Doc: "the mode."},
 				{Name: "opts", Default: `{"a": [1, -2]}`, Doc: "options."},
@@ -147,13 +147,13 @@ m = struct(full = _full, inline = _inline, bare = _bare, other = print)
 		},
 		{
 			Name: "m.inline",
-			Params: []docgen.OpParam{
+			Params: []gendocs.OpParam{
 				{Name: "x"}, {Name: "*"}, {Name: "flag", Default: `"ü b"`},
 			},
 			Summary: "Does it inline.",
 			Example: "m.inline(1)",
 		},
-		{Name: "m.bare", Params: []docgen.OpParam{{Name: "x"}}},
+		{Name: "m.bare", Params: []gendocs.OpParam{{Name: "x"}}},
 		{Name: "m.other"},
 	}
 	if !reflect.DeepEqual(m.Ops, want) {
@@ -206,7 +206,7 @@ m = struct(_a)
 `, "m.star: struct argument at line 2 is not name = function"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := docgen.ParseModule("m.star", []byte(c.src))
+			m, err := gendocs.ParseModule("m.star", []byte(c.src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,7 @@ m = struct(_a)
 			}
 		})
 	}
-	if _, err := docgen.ParseModule("m.star", []byte("def (")); err == nil {
+	if _, err := gendocs.ParseModule("m.star", []byte("def (")); err == nil {
 		t.Error("a syntax error was not reported")
 	}
 }
