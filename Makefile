@@ -35,7 +35,7 @@ test:
 SSH_BENCH ?= 1,10,50
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./builtins/...
+	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./builtins/... ./stdlib/...
 	STAR_DEPLOY_SSH_BENCH=$(SSH_BENCH) $(GO) test -count=1 -v -timeout 30m -run '^TestSSHBenchmark$$' ./cmd/star-deploy/
 
 lint:
