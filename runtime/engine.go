@@ -57,6 +57,9 @@ func New(opts Options) *Runner {
 	g := builtins.Predeclared(allow)
 	g["json"] = json.Module
 	g["struct"] = starlark.NewBuiltin("struct", starlarkstruct.Make)
+	if opts.Sandbox != nil {
+		g["range"] = sandboxRange
+	}
 	for k, v := range opts.Builtins {
 		g[k] = v
 	}

@@ -252,7 +252,8 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 func childFailure(ctx context.Context, waitErr error, overMemory bool, stderr string, limit int64) string {
 	mib := limit >> 20
 	switch {
-	case overMemory, strings.Contains(stderr, memoryExceeded), strings.Contains(stderr, "out of memory"):
+	case overMemory, strings.Contains(stderr, memoryExceeded), strings.Contains(stderr, "out of memory"),
+		strings.Contains(stderr, "failed to allocate"), strings.Contains(stderr, "cannot allocate memory"):
 		return fmt.Sprintf("the script used more than its memory limit of %d MiB", mib)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return "the script ran past its time limit"

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.starlark.net/starlark"
+
 	"github.com/star-deploy/star-deploy/builtins"
 )
 
@@ -29,6 +31,9 @@ import (
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
+//   - range() refuses more than 1<<24 elements: Starlark's list(), tuple(),
+//     sorted() and enumerate() allocate a range's whole length at once, and
+//     list(range(1 << 40)) would crash the process, not just fail the run.
 //
 // Options.MaxSteps and Options.Timeout bound the CPU and wall-clock time of
 // a run. Memory cannot be bounded inside one process; see RunIsolated.
@@ -177,3 +182,18 @@ func (c *outputCap) take(n int) bool {
 	c.left -= n
 	return true
 }
+
+// maxRange is the most elements a range() may have in a sandbox.
+const maxRange = 1 << 24
+
+// sandboxRange is range() with a bound on its length.
+var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	v, err := starlark.Call(thread, starlark.Universe["range"], args, kw)
+	if err != nil {
+		return nil, err
+	}
+	if n := starlark.Len(v); n > maxRange {
+		return nil, fmt.Errorf("range: %d elements is more than the sandbox allows (%d)", n, maxRange)
+	}
+	return v, nil
+})

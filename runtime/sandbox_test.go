@@ -96,6 +96,8 @@ func TestSandboxEscapes(t *testing.T) {
 		{name: "withheld connector", host: "local", script: `print(1)`, want: "the local connector is not allowed here"},
 		{name: "print flood", script: "for i in range(100000):\n    print('x' * 1000)", want: "output limit of the sandbox was exceeded"},
 		{name: "infinite loop", script: "while True:\n    pass", want: "too many steps"},
+		{name: "range bomb", script: "x = list(range(1 << 40))", want: "more than the sandbox allows"},
+		{name: "range bomb through sorted", script: "x = sorted(range(1 << 30))", want: "more than the sandbox allows"},
 		{name: "deadline in a builtin-heavy loop", script: "while True:\n    re.sub('a+', 'b', 'a' * 10000)",
 			want: "cancelled", opts: func(o *sdrt.Options) { o.MaxSteps = 0; o.Timeout = 200 * time.Millisecond }},
 		{name: "compile absolute file", file: "/etc/passwd", script: `x = 1`, want: "absolute paths are not allowed"},
