@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing/fstest"
 	"time"
@@ -44,6 +45,9 @@ import (
 // childEnv marks a process started by RunIsolated; its value is the
 // memory limit in bytes.
 const childEnv = "STAR_DEPLOY_ISOLATED_CHILD"
+
+// helloTimeout is how long a child may take to start serving.
+const helloTimeout = 15 * time.Second
 
 // maxIsolatedFiles bounds the bytes of sandbox files sent to a child.
 const maxIsolatedFiles = 64 << 20
@@ -116,6 +120,7 @@ type wireHost struct {
 
 // message is one line the child writes on its standard output.
 type message struct {
+	Hello        bool          `json:",omitempty"` // the first line: the child serves
 	Event        *Event        `json:",omitempty"`
 	Duration     time.Duration `json:",omitempty"` // the event's
 	Print        *[2]string    `json:",omitempty"` // host, message
@@ -185,6 +190,17 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 		return nil, fmt.Errorf("isolate: start the child %s: %w", argv[0], err)
 	}
 	watch := watchMemory(cmd.Process, req.MemoryLimit)
+	// A child whose main does not call ServeChild never says hello: it is
+	// the app itself, started again. Stop it soon, and say why.
+	var hello atomic.Bool
+	var silent atomic.Bool
+	helloTimer := time.AfterFunc(helloTimeout, func() {
+		if !hello.Load() {
+			silent.Store(true)
+			cmd.Process.Kill()
+		}
+	})
+	defer helloTimer.Stop()
 
 	report := &Report{Hosts: make([]HostResult, len(hosts))}
 	for i, h := range hosts {
@@ -200,6 +216,8 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 			continue // not ours: a stray line
 		}
 		switch {
+		case m.Hello:
+			hello.Store(true)
 		case m.Event != nil:
 			if r.opts.OnEvent != nil {
 				m.Event.Duration = m.Duration
@@ -232,6 +250,13 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	io.Copy(io.Discard, stdout)
 	waitErr := cmd.Wait()
 	over := watch()
+	if !hello.Load() && ctx.Err() == nil {
+		why := "ended"
+		if silent.Load() {
+			why = "did not answer within " + helloTimeout.String()
+		}
+		return nil, fmt.Errorf("isolate: the child %s %s without serving: does its main call runtime.ServeChild when runtime.IsChild() is true?", argv[0], why)
+	}
 	if compileErr != nil {
 		return nil, compileErr
 	}
@@ -418,6 +443,14 @@ func ServeChild(cfg ChildConfig) {
 }
 
 func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	send := func(m message) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(m)
+	}
+	send(message{Hello: true})
 	var req request
 	dec := json.NewDecoder(in)
 	dec.UseNumber() // host data keeps its ints
@@ -430,13 +463,6 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 	}
 	limitMemory(req.MemoryLimit)
 
-	var mu sync.Mutex
-	enc := json.NewEncoder(out)
-	send := func(m message) {
-		mu.Lock()
-		defer mu.Unlock()
-		enc.Encode(m)
-	}
 	opts := Options{
 		Parallel: req.Parallel, Serial: req.Serial, MaxSteps: req.MaxSteps, Timeout: req.Timeout,
 		Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,

@@ -121,3 +121,14 @@ func TestIsolatedCompileError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestIsolatedChildThatDoesNotServe: a child command that is not a
+// star-deploy child is stopped with an error that says what is missing.
+func TestIsolatedChildThatDoesNotServe(t *testing.T) {
+	var rec recorder
+	h, _ := fakeHost("h")
+	_, err := isolatedRunner(&rec).RunIsolated(t.Context(), sdrt.Isolation{Command: []string{"sh", "-c", "cat >/dev/null; echo not json"}}, []sdrt.Script{{Filename: "ok.star", Src: []byte("print(1)")}}, []sdrt.Host{h})
+	if err == nil || !strings.Contains(err.Error(), "does its main call runtime.ServeChild") {
+		t.Fatalf("err = %v", err)
+	}
+}
