@@ -84,12 +84,19 @@ type group struct {
 
 const accountsProbe = `{ getent passwd 2>/dev/null || cat /etc/passwd; } && echo '--' && { getent group 2>/dev/null || cat /etc/group; }`
 
-func readAccounts(ctx context.Context, h *Host, ctl Control) ([]account, []group, error) {
+// accountsFact caches the raw account databases, so that the users and
+// groups facts (server.user reads both) cost one round trip together.
+var accountsFact = factDef{Name: "accounts", read: func(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
 	out, err := h.probe(ctx, ctl, accountsProbe)
+	return starlark.String(out), err
+}}
+
+func readAccounts(ctx context.Context, h *Host, ctl Control) ([]account, []group, error) {
+	v, err := h.readFact(ctx, accountsFact, ctl, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	passwd, groupText, _ := strings.Cut(out, "--\n")
+	passwd, groupText, _ := strings.Cut(string(v.(starlark.String)), "--\n")
 	return parsePasswd(passwd), parseGroup(groupText), nil
 }
 
@@ -478,11 +485,13 @@ func readCrontab(ctx context.Context, h *Host, ctl Control, args []string) (star
 	return starlark.String(out), nil
 }
 
+// treeProbe lists the tree in one pass of find (GNU and busybox), a shell
+// naming each batch of entries' types.
 const treeProbe = `cd %s 2>/dev/null || exit 3
-find . -mindepth 1 -type d | sed 's/^/directory /'
-find . -mindepth 1 -type f | sed 's/^/file /'
-find . -mindepth 1 -type l | sed 's/^/link /'
-find . -mindepth 1 ! -type d ! -type f ! -type l | sed 's/^/other /'`
+find . -mindepth 1 -exec sh -c 'for p; do
+  if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; else t=other; fi
+  printf "%%s %%s\n" "$t" "$p"
+done' sh {} +`
 
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	out, code, err := h.probeExit(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])))

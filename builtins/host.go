@@ -285,9 +285,10 @@ func (h *Host) fact(key string, fn func() (starlark.Value, error)) (starlark.Val
 // host again.
 func (h *Host) ForgetFacts() { h.forget("") }
 
-// forget drops cached facts: those with path among their arguments, or
-// every fact when path is empty (after a shell command, which may have
-// changed anything).
+// forget drops cached facts: those with path, or a directory above it,
+// among their arguments (the file, content, tree and git facts a write to
+// path may change), or every fact when path is empty (after a shell
+// command, which may have changed anything).
 func (h *Host) forget(path string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -296,10 +297,22 @@ func (h *Host) forget(path string) {
 		return
 	}
 	for k := range h.facts {
-		if strings.Contains(k, "\x00"+path+"\x00") {
+		if aboutPath(k, path) {
 			delete(h.facts, k)
 		}
 	}
+}
+
+// aboutPath reports whether the fact cache key k (name, arguments and
+// privilege, NUL-separated) has p or a directory above p as an argument.
+func aboutPath(k, p string) bool {
+	args := strings.Split(k, "\x00")
+	for _, a := range args[1 : len(args)-1] {
+		if a == p || (strings.HasPrefix(p, a) && (strings.HasSuffix(a, "/") || p[len(a)] == '/')) {
+			return true
+		}
+	}
+	return false
 }
 
 // callerPos returns file:line:col of the innermost Starlark frame.
