@@ -36,49 +36,44 @@ func localTreeFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []sta
 		return nil, fmt.Errorf("local_tree: listing local directories is not available here")
 	}
 	root := localPath(thread, dir)
-	var out []starlark.Value
-	// An explicit stack instead of recursion; entries come back sorted.
-	stack := []string{""}
-	for len(stack) > 0 {
-		rel := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		entries, err := h.ReadLocalDir(path.Join(root, rel))
+	type entry struct {
+		path, typ string
+		mode      fs.FileMode
+	}
+	var entries []entry
+	// Breadth first, with a queue of directories still to list.
+	for queue := []string{""}; len(queue) > 0; queue = queue[1:] {
+		list, err := h.ReadLocalDir(path.Join(root, queue[0]))
 		if err != nil {
 			return nil, fmt.Errorf("local_tree: %w", err)
 		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-		var subdirs []string
-		for _, e := range entries {
+		for _, e := range list {
 			info, err := e.Info()
 			if err != nil {
 				return nil, fmt.Errorf("local_tree: %w", err)
 			}
-			p := path.Join(rel, e.Name())
-			typ := "other"
+			en := entry{path: path.Join(queue[0], e.Name()), typ: "other", mode: info.Mode().Perm()}
 			switch {
 			case info.Mode()&fs.ModeSymlink != 0:
-				typ = "link"
+				en.typ = "link"
 			case info.IsDir():
-				typ = "directory"
-				subdirs = append(subdirs, p)
+				en.typ = "directory"
+				queue = append(queue, en.path)
 			case info.Mode().IsRegular():
-				typ = "file"
+				en.typ = "file"
 			}
-			out = append(out, newStruct("entry", starlark.StringDict{
-				"path": starlark.String(p),
-				"type": starlark.String(typ),
-				"mode": starlark.String(formatMode(info.Mode().Perm())),
-			}))
-		}
-		for i := len(subdirs) - 1; i >= 0; i-- {
-			stack = append(stack, subdirs[i])
+			entries = append(entries, en)
 		}
 	}
-	// Sorting by path puts parents before children.
-	sort.SliceStable(out, func(i, j int) bool {
-		a, _ := out[i].(starlark.HasAttrs).Attr("path")
-		b, _ := out[j].(starlark.HasAttrs).Attr("path")
-		return a.(starlark.String) < b.(starlark.String)
-	})
+	// Sorted by path, parents come before their children.
+	sort.Slice(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
+	out := make([]starlark.Value, len(entries))
+	for i, e := range entries {
+		out[i] = newStruct("entry", starlark.StringDict{
+			"path": starlark.String(e.path),
+			"type": starlark.String(e.typ),
+			"mode": starlark.String(formatMode(e.mode)),
+		})
+	}
 	return starlark.NewList(out), nil
 }

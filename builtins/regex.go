@@ -65,26 +65,49 @@ var reEscapeSpec = &Spec{
 	},
 }
 
-var regexCache sync.Map // pattern -> *regexp.Regexp
+// regexCache holds compiled patterns: files.line tries one pattern on
+// every line of a file. It is bounded, since a process that embeds the
+// engine may run scripts with any number of different patterns.
+var regexCache = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+const maxCachedRegexps = 512
 
 func compileRegex(fn, pattern string) (*regexp.Regexp, error) {
-	if re, ok := regexCache.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
+	regexCache.Lock()
+	re, ok := regexCache.m[pattern]
+	regexCache.Unlock()
+	if ok {
+		return re, nil
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%s: bad pattern %q: %w", fn, pattern, err)
 	}
-	regexCache.Store(pattern, re)
+	regexCache.Lock()
+	if len(regexCache.m) >= maxCachedRegexps {
+		clear(regexCache.m)
+	}
+	regexCache.m[pattern] = re
+	regexCache.Unlock()
 	return re, nil
 }
 
-func reSearch(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+// unpackRegex unpacks the (pattern, s) arguments of re.search and
+// re.findall and compiles the pattern.
+func unpackRegex(s *Spec, args starlark.Tuple, kw []starlark.Tuple) (*regexp.Regexp, string, error) {
 	var pattern, str string
 	if err := s.Unpack(args, kw, &pattern, &str); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	re, err := compileRegex(s.Name, pattern)
+	return re, str, err
+}
+
+func reSearch(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	re, str, err := unpackRegex(s, args, kw)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +127,7 @@ func reSearch(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tu
 }
 
 func reFindall(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	var pattern, str string
-	if err := s.Unpack(args, kw, &pattern, &str); err != nil {
-		return nil, err
-	}
-	re, err := compileRegex(s.Name, pattern)
+	re, str, err := unpackRegex(s, args, kw)
 	if err != nil {
 		return nil, err
 	}
