@@ -206,9 +206,6 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	if m, ok := r.modules[key]; ok {
 		return m, nil
 	}
-	if _, ok := r.opts.Modules[name]; ok {
-		return nil, fmt.Errorf("internal error: app module %s is not cached", name)
-	}
 	src, err := r.readFile(key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", name, readError(err))

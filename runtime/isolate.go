@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -535,7 +534,6 @@ func limitMemory(limit int64) {
 				os.Exit(3)
 			}
 			time.Sleep(5 * time.Millisecond)
-			goruntime.Gosched()
 		}
 	}()
 }

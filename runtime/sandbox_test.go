@@ -47,6 +47,26 @@ func sandboxDir(t *testing.T) string {
 	return app
 }
 
+// noSecret fails t when secret reached a file of conn (nil: none) or an
+// event rec holds.
+func noSecret(t *testing.T, secret string, conn *fake.Conn, rec *recorder) {
+	t.Helper()
+	if conn != nil {
+		for _, p := range conn.Paths() {
+			if f, _ := conn.File(p); strings.Contains(string(f.Content), secret) {
+				t.Errorf("the secret reached the host in %s", p)
+			}
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.events {
+		if strings.Contains(e.Message+e.Error+e.Diff, secret) {
+			t.Errorf("the secret reached an event: %+v", e)
+		}
+	}
+}
+
 // fakeHost is an in-memory host where no file exists (the file probe,
 // "p=...", exits 3); its connector records every upload.
 func fakeHost(name string) (sdrt.Host, *fake.Conn) {
@@ -145,20 +165,7 @@ func TestSandboxEscapes(t *testing.T) {
 			if !strings.Contains(errText, c.want) {
 				t.Errorf("error %q lacks %q", errText, c.want)
 			}
-			if conn != nil {
-				for _, p := range conn.Paths() {
-					if f, _ := conn.File(p); strings.Contains(string(f.Content), "SECRET") {
-						t.Errorf("the secret reached the host in %s", p)
-					}
-				}
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			for _, e := range rec.events {
-				if strings.Contains(e.Message+e.Error+e.Diff, "SECRET") {
-					t.Errorf("the secret reached an event: %+v", e)
-				}
-			}
+			noSecret(t, "SECRET", conn, &rec)
 		})
 	}
 }
