@@ -397,41 +397,38 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		}
 		for k, v := range data {
 			hostData[k] = v
-			delete(e.DataPos, k) // --data set it
 		}
+		// at names where a key was set: nowhere for --data.
 		at := func(k string) string {
-			if p := e.At(k); p != "" {
-				return p + ": "
+			if _, flag := data[k]; !flag && e.At(k) != "" {
+				return e.At(k) + ": "
 			}
 			return ""
 		}
 		// The keys of the host's own connector must be ones it declares
 		// (a typo is an error); other connectors' prefixes are plain data,
-		// so that docker_packages means nothing to an SSH host.
+		// so that docker_packages means nothing to an SSH host. Control
+		// keys must hold values their control argument takes.
 		scheme, _ := connectors.SplitName(e.Name)
 		connData := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(hostData)) {
-			if !strings.HasPrefix(k, scheme+"_") {
-				continue
-			}
-			if err := reg.CheckKey(k); err != nil {
-				return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
-			}
-			switch v := hostData[k].(type) {
-			case string:
-				connData[k] = v
-			case bool, int64, float64:
-				connData[k] = fmt.Sprint(v)
-			default:
-				return nil, usagef("%shost %s: data key %s: want a string, number or bool, got %T", at(k), e.Name, k, v)
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(hostData)) {
-			if !builtins.IsControlKey(k) {
-				continue
-			}
-			if _, err := builtins.ControlFromData(control, map[string]any{k: hostData[k]}); err != nil {
-				return nil, usagef("%shost %s: %w", at(k), e.Name, err)
+			switch {
+			case strings.HasPrefix(k, scheme+"_"):
+				if err := reg.CheckKey(k); err != nil {
+					return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
+				}
+				switch v := hostData[k].(type) {
+				case string:
+					connData[k] = v
+				case bool, int64, float64:
+					connData[k] = fmt.Sprint(v)
+				default:
+					return nil, usagef("%shost %s: data key %s: want a string, number or bool, got %T", at(k), e.Name, k, v)
+				}
+			case builtins.IsControlKey(k):
+				if _, err := builtins.ControlFromData(control, map[string]any{k: hostData[k]}); err != nil {
+					return nil, usagef("%shost %s: %w", at(k), e.Name, err)
+				}
 			}
 		}
 		t, err := reg.Target(e.Name, connData)
