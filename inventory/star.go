@@ -81,15 +81,10 @@ func loadStar(fsys fs.FS, name, display string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", unwrapPathError(err, display))
 	}
-	globals, err := execData(display, src)
+	globals, positions, err := execData(display, src)
 	if err != nil {
 		return nil, err
 	}
-	f, err := fileOptions.Parse(display, src, 0)
-	if err != nil {
-		return nil, err // already reported by execData
-	}
-	positions := itemPositions(f)
 
 	inv := &Inventory{File: display}
 	byKey := map[string]int{} // canonical host name -> index in inv.Hosts
@@ -152,21 +147,25 @@ func unwrapPathError(err error, display string) error {
 	return err
 }
 
-// execData runs an inventory or group data file and returns its public
-// globals.
-func execData(display string, src []byte) (starlark.StringDict, error) {
+// execData parses and runs an inventory or group data file, once, and
+// returns its public globals and where each is assigned.
+func execData(display string, src []byte) (starlark.StringDict, map[string]groupPos, error) {
 	thread := &starlark.Thread{Name: "inventory " + display}
 	thread.SetMaxExecutionSteps(10_000_000)
 	thread.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
 		return nil, fmt.Errorf("load(%q): inventory files cannot load modules", module)
 	}
-	globals, err := starlark.ExecFileOptions(&fileOptions, thread, display, src, nil)
+	f, prog, err := starlark.SourceProgramOptions(&fileOptions, display, src, func(string) bool { return false })
+	if err != nil {
+		return nil, nil, err
+	}
+	globals, err := prog.Init(thread, nil)
 	if err != nil {
 		var ee *starlark.EvalError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("%s", strings.TrimSpace(ee.Backtrace()))
+			return nil, nil, fmt.Errorf("%s", strings.TrimSpace(ee.Backtrace()))
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	out := starlark.StringDict{}
 	for k, v := range globals {
@@ -174,7 +173,7 @@ func execData(display string, src []byte) (starlark.StringDict, error) {
 			out[k] = v
 		}
 	}
-	return out, nil
+	return out, itemPositions(f), nil
 }
 
 // groupPos is where a group is assigned, and where each item of its list
@@ -307,12 +306,10 @@ func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
 		if err != nil {
 			return fmt.Errorf("inventory: %w", unwrapPathError(err, file))
 		}
-		globals, err := execData(file, src)
+		globals, positions, err := execData(file, src)
 		if err != nil {
 			return err
 		}
-		f, _ := fileOptions.Parse(file, src, 0)
-		positions := itemPositions(f)
 		l := layer{data: map[string]any{}, pos: map[string]string{}}
 		for k, v := range globals {
 			if _, isFunc := v.(starlark.Callable); isFunc {
