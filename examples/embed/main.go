@@ -75,15 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		},
 	})
+	// A registry of the one connector this app offers parses host names.
 	f := docker.NewFactory()
+	reg := connectors.NewRegistry(f)
 	var hosts []sdrt.Host
 	for _, name := range fl.Args() {
-		t, err := f.Parse(name, nil)
+		t, err := reg.Target("@docker/"+name, nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "embed:", err)
 			return 2
 		}
-		t.Scheme = f.Scheme()
 		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: t})
 	}
 	var rep *sdrt.Report
