@@ -13,7 +13,9 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -250,20 +252,36 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	if err != nil {
 		return nil, nil, err
 	}
-	auth, closer, err := f.authMethods(s)
+	guard := &passwordGuard{}
+	auth, closer, err := f.authMethods(s, guard)
 	if err != nil {
 		return nil, nil, err
 	}
 	addr := net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port))
-	var algorithms []string
-	if s.StrictHostKeyChecking != "no" {
-		// Ask for the key types on file, not the client's favourite.
-		algorithms = hk.algorithms(addr, s.HostKeyAlias)
+	// Ask for the key types on file, not the client's favourite; with
+	// strictness "no", any other type will do after them.
+	algorithms := hk.algorithms(addr, s.HostKeyAlias)
+	if s.StrictHostKeyChecking == "no" && len(algorithms) > 0 {
+		for _, a := range ssh.SupportedAlgorithms().HostKeys {
+			if !slices.Contains(algorithms, a) {
+				algorithms = append(algorithms, a)
+			}
+		}
+	}
+	mismatch := func(err error) {
+		guard.refuse(fmt.Errorf("no password sent to %s: %s; ssh_strict_host_key_checking=no connects anyway, "+
+			"but password and keyboard-interactive authentication are off for a host that may be an impostor: "+
+			"fix known_hosts or log in with a key", s.Alias, mismatchReason(err)))
+		if f.opts.Warn != nil {
+			f.opts.Warn(fmt.Sprintf("WARNING: %s; ssh_strict_host_key_checking=no connects anyway, "+
+				"with password and keyboard-interactive authentication disabled for this host (key and agent authentication go on)", mismatchReason(err)))
+		}
 	}
 	cfg := &ssh.ClientConfig{
 		User:              s.User,
 		Auth:              auth,
-		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking),
+		AuthCallback:      guard.next,
+		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking, mismatch),
 		HostKeyAlgorithms: algorithms,
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
@@ -320,6 +338,17 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	}
 	conn.SetDeadline(time.Time{})
 	return ssh.NewClient(sc, chans, reqs), closer, nil
+}
+
+// mismatchReason says how the key of a host contradicts known_hosts, for
+// a warning: err is what strictness "yes" would have refused it with.
+func mismatchReason(err error) string {
+	var changed *HostKeyChangedError
+	if errors.As(err, &changed) {
+		return fmt.Sprintf("the host key of %s does not match known_hosts %s:%d (which has %s %s; the server offered %s): "+
+			"someone could be impersonating the host, or it was reinstalled", changed.Host, changed.File, changed.Line, changed.KeyType, changed.Want, changed.Got)
+	}
+	return strings.TrimSuffix(err.Error(), "; refusing to connect")
 }
 
 func closeIf(c io.Closer) {
