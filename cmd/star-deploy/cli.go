@@ -184,7 +184,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	if err != nil {
 		return nil, err
 	}
-	prompt := terminalPrompt()
+	prompt := terminalPrompt(ctx)
 	reg := all.Registry(all.Options{Prompt: prompt, Warn: func(msg string) { fmt.Fprintln(stderr, "star-deploy:", msg) }})
 	switch kctx.Command() {
 	case "connectors":

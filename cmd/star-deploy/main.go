@@ -34,16 +34,25 @@ const exitCodesHelp = `Exit codes:
   130  interrupted (Ctrl-C or SIGTERM); a partial summary is printed`
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, restore the default handling so that a
-		// second Ctrl-C ends the process at once.
-		<-ctx.Done()
-		stop()
-	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go onInterrupt(sigs, cancel, os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
 	os.Exit(code)
+}
+
+// onInterrupt cancels the run on the first SIGINT or SIGTERM: every host
+// stops and cleans up, each within a short deadline, and the run exits 130
+// with a partial summary. A second signal exits 130 at once, without the
+// cleanup, so remote commands may still run.
+func onInterrupt(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer) {
+	<-sigs
+	fmt.Fprintln(stderr, "star-deploy: interrupted: stopping every host (interrupt again to exit at once)")
+	cancel()
+	<-sigs
+	fmt.Fprintln(stderr, "star-deploy: interrupted again: exiting at once; remote commands may still run")
+	os.Exit(exitInterrupted)
 }
 
 // run is the whole command line: it parses args, does what they say and

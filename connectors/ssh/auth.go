@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -25,9 +26,9 @@ type keyring struct {
 
 // authMethods returns the methods OpenSSH would try for s, each key offered
 // once: agent keys (only those of IdentityFiles when IdentitiesOnly), then
-// the identity files, then the password when one is set. The closer closes
-// the agent connection.
-func (f *Factory) authMethods(s settings) ([]ssh.AuthMethod, io.Closer, error) {
+// the identity files, then the password when one is set, unless guard
+// refuses it when its turn comes. The closer closes the agent connection.
+func (f *Factory) authMethods(s settings, guard *passwordGuard) ([]ssh.AuthMethod, io.Closer, error) {
 	var signers []ssh.Signer
 	var notes []string
 	seen := map[string]bool{}
@@ -88,12 +89,21 @@ func (f *Factory) authMethods(s settings) ([]ssh.AuthMethod, io.Closer, error) {
 	var methods []ssh.AuthMethod
 	if len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))
+		guard.keys = true
 	}
 	if s.Password != "" {
 		pw := s.Password
 		methods = append(methods,
-			ssh.Password(pw),
+			ssh.PasswordCallback(func() (string, error) {
+				if err := guard.refused(); err != nil {
+					return "", err
+				}
+				return pw, nil
+			}),
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				if err := guard.refused(); err != nil {
+					return nil, err
+				}
 				answers := make([]string, len(questions))
 				for i, q := range questions {
 					if strings.Contains(strings.ToLower(q), "password") {
@@ -112,6 +122,53 @@ func (f *Factory) authMethods(s settings) ([]ssh.AuthMethod, io.Closer, error) {
 		return nil, nil, errors.New(msg)
 	}
 	return methods, closer, nil
+}
+
+// passwordGuard withholds the password of one connection once the host
+// key check has found a reason not to trust the host: OpenSSH's rule for a
+// key that does not match known_hosts under StrictHostKeyChecking no. Its
+// next method (the ClientConfig's AuthCallback) lets key authentication go
+// on, and fails the handshake with the guard's error once only password
+// and keyboard-interactive are left, before either is started: a
+// keyboard-interactive exchange would reach the server before any answer
+// could be withheld. Safe for concurrent use.
+type passwordGuard struct {
+	keys bool // publickey is among the methods (set before the handshake)
+
+	mu  sync.Mutex
+	err error
+}
+
+// next is an ssh.ClientConfig AuthCallback: (nil, nil) leaves the choice
+// to x/crypto, which tries the methods in order, keys first.
+func (g *passwordGuard) next(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+	err := g.refused()
+	if err == nil {
+		return nil, nil
+	}
+	if g.keys && !slices.Contains(ac.TriedMethods, "publickey") && slices.Contains(ac.AllowedMethods, "publickey") {
+		return nil, nil
+	}
+	return nil, err
+}
+
+// refuse makes every later password or keyboard-interactive attempt fail
+// with err.
+func (g *passwordGuard) refuse(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+func (g *passwordGuard) refused() error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
 }
 
 func containsKey(keys [][]byte, k []byte) bool {

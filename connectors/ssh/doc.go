@@ -6,7 +6,19 @@
 //
 // One TCP connection per host for the whole run; commands run on
 // concurrent sessions; one SFTP session is reused for every transfer. Host
-// keys are verified by default (StrictHostKeyChecking accept-new).
+// keys are verified by default (StrictHostKeyChecking accept-new). With
+// StrictHostKeyChecking no, a key that contradicts known_hosts (a changed
+// key, not an unknown host) is let through with a warning naming the host
+// and the known_hosts file:line, but, as in OpenSSH, that connection sends
+// no password and answers no keyboard-interactive prompt; key and agent
+// authentication go on (agent forwarding is not implemented).
+//
+// Cancelling never waits on a host that does not answer: Run returns at
+// once and stops the remote process group in the background within
+// killTimeout, Put and Get return within answerGrace, and in both cases a
+// host that has not answered by then has its connection closed. Close
+// waits for those cleanups (each bounded), then closes the connection
+// before SFTP, whose graceful close would wait for the host.
 //
 // This package must not import Starlark or another connector; it is the
 // only package that imports x/crypto/ssh and pkg/sftp.

@@ -28,7 +28,7 @@ func fields() []connectors.Field {
 		{Name: "ssh_known_hosts_file", Type: "path", Default: "~/.ssh/known_hosts",
 			Doc: "known_hosts file to check host keys against and to record the keys of new hosts in. It replaces UserKnownHostsFile of the SSH config (default: ~/.ssh/known_hosts, then ~/.ssh/known_hosts2)."},
 		{Name: "ssh_strict_host_key_checking", Type: "string", Default: "accept-new",
-			Doc: "yes: connect only to hosts whose key is known; accept-new: record the keys of new hosts and refuse changed ones; no: check nothing (insecure, and warned about). StrictHostKeyChecking ask of the SSH config counts as yes."},
+			Doc: "yes: connect only to hosts whose key is known; accept-new: record the keys of new hosts and refuse changed ones; no: connect whatever the key (insecure, and warned about), but a key that contradicts known_hosts gets no password or keyboard-interactive answer, as in OpenSSH. StrictHostKeyChecking ask of the SSH config counts as yes."},
 		{Name: "ssh_proxy_jump", Type: "string",
 			Doc: "Jump hosts to connect through, comma-separated and in order (user@host:port or aliases of the SSH config), as ProxyJump. none connects directly even if the SSH config names jump hosts."},
 		{Name: "ssh_connect_timeout", Type: "duration", Default: "10",

@@ -94,11 +94,15 @@ func (h *hostKeys) algorithms(hostport, alias string) []string {
 //   - "yes": only a known, matching key is accepted;
 //   - "accept-new": the key of an unknown host is recorded in the first
 //     file and accepted, a known host must match;
-//   - "no": any key is accepted and nothing is recorded.
+//   - "no": any key is accepted and nothing is recorded, but a key that
+//     known_hosts contradicts (a changed key, a bad certificate) is passed
+//     to mismatch (when not nil) before the connection goes on: the caller
+//     warns and withholds passwords, as OpenSSH does. An unknown host is
+//     no mismatch.
 //
 // In every mode a key marked @revoked is refused, and a changed key (in
 // "yes" and "accept-new") fails with *HostKeyChangedError.
-func (h *hostKeys) callback(hostport, alias, mode string) ssh.HostKeyCallback {
+func (h *hostKeys) callback(hostport, alias, mode string, mismatch func(error)) ssh.HostKeyCallback {
 	t := newHKTarget(hostport, alias)
 	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		switch mode {
@@ -111,6 +115,9 @@ func (h *hostKeys) callback(hostport, alias, mode string) ssh.HostKeyCallback {
 			return err
 		}
 		if mode == "no" {
+			if _, err := st.verify(t, key); err != nil && mismatch != nil {
+				mismatch(err)
+			}
 			return nil
 		}
 		known, err := st.verify(t, key)

@@ -13,7 +13,9 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -147,6 +149,8 @@ type Conn struct {
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
 
+	cleanups sync.WaitGroup // cleanUp goroutines of cancelled commands
+
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close; stops keepalives
 	lost      error         // set when keepalives gave up
@@ -248,20 +252,36 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	if err != nil {
 		return nil, nil, err
 	}
-	auth, closer, err := f.authMethods(s)
+	guard := &passwordGuard{}
+	auth, closer, err := f.authMethods(s, guard)
 	if err != nil {
 		return nil, nil, err
 	}
 	addr := net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port))
-	var algorithms []string
-	if s.StrictHostKeyChecking != "no" {
-		// Ask for the key types on file, not the client's favourite.
-		algorithms = hk.algorithms(addr, s.HostKeyAlias)
+	// Ask for the key types on file, not the client's favourite; with
+	// strictness "no", any other type will do after them.
+	algorithms := hk.algorithms(addr, s.HostKeyAlias)
+	if s.StrictHostKeyChecking == "no" && len(algorithms) > 0 {
+		for _, a := range ssh.SupportedAlgorithms().HostKeys {
+			if !slices.Contains(algorithms, a) {
+				algorithms = append(algorithms, a)
+			}
+		}
+	}
+	mismatch := func(err error) {
+		guard.refuse(fmt.Errorf("no password sent to %s: %s; ssh_strict_host_key_checking=no connects anyway, "+
+			"but password and keyboard-interactive authentication are off for a host that may be an impostor: "+
+			"fix known_hosts or log in with a key", s.Alias, mismatchReason(err)))
+		if f.opts.Warn != nil {
+			f.opts.Warn(fmt.Sprintf("WARNING: %s; ssh_strict_host_key_checking=no connects anyway, "+
+				"with password and keyboard-interactive authentication disabled for this host (key and agent authentication go on)", mismatchReason(err)))
+		}
 	}
 	cfg := &ssh.ClientConfig{
 		User:              s.User,
 		Auth:              auth,
-		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking),
+		AuthCallback:      guard.next,
+		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking, mismatch),
 		HostKeyAlgorithms: algorithms,
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
@@ -318,6 +338,17 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	}
 	conn.SetDeadline(time.Time{})
 	return ssh.NewClient(sc, chans, reqs), closer, nil
+}
+
+// mismatchReason says how the key of a host contradicts known_hosts, for
+// a warning: err is what strictness "yes" would have refused it with.
+func mismatchReason(err error) string {
+	var changed *HostKeyChangedError
+	if errors.As(err, &changed) {
+		return fmt.Sprintf("the host key of %s does not match known_hosts %s:%d (which has %s %s; the server offered %s): "+
+			"someone could be impersonating the host, or it was reinstalled", changed.Host, changed.File, changed.Line, changed.KeyType, changed.Want, changed.Got)
+	}
+	return strings.TrimSuffix(err.Error(), "; refusing to connect")
 }
 
 func closeIf(c io.Closer) {
@@ -386,9 +417,15 @@ func (c *Conn) explain(err error) error {
 }
 
 // Run runs cmd.Script on a new session with `sh -c`. The command is wrapped
-// so that its process group id comes first on stdout (and is stripped): on
-// cancel, the whole group gets SIGTERM, then SIGKILL, from a second
-// session; sudo relays those to what it runs.
+// so that its process group id comes first on stdout (and is stripped).
+//
+// Cancelling ctx returns at once, whatever the host does: opening the
+// session, starting the command and waiting for it all give way to ctx.
+// Stopping the remote command is left to the background (see cleanUp): the
+// whole group gets SIGTERM, then SIGKILL, from a second session (sudo
+// relays those to what it runs), best effort within killTimeout; a host
+// that does not answer by then has its connection closed. Output that
+// arrives after the cancel is dropped.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
@@ -399,51 +436,44 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	case <-ctx.Done():
 		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
-	defer func() { <-c.sessions }()
-	sess, err := c.client.NewSession()
-	if err != nil {
-		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: open session: %w", c.target.Name, err))
-	}
-	defer sess.Close()
-
 	out := connectors.NewOutput(cmd)
-	pid := connectors.NewPIDWriter(out.Stdout())
-	sess.Stdout = pid
-	sess.Stderr = out.Stderr()
-	// Stdin is copied by hand: a command that exits without reading all
-	// of it closes the channel, and that write error is not the command's.
-	var stdin io.WriteCloser
-	if cmd.Stdin != nil {
-		if stdin, err = sess.StdinPipe(); err != nil {
-			return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
-		}
-	}
-	if cmd.PTY {
-		if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
-			return connectors.Result{}, fmt.Errorf("run on %s: request pty: %w", c.target.Name, err)
-		}
-	}
-	remote := connectors.WithPID(cmd.Script)
-	if err := sess.Start(remote); err != nil {
-		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, err))
-	}
-	if stdin != nil {
-		go func() {
-			io.Copy(stdin, connectors.ContextReader(ctx, cmd.Stdin))
-			stdin.Close()
-		}()
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- sess.Wait() }()
-	select {
-	case err = <-waited:
-	case <-ctx.Done():
-		c.kill(pid)
-		sess.Close()
-		<-waited
+	g := &gate{}
+	pid := connectors.NewPIDWriter(g.writer(out.Stdout()))
+	begun := make(chan started, 1)
+	go func() { begun <- c.begin(cmd, pid, g.writer(out.Stderr())) }()
+	cancelled := func() (connectors.Result, error) {
+		g.close()
+		c.cleanUp(begun, pid)
 		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
 		res.Stdout, res.Stderr = out.Bytes()
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
+	}
+	var st started
+	select {
+	case st = <-begun:
+	case <-ctx.Done():
+		return cancelled()
+	}
+	if st.err != nil {
+		<-c.sessions
+		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, st.err))
+	}
+	if st.stdin != nil {
+		go func() {
+			io.Copy(st.stdin, connectors.ContextReader(ctx, cmd.Stdin))
+			st.stdin.Close()
+		}()
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- st.sess.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+		st.sess.Close()
+		<-c.sessions
+	case <-ctx.Done():
+		begun <- st // for cleanUp, which kills and closes it
+		return cancelled()
 	}
 	res := connectors.Result{Duration: time.Since(start)}
 	res.Stdout, res.Stderr = out.Bytes()
@@ -461,23 +491,165 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	return res, nil
 }
 
-// kill stops the process group of a cancelled command from a new session.
-func (c *Conn) kill(pid *connectors.PIDWriter) {
+// started is a session with a command started on it, or why not.
+type started struct {
+	sess  *ssh.Session
+	stdin io.WriteCloser // nil unless the command has stdin
+	err   error
+}
+
+// begin opens a session and starts cmd on it. Each step waits for the
+// host, so Run calls it in a goroutine.
+func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
+	sess, err := c.client.NewSession()
+	if err != nil {
+		return started{err: fmt.Errorf("open session: %w", err)}
+	}
+	sess.Stdout, sess.Stderr = stdout, stderr
+	// Stdin is copied by hand: a command that exits without reading all
+	// of it closes the channel, and that write error is not the command's.
+	var stdin io.WriteCloser
+	if cmd.Stdin != nil {
+		if stdin, err = sess.StdinPipe(); err != nil {
+			sess.Close()
+			return started{err: err}
+		}
+	}
+	if cmd.PTY {
+		if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
+			sess.Close()
+			return started{err: fmt.Errorf("request pty: %w", err)}
+		}
+	}
+	if err := sess.Start(connectors.WithPID(cmd.Script)); err != nil {
+		sess.Close()
+		return started{err: err}
+	}
+	return started{sess: sess, stdin: stdin}
+}
+
+// killTimeout bounds the cleanup of a cancelled command: starting its
+// session (when the cancel came first) and killing its process group. A
+// host that has not answered by then has its connection closed, which
+// ends whatever waits on it; the command may then still run there.
+const killTimeout = 3 * time.Second
+
+// cleanUp finishes a cancelled command in the background: it waits for
+// begin's result on begun, kills the command's process group, closes the
+// session and frees its slot. Close waits for it.
+func (c *Conn) cleanUp(begun <-chan started, pid *connectors.PIDWriter) {
+	c.cleanups.Add(1)
+	go func() {
+		defer c.cleanups.Done()
+		defer func() { <-c.sessions }()
+		deadline := time.NewTimer(killTimeout)
+		defer deadline.Stop()
+		var st started
+		select {
+		case st = <-begun:
+		case <-deadline.C:
+			c.abort(fmt.Errorf("the host did not open a session within %s", killTimeout))
+			st = <-begun // fails at once on the closed connection
+		}
+		if st.err != nil {
+			return
+		}
+		defer st.sess.Close()
+		c.kill(pid, deadline.C)
+	}()
+}
+
+// kill stops the process group of a cancelled command from a new session,
+// unless deadline fires first: then it closes the connection.
+func (c *Conn) kill(pid *connectors.PIDWriter, deadline <-chan time.Time) {
 	p, ok := pid.PID(time.Second)
 	if !ok {
 		return
 	}
-	sess, err := c.client.NewSession()
-	if err != nil {
-		return
-	}
-	defer sess.Close()
 	done := make(chan error, 1)
-	go func() { done <- sess.Run(connectors.KillScript(p)) }()
+	go func() {
+		sess, err := c.client.NewSession()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer sess.Close()
+		done <- sess.Run(connectors.KillScript(p))
+	}()
 	select {
 	case <-done:
-	case <-time.After(3 * time.Second):
+	case <-deadline:
+		c.abort(fmt.Errorf("the host did not answer within %s when asked to stop a cancelled command, which may still run", killTimeout))
 	}
+}
+
+// abort closes the connection at once, without waiting for the host, and
+// records why: whatever waits on the host fails.
+func (c *Conn) abort(why error) {
+	c.setLost(why)
+	c.client.Close()
+}
+
+// answerGrace is how long a cancelled transfer may take to stop before the
+// connection is closed under it: on a healthy connection it stops within a
+// round trip.
+const answerGrace = 2 * time.Second
+
+// watch closes the connection when ctx is done and the caller has not
+// called the returned stop within answerGrace, so that a cancelled Put or
+// Get returns even when the host has stalled.
+func (c *Conn) watch(ctx context.Context, what string) (stop func()) {
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopped := false
+	stopAfter := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(answerGrace, func() {
+				c.abort(fmt.Errorf("the host did not answer within %s when %s was cancelled", answerGrace, what))
+			})
+		}
+	})
+	return func() {
+		stopAfter()
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// gate passes writes on to the writers it made until it is closed, then
+// drops them: the late output of a cancelled command reaches neither its
+// result nor the caller's writers.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+func (g *gate) writer(w io.Writer) io.Writer { return gated{g, w} }
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+type gated struct {
+	g *gate
+	w io.Writer
+}
+
+func (w gated) Write(p []byte) (int, error) {
+	w.g.mu.Lock()
+	defer w.g.mu.Unlock()
+	if w.g.closed {
+		return len(p), nil
+	}
+	return w.w.Write(p)
 }
 
 // signalNumber maps SSH signal names to Linux numbers.
@@ -532,10 +704,16 @@ func (c *Conn) files() (*sftp.Client, error) {
 // any byte is written), sets mode and, where allowed, the old file's owner,
 // and renames it over dst with posix-rename.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
-	wrap := func(err error) error { return c.explain(fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)) }
+	wrap := func(err error) error {
+		if ctx.Err() != nil {
+			err = ctx.Err() // what failed after a cancel is the cancel's doing
+		}
+		return c.explain(fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err))
+	}
 	if err := ctx.Err(); err != nil {
 		return wrap(err)
 	}
+	defer c.watch(ctx, "put "+dst)()
 	sc, err := c.files()
 	if err != nil {
 		return err
@@ -579,10 +757,16 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 
 // Get streams the file src into dst.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	wrap := func(err error) error { return c.explain(fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)) }
+	wrap := func(err error) error {
+		if ctx.Err() != nil {
+			err = ctx.Err() // what failed after a cancel is the cancel's doing
+		}
+		return c.explain(fmt.Errorf("get %s from %s: %w", src, c.target.Name, err))
+	}
 	if err := ctx.Err(); err != nil {
 		return wrap(err)
 	}
+	defer c.watch(ctx, "get "+src)()
 	sc, err := c.files()
 	if err != nil {
 		return err
@@ -595,26 +779,32 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 	stop := context.AfterFunc(ctx, func() { f.Close() })
 	defer stop()
 	if _, err := f.WriteTo(dst); err != nil {
-		if ctx.Err() != nil {
-			return wrap(ctx.Err())
-		}
 		return wrap(err)
 	}
 	return nil
 }
 
-// Close closes SFTP, the connection and its jump hosts.
+// Close waits for the cleanup of cancelled commands (each bounded by
+// killTimeout), then closes the connection, SFTP and the jump hosts. It
+// never waits for a host that does not answer: the connection goes first,
+// since a graceful SFTP close would wait for the host.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		waited := make(chan struct{})
+		go func() { c.cleanups.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(killTimeout + time.Second): // a backstop: each cleanup has its own deadline
+		}
 		close(c.done)
+		if c.client != nil {
+			c.client.Close()
+		}
 		c.sftpMu.Lock()
 		if c.sftp != nil {
 			c.sftp.Close()
 		}
 		c.sftpMu.Unlock()
-		if c.client != nil {
-			c.client.Close()
-		}
 		for i := len(c.jumps) - 1; i >= 0; i-- {
 			c.jumps[i].Close()
 		}
