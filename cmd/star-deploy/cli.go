@@ -299,7 +299,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 	}
-	out.finish(rep, time.Since(start))
+	out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
 	return rep, nil
 }
 

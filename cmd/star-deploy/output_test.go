@@ -53,7 +53,7 @@ func render(cfg outputConfig, events []sdrt.Event, rep *sdrt.Report) (stdout, st
 	for _, e := range events {
 		o.event(e)
 	}
-	o.finish(rep, 2*time.Second)
+	o.finish(rep, 2*time.Second, exitCode(context.Background(), rep, nil))
 	return out.String(), errOut.String()
 }
 
@@ -271,7 +271,7 @@ func TestTTYOutput(t *testing.T) {
 	o.mu.Lock()
 	o.redraw()
 	o.mu.Unlock()
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second, 0)
 	got := out.String()
 	if !strings.Contains(got, "\x1b[J") || !strings.Contains(got, "HOST") {
 		t.Errorf("finish did not erase the block and print the summary:\n%q", got)
@@ -291,7 +291,7 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 		o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: builtins.StatusOK})
 	}
 	time.Sleep(3 * redrawEvery)
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
 	if n := strings.Count(out.String(), "hosts done"); n == 0 || n > 10 {
 		t.Errorf("the block was drawn %d times for 2000 events in ~%s", n, 3*redrawEvery)
 	}
