@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.starlark.net/lib/json"
 	"go.starlark.net/resolve"
@@ -121,6 +122,9 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		_, ok := r.globals[name]
 		return ok || (script && name == "host")
 	}
+	if err := checkUTF8(filename, src); err != nil {
+		return nil, err
+	}
 	f, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
 	if err != nil {
 		return nil, compileError(err)
@@ -142,6 +146,30 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		}
 	}
 	return prog, nil
+}
+
+// checkUTF8 refuses source text that is not UTF-8, naming the line and
+// column of the first bad byte: Starlark source is UTF-8, and a byte that is
+// not would reach hosts and events as an unreadable string. Binary data is
+// written as a bytes literal (b"\xff").
+func checkUTF8(filename string, src []byte) error {
+	if utf8.Valid(src) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(src) > 0 {
+		r, n := utf8.DecodeRune(src)
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		src = src[n:]
+	}
+	return fmt.Errorf("%s:%d:%d: the file is not valid UTF-8 text (byte %#02x); save it as UTF-8, and write binary data as a bytes literal (b\"\\xff\")", filename, line, col, src[0])
 }
 
 // compileError formats syntax and resolve errors, one per line, each with
