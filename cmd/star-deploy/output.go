@@ -82,8 +82,7 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 func (o *jsonOutput) event(e sdrt.Event) {
 	b, err := json.Marshal(e)
 	if err == nil {
-		b = appendBase64(b, e)
-		_, err = o.cfg.stdout.Write(append(b, '\n'))
+		_, err = o.cfg.stdout.Write(append(appendBase64(b, e), '\n'))
 	}
 	if err != nil {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
