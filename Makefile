@@ -51,7 +51,7 @@ docs:
 
 # Fuzz targets: package and name, one per line of FUZZ_TARGETS.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox
+FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox ./connectors:FuzzRender ./cmd/star-deploy:FuzzDataFlag
 
 docs-check: docs
 	git diff --exit-code -- docs
