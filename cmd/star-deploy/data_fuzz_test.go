@@ -81,7 +81,7 @@ func checkControl(t *testing.T, k, v string, ctl builtins.Control) {
 	case "timeout", "retry_delay":
 		d := map[string]time.Duration{"timeout": ctl.Timeout, "retry_delay": ctl.RetryDelay}[k]
 		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || secs < 0 || secs > 365*24*3600 || d < 0 || (d - time.Duration(secs*float64(time.Second))).Abs() > time.Microsecond {
+		if err != nil || secs < 0 || secs > 365*24*3600 || d < 0 || (d-time.Duration(secs*float64(time.Second))).Abs() > time.Microsecond {
 			t.Fatalf("%s=%q set %v", k, v, d)
 		}
 	case "success_exit_codes":
