@@ -210,6 +210,7 @@ func TestUsageErrors(t *testing.T) {
 		{"non-UTF-8 data value with =", []string{"--data=role=\xfe", "@local", script}, `--data value "--data=role=\xfe" is not valid UTF-8 text`},
 		{"non-UTF-8 exec word", []string{"@local", "exec", "--", "printf", "\xff"}, `exec: the command word "\xff" is not valid UTF-8 text`},
 		{"non-UTF-8 script", []string{"@local", writeFile(t, dir, "latin1.star", "# caf\xe9\nprint('caf\xe9')\n")}, "latin1.star:1:6: the file is not valid UTF-8 text (byte 0xe9)"},
+		{"non-UTF-8 inventory.star", []string{writeFile(t, dir, "inventory.star", "web = [\"a\", \"h\xff\"]\n"), script}, "inventory.star:1: the file is not valid UTF-8 text (byte 0xff)"},
 		{"non-UTF-8 host in an inventory", []string{writeFile(t, dir, "hosts.ini", "[web]\nh\xff\n"), script}, `host "h\xff": the name is not valid UTF-8 text`},
 		{"missing script", []string{"@local", filepath.Join(dir, "missing.star")}, "missing.star does not exist"},
 		{"script is a directory", []string{"@local", dir}, "is a directory"},
