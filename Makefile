@@ -51,7 +51,9 @@ docs:
 
 # Fuzz targets: package and name, one per line of FUZZ_TARGETS.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox ./connectors/ssh:FuzzKnownHosts ./connectors/ssh:FuzzConfig
+FUZZ_TARGETS := ./inventory:FuzzLoadStar ./inventory:FuzzParse ./runtime:FuzzSandbox \
+	./connectors/ssh:FuzzKnownHosts ./connectors/ssh:FuzzConfig \
+	./connectors:FuzzRender ./cmd/star-deploy:FuzzDataFlag
 
 docs-check: docs
 	git diff --exit-code -- docs

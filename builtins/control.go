@@ -184,6 +184,12 @@ func (c *Control) set(key string, v starlark.Value) error {
 	default:
 		panic("internal error: unknown control key " + key)
 	}
+	if err == nil && (key == "sudo_user" || key == "su_user" || key == "doas_user") {
+		if u, _ := asString(v); strings.HasPrefix(u, "-") {
+			// su would take it for an option: "-" alone is a root login.
+			err = fmt.Errorf("%q: a user name cannot start with -", u)
+		}
+	}
 	return err
 }
 
@@ -228,13 +234,16 @@ func dataValue(k string, v any) (starlark.Value, error) {
 			return nil, fmt.Errorf("want true or false, got %q", s)
 		}
 		return starlark.Bool(b), nil
-	case "timeout", "retry_delay", "retries":
+	case "retries":
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, fmt.Errorf("want a whole number, got %q", s)
+		}
+		return starlark.MakeInt(n), nil
+	case "timeout", "retry_delay":
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return nil, fmt.Errorf("want a number, got %q", s)
-		}
-		if k == "retries" {
-			return starlark.MakeInt(int(f)), nil
 		}
 		return starlark.Float(f), nil
 	case "success_exit_codes":

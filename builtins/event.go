@@ -16,6 +16,15 @@ const (
 	StatusSkipped Status = "skipped" // not run: creates=/unless= said so
 )
 
+// Host outcomes: the Status of a host_end event, besides StatusOK and
+// StatusFailed (an operation, the script or the connector's end failed).
+const (
+	StatusUnreachable Status = "unreachable" // never connected: the connector could not open the host
+	StatusNotStarted  Status = "not_started" // never began: --fail-percent was passed, or the run was interrupted
+	StatusStopped     Status = "stopped"     // began, then --fail-percent stopped it before its next operation
+	StatusInterrupted Status = "interrupted" // began, then the run was interrupted (or timed out)
+)
+
 // Kind says what an Event reports.
 type Kind string
 
@@ -25,7 +34,7 @@ const (
 	KindOpStart   Kind = "op_start"   // an operation starts
 	KindOpEnd     Kind = "op_end"     // an operation ended with Status
 	KindPrint     Kind = "print"      // the script called print()
-	KindHostEnd   Kind = "host_end"   // the host finished; Status is failed or ok, counts are set
+	KindHostEnd   Kind = "host_end"   // the host finished (or never began); Status is a host outcome, counts are set
 )
 
 // Event is one thing that happened on one host. Events reach embedders

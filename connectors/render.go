@@ -30,7 +30,8 @@ type Wrap struct {
 // or Chdir is set the command is grouped in braces, so a multi-line command
 // or one with ";", "||" or "&" runs only after the export and the cd
 // succeeded, never in the wrong directory. Values that the shell cannot carry
-// (a NUL byte) and invalid environment names are errors.
+// (a NUL byte), invalid environment names and user names that start with "-"
+// (su would take them for options) are errors.
 func Render(cmd string, w Wrap) (string, error) {
 	if w.Sudo && w.Doas {
 		return "", fmt.Errorf("sudo and doas cannot both be set")
@@ -41,6 +42,10 @@ func Render(cmd string, w Wrap) (string, error) {
 	} {
 		if strings.IndexByte(v.s, 0) >= 0 {
 			return "", fmt.Errorf("%s: contains a NUL byte, which a shell cannot pass on", v.what)
+		}
+		if strings.HasSuffix(v.what, "_user") && strings.HasPrefix(v.s, "-") {
+			// su would read it as an option: "-" alone means a root login.
+			return "", fmt.Errorf("%s %q: a user name cannot start with -", v.what, v.s)
 		}
 	}
 	var prefix []string

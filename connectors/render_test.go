@@ -188,6 +188,10 @@ func TestRenderErrors(t *testing.T) {
 		{"NUL command", "echo a\x00b", connectors.Wrap{}, "command: contains a NUL byte"},
 		{"NUL chdir", "id", connectors.Wrap{Chdir: "/tmp\x00"}, "chdir: contains a NUL byte"},
 		{"NUL su user", "id", connectors.Wrap{SuUser: "a\x00"}, "su_user: contains a NUL byte"},
+		{"su user -", "id", connectors.Wrap{SuUser: "-"}, `su_user "-": a user name cannot start with -`},
+		{"su user option", "id", connectors.Wrap{SuUser: "-c"}, "cannot start with -"},
+		{"sudo user option", "id", connectors.Wrap{Sudo: true, SudoUser: "-s"}, `sudo_user "-s"`},
+		{"doas user option", "id", connectors.Wrap{Doas: true, DoasUser: "-x"}, `doas_user "-x"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := connectors.Render(tt.cmd, tt.w)

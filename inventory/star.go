@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -147,6 +148,23 @@ func unwrapPathError(err error, display string) error {
 	return err
 }
 
+// checkUTF8 refuses a file that is not UTF-8 text, naming the line of the
+// first bad byte: the Starlark scanner would turn such bytes into U+FFFD,
+// and a host name would silently differ from the file.
+func checkUTF8(display string, src []byte) error {
+	for i, line := 0, 1; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return fmt.Errorf("%s:%d: the file is not valid UTF-8 text (byte %#02x); save it as UTF-8", display, line, src[i])
+		}
+		if r == '\n' {
+			line++
+		}
+		i += n
+	}
+	return nil
+}
+
 // execData parses and runs an inventory or group data file, once, and
 // returns its public globals and where each is assigned.
 func execData(display string, src []byte) (starlark.StringDict, map[string]groupPos, error) {
@@ -154,6 +172,9 @@ func execData(display string, src []byte) (starlark.StringDict, map[string]group
 	thread.SetMaxExecutionSteps(10_000_000)
 	thread.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
 		return nil, fmt.Errorf("load(%q): inventory files cannot load modules", module)
+	}
+	if err := checkUTF8(display, src); err != nil {
+		return nil, nil, err
 	}
 	f, prog, err := starlark.SourceProgramOptions(&fileOptions, display, src, func(string) bool { return false })
 	if err != nil {

@@ -6,7 +6,11 @@
 // executes the programs on every host, each host in its own goroutine on its
 // own starlark.Thread, at most Options.Parallel at once, and returns a Report
 // with one HostResult per host. Events (host_start, op_start, op_end, print,
-// host_end) reach Options.OnEvent, one call at a time.
+// host_end) reach Options.OnEvent, one call at a time. Every host ends with
+// one host_end whose Status, like HostResult.Status, tells ok, failed,
+// unreachable (the connector could not open it), stopped (by FailPercent,
+// after it began), interrupted and not_started (FailPercent or the
+// cancellation came first; such a host has no host_start) apart.
 //
 // Scripts use the dialect of deploy files: top-level if/for/while, global
 // reassignment and set are allowed; recursion is not. Modules named by

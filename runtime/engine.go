@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.starlark.net/lib/json"
 	"go.starlark.net/resolve"
@@ -121,6 +122,9 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		_, ok := r.globals[name]
 		return ok || (script && name == "host")
 	}
+	if err := checkUTF8(filename, src); err != nil {
+		return nil, err
+	}
 	f, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
 	if err != nil {
 		return nil, compileError(err)
@@ -142,6 +146,30 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		}
 	}
 	return prog, nil
+}
+
+// checkUTF8 refuses source text that is not UTF-8, naming the line and
+// column of the first bad byte: Starlark source is UTF-8, and a byte that is
+// not would reach hosts and events as an unreadable string. Binary data is
+// written as a bytes literal (b"\xff").
+func checkUTF8(filename string, src []byte) error {
+	if utf8.Valid(src) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(src) > 0 {
+		r, n := utf8.DecodeRune(src)
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		src = src[n:]
+	}
+	return fmt.Errorf("%s:%d:%d: the file is not valid UTF-8 text (byte %#02x); save it as UTF-8, and write binary data as a bytes literal (b\"\\xff\")", filename, line, col, src[0])
 }
 
 // compileError formats syntax and resolve errors, one per line, each with
@@ -326,7 +354,7 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 	var stopped atomic.Bool
 	stopErr := func() error {
 		if stopped.Load() {
-			return fmt.Errorf("stopped: more than %d%% of hosts failed (--fail-percent)", *r.opts.FailPercent)
+			return &stoppedError{pct: *r.opts.FailPercent}
 		}
 		return nil
 	}
@@ -360,7 +388,7 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 					return
 				}
 				if err := stopErr(); err != nil {
-					report.Hosts[i] = HostResult{Name: hosts[i].Name, Err: err}
+					report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
 					return
 				}
 				report.Hosts[i] = r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
@@ -376,7 +404,61 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 	}
 	wg.Wait()
 	report.Interrupted = ctx.Err() != nil
+	// Every host ends with a host_end, also one that never began.
+	for i := range report.Hosts {
+		h := &report.Hosts[i]
+		if h.Started {
+			continue
+		}
+		h.Status = builtins.StatusNotStarted
+		end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: h.Name, Status: h.Status, Counts: &h.Counts}
+		if h.Err != nil {
+			end.Error = h.Err.Error()
+		}
+		emit(end)
+	}
 	return report
+}
+
+// stoppedError is why --fail-percent stopped a host.
+type stoppedError struct{ pct int }
+
+func (e *stoppedError) Error() string {
+	return fmt.Sprintf("stopped: more than %d%% of hosts failed (--fail-percent)", e.pct)
+}
+
+// unreachableError is a host whose connector could not open it.
+type unreachableError struct {
+	host string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	msg := e.err.Error()
+	if strings.HasPrefix(msg, "connect to "+e.host+":") { // the connector said it already
+		return msg
+	}
+	return "connect to " + e.host + ": " + msg
+}
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// hostStatus is the outcome of a host that began, from the error it ended
+// with; ctx is the run's context.
+func hostStatus(ctx context.Context, err error) builtins.Status {
+	var stopped *stoppedError
+	var unreachable *unreachableError
+	switch {
+	case err == nil:
+		return builtins.StatusOK
+	case ctx.Err() != nil:
+		return builtins.StatusInterrupted
+	case errors.As(err, &unreachable):
+		return builtins.StatusUnreachable
+	case errors.As(err, &stopped):
+		return builtins.StatusStopped
+	default:
+		return builtins.StatusFailed
+	}
 }
 
 // runHost connects to one host and runs every program on it. onFail runs
@@ -404,9 +486,10 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	res.Counts = h.Counts
 	res.Output = h.Result
 	res.Duration = time.Since(start)
-	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: builtins.StatusOK, Duration: res.Duration, Counts: &res.Counts}
+	res.Status = hostStatus(ctx, res.Err)
+	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: res.Status, Duration: res.Duration, Counts: &res.Counts}
 	if res.Err != nil {
-		end.Status, end.Error = builtins.StatusFailed, res.Err.Error()
+		end.Error = res.Err.Error()
 		onFail()
 	}
 	emit(end)
@@ -442,7 +525,7 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	}
 	conn, err := host.Factory.Open(ctx, host.Target)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", host.Name, err)
+		return &unreachableError{host: host.Name, err: err}
 	}
 	h.Conn = conn
 	// reconnect() may replace h.Conn; close whichever is current.

@@ -135,6 +135,7 @@ type wireReport struct {
 type wireResult struct {
 	Name     string
 	Started  bool
+	Status   builtins.Status
 	Counts   builtins.Counts
 	Duration time.Duration
 	Err      string
@@ -238,7 +239,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 				if i >= len(report.Hosts) {
 					break
 				}
-				hr := HostResult{Name: w.Name, Started: w.Started, Counts: w.Counts, Duration: w.Duration, Output: w.Output}
+				hr := HostResult{Name: w.Name, Started: w.Started, Status: w.Status, Counts: w.Counts, Duration: w.Duration, Output: w.Output}
 				if w.Err != "" {
 					hr.Err = &ScriptError{Host: w.Name, Pos: w.Pos, Msg: strings.TrimPrefix(w.Err, w.Pos+": "), Err: errors.New(w.Err)}
 				}
@@ -266,6 +267,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	for i := range report.Hosts {
 		if report.Hosts[i].Err == nil && !gotReport {
 			report.Hosts[i].Err = &IsolationError{Reason: reason}
+			report.Hosts[i].Status = hostStatus(ctx, report.Hosts[i].Err)
 		}
 	}
 	report.Interrupted = report.Interrupted || ctx.Err() != nil
@@ -501,7 +503,7 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 	rep := r.Run(ctx, progs, hosts)
 	w := &wireReport{Interrupted: rep.Interrupted}
 	for _, h := range rep.Hosts {
-		res := wireResult{Name: h.Name, Started: h.Started, Counts: h.Counts, Duration: h.Duration, Output: h.Output}
+		res := wireResult{Name: h.Name, Started: h.Started, Status: h.Status, Counts: h.Counts, Duration: h.Duration, Output: h.Output}
 		if h.Err != nil {
 			res.Err = h.Err.Error()
 			var se *ScriptError

@@ -78,8 +78,12 @@ type Report struct {
 
 // HostResult is the outcome of one host.
 type HostResult struct {
-	Name     string
-	Started  bool // false when the run was cancelled before this host began
+	Name    string
+	Started bool // false when the run was cancelled, or --fail-percent passed, before this host began
+	// Status is the host's outcome, as in its host_end event: ok, failed,
+	// unreachable (the connector could not open it), not_started, stopped
+	// (by FailPercent, after it began) or interrupted.
+	Status   builtins.Status
 	Counts   builtins.Counts
 	Duration time.Duration
 	Err      error  // nil when every script finished; a *ScriptError for script failures

@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"go.starlark.net/syntax"
@@ -125,6 +127,9 @@ type connectorsCmd struct{}
 // arguments unparsed, so `@local exec -- ls -la` runs `ls -la`. (kong alone
 // stops filling a []string argument at "--".)
 func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context, err error) {
+	if err := checkArgsUTF8(args); err != nil {
+		return nil, nil, err
+	}
 	var tail []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, tail = args[:i], args[i+1:]
@@ -157,7 +162,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 			c, kctx, err = nil, nil, exit
 		}
 	}()
-	kctx, err = parser.Parse(args)
+	kctx, err = parser.Parse(negativeValues(parser, args))
 	if err != nil {
 		return nil, nil, &usageError{fmt.Errorf("%w (see star-deploy --help)", err)}
 	}
@@ -168,6 +173,58 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 		c.Run.Args = append(c.Run.Args, tail...)
 	}
 	return c, kctx, nil
+}
+
+// checkArgsUTF8 refuses a command-line argument that is not UTF-8 text,
+// naming it: kong would silently turn its bad bytes into U+FFFD, and host
+// names, data and scripts are text everywhere they are shown. Bytes a
+// command needs can be written with printf escapes in the command itself.
+func checkArgsUTF8(args []string) error {
+	for i, a := range args {
+		if utf8.ValidString(a) {
+			continue
+		}
+		what := "argument"
+		switch {
+		case strings.HasPrefix(a, "--data="):
+			what = "--data value"
+		case i > 0 && args[i-1] == "--data":
+			what = "--data value"
+		case slices.Contains(args[:i], "--") || slices.Contains(args[:i], "exec"):
+			return usagef("exec: the command word %q is not valid UTF-8 text; write such bytes as printf escapes (printf '\\377')", a)
+		}
+		return usagef("%s %q is not valid UTF-8 text; host names, --data values and paths must be text", what, a)
+	}
+	return nil
+}
+
+// negativeValues joins a numeric flag and a negative value that follows it
+// ("--parallel -1" becomes "--parallel=-1"): kong would take "-1" for a
+// short flag, and the check of the value would never say what is wrong.
+func negativeValues(parser *kong.Kong, args []string) []string {
+	numeric := map[string]bool{}
+	for _, group := range parser.Model.AllFlags(false) {
+		for _, f := range group {
+			switch f.Target.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Float64:
+				numeric["--"+f.Name] = true
+			case reflect.Pointer:
+				if k := f.Target.Type().Elem().Kind(); k == reflect.Int || k == reflect.Uint {
+					numeric["--"+f.Name] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if numeric[args[i]] && i+1 < len(args) && len(args[i+1]) > 1 && args[i+1][0] == '-' && args[i+1][1] >= '0' && args[i+1][1] <= '9' {
+			out = append(out, args[i]+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 // execute runs the command args name. The report is nil when no host ran.
@@ -213,7 +270,10 @@ const (
 // before any host runs, runs them and renders the events.
 func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, prompt func(string) (string, error), stdout, stderr io.Writer) (*sdrt.Report, error) {
 	if f.Parallel < 0 {
-		return nil, usagef("--parallel must be 0 (all hosts) or more, got %d", f.Parallel)
+		return nil, usagef("--parallel must be ≥ 0 (0: all hosts at once), got %d", f.Parallel)
+	}
+	if f.Port < 0 || f.Port > 65535 {
+		return nil, usagef("--port must be between 1 and 65535, got %d", f.Port)
 	}
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
@@ -299,7 +359,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 	}
-	out.finish(rep, time.Since(start))
+	out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
 	return rep, nil
 }
 
@@ -370,6 +430,9 @@ func parseData(reg *connectors.Registry, items []string) (map[string]string, err
 		if err := reg.CheckKey(k); err != nil {
 			return nil, usagef("--data %s: %w", k, err)
 		}
+		if !utf8.ValidString(v) {
+			return nil, usagef("--data %s: the value %q is not valid UTF-8 text; host data is text (put binary content in a file and upload it with put(src=...))", k, v)
+		}
 		data[k] = v
 	}
 	return data, nil
@@ -391,6 +454,9 @@ func anyMap(m map[string]string) map[string]any {
 func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string, control builtins.Control) ([]sdrt.Host, error) {
 	hosts := make([]sdrt.Host, 0, len(entries))
 	for _, e := range entries {
+		if !utf8.ValidString(e.Name) {
+			return nil, usagef("host %q: the name is not valid UTF-8 text; host names are shown in output and events, so they must be text", e.Name)
+		}
 		hostData := maps.Clone(e.Data)
 		if hostData == nil {
 			hostData = map[string]any{}

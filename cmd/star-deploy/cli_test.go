@@ -217,8 +217,11 @@ func TestJSONEmitsOnlyJSON(t *testing.T) {
 		t.Errorf("exit code %d, want %d", code, exitFailed)
 	}
 	events := jsonEvents(t, stdout)
+	if len(events) < 2 || events[0].Kind != kindRunStart || events[len(events)-1].Kind != kindRunEnd {
+		t.Fatalf("--json does not open with run_start and end with run_end:\n%s", stdout)
+	}
 	kinds := map[builtins.Kind]int{}
-	for _, e := range events {
+	for _, e := range events[1 : len(events)-1] {
 		kinds[e.Kind]++
 		if e.Host != "@local" {
 			t.Errorf("event for host %q: %+v", e.Host, e)

@@ -22,14 +22,15 @@ var version = "dev"
 // place, exitCode.
 const (
 	exitOK          = 0   // every host succeeded
-	exitFailed      = 1   // one or more hosts failed or were unreachable
+	exitFailed      = 1   // one or more hosts failed, were unreachable, stopped or not started (no separate code for unreachable)
 	exitUsage       = 2   // usage, inventory, connector or script error before any host ran
 	exitInterrupted = 130 // interrupted (SIGINT/SIGTERM)
 )
 
 const exitCodesHelp = `Exit codes:
   0    every host succeeded
-  1    one or more hosts failed or were unreachable
+  1    one or more hosts failed, were unreachable, or were stopped or not
+       started by --fail-percent (the summary and run_end say which)
   2    usage, inventory, connector, data key or script error; no host ran
   130  interrupted (Ctrl-C or SIGTERM); a partial summary is printed`
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +22,10 @@ import (
 
 // output renders the runtime's events and the final summary. event is
 // called by the runtime, one call at a time; finish is called once, after
-// the run.
+// the run, with the exit code the run ends with.
 type output interface {
 	event(e sdrt.Event)
-	finish(rep *sdrt.Report, elapsed time.Duration)
+	finish(rep *sdrt.Report, elapsed time.Duration, code int)
 }
 
 // outputConfig says where and how to render.
@@ -53,7 +54,9 @@ func newOutput(cfg outputConfig) output {
 	}
 	switch {
 	case cfg.json:
-		return &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout)}
+		o := &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout)}
+		o.write(runEvent{Time: time.Now(), Kind: kindRunStart, Hosts: cfg.hosts, Version: versionString()})
+		return o
 	case cfg.terminal:
 		return newTTYOutput(cfg)
 	default:
@@ -77,13 +80,92 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 }
 
 func (o *jsonOutput) event(e sdrt.Event) {
-	if err := o.enc.Encode(e); err != nil {
+	b, err := json.Marshal(e)
+	if err == nil {
+		_, err = o.cfg.stdout.Write(append(appendBase64(b, e), '\n'))
+	}
+	if err != nil {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
 	}
 }
 
-func (o *jsonOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+func (o *jsonOutput) finish(rep *sdrt.Report, elapsed time.Duration, code int) {
+	end := runEvent{Time: time.Now(), Kind: kindRunEnd, Hosts: len(rep.Hosts), ExitCode: &code,
+		Counts: &runCounts{}, Interrupted: rep.Interrupted, Seconds: elapsed.Seconds()}
+	for _, h := range rep.Hosts {
+		end.Counts.add(hostState(rep, h))
+	}
+	o.write(end)
 	writeSummary(o.cfg.stderr, rep, elapsed, summaryStyle{verbose: o.cfg.verbose})
+}
+
+func (o *jsonOutput) write(v any) {
+	if err := o.enc.Encode(v); err != nil {
+		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
+	}
+}
+
+// The kinds of the first and the last line of --json output.
+const (
+	kindRunStart = "run_start"
+	kindRunEnd   = "run_end"
+)
+
+// runEvent is the first (run_start) and the last (run_end) line of --json
+// output; the host events come between them. README.md documents the schema.
+type runEvent struct {
+	Time        time.Time  `json:"time"`
+	Kind        string     `json:"kind"`
+	Hosts       int        `json:"hosts"`                 // how many hosts the run has
+	Version     string     `json:"version,omitempty"`     // run_start
+	ExitCode    *int       `json:"exit_code,omitempty"`   // run_end
+	Counts      *runCounts `json:"counts,omitempty"`      // run_end: hosts by status
+	Interrupted bool       `json:"interrupted,omitempty"` // run_end
+	Seconds     float64    `json:"duration,omitempty"`    // run_end
+}
+
+// runCounts tallies hosts by the status word of their host_end.
+type runCounts struct {
+	OK          int `json:"ok"`
+	Failed      int `json:"failed"`
+	Unreachable int `json:"unreachable"`
+	Stopped     int `json:"stopped"`
+	Interrupted int `json:"interrupted"`
+	NotStarted  int `json:"not_started"`
+}
+
+// add counts one host of summary state s (see hostState).
+func (c *runCounts) add(s string) {
+	switch s {
+	case "ok":
+		c.OK++
+	case "failed":
+		c.Failed++
+	case "unreachable":
+		c.Unreachable++
+	case "stopped":
+		c.Stopped++
+	case "interrupted":
+		c.Interrupted++
+	default:
+		c.NotStarted++
+	}
+}
+
+// appendBase64 adds stdout_base64, stderr_base64 and message_base64 to
+// the JSON object b of e for each of those texts that is not valid UTF-8:
+// JSON turns such bytes into U+FFFD, and the _base64 field keeps them
+// exactly.
+func appendBase64(b []byte, e sdrt.Event) []byte {
+	for _, f := range []struct{ name, text string }{{"stdout", e.Stdout}, {"stderr", e.Stderr}, {"message", e.Message}} {
+		if utf8.ValidString(f.text) {
+			continue
+		}
+		b = append(b[:len(b)-1], `,"`+f.name+`_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(f.text))
+		b = append(b, `"}`...)
+	}
+	return b
 }
 
 // ---- plain lines ----
@@ -114,7 +196,7 @@ func (o *plainOutput) event(e sdrt.Event) {
 	o.w.Write(b.Bytes())
 }
 
-func (o *plainOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+func (o *plainOutput) finish(rep *sdrt.Report, elapsed time.Duration, _ int) {
 	w := o.w
 	if o.cfg.mode != modeScripts {
 		// exec and fact print results on stdout; keep it clean for pipes.
@@ -160,8 +242,13 @@ func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[strin
 	case builtins.KindPrint:
 		writePrefixedBuf(b, e.Host, e.Message)
 	case builtins.KindHostEnd:
-		if e.Status == builtins.StatusFailed && !opFailed[e.Host] && e.Error != "" {
-			fmt.Fprintf(b, "[%s] %s: %s\n", e.Host, paint(colorRed, "failed"), e.Error)
+		// A failure no op_end showed: the connection, the script itself.
+		switch {
+		case e.Error == "" || opFailed[e.Host]:
+		case e.Status == builtins.StatusFailed, e.Status == builtins.StatusUnreachable:
+			fmt.Fprintf(b, "[%s] %s: %s\n", e.Host, paint(colorRed, string(e.Status)), e.Error)
+		case e.Status == builtins.StatusStopped:
+			fmt.Fprintf(b, "[%s] %s\n", e.Host, paint(colorMagenta, e.Error))
 		}
 	}
 }
@@ -240,11 +327,15 @@ type summaryStyle struct {
 	verbose bool
 }
 
-// hostState is what the summary says about a host.
+// hostState is what the summary says about a host: its status word, with
+// "not started" for not_started. A report without statuses (from an
+// embedder or a test) is read from Started and Err.
 func hostState(rep *sdrt.Report, h sdrt.HostResult) string {
 	switch {
-	case !h.Started:
+	case h.Status == builtins.StatusNotStarted, h.Status == "" && !h.Started:
 		return "not started"
+	case h.Status != "":
+		return string(h.Status)
 	case h.Err == nil:
 		return "ok"
 	case rep.Interrupted && (errors.Is(h.Err, context.Canceled) || strings.HasSuffix(h.Err.Error(), context.Canceled.Error())):
@@ -310,7 +401,7 @@ func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style su
 		counts[s]++
 	}
 	var parts []string
-	for _, s := range []string{"ok", "failed", "interrupted", "not started"} {
+	for _, s := range []string{"ok", "failed", "unreachable", "stopped", "interrupted", "not started"} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -324,10 +415,17 @@ func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style su
 		b.WriteString(" (" + paint(colorMagenta, "interrupted") + ")")
 	}
 	b.WriteByte('\n')
+	for i, h := range rep.Hosts {
+		// Why hosts were stopped or not started: one line for them all.
+		if (states[i] == "stopped" || states[i] == "not started") && h.Err != nil {
+			b.WriteString(paint(colorMagenta, h.Err.Error()) + "\n")
+			break
+		}
+	}
 
 	first := true
 	for i, h := range rep.Hosts {
-		if states[i] != "failed" {
+		if states[i] != "failed" && states[i] != "unreachable" {
 			continue
 		}
 		if first {
@@ -412,7 +510,7 @@ func cellColor(col int, v string) color {
 		switch v {
 		case "ok":
 			return colorGreen
-		case "failed":
+		case "failed", "unreachable":
 			return colorRed
 		default:
 			return colorMagenta
@@ -560,7 +658,7 @@ func (o *ttyOutput) event(e sdrt.Event) {
 	}
 }
 
-func (o *ttyOutput) finish(rep *sdrt.Report, elapsed time.Duration) {
+func (o *ttyOutput) finish(rep *sdrt.Report, elapsed time.Duration, _ int) {
 	close(o.stop)
 	<-o.stopped
 	o.mu.Lock()

@@ -53,7 +53,7 @@ func render(cfg outputConfig, events []sdrt.Event, rep *sdrt.Report) (stdout, st
 	for _, e := range events {
 		o.event(e)
 	}
-	o.finish(rep, 2*time.Second)
+	o.finish(rep, 2*time.Second, exitCode(context.Background(), rep, nil))
 	return out.String(), errOut.String()
 }
 
@@ -135,8 +135,16 @@ func TestJSONOutputIsPure(t *testing.T) {
 	events = append(events, sdrt.Event{Kind: builtins.KindPrint, Host: "<web3>", Message: "a & b"})
 	stdout, stderr := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
-	if len(lines) != len(events) {
-		t.Fatalf("%d lines of JSON for %d events:\n%s", len(lines), len(events), stdout)
+	if len(lines) != len(events)+2 {
+		t.Fatalf("%d lines of JSON for %d events, run_start and run_end:\n%s", len(lines), len(events), stdout)
+	}
+	first, end := lines[0], lines[len(lines)-1]
+	lines = lines[1 : len(lines)-1]
+	if !strings.Contains(first, `"kind":"run_start","hosts":2,"version":"star-deploy `) {
+		t.Errorf("first line is not run_start: %s", first)
+	}
+	if !strings.Contains(end, `"kind":"run_end","hosts":2,"exit_code":1,"counts":{"ok":1,"failed":1,"unreachable":0,"stopped":0,"interrupted":0,"not_started":0},"duration":2}`) {
+		t.Errorf("last line is not run_end: %s", end)
 	}
 	for i, line := range lines {
 		var m map[string]any
@@ -168,6 +176,9 @@ func TestSummary(t *testing.T) {
 				Err: &sdrt.ScriptError{Host: "b", Pos: "x.star:1:1", Msg: "interrupted", Err: fmt.Errorf("run: %w", context.Canceled)}},
 			{Name: "c", Started: true, Err: &sdrt.ScriptError{Host: "c", Pos: "lib/x.star:9:2", Msg: "boom", Backtrace: "trace"}},
 			{Name: "d"},
+			{Name: "e", Started: true, Status: builtins.StatusUnreachable, Err: errors.New("connect to e: connection refused")},
+			{Name: "f", Started: true, Status: builtins.StatusStopped, Counts: builtins.Counts{OK: 2}, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
+			{Name: "g", Status: builtins.StatusNotStarted, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
 		},
 	}
 	var b bytes.Buffer
@@ -177,10 +188,15 @@ a-long-host-name  ok           12        3       0        0  1m15s
 b                 interrupted   1        0       0        0  1.00s
 c                 failed        0        0       0        0  0.00s
 d                 not started   0        0       0        0      -
-4 hosts: 1 ok, 1 failed, 1 interrupted, 1 not started in 1m20s
+e                 unreachable   0        0       0        0  0.00s
+f                 stopped       2        0       0        0  0.00s
+g                 not started   0        0       0        0      -
+7 hosts: 1 ok, 1 failed, 1 unreachable, 1 stopped, 1 interrupted, 2 not started in 1m20s
+stopped: more than 0% of hosts failed (--fail-percent)
 
 Failures:
 [c] lib/x.star:9:2: boom
+[e] connect to e: connection refused
 `
 	if b.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", b.String(), want)
@@ -271,7 +287,7 @@ func TestTTYOutput(t *testing.T) {
 	o.mu.Lock()
 	o.redraw()
 	o.mu.Unlock()
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second, 0)
 	got := out.String()
 	if !strings.Contains(got, "\x1b[J") || !strings.Contains(got, "HOST") {
 		t.Errorf("finish did not erase the block and print the summary:\n%q", got)
@@ -291,7 +307,7 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 		o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: builtins.StatusOK})
 	}
 	time.Sleep(3 * redrawEvery)
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
 	if n := strings.Count(out.String(), "hosts done"); n == 0 || n > 10 {
 		t.Errorf("the block was drawn %d times for 2000 events in ~%s", n, 3*redrawEvery)
 	}
@@ -339,5 +355,29 @@ func TestInterruptedLines(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output does not contain %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestJSONKeepsBytes: output that is not UTF-8 comes with its exact bytes
+// in a _base64 field; UTF-8 output has none.
+func TestJSONKeepsBytes(t *testing.T) {
+	events := []sdrt.Event{
+		{Time: t0, Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Status: builtins.StatusChanged, Stdout: "\xff\xfe", Stderr: "fine ☃"},
+		{Time: t0, Kind: builtins.KindPrint, Host: "h", Message: "a\x80"},
+	}
+	stdout, _ := render(outputConfig{hosts: 1, json: true}, events, &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true, Status: builtins.StatusOK}}})
+	lines := strings.Split(stdout, "\n")
+	var op, print map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &op); err != nil {
+		t.Fatalf("%v: %s", err, lines[1])
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &print); err != nil {
+		t.Fatalf("%v: %s", err, lines[2])
+	}
+	if op["stdout_base64"] != "//4=" || op["stderr"] != "fine ☃" || op["stderr_base64"] != nil {
+		t.Errorf("op_end: %s", lines[1])
+	}
+	if print["message_base64"] != "YYA=" {
+		t.Errorf("print: %s", lines[2])
 	}
 }

@@ -153,7 +153,7 @@ func TestSSHOneHostUnreachable(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
 	}
-	for _, w := range append(want, down, "connection refused", "9 ok, 1 failed") {
+	for _, w := range append(want, down, "connection refused", "9 ok, 1 unreachable") {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
