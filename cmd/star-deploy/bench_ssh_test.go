@@ -29,10 +29,7 @@ func TestSSHBenchmark(t *testing.T) {
 	if spec == "" {
 		t.Skip("set STAR_DEPLOY_SSH_BENCH=1,10,50 to run (make bench does)")
 	}
-	bin := filepath.Join(t.TempDir(), "star-deploy")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	var rows []string
 	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

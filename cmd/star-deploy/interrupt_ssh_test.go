@@ -254,16 +254,6 @@ func TestSecondInterruptSSH(t *testing.T) {
 	}
 }
 
-// buildBinary builds star-deploy into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "star-deploy")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // waitForFile waits until path exists, failing t if the command ends first
 // or after 20 s.
 func waitForFile(t *testing.T, path string, done <-chan error, stdout, stderr *syncBuffer) {

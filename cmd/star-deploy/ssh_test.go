@@ -192,10 +192,7 @@ func TestSSHPassphrasePromptOnTerminal(t *testing.T) {
 	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
 	srv.AuthorizeKey(t, pub)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "star-deploy")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
 	line := strings.Join([]string{bin, "--key", key, "--user", srv.User, "--data", "ssh_allow_agent=false",
 		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + srv.Addr, deploy}, " ")
