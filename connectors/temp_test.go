@@ -78,13 +78,13 @@ func TestSweepScript(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "it's a dir")
 			old, young := time.Now().Add(-time.Hour), time.Now().Add(-5*time.Minute)
 			files := map[string]time.Time{
-				".star-deploy-aaaaaaaaaaaa-motd.0a1b2c3d4e5f": old,   // removed
+				".star-deploy-aaaaaaaaaaaa-motd.0a1b2c3d4e5f":  old, // removed
 				".star-deploy-dddddddddddd-it's a file.XyZ123": old, // removed
-				".star-deploy-0123456789ab-motd.aaaaaaaaaaaa": old,  // this run's
+				".star-deploy-0123456789ab-motd.aaaaaaaaaaaa":  old, // this run's
 				".star-deploy-bbbbbbbbbbbb-young.aaaaaaaaaaaa": young,
-				".star-deploy-download.Ab12Cd":                  old, // not ours
-				".star-deploy-ABCDEF012345-x":                   old,
-				"motd":                                          old,
+				".star-deploy-download.Ab12Cd":                 old, // not ours
+				".star-deploy-ABCDEF012345-x":                  old,
+				"motd":                                         old,
 			}
 			if err := os.MkdirAll(filepath.Join(dir, ".star-deploy-cccccccccccc-dir.1"), 0o755); err != nil {
 				t.Fatal(err)
