@@ -78,7 +78,10 @@ func (p *cutProxy) serve(c net.Conn) {
 	p.mu.Lock()
 	p.conns = append(p.conns, c, s)
 	p.mu.Unlock()
-	go io.Copy(c, s)
+	go func() {
+		io.Copy(c, s)
+		c.(*net.TCPConn).CloseWrite()
+	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)
@@ -92,7 +95,7 @@ func (p *cutProxy) serve(c net.Conn) {
 			}
 		}
 		if err != nil {
-			s.Close()
+			s.(*net.TCPConn).CloseWrite()
 			return
 		}
 	}
