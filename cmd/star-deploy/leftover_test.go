@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -227,5 +228,25 @@ func TestLocalPutAsRootKeepsOwner(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if b, _ := os.ReadFile(dest); string(b) != "new\n" || st.Uid != 65534 || st.Gid != 65534 || fi.Mode().Perm() != 0o644 {
 		t.Errorf("after put: %q owned by %d:%d mode %v, want \"new\\n\" owned by 65534:65534 mode 0644", b, st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}
+
+// TestSSHSudoPutRemovesRootLeftovers: a put with sudo=True removes the
+// root-owned temporary files an earlier run left in the directory, as
+// root, in the probe it makes anyway; a look-alike of another program stays.
+func TestSSHSudoPutRemovesRootLeftovers(t *testing.T) {
+	c := sshtest.Fleet(t, 1)[0]
+	const left, other = "/etc/.star-deploy-0123456789ab-motd.Ab12Cd", "/etc/.star-deploy-download.Ab12Cd"
+	if out, err := c.Exec(t, "sh", "-c", "touch -d '1 hour ago' "+left+" "+other+" && ls -l "+left); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	script := writeFile(t, t.TempDir(), "s.star", `put("/etc/star-deploy-sweep", content = "x\n", sudo = True)`)
+	code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserNopasswd), "@ssh/"+c.Addr, script)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	ls, _ := c.Exec(t, "sh", "-c", "ls -a /etc | grep star-deploy || true")
+	if strings.Contains(ls, path.Base(left)) || !strings.Contains(ls, path.Base(other)) {
+		t.Errorf("/etc after a sudo put holds:\n%s\nwant %s removed and %s kept", ls, left, other)
 	}
 }
