@@ -17,10 +17,19 @@
 //     existing file keeps its mode and (under sudo/su/doas) its owner unless
 //     mode=, user= or group= say otherwise.
 //   - Without privilege, put streams through Connector.Put (a temporary file
-//     in the destination directory renamed over dest). With sudo, su or
-//     doas, the content streams on stdin into a mktemp file in the
-//     destination directory, created, chmod-ed, chown-ed and renamed by the
-//     privileged user; it is removed on failure.
+//     in the destination directory renamed over dest); with user= or group=
+//     it uploads to a temporary name, chowns and chmods that, and renames it
+//     last, so a failed chown (an unknown user) leaves the old file. With
+//     sudo, su or doas, the content streams on stdin into a mktemp file in
+//     the destination directory, created, chown-ed, chmod-ed and renamed by
+//     the privileged user; it is removed on failure.
+//   - Temporary files are named .star-deploy-<run id>-<name>.<random>, 0600
+//     from creation. A connection lost mid-upload can leave one; the probe
+//     put and template make of dest also removes, once per directory and
+//     privilege per run, the temporary files of other runs there that are
+//     regular files older than this run (see connectors.SweepScript; judged
+//     on the host's clock, so clock skew does not matter). --dry removes
+//     nothing.
 //   - sudo runs `sudo -H -n`: it never prompts (a password from data or a
 //     prompt arrives with the SSH connector).
 //   - shell() creates=/unless= that say the work is done give status

@@ -227,16 +227,20 @@ elif [ -f "$p" ]; then
 fi`
 
 func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	fi, err := h.statFile(ctx, ctl, args[0])
+	fi, err := h.statFile(ctx, ctl, args[0], "")
 	if err != nil {
 		return nil, err
 	}
 	return fi.value(), nil
 }
 
-// statFile reads the file fact of p, uncached.
-func (h *Host) statFile(ctx context.Context, ctl Control, p string) (fileInfo, error) {
-	res, err := h.run(ctx, fmt.Sprintf(fileProbe, connectors.Quote(p)), ctl, "")
+// statFile reads the file fact of p, uncached. The script before, if any,
+// runs first in the same command (it must not print or exit), after the
+// line "p=PATH" that the probe starts with.
+func (h *Host) statFile(ctx context.Context, ctl Control, p, before string) (fileInfo, error) {
+	head := "p=" + connectors.Quote(p) + "\n"
+	rest := strings.TrimPrefix(fmt.Sprintf(fileProbe, connectors.Quote(p)), head)
+	res, err := h.run(ctx, head+before+rest, ctl, "")
 	if err != nil {
 		return fileInfo{}, err
 	}

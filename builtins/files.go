@@ -272,7 +272,7 @@ func (w *fileWant) setContent(b []byte) {
 // ensureFile makes dest hold w's content, mode and owner, changing only what
 // differs. It is the shared core of put and template.
 func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome, error) {
-	cur, err := h.file(ctx, probeControl(ctl), w.dest)
+	cur, sweepLater, err := h.destFile(ctx, probeControl(ctl), w.dest)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -315,6 +315,9 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 		return out, nil
 	}
 	defer h.forget(w.dest)
+	if sweepLater != nil {
+		sweepLater(ctx)
+	}
 
 	chown := ""
 	if !sameOwner && (w.user != "" || w.group != "") {
@@ -325,11 +328,10 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	switch {
 	case !sameContent && ctl.privileged():
 		err = h.putPrivileged(ctx, ctl, w, mode, chown)
+	case !sameContent && chown != "":
+		err = h.putOwned(ctx, ctl, w, cur, mode, chown)
 	case !sameContent:
 		err = h.putPlain(ctx, w, mode)
-		if err == nil && chown != "" {
-			_, err = h.check(ctx, "chown -- "+connectors.Quote(chown)+" "+connectors.Quote(w.dest), probeControl(ctl), "")
-		}
 	default:
 		var cmds []string
 		if !sameMode {
@@ -346,6 +348,66 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	return out, nil
 }
 
+// destFile reads the file fact of dest before put or template change it.
+// Once per directory, privilege and run, the same probe also removes what
+// earlier runs left there (connectors.SweepScript), at no extra round trip.
+// When the fact came from the cache, the sweep is returned as sweepLater,
+// to run only if the file is written.
+func (h *Host) destFile(ctx context.Context, ctl Control, dest string) (fi fileInfo, sweepLater func(context.Context), err error) {
+	sweep, done := h.sweepDue(ctx, ctl, dest)
+	if sweep == "" {
+		fi, err := h.file(ctx, ctl, dest)
+		return fi, nil, err
+	}
+	probed := false
+	def := factDef{Name: "file", read: func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+		probed = true
+		fi, err := h.statFile(ctx, ctl, args[0], sweep)
+		if err != nil {
+			return nil, err
+		}
+		return fi.value(), nil
+	}}
+	v, err := h.readFact(ctx, def, ctl, []string{dest})
+	if err != nil {
+		return fileInfo{}, nil, err
+	}
+	if probed {
+		done()
+		return fileInfoFrom(v), nil, nil
+	}
+	return fileInfoFrom(v), func(ctx context.Context) {
+		if _, err := h.run(ctx, sweep, probeControl(ctl), ""); err == nil {
+			done()
+		}
+	}, nil
+}
+
+// sweepDue returns the sweep of dest's directory, and a function that
+// records it done, when this run has not swept that directory with ctl's
+// privileges yet; "" outside a run and under --dry.
+func (h *Host) sweepDue(ctx context.Context, ctl Control, dest string) (string, func()) {
+	run, ok := connectors.RunFrom(ctx)
+	if !ok || h.Dry {
+		return "", nil
+	}
+	dir, w := path.Dir(dest), ctl.Wrap()
+	key := dir + "\x00" + fmt.Sprint(w.Sudo, w.SudoUser, w.SuUser, w.Doas, w.DoasUser)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.swept[key] {
+		return "", nil
+	}
+	return connectors.SweepScript(dir, run), func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.swept == nil {
+			h.swept = map[string]bool{}
+		}
+		h.swept[key] = true
+	}
+}
+
 func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error {
 	r, err := w.open()
 	if err != nil {
@@ -356,17 +418,56 @@ func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error
 	return h.Conn.Put(ctx, w.dest, r, mode)
 }
 
+// ownedPut gives the uploaded temporary file $t (0600) the owner (keeping
+// the old file's where allowed first), then the mode, and renames it over
+// dest last: a chown that fails (an unknown user) leaves the old file, and
+// the temporary file is removed.
+const ownedPut = `t=%s d=%s
+%sif chown -- %s "$t" && chmod %s "$t" && mv -f -- "$t" "$d"; then exit 0; fi
+rm -f -- "$t"
+exit 1`
+
+// putOwned is putPlain for a put that also changes the owner or group: the
+// connector uploads to a temporary name of the run (connectors.TempName),
+// and ownedPut renames it into place once owner and mode are set. A
+// temporary file that a lost connection leaves is removed by a later run.
+func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileInfo, mode fs.FileMode, chown string) error {
+	r, err := w.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tmp := connectors.TempName(ctx, w.dest)
+	if err := h.Conn.Put(ctx, tmp, r, 0o600); err != nil {
+		return err
+	}
+	keep := ""
+	if cur.Exists {
+		keep = "chown -- " + connectors.Quote(owner(cur.Owner, cur.Group)) + ` "$t" 2>/dev/null` + "\n"
+	}
+	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, connectors.Quote(chown), formatMode(mode))
+	res, err := h.run(ctx, script, probeControl(ctl), "")
+	if err == nil && res.ExitCode != 0 {
+		err = &connectors.ExitError{Target: h.Name, Script: "chown " + chown + " " + w.dest, Result: res}
+	}
+	if err != nil {
+		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
+	}
+	return nil
+}
+
 // privilegedPut streams the content on stdin into a temporary file created
-// (0600, by mktemp) in dest's directory by the privileged user, sets mode and
-// owner, and renames it over dest; the temporary file is removed on failure.
+// (0600, by mktemp, named for the run: connectors.TempTemplate) in dest's
+// directory by the privileged user, sets owner and mode, and renames it
+// over dest; the temporary file is removed on failure.
 const privilegedPut = `set -e
 d=%s
-t=$(mktemp "$(dirname -- "$d")/.$(basename -- "$d").star-deploy-XXXXXX")
+t=$(mktemp %s)
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 143' TERM HUP INT
 cat > "$t"
-chmod %s "$t"
 %s
+chmod %s "$t"
 mv -f -- "$t" "$d"
 trap - EXIT`
 
@@ -380,7 +481,7 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 	if chown != "" {
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
-	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), formatMode(mode), chownLine)
+	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), chownLine, formatMode(mode))
 	res, err := h.exec(ctx, script, probeControl(ctl), r)
 	if err == nil && res.ExitCode != 0 {
 		err = &connectors.ExitError{Target: h.Name, Script: "write " + w.dest, Result: res}

@@ -63,6 +63,7 @@ type Host struct {
 	mu    sync.Mutex
 	facts map[string]starlark.Value
 	value starlark.Value
+	swept map[string]bool // directories cleared of earlier runs' temporary files (sweepDue)
 }
 
 // IsSecretKey reports whether a host data key holds a secret (a password

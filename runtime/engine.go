@@ -333,8 +333,14 @@ func (r *Runner) readFile(key string) ([]byte, error) {
 // Run runs progs, in order, on every host, each host in its own goroutine,
 // at most Options.Parallel at once. A failing host stops only itself. When
 // ctx is cancelled every host stops, the commands they started are killed,
-// and the report holds what finished (Report.Interrupted is set).
+// and the report holds what finished (Report.Interrupted is set). The run's
+// id (connectors.Run) names temporary files on the hosts; one is made unless
+// ctx carries one (connectors.WithRun).
 func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Report {
+	if _, ok := connectors.RunFrom(ctx); !ok {
+		// One id per run names its temporary files on every host.
+		ctx = connectors.WithRun(ctx, connectors.NewRun())
+	}
 	if r.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)

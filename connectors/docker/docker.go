@@ -10,8 +10,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -316,11 +314,14 @@ func (c *Conn) kill(ctx context.Context, pid *connectors.PIDWriter) {
 	}
 }
 
-// Put sends src as a one-file tar stream (mode and owner in the header: an
-// existing file's owner, or the exec user's for a new file) to
-// a temporary name in dst's directory, then renames it over dst. A tar
-// header needs the size first, so a source of unknown length is spooled to
-// a local temporary file (disk, not memory).
+// Put sends src as a one-file tar stream (mode 0600, and owner in the
+// header: an existing file's owner, or the exec user's for a new file) to a
+// temporary name in dst's directory (connectors.TempName), then sets mode
+// and renames it over dst in one exec. A tar header needs the size first,
+// so a source of unknown length is spooled to a local temporary file (disk,
+// not memory). On failure or cancel the temporary file is removed, best
+// effort with a short deadline of its own; what a lost engine connection
+// leaves, a later run removes (see connectors.SweepScript).
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	wrap := func(err error) error { return fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err) }
 	size, body, cleanup, err := sized(ctx, src)
@@ -328,8 +329,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		return wrap(err)
 	}
 	defer cleanup()
-	dir, base := path.Dir(dst), path.Base(dst)
-	tmp := "." + base + ".star-deploy-" + randomHex()
+	dir, tmp := path.Dir(dst), connectors.TempName(ctx, dst)
 	// An existing file keeps its owner: the tar header carries it.
 	uid, gid := 0, 0
 	if res, err := c.Run(ctx, connectors.Command{Script: "stat -c '%u %g' -- " + connectors.Quote(dst) + " 2>/dev/null || echo $(id -u) $(id -g)"}); err == nil {
@@ -338,7 +338,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: tmp, Mode: int64(mode.Perm()), Size: size, Uid: uid, Gid: gid, ModTime: time.Now(), Typeflag: tar.TypeReg})
+		err := tw.WriteHeader(&tar.Header{Name: path.Base(tmp), Mode: 0o600, Size: size, Uid: uid, Gid: gid, ModTime: time.Now(), Typeflag: tar.TypeReg})
 		if err == nil {
 			_, err = io.Copy(tw, connectors.ContextReader(ctx, body))
 		}
@@ -347,23 +347,51 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		}
 		pw.CloseWithError(err)
 	}()
+	defer func() {
+		if err != nil {
+			c.removeTemp(ctx, tmp)
+		}
+	}()
 	_, err = c.eng.CopyToContainer(ctx, c.id, client.CopyToContainerOptions{DestinationPath: dir, Content: pr})
 	pr.CloseWithError(err)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return wrap(fmt.Errorf("directory %s: %w", dir, fs.ErrNotExist))
 		}
+		if ctx.Err() != nil {
+			return wrap(ctx.Err())
+		}
 		return wrap(err)
 	}
-	res, err := c.Run(ctx, connectors.Command{Script: "mv -f -- " + connectors.Quote(path.Join(dir, tmp)) + " " + connectors.Quote(dst)})
+	q := connectors.Quote(tmp)
+	res, err := c.Run(ctx, connectors.Command{Script: "chmod " + unixMode(mode) + " " + q + " && mv -f -- " + q + " " + connectors.Quote(dst)})
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("rename into place: %s", bytes.TrimSpace(res.Stderr))
 	}
 	if err != nil {
-		c.Run(context.WithoutCancel(ctx), connectors.Command{Script: "rm -f -- " + connectors.Quote(path.Join(dir, tmp))})
 		return wrap(err)
 	}
 	return nil
+}
+
+// removeTemp removes the temporary file of a failed Put, also when ctx was
+// cancelled, waiting at most a few seconds for the engine.
+func (c *Conn) removeTemp(ctx context.Context, tmp string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	c.Run(ctx, connectors.Command{Script: "rm -f -- " + connectors.Quote(tmp)})
+}
+
+// unixMode renders mode as chmod's octal digits, taking the set-id and
+// sticky bits from either fs.FileMode's flags or Unix's bits.
+func unixMode(mode fs.FileMode) string {
+	m := uint32(mode) & 0o7777
+	for flag, bit := range map[fs.FileMode]uint32{fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000, fs.ModeSticky: 0o1000} {
+		if mode&flag != 0 {
+			m |= bit
+		}
+	}
+	return fmt.Sprintf("%04o", m)
 }
 
 // sized returns src's size and a reader of it: from Len() (content=) or
@@ -436,10 +464,4 @@ func parsePlatform(s string) (*ocispec.Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
-}
-
-func randomHex() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

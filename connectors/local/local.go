@@ -233,11 +233,12 @@ func exitCode(ps *os.ProcessState) int {
 }
 
 // Put streams src into dst with permission bits mode, atomically: it writes
-// a temporary file in dst's directory, sets its mode (regardless of the
-// umask), syncs it and renames it over dst. On any error, including ctx
-// ending, the temporary file is removed and dst is left as it was. A
-// symbolic link at dst is replaced, not followed. A nil src writes an empty
-// file.
+// a temporary file in dst's directory (connectors.TempName, 0600 from its
+// creation), gives it the owner and group of an existing dst where it may
+// (always as root), sets its mode (regardless of the umask), syncs it and
+// renames it over dst. On any error, including ctx ending, the temporary
+// file is removed and dst is left as it was. A symbolic link at dst is
+// replaced, not followed. A nil src writes an empty file.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	defer func() {
 		if err != nil {
@@ -253,13 +254,13 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	if dst == "" || strings.HasSuffix(dst, "/") {
 		return fmt.Errorf("destination must name a file")
 	}
-	dir, base := filepath.Dir(dst), filepath.Base(dst)
+	dir := filepath.Dir(dst)
 	if fi, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("directory %s: %w", dir, err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("directory %s: %w", dir, syscall.ENOTDIR)
 	}
-	f, err := os.CreateTemp(dir, "."+base+".star-deploy-*")
+	f, err := createTemp(ctx, dst)
 	if err != nil {
 		return err
 	}
@@ -270,10 +271,16 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 			_ = os.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
-		return err
+	if old, err := os.Lstat(dst); err == nil && old.Mode().IsRegular() {
+		if st, ok := old.Sys().(*syscall.Stat_t); ok {
+			_ = f.Chown(int(st.Uid), int(st.Gid)) // keeps the owner where permitted
+		}
 	}
 	if _, err := io.Copy(f, connectors.ContextReader(ctx, src)); err != nil {
+		return err
+	}
+	// After the chown, which may clear set-id bits.
+	if err := f.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -290,6 +297,17 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	}
 	syncDir(dir)
 	return nil
+}
+
+// createTemp creates a new temporary file for dst, mode 0600, named for
+// ctx's run.
+func createTemp(ctx context.Context, dst string) (*os.File, error) {
+	for i := 0; ; i++ {
+		f, err := os.OpenFile(connectors.TempName(ctx, dst), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil || !errors.Is(err, fs.ErrExist) || i == 10 {
+			return f, err
+		}
+	}
 }
 
 // syncDir makes a rename in dir durable. It is best effort: some file

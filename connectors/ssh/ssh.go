@@ -2,13 +2,10 @@ package ssh
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -700,9 +697,11 @@ func (c *Conn) files() (*sftp.Client, error) {
 	return cl, nil
 }
 
-// Put streams src to a new temporary file in dst's directory (0600 before
-// any byte is written), sets mode and, where allowed, the old file's owner,
-// and renames it over dst with posix-rename.
+// Put streams src to a new temporary file in dst's directory
+// (connectors.TempName; 0600 before any byte is written), gives it, where
+// allowed, the old file's owner, then sets mode and renames it over dst
+// with posix-rename. A temporary file that a lost connection leaves behind
+// is removed by a later run (see connectors.SweepScript).
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	wrap := func(err error) error {
 		if ctx.Err() != nil {
@@ -718,7 +717,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	if err != nil {
 		return err
 	}
-	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".star-deploy-"+randomHex())
+	tmp := connectors.TempName(ctx, dst)
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -738,13 +737,13 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	if _, err = f.ReadFromWithConcurrency(connectors.ContextReader(ctx, src), 0); err != nil {
 		return wrap(err)
 	}
-	if err = f.Chmod(mode); err != nil {
-		return wrap(err)
-	}
-	if old, statErr := sc.Stat(dst); statErr == nil {
+	if old, statErr := sc.Lstat(dst); statErr == nil && old.Mode().IsRegular() {
 		if st, ok := old.Sys().(*sftp.FileStat); ok {
 			_ = f.Chown(int(st.UID), int(st.GID)) // keeps the owner where permitted
 		}
+	}
+	if err = f.Chmod(mode); err != nil { // after the chown, which may clear set-id bits
+		return wrap(err)
 	}
 	if err = f.Close(); err != nil {
 		return wrap(err)
@@ -811,13 +810,4 @@ func (c *Conn) Close() error {
 		closeIf(c.agent)
 	})
 	return nil
-}
-
-func randomHex() string {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
-		return n.String()
-	}
-	return hex.EncodeToString(b[:])
 }
