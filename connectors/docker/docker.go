@@ -269,14 +269,14 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		att.Close()
 		<-copied
 		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
-		res.Stdout, res.Stderr = out.Bytes()
+		out.Fill(&res)
 		return res, wrap(ctx.Err())
 	}
 	if err != nil {
 		return connectors.Result{}, wrap(err)
 	}
 	res := connectors.Result{Duration: time.Since(start)}
-	res.Stdout, res.Stderr = out.Bytes()
+	out.Fill(&res)
 	// The stream ends a moment before exec inspect reports the exit.
 	for i := 0; ; i++ {
 		st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})

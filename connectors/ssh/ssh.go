@@ -442,11 +442,11 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		sess.Close()
 		<-waited
 		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
-		res.Stdout, res.Stderr = out.Bytes()
+		out.Fill(&res)
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
 	res := connectors.Result{Duration: time.Since(start)}
-	res.Stdout, res.Stderr = out.Bytes()
+	out.Fill(&res)
 	var exit *ssh.ExitError
 	switch {
 	case err == nil:
