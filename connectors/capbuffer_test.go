@@ -67,7 +67,7 @@ func TestCapBufferDefault(t *testing.T) {
 		t.Fatalf("Limit = %d, DefaultMaxOutput = %d, want 16 MiB", b.Limit(), connectors.DefaultMaxOutput)
 	}
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
-	for range 300 {                                           // 18.75 MiB
+	for range 300 {                                         // 18.75 MiB
 		b.Write(chunk)
 	}
 	if got := int64(len(b.Bytes())); got != connectors.DefaultMaxOutput || b.Dropped() != 300*int64(len(chunk))-got {
