@@ -159,6 +159,47 @@ func TestJSONOutputIsPure(t *testing.T) {
 	}
 }
 
+// TestJSONOutputIsMarshalJSON: the CLI encodes events without calling
+// Event.MarshalJSON (to spare a copy of a command's output), and must write
+// exactly what it would.
+func TestJSONOutputIsMarshalJSON(t *testing.T) {
+	events := append(sampleEvents(), sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Status: builtins.StatusChanged,
+		Duration: time.Second, Stdout: "out\x00\xff", MaxOutput: 1024, StdoutDropped: 7, StderrDropped: 3})
+	stdout, _ := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
+	var want strings.Builder
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Write(b)
+		want.WriteByte('\n')
+	}
+	if stdout != want.String() {
+		t.Errorf("--json wrote\n%s\nEvent.MarshalJSON writes\n%s", stdout, want.String())
+	}
+	if !strings.Contains(stdout, `"max_output":1024,"stdout_dropped":7,"stderr_dropped":3`) {
+		t.Errorf("the dropped counts are missing:\n%s", stdout)
+	}
+}
+
+// TestExecOutputSaysWhatWasDropped: exec shows the kept output and a note
+// on stderr naming the bytes max_output dropped.
+func TestExecOutputSaysWhatWasDropped(t *testing.T) {
+	events := []sdrt.Event{
+		{Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: builtins.StatusChanged, Stdout: "head\ntail\n", MaxOutput: 10, StdoutDropped: 290},
+		{Kind: builtins.KindHostEnd, Host: "a", Status: builtins.StatusOK},
+	}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: builtins.Counts{Changed: 1}}}}
+	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
+	if stdout != "[a] head\n[a] tail\n" {
+		t.Errorf("exec stdout = %q", stdout)
+	}
+	if note := "[a] (output cut to max_output=10 bytes per stream: 290 bytes of stdout and 0 of stderr dropped from the middle)\n"; !strings.HasPrefix(stderr, note) {
+		t.Errorf("exec stderr = %q, want it to start with %q", stderr, note)
+	}
+}
+
 func TestSummary(t *testing.T) {
 	rep := &sdrt.Report{
 		Interrupted: true,
