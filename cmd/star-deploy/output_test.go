@@ -338,6 +338,20 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 	}
 }
 
+// TestTTYExecOutput: on a terminal, exec shows each host's output, then
+// its stderr and what max_output dropped.
+func TestTTYExecOutput(t *testing.T) {
+	var out syncBuffer
+	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80, mode: modeExec})
+	o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: builtins.StatusChanged,
+		Stdout: "one\ntwo", Stderr: "warn\n", MaxOutput: 8, StderrDropped: 5})
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second)
+	want := "[h] one\n[h] two\n[h] warn\n[h] (output cut to max_output=8 bytes per stream: 0 bytes of stdout and 5 of stderr dropped from the middle)\n"
+	if got := stripANSI(out.String()); !strings.Contains(got, want) {
+		t.Errorf("terminal output %q lacks %q", got, want)
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	for _, tt := range []struct {
 		s    string
