@@ -114,3 +114,27 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestMaxOutputFromData: max_output is a control default like the others,
+// from --data (with a unit) and from an inventory, and a keyword wins.
+func TestMaxOutputFromData(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "s.star", `
+r = shell("seq 1 10000")
+print("max=%d kept=%d dropped=%d" % (r.max_output, len(r.stdout), r.stdout_dropped))
+print("keyword=%d" % shell("true", max_output = 2048).max_output)
+`)
+	code, out, errOut := runCLI(t, "--data", "max_output=1KiB", "@local", script)
+	if code != 0 || !strings.Contains(out, "max=1024 kept=1024 dropped=47870") || !strings.Contains(out, "keyword=2048") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	inv := writeFile(t, dir, "inventory.star", `local = [("@local", {"max_output": 4096})]`)
+	code, out, errOut = runCLI(t, inv, script)
+	if code != 0 || !strings.Contains(out, "max=4096 kept=4096") {
+		t.Fatalf("inventory: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "--data", "max_output=lots", "@local", script)
+	if code == 0 || !strings.Contains(errOut, "max_output") {
+		t.Fatalf("max_output=lots: exit %d\n%s", code, errOut)
+	}
+}
