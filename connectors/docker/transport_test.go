@@ -176,9 +176,11 @@ func proxyToSocket(t *testing.T, cfg *tls.Config) string {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn // closed at the end: idle keep-alive connections stay
+	closed := false
 	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
+		closed = true
 		for _, c := range open {
 			c.Close()
 		}
@@ -194,6 +196,11 @@ func proxyToSocket(t *testing.T, cfg *tls.Config) string {
 				return
 			}
 			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
 			open = append(open, c)
 			mu.Unlock()
 			wg.Add(1)
