@@ -32,6 +32,7 @@ type Control struct {
 	RetryDelay       time.Duration
 	IgnoreErrors     bool
 	GetPTY           bool
+	MaxOutput        int64 // bytes of each stream kept; 0 means connectors.DefaultMaxOutput
 }
 
 // ControlParams documents the control arguments, in the order the docs
@@ -53,6 +54,9 @@ var ControlParams = []Param{
 	{"retry_delay", "int or float", "0", "Seconds between retries."},
 	{"ignore_errors", "bool", "False", "A failure returns a result with ok=False instead of stopping the host."},
 	{"get_pty", "bool", "False", "Request a pseudo-terminal, where the connector supports it."},
+	{"max_output", "int or str", `"16MiB"`, "Bytes of standard output and of standard error each that an operation keeps (`1048576`, `\"64MiB\"`, units are powers of 1024). " +
+		"Beyond it the first and the last half are kept and the bytes between them dropped: the result's `.stdout_dropped` and `.stderr_dropped` count them. " +
+		"A fact whose output was cut fails; output streamed elsewhere (`get`) is not capped."},
 }
 
 // Wrap returns the command wrapping of c.
@@ -181,6 +185,8 @@ func (c *Control) set(key string, v starlark.Value) error {
 		c.IgnoreErrors, err = asBool(v)
 	case "get_pty":
 		c.GetPTY, err = asBool(v)
+	case "max_output":
+		c.MaxOutput, err = asByteSize(v)
 	default:
 		panic("internal error: unknown control key " + key)
 	}

@@ -57,6 +57,12 @@ type Event struct {
 	Stdout   string        `json:"stdout,omitempty"`  // shell output, only when verbose
 	Stderr   string        `json:"stderr,omitempty"`
 	Counts   *Counts       `json:"counts,omitempty"` // host_end only
+
+	// MaxOutput is the cap on each stream of a command (max_output), set
+	// with the dropped counts on op_end when output was cut.
+	MaxOutput     int64 `json:"max_output,omitempty"`
+	StdoutDropped int64 `json:"stdout_dropped,omitempty"` // bytes of stdout not kept
+	StderrDropped int64 `json:"stderr_dropped,omitempty"` // bytes of stderr not kept
 }
 
 // Counts tallies a host's operations by status.

@@ -71,7 +71,8 @@ var factSpec = &Spec{
 		"and are cached per host for the run; an operation that changes what a fact describes " +
 		"drops it from the cache. The reference lists every fact (`star-deploy docs`). " +
 		"Of the control arguments, the privilege ones (`sudo=`, `sudo_user=`, `su_user=`, `doas=`, " +
-		"`doas_user=`) read the fact as that user; the others are accepted and ignored, so that an " +
+		"`doas_user=`) read the fact as that user, and a fact whose output exceeds `max_output=` fails " +
+		"rather than be read in part; the others are accepted and ignored, so that an " +
 		"operation can pass its `**control` on.",
 	Params: []Param{
 		{"name", "str", "", "The fact's name."},
@@ -142,13 +143,25 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 // probeControl keeps the privilege settings of ctl and drops what makes no
 // sense for a read-only probe (stdin, success codes, chdir, env).
 func probeControl(ctl Control) Control {
-	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SudoPassword: ctl.SudoPassword, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable}
+	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SudoPassword: ctl.SudoPassword, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable, MaxOutput: ctl.MaxOutput}
 }
 
 // probe runs a read-only command that must succeed and returns its stdout.
 func (h *Host) probe(ctx context.Context, ctl Control, script string) (string, error) {
 	res, err := h.check(ctx, script, ctl, "")
+	if err == nil {
+		err = whole(res)
+	}
 	return string(res.Stdout), err
+}
+
+// whole fails when max_output cut the stdout of res: a probe parses all of
+// its output, and a part would give a wrong answer.
+func whole(res connectors.Result) error {
+	if res.StdoutDropped == 0 {
+		return nil
+	}
+	return fmt.Errorf("output is larger than max_output (%d bytes, %d more): raise max_output", res.MaxOutput, res.StdoutDropped)
 }
 
 func readArch(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {

@@ -66,6 +66,9 @@ print(text.strip() if text else "no hostname file")`, read: readContent},
 // when the command could not run at all.
 func (h *Host) probeExit(ctx context.Context, ctl Control, script string) (string, int, error) {
 	res, err := h.run(ctx, script, ctl, "")
+	if err == nil {
+		err = whole(res)
+	}
 	return string(res.Stdout), res.ExitCode, err
 }
 

@@ -504,6 +504,9 @@ func (h *Host) diff(ctx context.Context, ctl Control, cur fileInfo, w fileWant) 
 		if ctl.privileged() {
 			var res connectors.Result
 			res, err = h.check(ctx, "cat -- "+connectors.Quote(w.dest), probeControl(ctl), "")
+			if err == nil {
+				err = whole(res)
+			}
 			old.Write(res.Stdout)
 		} else {
 			err = h.Conn.Get(ctx, w.dest, &old)

@@ -155,6 +155,29 @@ type outcome struct {
 	stdout   []byte
 	stderr   []byte
 	exitCode int
+	// maxOutput is the cap on each stream; stdoutDropped and
+	// stderrDropped count the bytes it dropped.
+	maxOutput, stdoutDropped, stderrDropped int64
+}
+
+// add appends what res kept of a command's output to o, within the cap of
+// one stream, and takes its exit status.
+func (o *outcome) add(res connectors.Result) {
+	o.shell, o.exitCode, o.maxOutput = true, res.ExitCode, res.MaxOutput
+	o.stdout, o.stdoutDropped = joinCapped(o.stdout, res.Stdout, o.stdoutDropped+res.StdoutDropped, res.MaxOutput)
+	o.stderr, o.stderrDropped = joinCapped(o.stderr, res.Stderr, o.stderrDropped+res.StderrDropped, res.MaxOutput)
+}
+
+// joinCapped returns a followed by b, cut to limit bytes as a
+// connectors.CapBuffer would, and dropped plus what the cut dropped.
+func joinCapped(a, b []byte, dropped, limit int64) ([]byte, int64) {
+	if len(a) == 0 {
+		return b, dropped
+	}
+	buf := connectors.CapBuffer{Max: limit}
+	buf.Write(a)
+	buf.Write(b)
+	return buf.Bytes(), dropped + buf.Dropped()
 }
 
 // operation runs fn as one operation: it emits op_start and op_end, applies
@@ -190,14 +213,20 @@ func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, 
 		out.status = StatusFailed
 		ev.Error = err.Error()
 		var exit *connectors.ExitError
-		if errors.As(err, &exit) {
-			out.shell, out.stdout, out.stderr, out.exitCode = true, exit.Result.Stdout, exit.Result.Stderr, exit.Result.ExitCode
+		if errors.As(err, &exit) && !out.shell {
+			out.add(exit.Result)
 		}
 	}
 	ev.Status = out.status
 	ev.Ignored = err != nil && ctl.IgnoreErrors && ctx.Err() == nil
+	// One copy of each stream serves the event and the result.
+	stdout, stderr := string(out.stdout), string(out.stderr)
+	out.stdout, out.stderr = nil, nil
 	if h.Verbose && out.shell {
-		ev.Stdout, ev.Stderr = string(out.stdout), string(out.stderr)
+		ev.Stdout, ev.Stderr = stdout, stderr
+	}
+	if out.stdoutDropped > 0 || out.stderrDropped > 0 {
+		ev.MaxOutput, ev.StdoutDropped, ev.StderrDropped = out.maxOutput, out.stdoutDropped, out.stderrDropped
 	}
 	h.Counts.Add(out.status)
 	h.emit(ev)
@@ -211,9 +240,12 @@ func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, 
 		"dry":     starlark.Bool(h.Dry),
 	}
 	if out.shell {
-		fields["stdout"] = starlark.String(out.stdout)
-		fields["stderr"] = starlark.String(out.stderr)
+		fields["stdout"] = starlark.String(stdout)
+		fields["stderr"] = starlark.String(stderr)
 		fields["exit_code"] = starlark.MakeInt(out.exitCode)
+		fields["max_output"] = starlark.MakeInt64(out.maxOutput)
+		fields["stdout_dropped"] = starlark.MakeInt64(out.stdoutDropped)
+		fields["stderr_dropped"] = starlark.MakeInt64(out.stderrDropped)
 	}
 	r := starlarkstruct.FromStringDict(starlark.String("result"), fields)
 	r.Freeze()

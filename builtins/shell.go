@@ -21,7 +21,8 @@ var shellSpec = &Spec{
 		{"unless?", "str", "None", "Skip the command when this command exits 0 on the host."},
 	},
 	Control: true,
-	Returns: "a result with `.changed`, `.ok`, `.skipped`, `.stdout`, `.stderr` and `.exit_code` (of the last command run)",
+	Returns: "a result with `.changed`, `.ok`, `.skipped`, `.stdout`, `.stderr` and `.exit_code` (of the last command run), " +
+		"and `.stdout_dropped`, `.stderr_dropped` (bytes not kept, see `max_output`) and `.max_output` (the cap that applied)",
 	Example: `r = shell("useradd -m app", unless="id app")
 if r.changed:
     print("created app")`,
@@ -72,9 +73,7 @@ func shellFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlar
 		out := outcome{status: StatusChanged, shell: true}
 		for _, c := range cmds {
 			res, err := h.check(ctx, c, ctl, ctl.Stdin)
-			out.stdout = append(out.stdout, res.Stdout...)
-			out.stderr = append(out.stderr, res.Stderr...)
-			out.exitCode = res.ExitCode
+			out.add(res)
 			if err != nil {
 				return out, err
 			}

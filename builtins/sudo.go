@@ -24,13 +24,13 @@ var errWrongSudoPassword = errors.New("sudo rejected the password (one attempt w
 // is stopped at once. The password never appears in argv, the environment,
 // output or errors.
 func (h *Host) exec(ctx context.Context, script string, ctl Control, stdin io.Reader) (connectors.Result, error) {
-	return h.run1(ctx, script, ctl, connectors.Command{Stdin: stdin, PTY: ctl.GetPTY})
+	return h.run1(ctx, script, ctl, connectors.Command{Stdin: stdin, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
 }
 
 // execStream is exec with standard output streamed to stdout instead of
 // kept in the result.
 func (h *Host) execStream(ctx context.Context, script string, ctl Control, stdout io.Writer) (connectors.Result, error) {
-	return h.run1(ctx, script, ctl, connectors.Command{Stdout: stdout, StreamOnly: true, PTY: ctl.GetPTY})
+	return h.run1(ctx, script, ctl, connectors.Command{Stdout: stdout, StreamOnly: true, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
 }
 
 // run1 renders script into cmd and runs it, feeding a sudo password if any.
@@ -55,15 +55,24 @@ func (h *Host) run1(ctx context.Context, script string, ctl Control, cmd connect
 	pr, pw := io.Pipe()
 	defer pr.Close()
 	f := &sudoFeeder{prompt: []byte(w.SudoPrompt), ready: []byte(w.SudoPrompt + connectors.SudoReady + "\n"), password: ctl.SudoPassword, stdin: stdin, pipe: pw, cancel: cancel}
+	f.after.Max = cmd.MaxOutput
 	cmd.Script, cmd.Stdin, cmd.Stderr = rendered, pr, f
 	res, err := h.Conn.Run(ctx, cmd)
 	f.finish()
-	res.Stderr = f.stderr()
-	if f.wrong() {
-		return res, errWrongSudoPassword
+	res.Stderr, res.StderrDropped = f.stderr()
+	if ferr := f.failure(); ferr != nil {
+		return res, ferr
 	}
 	return res, err
 }
+
+// maxSudoPreamble bounds what sudo may write to stderr before the command
+// starts (its prompt, a lecture).
+const maxSudoPreamble = 1 << 20
+
+// errSudoPreamble is returned when sudo writes more than maxSudoPreamble
+// bytes without starting the command.
+var errSudoPreamble = fmt.Errorf("sudo wrote more than %d bytes to stderr without starting the command (check the sudo configuration of the host)", maxSudoPreamble)
 
 // sudoFeeder watches stderr for the sudo prompt and the ready line.
 type sudoFeeder struct {
@@ -74,11 +83,11 @@ type sudoFeeder struct {
 	cancel        context.CancelFunc
 
 	mu      sync.Mutex
-	before  bytes.Buffer // stderr until the ready line
-	after   bytes.Buffer // stderr after it
+	before  bytes.Buffer         // stderr until the ready line, at most maxSudoPreamble bytes
+	after   connectors.CapBuffer // stderr after it, within max_output
 	started bool
 	asked   int
-	bad     bool
+	failed  error // errWrongSudoPassword or errSudoPreamble
 }
 
 func (f *sudoFeeder) Write(b []byte) (int, error) {
@@ -87,15 +96,20 @@ func (f *sudoFeeder) Write(b []byte) (int, error) {
 	if f.started {
 		return f.after.Write(b)
 	}
+	if f.failed != nil {
+		return len(b), nil
+	}
 	f.before.Write(b)
+	if f.before.Len() > maxSudoPreamble && !bytes.Contains(f.before.Bytes(), f.ready) {
+		f.stop(errSudoPreamble)
+		return len(b), nil
+	}
 	if n := bytes.Count(f.before.Bytes(), f.prompt) - bytes.Count(f.before.Bytes(), f.ready); n > f.asked {
 		f.asked = n
 		if n == 1 {
 			go func() { io.WriteString(f.pipe, f.password+"\n") }()
 		} else {
-			f.bad = true
-			f.cancel()
-			f.pipe.CloseWithError(errWrongSudoPassword)
+			f.stop(errWrongSudoPassword)
 		}
 	}
 	if i := bytes.Index(f.before.Bytes(), f.ready); i >= 0 {
@@ -115,21 +129,30 @@ func (f *sudoFeeder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// stop ends the command because of err; f.mu is held.
+func (f *sudoFeeder) stop(err error) {
+	f.failed = err
+	f.cancel()
+	f.pipe.CloseWithError(err)
+}
+
 // finish unblocks the stdin pipe after the command ended.
 func (f *sudoFeeder) finish() { f.pipe.CloseWithError(io.ErrClosedPipe) }
 
-func (f *sudoFeeder) wrong() bool {
+// failure returns why f stopped the command, if it did.
+func (f *sudoFeeder) failure() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.bad
+	return f.failed
 }
 
-// stderr returns what the command and sudo wrote, without the prompts.
-func (f *sudoFeeder) stderr() []byte {
+// stderr returns what the command and sudo wrote, without the prompts, and
+// the number of bytes of the command's stderr dropped by max_output.
+func (f *sudoFeeder) stderr() ([]byte, int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := bytes.ReplaceAll(f.before.Bytes(), f.prompt, nil)
-	return append(out, f.after.Bytes()...)
+	return append(out, f.after.Bytes()...), f.after.Dropped()
 }
 
 func randomToken() string {

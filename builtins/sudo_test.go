@@ -94,3 +94,47 @@ func TestWrongSudoPasswordFailsAtOnce(t *testing.T) {
 		t.Errorf("ran %d commands, want 1 attempt", len(seen))
 	}
 }
+
+// TestSudoPasswordStderrIsCapped: with a sudo password, stderr goes through
+// the prompt watcher, which keeps the command's stderr within max_output
+// and stops a sudo that writes without end before the command starts.
+func TestSudoPasswordStderrIsCapped(t *testing.T) {
+	promptRE := regexp.MustCompile(`sudo -H -S -p '([^']*)'`)
+	chunk := strings.Repeat("e", 1000) + "\n"
+	noisy := func(started bool) fake.Handler {
+		return func(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
+			prompt := promptRE.FindStringSubmatch(cmd.Script)[1]
+			if started {
+				io.WriteString(cmd.Stderr, prompt)
+				bufio.NewReader(cmd.Stdin).ReadString('\n')
+				io.WriteString(cmd.Stderr, prompt+connectors.SudoReady+"\n")
+			}
+			for range 3000 { // 3 MB
+				if ctx.Err() != nil {
+					return connectors.Result{ExitCode: -1}, ctx.Err()
+				}
+				io.WriteString(cmd.Stderr, chunk)
+			}
+			io.WriteString(cmd.Stderr, "last line\n")
+			return connectors.Result{}, nil
+		}
+	}
+	g, err := runWithSudoPassword(t, "pw", fake.New("h").OnFunc("sudo", noisy(true)), `r = shell("noisy", max_output = 4096)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := g["r"].(starlark.HasAttrs)
+	errs, _ := r.Attr("stderr")
+	dropped, _ := r.Attr("stderr_dropped")
+	if s := string(errs.(starlark.String)); len(s) != 4096 || !strings.HasSuffix(s, "e\nlast line\n") {
+		t.Errorf("stderr has %d bytes ending %q, want 4096 ending with the last line", len(s), s[max(0, len(s)-20):])
+	}
+	if got, want := dropped.String(), "2998914"; got != want { // 3000*1001 + 10 - 4096
+		t.Errorf("stderr_dropped = %s, want %s", got, want)
+	}
+
+	_, err = runWithSudoPassword(t, "pw", fake.New("h").OnFunc("sudo", noisy(false)), `shell("noisy")`)
+	if err == nil || !strings.Contains(err.Error(), "without starting the command") {
+		t.Fatalf("err = %v, want the sudo preamble error", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -68,6 +69,55 @@ func asSeconds(v starlark.Value) (time.Duration, error) {
 		return 0, fmt.Errorf("want between 0 and one year of seconds, got %v", f)
 	}
 	return time.Duration(f * float64(time.Second)), nil
+}
+
+// asByteSize reads a positive number of bytes: an int, or a string of
+// digits with an optional binary unit ("65536", "64KiB", "16M", "1GiB").
+func asByteSize(v starlark.Value) (int64, error) {
+	var n int64
+	switch v := v.(type) {
+	case starlark.Int:
+		if err := starlark.AsInt(v, &n); err != nil {
+			return 0, fmt.Errorf("want a number of bytes, got %s", v)
+		}
+	case starlark.String:
+		var err error
+		if n, err = parseByteSize(string(v)); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, fmt.Errorf("want a number of bytes as an int or a string (\"64MiB\"), got %s", v.Type())
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("want a positive number of bytes, got %d", n)
+	}
+	return n, nil
+}
+
+// parseByteSize parses digits with an optional unit: B, or K, M, G
+// (also KiB, KB, k, ...), which are powers of 1024.
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	shift := 0
+	for i, unit := range []string{"K", "M", "G"} {
+		for _, suffix := range []string{unit + "iB", unit + "B", unit, strings.ToLower(unit)} {
+			if strings.HasSuffix(t, suffix) {
+				t, shift = strings.TrimSpace(strings.TrimSuffix(t, suffix)), 10*(i+1)
+				break
+			}
+		}
+		if shift != 0 {
+			break
+		}
+	}
+	if shift == 0 {
+		t = strings.TrimSpace(strings.TrimSuffix(t, "B"))
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("want a number of bytes such as 1048576, \"64KiB\" or \"16MiB\", got %q", s)
+	}
+	return n << shift, nil
 }
 
 func asStringMap(v starlark.Value) (map[string]string, error) {

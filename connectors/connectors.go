@@ -73,14 +73,24 @@ type Command struct {
 	// sudo cat) is never held in memory.
 	StreamOnly bool
 	PTY        bool // request a pseudo-terminal where supported
+	// MaxOutput caps the bytes of each stream that the Result keeps
+	// (DefaultMaxOutput when 0): beyond it, the first and the last
+	// MaxOutput/2 bytes are kept and the rest is counted as dropped (see
+	// CapBuffer). The live writers Stdout and Stderr get everything.
+	MaxOutput int64
 }
 
-// Result is what a finished command produced.
+// Result is what a finished command produced. Of each stream it holds at
+// most MaxOutput bytes: when a command writes more, the bytes in the
+// middle are dropped and counted in StdoutDropped or StderrDropped.
 type Result struct {
-	ExitCode int           // exit status; 128+N when killed by signal N, as a shell reports it
-	Stdout   []byte        // everything the command wrote to standard output
-	Stderr   []byte        // everything the command wrote to standard error
-	Duration time.Duration // wall-clock time from start to exit
+	ExitCode      int           // exit status; 128+N when killed by signal N, as a shell reports it
+	Stdout        []byte        // what the command wrote to standard output (its head and tail when capped)
+	Stderr        []byte        // what the command wrote to standard error (its head and tail when capped)
+	Duration      time.Duration // wall-clock time from start to exit
+	MaxOutput     int64         // the cap that applied to each stream, in bytes (0: not reported)
+	StdoutDropped int64         // bytes of standard output not kept
+	StderrDropped int64         // bytes of standard error not kept
 }
 
 // Capabilities are declared data about a connector, so that the engine and

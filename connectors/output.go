@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -12,7 +11,9 @@ import (
 // Command.StreamOnly, and writes to the live writers one at a time, since
 // they may be one and the same. A failing live writer is dropped and its
 // error kept (Err), so a slow or broken consumer never stops the command.
-// Connectors give Stdout() and Stderr() to their transport.
+// What it keeps of each stream is capped at Command.MaxOutput (see
+// CapBuffer); the live writers get everything. Connectors give Stdout()
+// and Stderr() to their transport and Fill the Result from it.
 type Output struct {
 	mu             sync.Mutex // serialises writes to the live writers
 	stdout, stderr stream
@@ -20,7 +21,7 @@ type Output struct {
 
 type stream struct {
 	o       *Output
-	buf     bytes.Buffer
+	keep    CapBuffer
 	discard bool // keep nothing (Command.StreamOnly)
 	live    io.Writer
 	err     error
@@ -29,8 +30,8 @@ type stream struct {
 // NewOutput returns an Output for cmd.
 func NewOutput(cmd Command) *Output {
 	o := &Output{}
-	o.stdout = stream{o: o, live: cmd.Stdout, discard: cmd.StreamOnly && cmd.Stdout != nil}
-	o.stderr = stream{o: o, live: cmd.Stderr}
+	o.stdout = stream{o: o, live: cmd.Stdout, discard: cmd.StreamOnly && cmd.Stdout != nil, keep: CapBuffer{Max: cmd.MaxOutput}}
+	o.stderr = stream{o: o, live: cmd.Stderr, keep: CapBuffer{Max: cmd.MaxOutput}}
 	return o
 }
 
@@ -42,14 +43,23 @@ func (o *Output) Stderr() io.Writer { return &o.stderr }
 
 // Bytes returns what was kept of both streams. Call it once the
 // transport has stopped writing.
-func (o *Output) Bytes() (stdout, stderr []byte) { return o.stdout.buf.Bytes(), o.stderr.buf.Bytes() }
+func (o *Output) Bytes() (stdout, stderr []byte) { return o.stdout.keep.Bytes(), o.stderr.keep.Bytes() }
+
+// Fill sets what res reports of the output: Stdout, Stderr, MaxOutput and
+// the numbers of bytes dropped. Call it once the transport has stopped
+// writing.
+func (o *Output) Fill(res *Result) {
+	res.Stdout, res.Stderr = o.Bytes()
+	res.MaxOutput = o.stdout.keep.Limit()
+	res.StdoutDropped, res.StderrDropped = o.stdout.keep.Dropped(), o.stderr.keep.Dropped()
+}
 
 // Err returns the errors of the live writers, if any failed.
 func (o *Output) Err() error { return errors.Join(o.stdout.err, o.stderr.err) }
 
 func (s *stream) Write(p []byte) (int, error) {
 	if !s.discard {
-		s.buf.Write(p)
+		s.keep.Write(p)
 	}
 	s.o.mu.Lock()
 	defer s.o.mu.Unlock()

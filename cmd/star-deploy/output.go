@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,12 +79,40 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
-func (o *jsonOutput) event(e sdrt.Event) {
-	b, err := json.Marshal(e)
-	if err == nil {
-		_, err = o.cfg.stdout.Write(append(appendBase64(b, e), '\n'))
+// jsonEvent is an Event as Event.MarshalJSON writes it, encoded without
+// that method: the encoder would copy its result once more, and an event
+// may carry a command's output.
+type jsonEvent struct {
+	plainEvent
+	Seconds float64 `json:"duration,omitempty"`
+	// The exact bytes of stdout, stderr and message when they are not
+	// UTF-8: JSON turns such bytes into U+FFFD.
+	StdoutBase64  []byte `json:"stdout_base64,omitempty"`
+	StderrBase64  []byte `json:"stderr_base64,omitempty"`
+	MessageBase64 []byte `json:"message_base64,omitempty"`
+}
+
+func newJSONEvent(e sdrt.Event) jsonEvent {
+	j := jsonEvent{plainEvent: plainEvent(e), Seconds: e.Duration.Seconds()}
+	j.StdoutBase64 = notUTF8(e.Stdout)
+	j.StderrBase64 = notUTF8(e.Stderr)
+	j.MessageBase64 = notUTF8(e.Message)
+	return j
+}
+
+// notUTF8 returns the bytes of s when s is not valid UTF-8 (encoding/json
+// writes a []byte as base64), else nil.
+func notUTF8(s string) []byte {
+	if utf8.ValidString(s) {
+		return nil
 	}
-	if err != nil {
+	return []byte(s)
+}
+
+type plainEvent sdrt.Event // an Event without its MarshalJSON method
+
+func (o *jsonOutput) event(e sdrt.Event) {
+	if err := o.enc.Encode(newJSONEvent(e)); err != nil {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
 	}
 }
@@ -152,22 +180,6 @@ func (c *runCounts) add(s string) {
 	}
 }
 
-// appendBase64 adds stdout_base64, stderr_base64 and message_base64 to
-// the JSON object b of e for each of those texts that is not valid UTF-8:
-// JSON turns such bytes into U+FFFD, and the _base64 field keeps them
-// exactly.
-func appendBase64(b []byte, e sdrt.Event) []byte {
-	for _, f := range []struct{ name, text string }{{"stdout", e.Stdout}, {"stderr", e.Stderr}, {"message", e.Message}} {
-		if utf8.ValidString(f.text) {
-			continue
-		}
-		b = append(b[:len(b)-1], `,"`+f.name+`_base64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, []byte(f.text))
-		b = append(b, `"}`...)
-	}
-	return b
-}
-
 // ---- plain lines ----
 
 // plainOutput writes one line per finished operation and print(), then a
@@ -186,6 +198,7 @@ func (o *plainOutput) event(e sdrt.Event) {
 			// The command's output is the result; stderr stays on stderr.
 			writePrefixed(o.w, e.Host, e.Stdout)
 			writePrefixed(o.cfg.stderr, e.Host, e.Stderr)
+			writePrefixed(o.cfg.stderr, e.Host, droppedNote(e))
 			if e.Status == builtins.StatusFailed {
 				o.opFailed[e.Host] = true
 			}
@@ -238,6 +251,7 @@ func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[strin
 		if verbose {
 			writeIndented(b, "    out| ", e.Stdout)
 			writeIndented(b, "    err| ", e.Stderr)
+			writeIndented(b, "    ", droppedNote(e))
 		}
 	case builtins.KindPrint:
 		writePrefixedBuf(b, e.Host, e.Message)
@@ -279,31 +293,44 @@ func statusWord(e sdrt.Event) string {
 }
 
 // writePrefixed writes each line of text as "[host] line".
+// It streams through a small buffer: text may be a command's whole output.
 func writePrefixed(w io.Writer, host, text string) {
 	if text == "" {
 		return
 	}
-	var b bytes.Buffer
-	writePrefixedBuf(&b, host, text)
-	w.Write(b.Bytes())
+	bw := bufio.NewWriterSize(w, 64<<10)
+	writeLines(bw, "["+host+"] ", text)
+	bw.Flush()
 }
 
 func writePrefixedBuf(b *bytes.Buffer, host, text string) {
-	if text == "" {
-		return
+	writeLines(b, "["+host+"] ", text)
+}
+
+// droppedNote says how much of a command's output max_output dropped, or
+// is empty when nothing was.
+func droppedNote(e sdrt.Event) string {
+	if e.StdoutDropped == 0 && e.StderrDropped == 0 {
+		return ""
 	}
-	for _, line := range splitLines(text) {
-		fmt.Fprintf(b, "[%s] %s\n", host, line)
-	}
+	return fmt.Sprintf("(output cut to max_output=%d bytes per stream: %d bytes of stdout and %d of stderr dropped from the middle)\n", e.MaxOutput, e.StdoutDropped, e.StderrDropped)
 }
 
 // writeIndented writes each line of text after prefix.
 func writeIndented(b *bytes.Buffer, prefix, text string) {
-	if text == "" {
-		return
-	}
-	for _, line := range splitLines(text) {
-		b.WriteString(prefix + line + "\n")
+	writeLines(b, prefix, text)
+}
+
+// writeLines writes each line of text (see splitLines) after prefix,
+// without holding the lines in memory at once.
+func writeLines(w io.StringWriter, prefix, text string) {
+	for line := range strings.Lines(text) {
+		if l, ok := strings.CutSuffix(line, "\n"); ok {
+			line = strings.TrimSuffix(l, "\r")
+		}
+		w.WriteString(prefix)
+		w.WriteString(line)
+		w.WriteString("\n")
 	}
 }
 
@@ -616,6 +643,7 @@ func (o *ttyOutput) event(e sdrt.Event) {
 		o.order = append(o.order, h)
 	}
 	var scroll bytes.Buffer
+	var execOut [2]string // stdout and stderr of an exec
 	switch e.Kind {
 	case builtins.KindHostStart:
 		h.running = true
@@ -630,8 +658,8 @@ func (o *ttyOutput) event(e sdrt.Event) {
 		h.op = ""
 		switch {
 		case o.cfg.mode == modeExec:
-			writePrefixedBuf(&scroll, e.Host, e.Stdout)
-			writePrefixedBuf(&scroll, e.Host, e.Stderr)
+			// The command's output streams out below, not through scroll.
+			execOut = [2]string{e.Stdout, e.Stderr}
 			if e.Status == builtins.StatusFailed {
 				o.opFailed[e.Host] = true
 			}
@@ -648,11 +676,16 @@ func (o *ttyOutput) event(e sdrt.Event) {
 		formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
 	}
 	o.dirty = true
-	if scroll.Len() > 0 {
+	if scroll.Len() > 0 || execOut != [2]string{} {
 		var b bytes.Buffer
 		o.erase(&b)
 		b.Write(scroll.Bytes())
 		o.cfg.stdout.Write(b.Bytes())
+		writePrefixed(o.cfg.stdout, e.Host, execOut[0])
+		writePrefixed(o.cfg.stdout, e.Host, execOut[1])
+		if execOut != [2]string{} {
+			writePrefixed(o.cfg.stdout, e.Host, droppedNote(e))
+		}
 		// The block is redrawn by the next tick, so bursts of output cost
 		// one redraw.
 	}

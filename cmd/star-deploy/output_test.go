@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/star-deploy/star-deploy/builtins"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -167,6 +169,55 @@ func TestJSONOutputIsPure(t *testing.T) {
 	}
 }
 
+// TestJSONOutputIsMarshalJSON: the CLI encodes events without calling
+// Event.MarshalJSON (to spare a copy of a command's output), and must write
+// exactly what it would.
+func TestJSONOutputIsMarshalJSON(t *testing.T) {
+	events := append(sampleEvents(), sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Status: builtins.StatusChanged,
+		Duration: time.Second, Stdout: "out\x00\xff", MaxOutput: 1024, StdoutDropped: 7, StderrDropped: 3})
+	stdout, _ := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
+	lines := strings.SplitAfter(stdout, "\n")
+	if len(lines) < 3 || !strings.Contains(lines[0], `"kind":"run_start"`) || !strings.Contains(lines[len(lines)-2], `"kind":"run_end"`) {
+		t.Fatalf("--json output does not open with run_start and end with run_end:\n%s", stdout)
+	}
+	got := strings.Join(lines[1:len(lines)-2], "")
+	var want strings.Builder
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.ValidString(e.Stdout) { // --json adds the exact bytes
+			b = append(b[:len(b)-1], `,"stdout_base64":"`+base64.StdEncoding.EncodeToString([]byte(e.Stdout))+`"}`...)
+		}
+		want.Write(b)
+		want.WriteByte('\n')
+	}
+	if got != want.String() {
+		t.Errorf("--json wrote\n%s\nEvent.MarshalJSON writes\n%s", got, want.String())
+	}
+	if !strings.Contains(stdout, `"max_output":1024,"stdout_dropped":7,"stderr_dropped":3`) {
+		t.Errorf("the dropped counts are missing:\n%s", stdout)
+	}
+}
+
+// TestExecOutputSaysWhatWasDropped: exec shows the kept output and a note
+// on stderr naming the bytes max_output dropped.
+func TestExecOutputSaysWhatWasDropped(t *testing.T) {
+	events := []sdrt.Event{
+		{Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: builtins.StatusChanged, Stdout: "head\ntail\n", MaxOutput: 10, StdoutDropped: 290},
+		{Kind: builtins.KindHostEnd, Host: "a", Status: builtins.StatusOK},
+	}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: builtins.Counts{Changed: 1}}}}
+	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
+	if stdout != "[a] head\n[a] tail\n" {
+		t.Errorf("exec stdout = %q", stdout)
+	}
+	if note := "[a] (output cut to max_output=10 bytes per stream: 290 bytes of stdout and 0 of stderr dropped from the middle)\n"; !strings.HasPrefix(stderr, note) {
+		t.Errorf("exec stderr = %q, want it to start with %q", stderr, note)
+	}
+}
+
 func TestSummary(t *testing.T) {
 	rep := &sdrt.Report{
 		Interrupted: true,
@@ -310,6 +361,20 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
 	if n := strings.Count(out.String(), "hosts done"); n == 0 || n > 10 {
 		t.Errorf("the block was drawn %d times for 2000 events in ~%s", n, 3*redrawEvery)
+	}
+}
+
+// TestTTYExecOutput: on a terminal, exec shows each host's output, then
+// its stderr and what max_output dropped.
+func TestTTYExecOutput(t *testing.T) {
+	var out syncBuffer
+	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80, mode: modeExec})
+	o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: builtins.StatusChanged,
+		Stdout: "one\ntwo", Stderr: "warn\n", MaxOutput: 8, StderrDropped: 5})
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
+	want := "[h] one\n[h] two\n[h] warn\n[h] (output cut to max_output=8 bytes per stream: 0 bytes of stdout and 5 of stderr dropped from the middle)\n"
+	if got := stripANSI(out.String()); !strings.Contains(got, want) {
+		t.Errorf("terminal output %q lacks %q", got, want)
 	}
 }
 

@@ -26,6 +26,6 @@ func Registry(opts ...Options) *connectors.Registry {
 	return connectors.NewRegistry(
 		local.NewFactory(),
 		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
-		docker.NewFactory(),
+		docker.NewFactory(docker.Options{Warn: o.Warn}),
 	)
 }

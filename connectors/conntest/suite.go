@@ -56,6 +56,7 @@ func Suite(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scr
 		{"RunExitCodes", s.runExitCodes},
 		{"RunStdoutStderr", s.runStdoutStderr},
 		{"RunLargeOutput", s.runLargeOutput},
+		{"RunMaxOutput", s.runMaxOutput},
 		{"RunStdin", s.runStdin},
 		{"RunEnvChdir", s.runEnvChdir},
 		{"RunLiveOutput", s.runLiveOutput},
@@ -168,6 +169,45 @@ wait`, largeOutput/2, largeOutput)
 	}
 	equalBytes(t, "stdout", res.Stdout, bytes.Repeat([]byte("x"), largeOutput))
 	equalBytes(t, "stderr", res.Stderr, bytes.Repeat([]byte("e"), largeOutput/2))
+}
+
+// runMaxOutput checks that a Result keeps the head and the tail of each
+// stream within Command.MaxOutput and counts the rest, while the live
+// writer still gets everything.
+func (s *suite) runMaxOutput(t *testing.T, c connectors.Connector, _ string) {
+	const limit = 64 << 10
+	var out, errOut bytes.Buffer
+	for i := 1; i <= 200000; i++ {
+		fmt.Fprintf(&out, "%d\n", i)
+		if i <= 100000 {
+			fmt.Fprintf(&errOut, "%d\n", i)
+		}
+	}
+	var live lockedBuffer
+	res, err := c.Run(t.Context(), connectors.Command{Script: "seq 1 100000 >&2; seq 1 200000", Stdout: &live, MaxOutput: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.MaxOutput != limit {
+		t.Fatalf("exit status %d, MaxOutput %d, want 0 and %d", res.ExitCode, res.MaxOutput, limit)
+	}
+	equalBytes(t, "live stdout", live.Bytes(), out.Bytes())
+	for _, st := range []struct {
+		name     string
+		got, all []byte
+		dropped  int64
+	}{{"stdout", res.Stdout, out.Bytes(), res.StdoutDropped}, {"stderr", res.Stderr, errOut.Bytes(), res.StderrDropped}} {
+		want := append(bytes.Clone(st.all[:limit/2]), st.all[len(st.all)-limit/2:]...)
+		equalBytes(t, st.name, st.got, want)
+		if w := int64(len(st.all) - limit); st.dropped != w {
+			t.Errorf("%s: %d bytes dropped, want %d", st.name, st.dropped, w)
+		}
+	}
+
+	res = run(t, c, "echo hi")
+	if res.MaxOutput != connectors.DefaultMaxOutput || res.StdoutDropped != 0 || res.StderrDropped != 0 {
+		t.Errorf("default: MaxOutput %d, dropped %d and %d, want %d, 0 and 0", res.MaxOutput, res.StdoutDropped, res.StderrDropped, connectors.DefaultMaxOutput)
+	}
 }
 
 func (s *suite) runStdin(t *testing.T, c connectors.Connector, _ string) {

@@ -2,7 +2,8 @@
 // commands in a running container through exec, and moves files through
 // the archive API, with github.com/moby/moby/client (API version
 // negotiation; DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are
-// honoured). It never runs the docker CLI. This package must not import
+// honoured, and the transport is checked first: see planEngine). It never
+// runs the docker CLI. This package must not import
 // Starlark or another connector; it is the only one importing the client.
 package docker
 
@@ -10,6 +11,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,14 +34,31 @@ import (
 // Factory is the Docker connector's factory. Hosts of one run share one
 // Engine client per docker_host.
 type Factory struct {
+	opts    Options
 	mu      sync.Mutex
-	clients map[string]*client.Client
+	clients map[enginePlan]*client.Client
 }
 
 var _ connectors.Factory = (*Factory)(nil)
 
-// NewFactory returns the Docker factory.
-func NewFactory() *Factory { return &Factory{clients: map[string]*client.Client{}} }
+// Options configure the Docker factory.
+type Options struct {
+	// Warn receives warnings, e.g. that the Engine is reached over plain
+	// TCP. nil writes them to standard error.
+	Warn func(msg string)
+}
+
+// NewFactory returns the Docker factory. At most one Options value is used.
+func NewFactory(opts ...Options) *Factory {
+	f := &Factory{clients: map[enginePlan]*client.Client{}}
+	if len(opts) > 0 {
+		f.opts = opts[0]
+	}
+	if f.opts.Warn == nil {
+		f.opts.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "star-deploy:", msg) }
+	}
+	return f
+}
 
 // Scheme returns "docker".
 func (f *Factory) Scheme() string { return "docker" }
@@ -53,7 +72,8 @@ func (f *Factory) Doc() string {
 // Fields declares the docker_* data keys.
 func (f *Factory) Fields() []connectors.Field {
 	return []connectors.Field{
-		{Name: "docker_host", Type: "string", Default: "$DOCKER_HOST or the local socket", Doc: "Engine address, as DOCKER_HOST: unix:///var/run/docker.sock, tcp://127.0.0.1:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)."},
+		{Name: "docker_host", Type: "string", Default: "$DOCKER_HOST or the local socket", Doc: "Engine address, as DOCKER_HOST: unix:///var/run/docker.sock, tcp://HOST:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). Plain tcp:// without TLS is refused except to a loopback address (with a warning) or with docker_insecure."},
+		{Name: "docker_insecure", Type: "bool", Default: "false", Doc: "Accept an Engine connection that is not authenticated: plain tcp:// without TLS to an address other than loopback, or TLS without verifying the Engine's certificate when DOCKER_TLS_VERIFY is unset. Anyone on the network path then gets root on the Engine's host; a warning says so."},
 		{Name: "docker_user", Type: "string", Doc: "User (name or uid[:gid]) that commands run as inside the container; the container's user when empty."},
 		{Name: "docker_platform", Type: "string", Doc: "Image mode: the platform (os/arch[/variant], e.g. linux/arm64) of the container started from the image; the engine's own when empty."},
 		{Name: "docker_commit_tag", Type: "string", Doc: "Image mode: the name:tag given to the committed image (e.g. myapp:deployed); untagged when empty. The image id is printed either way."},
@@ -71,28 +91,40 @@ func (f *Factory) Parse(addr string, data map[string]string) (connectors.Target,
 	return connectors.Target{Scheme: "docker", Name: "@docker/" + addr, Addr: addr, Data: data}, nil
 }
 
-// engine returns the shared client for host ("" = from the environment).
-func (f *Factory) engine(host string) (*client.Client, error) {
+// engine returns the shared client for the Engine that t's data and the
+// environment name (see planEngine), warning once per client when the
+// connection is not authenticated.
+func (f *Factory) engine(t connectors.Target) (*client.Client, error) {
+	env, err := engineEnvFor(t.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	plan, err := planEngine(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: docker engine: %w", t.Name, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c, ok := f.clients[host]; ok {
+	if c, ok := f.clients[plan]; ok {
 		return c, nil
 	}
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
+	opts, err := plan.clientOptions()
+	if err == nil {
+		var c *client.Client
+		if c, err = client.New(opts...); err == nil {
+			if plan.warning != "" {
+				f.opts.Warn(plan.warning)
+			}
+			f.clients[plan] = c
+			return c, nil
+		}
 	}
-	c, err := client.New(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("docker engine: %w", err)
-	}
-	f.clients[host] = c
-	return c, nil
+	return nil, fmt.Errorf("%s: docker engine: %w", t.Name, err)
 }
 
 // Open finds the container and checks that it runs.
 func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
-	eng, err := f.engine(t.Data["docker_host"])
+	eng, err := f.engine(t)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +134,8 @@ func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Con
 		return f.fromImage(ctx, eng, t)
 	case errors.Is(err, fs.ErrPermission) || isPermission(err):
 		return nil, fmt.Errorf("%s: permission denied on the Docker socket: add your user to the docker group (then log in again) or run as root: %w", t.Name, err)
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return nil, fmt.Errorf("%s: the Docker engine's TLS certificate is not trusted: check that ca.pem in DOCKER_CERT_PATH is the CA that signed it: %w", t.Name, err)
 	case client.IsErrConnectionFailed(err):
 		return nil, fmt.Errorf("%s: cannot reach the Docker engine (%v): start dockerd, or set DOCKER_HOST or docker_host", t.Name, err)
 	case err != nil:
@@ -267,14 +301,14 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		att.Close()
 		<-copied
 		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
-		res.Stdout, res.Stderr = out.Bytes()
+		out.Fill(&res)
 		return res, wrap(ctx.Err())
 	}
 	if err != nil {
 		return connectors.Result{}, wrap(err)
 	}
 	res := connectors.Result{Duration: time.Since(start)}
-	res.Stdout, res.Stderr = out.Bytes()
+	out.Fill(&res)
 	// The stream ends a moment before exec inspect reports the exit.
 	for i := 0; ; i++ {
 		st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})

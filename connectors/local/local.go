@@ -148,7 +148,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	close(stop)
 	cancelled := <-watched
 	res := connectors.Result{Duration: time.Since(start), ExitCode: exitCode(ex.ProcessState)}
-	res.Stdout, res.Stderr = out.Bytes()
+	out.Fill(&res)
 	if cancelled {
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}

@@ -442,7 +442,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		g.close()
 		c.cleanUp(begun, pid)
 		res := connectors.Result{ExitCode: -1, Duration: time.Since(start)}
-		res.Stdout, res.Stderr = out.Bytes()
+		out.Fill(&res)
 		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
 	var st started
@@ -473,7 +473,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		return cancelled()
 	}
 	res := connectors.Result{Duration: time.Since(start)}
-	res.Stdout, res.Stderr = out.Bytes()
+	out.Fill(&res)
 	var exit *ssh.ExitError
 	switch {
 	case err == nil:

@@ -414,9 +414,14 @@ func TestLargeOutputAndHugePut(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, home := testFactory(t)
 	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")})
-	res := run(t, c, "head -c 52428800 /dev/zero | tr '\\0' a")
-	if len(res.Stdout) != 50<<20 || res.Stdout[len(res.Stdout)-1] != 'a' {
-		t.Errorf("50 MiB of output came back as %d bytes", len(res.Stdout))
+	// Within max_output it comes back whole; beyond, cut to the cap.
+	res, err := c.Run(t.Context(), connectors.Command{Script: "head -c 52428800 /dev/zero | tr '\\0' a", MaxOutput: 64 << 20})
+	if err != nil || len(res.Stdout) != 50<<20 || res.Stdout[len(res.Stdout)-1] != 'a' || res.StdoutDropped != 0 {
+		t.Errorf("50 MiB of output came back as %d bytes (%v)", len(res.Stdout), err)
+	}
+	res = run(t, c, "head -c 52428800 /dev/zero | tr '\\0' a")
+	if len(res.Stdout) != connectors.DefaultMaxOutput || res.StdoutDropped != 50<<20-connectors.DefaultMaxOutput {
+		t.Errorf("50 MiB of output with the default cap: kept %d bytes, dropped %d", len(res.Stdout), res.StdoutDropped)
 	}
 	res.Stdout = nil
 
@@ -443,7 +448,7 @@ func TestLargeOutputAndHugePut(t *testing.T) {
 			}
 		}
 	}()
-	err := c.Put(t.Context(), dst, io.LimitReader(zeroReader{}, size), 0o600)
+	err = c.Put(t.Context(), dst, io.LimitReader(zeroReader{}, size), 0o600)
 	close(done)
 	<-exited
 	if err != nil {
