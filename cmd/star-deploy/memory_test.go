@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,10 +25,7 @@ func TestOutputMemoryIsBounded(t *testing.T) {
 	}
 	srv := sshtest.Start(t, sshtest.Options{})
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "star-deploy")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	kh := writeFile(t, dir, "known_hosts", srv.KnownHostsLine(""))
 	ssh := []string{"--key", srv.ClientKeyPath, "--user", srv.User, "--data", "ssh_allow_agent=false",
 		"--data", "ssh_known_hosts_file=" + kh, "@ssh/" + srv.Addr}
