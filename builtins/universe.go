@@ -23,7 +23,7 @@ import (
 // Not covered, because they are operators or methods of built-in types that
 // a Go program cannot replace: x.extend(y), x += y, "%s" % x,
 // "{}".format(x), x == y and "in" on huge values, and sep.join(x). They are
-// fast per item; in a sandbox, whose range() is bounded, they stay short.
+// fast per item but take as long as their values are large.
 
 // MaxElements is the most items list(), tuple(), sorted(), enumerate(),
 // reversed(), zip(), bytes(), set() and dict() make of a value of known
@@ -215,9 +215,12 @@ func starSorted(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	for !p.stop() && iter.Next(&x) {
 		s.values = append(s.values, x)
 	}
-	if key != nil {
+	if key != nil && p.err == nil {
 		s.keys = make([]starlark.Value, len(s.values))
 		for i, v := range s.values {
+			if p.stop() {
+				return nil, p.err // a builtin key does not see the thread's Cancel
+			}
 			if s.keys[i], err = starlark.Call(thread, key, starlark.Tuple{v}, nil); err != nil {
 				return nil, err // as is, to keep the key function's backtrace
 			}

@@ -24,7 +24,7 @@ var longBuiltins = []struct{ name, script string }{
 	{"re.sub", "s = 'ab' * (1 << 22)\nx = re.sub('a', 'c', s)\n"},
 	{"re.search", "s = 'a' * (1 << 25)\nx = re.search('a{2,5}b', s)\n"},
 	{"sorted", "x = sorted(range(1 << 23), reverse = True)\n"},
-	{"str", "l = [0] * (1 << 12)\nx = str([l] * (1 << 12))\n"},
+	{"str", "l = ['abc'] * (1 << 12)\nx = str([l] * (1 << 12))\n"},
 }
 
 // pastDeadline reports how long after start+limitTimeout it is now, and
