@@ -40,7 +40,7 @@ func TestLongStringSearchAgrees(t *testing.T) {
 	const direct = 1 << 10
 	for _, expr := range []string{
 		`a`, `^a`, `(?m)^a`, `(?m)^`, `$`, `(?m)$`, `\b`, `\B`, `\ba\w*`, `a*`, `(a)|(b)`, `y*`,
-		`é+`, `(?i)A+`, ``, `(?s).`, `\xff`, `[^a]+`, `(a)(b)?`, `\Aa|b`, `a\z|b$`, `(?m)^x|\bb`,
+		`é+`, `(?i)A+`, ``, `(?s).`, `\xff`, `[^a]+`, `(a)(b)?`, `\Aa|b`, `a\z|b$`, `(?m)^x|\bb`, `ab`, `ab\b`, `é\xff`, `x\n`,
 	} {
 		p, err := compileRegex("re.findall", expr)
 		if err != nil {
