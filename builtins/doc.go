@@ -36,5 +36,11 @@
 //     "skipped"; a shell that runs is "changed". Any shell that ran drops
 //     the host's cached facts; put/template/get drop the facts of their path.
 //
+// Predeclared also replaces Starlark's own builtins that walk or copy whole
+// values (sorted, str, list, ...) with versions that stop when the thread's
+// context is done and refuse to copy more than MaxElements items; the re
+// builtins search long strings in steps for the same reason (universe.go,
+// regex.go).
+//
 // This package must not import runtime or a concrete connector.
 package builtins

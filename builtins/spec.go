@@ -108,9 +108,12 @@ func All() []*Spec {
 // Predeclared returns the builtins as a Starlark dictionary of globals,
 // restricted to those whose effects are within allow (pass ^Effect(0) for
 // all). A dotted name ("re.sub") is a member of a module value ("re").
-// The per-host value "host" is not included; see HostValue.
+// The per-host value "host" is not included; see HostValue. Starlark's
+// own builtins that walk or copy whole values (sorted, str, list, ...) are
+// replaced by versions that stop when the thread's context is done; see
+// WithContext and MaxElements.
 func Predeclared(allow Effect) starlark.StringDict {
-	d := starlark.StringDict{}
+	d := universe()
 	modules := map[string]starlark.StringDict{}
 	for _, s := range All() {
 		if s.Effects&^allow != 0 {

@@ -49,6 +49,40 @@
 // thread is cancelled and the command a host is running is killed by its
 // connector. A host that fails, or panics, stops only itself.
 //
+// # Limits inside builtins
+//
+// Options.Timeout bounds each Run and, on its own, each Compile, which runs
+// the top level of the modules a script loads. The timeout and a cancelled
+// context stop a script within milliseconds also while it is inside a long
+// builtin call, because the builtins that can take long observe the
+// context (go.starlark.net's Thread.Cancel is seen only between steps of
+// Starlark code):
+//
+//   - re.search, re.findall and re.sub search a string of more than 256 KiB
+//     one match at a time, through a reader that looks at the context every
+//     thousand runes; one search of the whole string could not be stopped
+//     and takes seconds for 100 MB.
+//   - Starlark's sorted, str, repr, print, list, tuple, enumerate, reversed,
+//     zip, bytes, set, dict, any, all, min and max are replaced by versions
+//     that look at the context every thousand items (builtins.Predeclared).
+//   - Those that copy a whole value refuse more than builtins.MaxElements
+//     (1<<28) items: list(range(1 << 62)) fails at its line with "list:
+//     range too large: 4611686018427387904 elements, at most 268435456"
+//     rather than panicking on the allocation.
+//
+// What a Go program cannot replace runs to its end: operators and methods
+// of Starlark's types (x.extend(y), x += y, "%s" % x, "{}".format(x),
+// sep.join(x), x == y on huge values, and str() of a struct holding one).
+// They take tens of nanoseconds per item, so they overrun a deadline by as
+// long as the value is large; in a sandbox, range() is bounded (see
+// Sandbox), and memory, which bounds how large a value can grow, is bounded
+// by RunIsolated.
+//
+// Options.MaxSteps counts Starlark steps; a builtin call is one step,
+// whatever its work. A script stopped at the limit names the line of the loop
+// it was in: go.starlark.net gives the test of a while loop no position of
+// its own, so the thread runs on for a few steps until it reaches one.
+//
 // This package must not import a concrete connector, the CLI or the stdlib:
 // callers hand it connectors (through Host.Factory) and the stdlib (through
 // Options.Stdlib). Programs that import it as well as Go's runtime package

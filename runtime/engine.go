@@ -92,6 +92,12 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 	if r.err != nil {
 		return nil, &CompileError{Msg: fmt.Sprintf("sandbox files: %v", r.err)}
 	}
+	if r.opts.Timeout > 0 {
+		// Loading modules runs their top level.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)
+		defer cancel()
+	}
 	if r.opts.Sandbox != nil {
 		clean, err := sandboxPath(filename)
 		if err != nil {
@@ -248,10 +254,9 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 		Load:  r.loaderFor(key, true),
 		Print: func(_ *starlark.Thread, msg string) {},
 	}
-	if r.opts.MaxSteps > 0 {
-		thread.SetMaxExecutionSteps(r.opts.MaxSteps)
-	}
-	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
+	limitSteps(thread, r.opts.MaxSteps)
+	builtins.WithContext(thread, ctx)
+	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()
 	globals, err := prog.Init(thread, r.globals)
 	if err != nil {
@@ -583,9 +588,7 @@ func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, l
 			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
 		},
 	}
-	if r.opts.MaxSteps > 0 {
-		thread.SetMaxExecutionSteps(r.opts.MaxSteps)
-	}
+	limitSteps(thread, r.opts.MaxSteps)
 	builtins.WithHost(thread, ctx, h)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()

@@ -24,7 +24,9 @@ type Options struct {
 	Serial int
 	// MaxSteps bounds the Starlark steps of each host's run; 0 = unlimited.
 	MaxSteps uint64
-	// Timeout bounds the wall-clock time of a whole Run; 0 = none.
+	// Timeout bounds the wall-clock time of a whole Run, and of each
+	// Compile (which runs the top level of the modules a script loads);
+	// 0 = none. Long builtins stop at it too (see the package doc).
 	Timeout time.Duration
 	// Stdlib serves load("@stdlib//NAME.star"); nil disables it.
 	Stdlib fs.FS

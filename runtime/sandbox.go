@@ -31,9 +31,10 @@ import (
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
-//   - range() refuses more than 1<<24 elements: Starlark's list(), tuple(),
-//     sorted() and enumerate() allocate a range's whole length at once, and
-//     list(range(1 << 40)) would crash the process, not just fail the run.
+//   - range() refuses more than 1<<24 elements, so that what copies a range
+//     stays small: outside a sandbox list() and its kind refuse only more
+//     than builtins.MaxElements (1<<28) items, and x.extend(range(n)) or
+//     x += range(n) are not bounded at all but by memory.
 //
 // Options.MaxSteps and Options.Timeout bound the CPU and wall-clock time of
 // a run. Memory cannot be bounded inside one process; see RunIsolated.
