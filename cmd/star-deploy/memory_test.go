@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
@@ -50,8 +53,12 @@ print("kept=%d dropped=%d max=%d stderr=%r" % (len(r.stdout), r.stdout_dropped, 
 			var stdout tailWriter
 			var stderr syncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			peak := watchPeakRSS(t, cmd.Process.Pid)
+			err := cmd.Wait()
+			rss := peak()
 			t.Logf("peak RSS %.1f MiB, %d bytes on stdout", float64(rss)/(1<<20), stdout.n)
 			if err != nil {
 				t.Fatalf("%v\nstdout ends:\n%s\nstderr:\n%s", err, stdout.tail, stderr.String())
@@ -91,6 +98,52 @@ print("kept=%d dropped=%d max=%d stderr=%r" % (len(r.stdout), r.stdout_dropped, 
 				t.Errorf("want print %q and an op_end with max_output and stdout_dropped, got:\n%s", want, stdout.tail)
 			}
 		})
+	}
+}
+
+// watchPeakRSS samples the VmHWM (peak resident set) of process pid from
+// /proc every 2 ms until the returned function is called, after the
+// process has been waited for; that function returns the last reading,
+// in bytes. The rusage of a waited-for child cannot serve: Go starts it
+// with vfork, so the kernel counts the parent's peak as the child's.
+func watchPeakRSS(t *testing.T, pid int) func() int64 {
+	t.Helper()
+	var hwm atomic.Int64
+	read := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return false
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				var kib int64
+				fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
+				hwm.Store(max(hwm.Load(), kib<<10))
+				return true
+			}
+		}
+		return false // a zombie has no memory left to read
+	}
+	if !read() {
+		t.Fatalf("cannot read VmHWM of process %d from /proc", pid)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for tick := time.NewTicker(2 * time.Millisecond); ; {
+			select {
+			case <-stop:
+				tick.Stop()
+				return
+			case <-tick.C:
+				read()
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return hwm.Load()
 	}
 }
 
