@@ -258,8 +258,12 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	builtins.WithContext(thread, ctx)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()
-	globals, err := prog.Init(thread, r.globals)
+	globals, err := initModule(prog, thread, r.globals)
 	if err != nil {
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("loading %s: %w", key, err)
+		}
 		var ee *starlark.EvalError
 		if errors.As(err, &ee) {
 			return nil, fmt.Errorf("loading %s: %s", key, scriptError("", err))
@@ -269,6 +273,18 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	globals.Freeze()
 	r.modules[key] = globals
 	return globals, nil
+}
+
+// initModule runs a module's top level, with a panic (a bug in a builtin,
+// perhaps an app's own) turned into an error, so that Compile reports it
+// instead of crashing the embedding app.
+func initModule(prog *starlark.Program, thread *starlark.Thread, predeclared starlark.StringDict) (globals starlark.StringDict, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Host: thread.Name, Value: p, Stack: string(debug.Stack())}
+		}
+	}()
+	return prog.Init(thread, predeclared)
 }
 
 const stdlibPrefix = "@stdlib//"

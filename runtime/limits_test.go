@@ -1,6 +1,8 @@
 package runtime_test
 
 import (
+	"go.starlark.net/starlark"
+
 	"context"
 	"errors"
 	"fmt"
@@ -193,5 +195,23 @@ func TestStepLimitNamesTheRunningLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "too many steps") || !strings.Contains(err.Error(), "mod.star:3:") {
 			t.Errorf("MaxSteps %d, module: err = %v, want too many steps at mod.star:3", steps, err)
 		}
+	}
+}
+
+// TestCompileRecoversPanicAtLoad: a builtin that panics while a module
+// loads (an app's own) fails Compile with an internal error naming the
+// module, instead of crashing the app.
+func TestCompileRecoversPanicAtLoad(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"deploy.star":  "load('lib/mod.star', 'x')\n",
+		"lib/mod.star": "x = boom()\n",
+	})
+	boom := starlark.NewBuiltin("boom", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		panic("app bug")
+	})
+	r := sdrt.New(sdrt.Options{Builtins: starlark.StringDict{"boom": boom}})
+	_, err := r.Compile(t.Context(), filepath.Join(dir, "deploy.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "internal error on load ") || !strings.Contains(err.Error(), "mod.star: app bug") {
+		t.Fatalf("err = %v, want an internal error naming mod.star and the panic", err)
 	}
 }
