@@ -540,6 +540,13 @@ func hkServer(t *testing.T, keys ...ssh.Signer) string {
 	for _, k := range keys {
 		cfg.AddHostKey(k)
 	}
+	return serveHandshakes(t, cfg)
+}
+
+// serveHandshakes serves cfg on a new listener on 127.0.0.1 until the test
+// ends, rejecting every channel, and returns its address.
+func serveHandshakes(t *testing.T, cfg *ssh.ServerConfig) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -107,30 +107,7 @@ func startPasswordServer(t *testing.T) *passwordServer {
 		},
 	}
 	cfg.AddHostKey(signer)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ps.addr = ln.Addr().String()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if sc, chans, reqs, err := ssh.NewServerConn(c, cfg); err == nil {
-					go ssh.DiscardRequests(reqs)
-					for ch := range chans {
-						ch.Reject(ssh.Prohibited, "no")
-					}
-					sc.Close()
-				}
-			}()
-		}
-	}()
+	ps.addr = serveHandshakes(t, cfg)
 	return ps
 }
 
