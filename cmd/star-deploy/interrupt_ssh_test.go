@@ -294,52 +294,18 @@ func signalAndWait(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, done <-chan 
 // util-linux script) while the binary asks for a key's passphrase: the
 // prompt gives way and the run exits 130 at once, with echo back on.
 func TestInterruptAtPassphrasePrompt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	scriptCmd, err := exec.LookPath("script")
-	if err != nil {
-		sshtest.Skip(t, "script (util-linux) is not installed")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
-	srv.AuthorizeKey(t, pub)
-	dir := t.TempDir()
-	bin := buildBinary(t)
-	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
 	// After the run, stty shows whether echo is on again.
-	line := strings.Join([]string{bin, "--key", key, "--user", srv.User, "--data", "ssh_allow_agent=false",
-		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + srv.Addr, deploy, "; echo exit=$?; stty -a"}, " ")
-	cmd := exec.Command(scriptCmd, "-qec", line, "/dev/null")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf syncBuffer
-	prompted := make(chan struct{})
-	cmd.Stdout = &signalOn{w: &buf, marker: "Enter passphrase", fn: func() { close(prompted) }}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-prompted:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no passphrase prompt:\n%s", buf.String())
-	}
+	p := startAtPassphrasePrompt(t, "; echo exit=$?; stty -a")
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	io.WriteString(stdin, "\x03") // the terminal turns it into SIGINT
+	io.WriteString(p.stdin, "\x03") // the terminal turns it into SIGINT
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(interruptBound):
-		t.Fatalf("still running %s after Ctrl-C at the prompt:\n%s", interruptBound, buf.String())
+		t.Fatalf("still running %s after Ctrl-C at the prompt:\n%s", interruptBound, p.out.String())
 	}
 	t.Logf("exited %s after Ctrl-C at the prompt", time.Since(start).Round(time.Millisecond))
-	out := buf.String()
+	out := p.out.String()
 	if !strings.Contains(out, "exit=130") {
 		t.Errorf("want exit=130:\n%s", out)
 	}

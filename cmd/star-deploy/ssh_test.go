@@ -181,50 +181,65 @@ func TestSSHPasswordLogin(t *testing.T) {
 // (util-linux script) with an encrypted key and no ssh_key_password: it
 // asks once on the terminal, without echo, and connects.
 func TestSSHPassphrasePromptOnTerminal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	scriptCmd, err := exec.LookPath("script")
-	if err != nil {
-		sshtest.Skip(t, "script (util-linux) is not installed")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
-	srv.AuthorizeKey(t, pub)
-	dir := t.TempDir()
-	bin := buildBinary(t)
-	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
-	line := strings.Join([]string{bin, "--key", key, "--user", srv.User, "--data", "ssh_allow_agent=false",
-		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + srv.Addr, deploy}, " ")
-	cmd := exec.Command(scriptCmd, "-qec", line, "/dev/null")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startAtPassphrasePrompt(t, "")
 	// Answer only once the prompt is there (echo is off by then), as a
 	// person would; typed ahead, the terminal would echo it.
-	var buf syncBuffer
-	prompted := make(chan struct{})
-	cmd.Stdout = &signalOn{w: &buf, marker: "Enter passphrase", fn: func() { close(prompted) }}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-prompted:
-		io.WriteString(stdin, "tty-canary-phrase\n")
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("no passphrase prompt:\n%s", buf.String())
-	}
-	err = cmd.Wait()
-	out := buf.String()
-	if err != nil || !strings.Contains(out, "Enter passphrase for key") || !strings.Contains(out, "connected to "+srv.Addr) {
+	io.WriteString(p.stdin, "tty-canary-phrase\n")
+	err := <-p.done
+	out := p.out.String()
+	if err != nil || !strings.Contains(out, "Enter passphrase for key") || !strings.Contains(out, "connected to "+p.srv.Addr) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if strings.Contains(out, "tty-canary-phrase") {
 		t.Errorf("the passphrase was echoed:\n%s", out)
 	}
+}
+
+// passphraseRun is the binary running on a pseudo-terminal (util-linux
+// script), with an encrypted key and no ssh_key_password, that has
+// written its passphrase prompt.
+type passphraseRun struct {
+	srv   *sshtest.Server
+	stdin io.WriteCloser // the terminal's keyboard
+	out   *syncBuffer    // what the terminal showed
+	done  chan error     // the end of script
+}
+
+// startAtPassphrasePrompt starts the binary on a pseudo-terminal, followed
+// by the shell commands after (which see its exit code as $?), and returns
+// once it asks for the key's passphrase.
+func startAtPassphrasePrompt(t *testing.T, after string) *passphraseRun {
+	t.Helper()
+	bin := buildBinary(t)
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		sshtest.Skip(t, "script (util-linux) is not installed")
+	}
+	p := &passphraseRun{srv: sshtest.Start(t, sshtest.Options{}), out: &syncBuffer{}, done: make(chan error, 1)}
+	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
+	p.srv.AuthorizeKey(t, pub)
+	dir := t.TempDir()
+	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
+	line := strings.Join([]string{bin, "--key", key, "--user", p.srv.User, "--data", "ssh_allow_agent=false",
+		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + p.srv.Addr, deploy, after}, " ")
+	cmd := exec.Command(scriptCmd, "-qec", line, "/dev/null")
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	prompted := make(chan struct{})
+	cmd.Stdout = &signalOn{w: p.out, marker: "Enter passphrase", fn: func() { close(prompted) }}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	go func() { p.done <- cmd.Wait() }()
+	select {
+	case <-prompted:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no passphrase prompt:\n%s", p.out.String())
+	}
+	return p
 }
 
 // signalOn passes writes to w and calls fn once marker has been written.
