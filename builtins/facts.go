@@ -129,8 +129,7 @@ func factNames() string {
 // readFact reads a fact through the cache. The key holds the fact, its
 // arguments and the privilege it was read with.
 func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []string) (starlark.Value, error) {
-	w := ctl.Wrap()
-	key := def.Name + "\x00" + strings.Join(args, "\x00") + "\x00" + fmt.Sprint(w.Sudo, w.SudoUser, w.SuUser, w.Doas, w.DoasUser)
+	key := def.Name + "\x00" + strings.Join(args, "\x00") + "\x00" + ctl.privilegeKey()
 	return h.fact(key, func() (starlark.Value, error) {
 		v, err := def.read(ctx, h, probeControl(ctl), args)
 		if err != nil {
@@ -138,12 +137,6 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 		}
 		return v, nil
 	})
-}
-
-// probeControl keeps the privilege settings of ctl and drops what makes no
-// sense for a read-only probe (stdin, success codes, chdir, env).
-func probeControl(ctl Control) Control {
-	return Control{Sudo: ctl.Sudo, SudoUser: ctl.SudoUser, SudoPassword: ctl.SudoPassword, SuUser: ctl.SuUser, Doas: ctl.Doas, DoasUser: ctl.DoasUser, ShellExecutable: ctl.ShellExecutable, MaxOutput: ctl.MaxOutput}
 }
 
 // probe runs a read-only command that must succeed and returns its stdout.

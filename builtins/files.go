@@ -391,8 +391,8 @@ func (h *Host) sweepDue(ctx context.Context, ctl Control, dest string) (string, 
 	if !ok || h.Dry {
 		return "", nil
 	}
-	dir, w := path.Dir(dest), ctl.Wrap()
-	key := dir + "\x00" + fmt.Sprint(w.Sudo, w.SudoUser, w.SuUser, w.Doas, w.DoasUser)
+	dir := path.Dir(dest)
+	key := dir + "\x00" + ctl.privilegeKey()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.swept[key] {

@@ -23,7 +23,7 @@ func TestDocs(t *testing.T) {
 			t.Errorf("%s takes control arguments but does not declare EffectReadHost", s.Name)
 		}
 	}
-	for _, p := range builtins.ControlParams {
+	for _, p := range builtins.ControlParams() {
 		if p.Doc == "" {
 			t.Errorf("control argument %s lacks Doc", p.Name)
 		}

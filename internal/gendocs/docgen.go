@@ -33,7 +33,7 @@ type Reference struct {
 func Load() (*Reference, error) {
 	r := &Reference{
 		Builtins:   builtins.All(),
-		Control:    builtins.ControlParams,
+		Control:    builtins.ControlParams(),
 		Facts:      builtins.FactDocs(),
 		Connectors: all.Registry(all.Options{}).Factories(),
 	}
