@@ -139,24 +139,6 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 	})
 }
 
-// probe runs a read-only command that must succeed and returns its stdout.
-func (h *Host) probe(ctx context.Context, ctl Control, script string) (string, error) {
-	res, err := h.check(ctx, script, ctl, "")
-	if err == nil {
-		err = whole(res)
-	}
-	return string(res.Stdout), err
-}
-
-// whole fails when max_output cut the stdout of res: a probe parses all of
-// its output, and a part would give a wrong answer.
-func whole(res connectors.Result) error {
-	if res.StdoutDropped == 0 {
-		return nil
-	}
-	return fmt.Errorf("output is larger than max_output (%d bytes, %d more): raise max_output", res.MaxOutput, res.StdoutDropped)
-}
-
 func readArch(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
 	out, err := h.probe(ctx, ctl, "uname -m")
 	return starlark.String(strings.TrimSpace(out)), err

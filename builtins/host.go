@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -146,152 +145,6 @@ func (h *Host) emit(e Event) {
 	h.Emit(e)
 }
 
-// outcome is what one operation did.
-type outcome struct {
-	status   Status
-	message  string // what a dry run would do, or what was done
-	diff     string
-	shell    bool // add stdout/stderr/exit_code to the result
-	stdout   []byte
-	stderr   []byte
-	exitCode int
-	// maxOutput is the cap on each stream; stdoutDropped and
-	// stderrDropped count the bytes it dropped.
-	maxOutput, stdoutDropped, stderrDropped int64
-}
-
-// add appends what res kept of a command's output to o, within the cap of
-// one stream, and takes its exit status.
-func (o *outcome) add(res connectors.Result) {
-	o.shell, o.exitCode, o.maxOutput = true, res.ExitCode, res.MaxOutput
-	o.stdout, o.stdoutDropped = joinCapped(o.stdout, res.Stdout, o.stdoutDropped+res.StdoutDropped, res.MaxOutput)
-	o.stderr, o.stderrDropped = joinCapped(o.stderr, res.Stderr, o.stderrDropped+res.StderrDropped, res.MaxOutput)
-}
-
-// joinCapped returns a followed by b, cut to limit bytes as a
-// connectors.CapBuffer would, and dropped plus what the cut dropped.
-func joinCapped(a, b []byte, dropped, limit int64) ([]byte, int64) {
-	if len(a) == 0 {
-		return b, dropped
-	}
-	buf := connectors.CapBuffer{Max: limit}
-	buf.Write(a)
-	buf.Write(b)
-	return buf.Bytes(), dropped + buf.Dropped()
-}
-
-// operation runs fn as one operation: it emits op_start and op_end, applies
-// timeout=, retries= and ignore_errors=, counts the outcome and returns the
-// Starlark result.
-func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, fn func(ctx context.Context) (outcome, error)) (starlark.Value, error) {
-	pos := callerPos(thread)
-	if h.Stop != nil {
-		if err := h.Stop(); err != nil {
-			return nil, err
-		}
-	}
-	h.emit(Event{Kind: KindOpStart, Op: op, Name: name, Pos: pos, Dry: h.Dry})
-	start := time.Now()
-	ctx := contextFrom(thread)
-
-	var out outcome
-	var err error
-	for attempt := 0; ; attempt++ {
-		out, err = h.attempt(ctx, ctl, fn)
-		if err == nil || attempt >= ctl.Retries || ctx.Err() != nil {
-			break
-		}
-		if ctl.RetryDelay > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(ctl.RetryDelay):
-			}
-		}
-	}
-	ev := Event{Kind: KindOpEnd, Op: op, Name: name, Pos: pos, Dry: h.Dry, Duration: time.Since(start), Message: out.message, Diff: out.diff}
-	if err != nil {
-		out.status = StatusFailed
-		ev.Error = err.Error()
-		var exit *connectors.ExitError
-		if errors.As(err, &exit) && !out.shell {
-			out.add(exit.Result)
-		}
-	}
-	ev.Status = out.status
-	ev.Ignored = err != nil && ctl.IgnoreErrors && ctx.Err() == nil
-	// One copy of each stream serves the event and the result.
-	stdout, stderr := string(out.stdout), string(out.stderr)
-	out.stdout, out.stderr = nil, nil
-	if h.Verbose && out.shell {
-		ev.Stdout, ev.Stderr = stdout, stderr
-	}
-	if out.stdoutDropped > 0 || out.stderrDropped > 0 {
-		ev.MaxOutput, ev.StdoutDropped, ev.StderrDropped = out.maxOutput, out.stdoutDropped, out.stderrDropped
-	}
-	h.Counts.Add(out.status)
-	h.emit(ev)
-	if err != nil && (!ctl.IgnoreErrors || ctx.Err() != nil) {
-		return nil, err
-	}
-	fields := starlark.StringDict{
-		"changed": starlark.Bool(out.status == StatusChanged),
-		"ok":      starlark.Bool(err == nil),
-		"skipped": starlark.Bool(out.status == StatusSkipped),
-		"dry":     starlark.Bool(h.Dry),
-	}
-	if out.shell {
-		fields["stdout"] = starlark.String(stdout)
-		fields["stderr"] = starlark.String(stderr)
-		fields["exit_code"] = starlark.MakeInt(out.exitCode)
-		fields["max_output"] = starlark.MakeInt64(out.maxOutput)
-		fields["stdout_dropped"] = starlark.MakeInt64(out.stdoutDropped)
-		fields["stderr_dropped"] = starlark.MakeInt64(out.stderrDropped)
-	}
-	r := starlarkstruct.FromStringDict(starlark.String("result"), fields)
-	r.Freeze()
-	return r, nil
-}
-
-func (h *Host) attempt(ctx context.Context, ctl Control, fn func(ctx context.Context) (outcome, error)) (outcome, error) {
-	if ctl.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ctl.Timeout)
-		defer cancel()
-	}
-	out, err := fn(ctx)
-	if err != nil && ctl.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("timed out after %s: %w", ctl.Timeout, err)
-	}
-	return out, err
-}
-
-// run renders script with ctl's privilege and environment settings and runs
-// it. Probes and operations both go through here.
-func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
-	var in io.Reader
-	if stdin != "" {
-		in = strings.NewReader(stdin)
-	}
-	res, err := h.exec(ctx, script, ctl, in)
-	if err != nil {
-		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
-	}
-	return res, nil
-}
-
-// check runs script and turns an exit status outside ctl's success codes
-// into an *connectors.ExitError.
-func (h *Host) check(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
-	res, err := h.run(ctx, script, ctl, stdin)
-	if err != nil {
-		return res, err
-	}
-	if !ctl.success(res.ExitCode) {
-		return res, &connectors.ExitError{Target: h.Name, Script: short(script), Result: res}
-	}
-	return res, nil
-}
-
 // fact returns the cached value of key, computing it with fn on a miss.
 func (h *Host) fact(key string, fn func() (starlark.Value, error)) (starlark.Value, error) {
 	h.mu.Lock()
@@ -379,13 +232,23 @@ func userFrame(fr starlark.CallFrame) bool {
 	return fr.Pos.IsValid() && name != "<builtin>" && !strings.HasPrefix(name, "@stdlib//")
 }
 
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " …"
-	}
-	if len(s) > 80 {
-		s = s[:77] + "..."
-	}
-	return s
+var currentHostSpec = &Spec{
+	Name: "current_host",
+	Doc: "Returns the host the script is running on: the same value as the global `host` of a " +
+		"deploy script, for module functions, which do not see that global.",
+	Returns: "the host: `.name`, `.data`, `.groups`, `.connector`, `.dry`",
+	Example: `def banner():
+    h = current_host()
+    return "%s (%s)" % (h.name, h.data.get("role", "none"))`,
+	Effects: EffectPure,
+	Fn: func(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		if err := s.Unpack(args, kw); err != nil {
+			return nil, err
+		}
+		h, err := HostFrom(thread, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		return h.Value(), nil
+	},
 }

@@ -1,5 +1,12 @@
 package builtins
 
+// The execution path: every command a builtin sends to a host goes through
+// here. Operations call run or check, facts and the probes of operations
+// call probe (or run, when a non-zero exit is an answer), get streams with
+// execStream; all of them end in runCommand, which renders the control
+// settings (sudo, su, doas, env, chdir, shell) around the script and feeds
+// a sudo password on stdin.
+
 import (
 	"bytes"
 	"context"
@@ -8,33 +15,76 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
-// errWrongSudoPassword is returned when sudo asks for the password again.
-var errWrongSudoPassword = errors.New("sudo rejected the password (one attempt was made; check sudo_password or --sudo-password)")
+// run renders script with ctl's privilege and environment settings and runs
+// it. Probes and operations both go through here.
+func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
+	var in io.Reader
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+	}
+	res, err := h.exec(ctx, script, ctl, in)
+	if err != nil {
+		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
+	}
+	return res, nil
+}
 
-// exec renders script with ctl and runs it with stdin. With a sudo
-// password, sudo runs with -S behind a random prompt: the password is
-// written to sudo's stdin when the prompt appears on stderr, the command's
-// own stdin follows once the command has started, and the prompt never
-// reaches the result. A second prompt means a wrong password: the command
-// is stopped at once. The password never appears in argv, the environment,
-// output or errors.
+// check runs script and turns an exit status outside ctl's success codes
+// into an *connectors.ExitError.
+func (h *Host) check(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {
+	res, err := h.run(ctx, script, ctl, stdin)
+	if err != nil {
+		return res, err
+	}
+	if !ctl.success(res.ExitCode) {
+		return res, &connectors.ExitError{Target: h.Name, Script: short(script), Result: res}
+	}
+	return res, nil
+}
+
+// probe runs a read-only command that must succeed and returns its stdout.
+func (h *Host) probe(ctx context.Context, ctl Control, script string) (string, error) {
+	res, err := h.check(ctx, script, ctl, "")
+	if err == nil {
+		err = whole(res)
+	}
+	return string(res.Stdout), err
+}
+
+// whole fails when max_output cut the stdout of res: a probe parses all of
+// its output, and a part would give a wrong answer.
+func whole(res connectors.Result) error {
+	if res.StdoutDropped == 0 {
+		return nil
+	}
+	return fmt.Errorf("output is larger than max_output (%d bytes, %d more): raise max_output", res.MaxOutput, res.StdoutDropped)
+}
+
+// exec renders script with ctl and runs it with stdin.
 func (h *Host) exec(ctx context.Context, script string, ctl Control, stdin io.Reader) (connectors.Result, error) {
-	return h.run1(ctx, script, ctl, connectors.Command{Stdin: stdin, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
+	return h.runCommand(ctx, script, ctl, connectors.Command{Stdin: stdin, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
 }
 
 // execStream is exec with standard output streamed to stdout instead of
 // kept in the result.
 func (h *Host) execStream(ctx context.Context, script string, ctl Control, stdout io.Writer) (connectors.Result, error) {
-	return h.run1(ctx, script, ctl, connectors.Command{Stdout: stdout, StreamOnly: true, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
+	return h.runCommand(ctx, script, ctl, connectors.Command{Stdout: stdout, StreamOnly: true, PTY: ctl.GetPTY, MaxOutput: ctl.MaxOutput})
 }
 
-// run1 renders script into cmd and runs it, feeding a sudo password if any.
-func (h *Host) run1(ctx context.Context, script string, ctl Control, cmd connectors.Command) (connectors.Result, error) {
+// runCommand renders script with ctl into cmd and runs it on the
+// connector. With a sudo password, sudo runs with -S behind a random
+// prompt: the password is written to sudo's stdin when the prompt appears
+// on stderr (sudoFeeder), the command's own stdin follows once the command
+// has started, and the prompt never reaches the result. A second prompt
+// means a wrong password: the command is stopped at once. The password
+// never appears in argv, the environment, output or errors.
+func (h *Host) runCommand(ctx context.Context, script string, ctl Control, cmd connectors.Command) (connectors.Result, error) {
 	stdin := cmd.Stdin
 	w := ctl.Wrap()
 	if !w.Sudo || ctl.SudoPassword == "" {
@@ -65,6 +115,9 @@ func (h *Host) run1(ctx context.Context, script string, ctl Control, cmd connect
 	}
 	return res, err
 }
+
+// errWrongSudoPassword is returned when sudo asks for the password again.
+var errWrongSudoPassword = errors.New("sudo rejected the password (one attempt was made; check sudo_password or --sudo-password)")
 
 // maxSudoPreamble bounds what sudo may write to stderr before the command
 // starts (its prompt, a lecture).
@@ -161,4 +214,15 @@ func randomToken() string {
 		panic(fmt.Sprintf("internal error: crypto/rand: %v", err))
 	}
 	return hex.EncodeToString(b[:])
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
 }
