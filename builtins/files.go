@@ -122,7 +122,7 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 		if w.sum, w.size, err = hashLocal(h, local); err != nil {
 			return nil, fmt.Errorf("put: src: %w", err)
 		}
-		w.open = func() (io.ReadCloser, error) { return h.OpenLocal(local) }
+		w.open = func() (io.ReadCloser, error) { return h.local().Open(local) }
 	}
 	if name == "" {
 		name = "put " + dest
@@ -181,7 +181,7 @@ func templateFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []star
 }
 
 func renderTemplate(h *Host, name, local string, data map[string]any) ([]byte, error) {
-	r, err := h.OpenLocal(local)
+	r, err := h.local().Open(local)
 	if err != nil {
 		return nil, fmt.Errorf("template: src: %w", err)
 	}
@@ -210,7 +210,7 @@ func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if err := s.Unpack(args, kw, &src, &dest); err != nil {
 		return nil, err
 	}
-	if h.WriteLocal == nil {
+	if !h.local().CanWrite() {
 		return nil, fmt.Errorf("get: %s: writing local files is not allowed here", dest)
 	}
 	local := localPath(thread, dest)
@@ -238,7 +238,7 @@ func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			err := h.WriteLocal(local, pr)
+			err := h.local().WriteFile(local, pr)
 			pr.CloseWithError(err)
 			done <- err
 		}()
@@ -561,7 +561,7 @@ func localPath(thread *starlark.Thread, p string) string {
 
 // hashLocal returns the hex SHA-256 and size of a local file.
 func hashLocal(h *Host, p string) (string, int64, error) {
-	r, err := h.OpenLocal(p)
+	r, err := h.local().Open(p)
 	if err != nil {
 		return "", 0, err
 	}

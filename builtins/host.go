@@ -3,8 +3,6 @@ package builtins
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -31,15 +29,10 @@ type Host struct {
 	// Emit receives this host's events; it must be safe to call from the
 	// host's goroutine.
 	Emit func(Event)
-	// OpenLocal opens a file on the machine running star-deploy (put src=,
-	// template src=). The runtime restricts it when sandboxed.
-	OpenLocal func(path string) (io.ReadCloser, error)
-	// ReadLocalDir lists a local directory (local_tree). The runtime
-	// restricts it when sandboxed; nil makes local_tree fail.
-	ReadLocalDir func(path string) ([]fs.DirEntry, error)
-	// WriteLocal atomically replaces a local file with the content of r
-	// (get dest=); nil makes get fail before it touches the host.
-	WriteLocal func(path string, r io.Reader) error
+	// Local is the machine running star-deploy, for put src=, template
+	// src=, local_tree and get dest=. The runtime restricts it when
+	// sandboxed; nil makes those builtins fail.
+	Local LocalFS
 
 	// Reopen opens a new connection to the host (reconnect()); nil makes
 	// reconnect fail.

@@ -32,7 +32,7 @@ func localTreeFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []sta
 	if err := s.Unpack(args, kw, &dir); err != nil {
 		return nil, err
 	}
-	if h.ReadLocalDir == nil {
+	if h.Local == nil {
 		return nil, fmt.Errorf("local_tree: listing local directories is not available here")
 	}
 	root := localPath(thread, dir)
@@ -43,7 +43,7 @@ func localTreeFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []sta
 	var entries []entry
 	// Breadth first, with a queue of directories still to list.
 	for queue := []string{""}; len(queue) > 0; queue = queue[1:] {
-		list, err := h.ReadLocalDir(path.Join(root, queue[0]))
+		list, err := h.Local.ReadDir(path.Join(root, queue[0]))
 		if err != nil {
 			return nil, fmt.Errorf("local_tree: %w", err)
 		}

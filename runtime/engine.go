@@ -497,17 +497,13 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	h := &builtins.Host{
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
-		Emit:         emit,
-		Stop:         stop,
-		Once:         once,
-		OpenLocal:    func(p string) (io.ReadCloser, error) { return os.Open(p) },
-		ReadLocalDir: os.ReadDir,
-		WriteLocal:   writeLocal,
+		Emit:  emit,
+		Stop:  stop,
+		Once:  once,
+		Local: builtins.OSFiles{},
 	}
 	if r.opts.Sandbox != nil {
-		h.OpenLocal = func(p string) (io.ReadCloser, error) { return openSandboxed(r.files, p) }
-		h.ReadLocalDir = func(p string) ([]fs.DirEntry, error) { return readDirSandboxed(r.files, p) }
-		h.WriteLocal = nil // get() refuses to write local files
+		h.Local = sandboxLocal{r.files}
 	}
 	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts

@@ -101,6 +101,17 @@ func sandboxPath(p string) (string, error) {
 	return clean, nil
 }
 
+// sandboxLocal is the builtins.LocalFS of a sandboxed run: the app's fs.FS,
+// read only.
+type sandboxLocal struct{ fsys fs.FS }
+
+func (s sandboxLocal) Open(p string) (io.ReadCloser, error)    { return openSandboxed(s.fsys, p) }
+func (s sandboxLocal) ReadDir(p string) ([]fs.DirEntry, error) { return readDirSandboxed(s.fsys, p) }
+func (s sandboxLocal) CanWrite() bool                          { return false } // get() refuses to write local files
+func (s sandboxLocal) WriteFile(p string, _ io.Reader) error {
+	return fmt.Errorf("%s: writing local files is not allowed here", p)
+}
+
 // openSandboxed opens p in fsys for put(src=) and template().
 func openSandboxed(fsys fs.FS, p string) (io.ReadCloser, error) {
 	if fsys == nil {

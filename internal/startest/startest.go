@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -143,9 +142,7 @@ func newEnv(t *testing.T) *env {
 			defer e.mu.Unlock()
 			e.events = append(e.events, ev)
 		},
-		OpenLocal:    func(p string) (io.ReadCloser, error) { return os.Open(p) },
-		ReadLocalDir: os.ReadDir,
-		WriteLocal:   func(p string, r io.Reader) error { return writeFile(p, r) },
+		Local: builtins.OSFiles{},
 	}
 	e.thread = &starlark.Thread{
 		Name: t.Name(),
@@ -310,17 +307,6 @@ func load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
 	g.Freeze()
 	stdlibCache.Store(name, g)
 	return g, nil
-}
-
-func writeFile(p string, r io.Reader) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, b, 0o644)
 }
 
 // Skip skips t with reason, except under CI=true, where a skipped test is a
