@@ -30,8 +30,11 @@
 //     regular files older than this run (see connectors.SweepScript; judged
 //     on the host's clock, so clock skew does not matter). --dry removes
 //     nothing.
-//   - sudo runs `sudo -H -n`: it never prompts (a password from data or a
-//     prompt arrives with the SSH connector).
+//   - sudo runs `sudo -H -n`: it never prompts. With a sudo password (host
+//     data sudo_password, which --sudo-password sets), it runs `sudo -H -S`
+//     behind a random prompt instead, and this package feeds the password
+//     on sudo's stdin when that prompt appears, for every connector
+//     (exec.go); the password never reaches argv, output or errors.
 //   - shell() creates=/unless= that say the work is done give status
 //     "skipped"; a shell that runs is "changed". Any shell that ran drops
 //     the host's cached facts; put/template/get drop the facts of their path.

@@ -73,6 +73,8 @@ func (s *Spec) Builtin() *starlark.Builtin {
 }
 
 // Unpack unpacks args and kw into ptrs, pairing Params[i].Name with ptrs[i].
+// It panics when the pointers do not match the Params, in number or in
+// type: a *string for a Param declared "int" is a bug, not a user error.
 func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) error {
 	if len(ptrs) != len(s.Params) {
 		panic(fmt.Sprintf("internal error: %s: %d params but %d pointers", s.Name, len(s.Params), len(ptrs)))
@@ -80,6 +82,9 @@ func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) err
 	pairs := make([]any, 0, 2*len(ptrs))
 	optional := map[string]bool{}
 	for i, p := range s.Params {
+		if !fits(ptrs[i], p.Type) {
+			panic(fmt.Sprintf("internal error: %s: parameter %s is declared %q but unpacked into a %T", s.Name, p.Name, p.Type, ptrs[i]))
+		}
 		pairs = append(pairs, p.Name, ptrs[i])
 		if name, ok := strings.CutSuffix(p.Name, "?"); ok {
 			optional[name] = true
@@ -97,6 +102,35 @@ func (s *Spec) Unpack(args starlark.Tuple, kw []starlark.Tuple, ptrs ...any) err
 	return starlark.UnpackArgs(s.Name, args, given, pairs...)
 }
 
+// fits reports whether ptr, which starlark.UnpackArgs fills, takes the
+// values of typ, the Starlark type that a Param declares: "str", "bool",
+// "int", "float", "dict", "list of ...", "tuple", "function". A
+// *starlark.Value or an Unpacker takes any type, an "or" of types included;
+// the builtin then checks the value itself.
+func fits(ptr any, typ string) bool {
+	switch ptr.(type) {
+	case *starlark.Value, starlark.Unpacker:
+		return true
+	case *string, *starlark.String:
+		return typ == "str"
+	case *bool, *starlark.Bool:
+		return typ == "bool"
+	case *int, *int64, *uint, *uint64, *starlark.Int:
+		return typ == "int"
+	case *float64, *starlark.Float:
+		return typ == "float"
+	case **starlark.Dict:
+		return typ == "dict"
+	case **starlark.List:
+		return typ == "list" || strings.HasPrefix(typ, "list of ")
+	case *starlark.Tuple:
+		return typ == "tuple"
+	case *starlark.Callable:
+		return typ == "function"
+	}
+	return false
+}
+
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
 	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec,
@@ -108,10 +142,10 @@ func All() []*Spec {
 // Predeclared returns the builtins as a Starlark dictionary of globals,
 // restricted to those whose effects are within allow (pass ^Effect(0) for
 // all). A dotted name ("re.sub") is a member of a module value ("re").
-// The per-host value "host" is not included; see HostValue. Starlark's
-// own builtins that walk or copy whole values (sorted, str, list, ...) are
-// replaced by versions that stop when the thread's context is done; see
-// WithContext and MaxElements.
+// The per-host value "host" is not included: the runtime adds it for each
+// host from Host.Value. Starlark's own builtins that walk or copy whole
+// values (sorted, str, list, ...) are replaced by versions that stop when
+// the context bound by WithHost is done; see MaxElements.
 func Predeclared(allow Effect) starlark.StringDict {
 	d := universe()
 	modules := map[string]starlark.StringDict{}

@@ -1,7 +1,10 @@
 package builtins_test
 
 import (
+	"strings"
 	"testing"
+
+	"go.starlark.net/starlark"
 
 	"github.com/star-deploy/star-deploy/builtins"
 )
@@ -52,4 +55,33 @@ func TestPredeclaredByEffect(t *testing.T) {
 	if _, ok := readOnly["shell"]; ok {
 		t.Error("shell, which writes, is in the read-host set")
 	}
+}
+
+// TestUnpackChecksPointerTypes: a pointer whose type cannot hold the
+// declared type of its Param is a programmer error that Unpack reports
+// at once, not only a wrong number of pointers.
+func TestUnpackChecksPointerTypes(t *testing.T) {
+	s := &builtins.Spec{Name: "f", Params: []builtins.Param{
+		{Name: "n", Type: "int"},
+		{Name: "text?", Type: "str"},
+	}}
+	args := starlark.Tuple{starlark.MakeInt(3)}
+	var n int
+	var text string
+	if err := s.Unpack(args, nil, &n, &text); err != nil || n != 3 {
+		t.Fatalf("matching pointers: n = %d, err = %v", n, err)
+	}
+	var v starlark.Value
+	if err := s.Unpack(args, nil, &v, &text); err != nil {
+		t.Fatalf("a *starlark.Value takes any declared type: %v", err)
+	}
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, `internal error: f: parameter n is declared "int" but unpacked into a *string`) {
+			t.Errorf("panic = %q, want one naming the parameter, its type and the pointer", msg)
+		}
+	}()
+	var wrong string
+	s.Unpack(args, nil, &wrong, &text)
+	t.Error("Unpack took a *string for an int parameter")
 }
