@@ -14,6 +14,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
 // fileOptions is the Starlark dialect of inventory files.
@@ -229,7 +231,7 @@ func hostItem(v starlark.Value) (string, map[string]any, error) {
 		if !ok {
 			return "", nil, fmt.Errorf("host %q: its data must be a dict, got %s", string(name), seq.Index(1).Type())
 		}
-		data, err := toGo(d)
+		data, err := starvalue.FromStarlark(d, starvalue.Data)
 		if err != nil {
 			return "", nil, fmt.Errorf("host %q: %w", string(name), err)
 		}
@@ -282,7 +284,7 @@ func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
 			if _, isFunc := v.(starlark.Callable); isFunc {
 				continue
 			}
-			gv, err := toGo(v)
+			gv, err := starvalue.FromStarlark(v, starvalue.Data)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", positions[k].at, k, err)
 			}
@@ -314,53 +316,6 @@ func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
 		e.Data, e.DataPos = data, pos
 	}
 	return nil
-}
-
-// toGo converts inventory data to Go: string, bool, int64, float64, nil,
-// []any and map[string]any (string keys).
-func toGo(v starlark.Value) (any, error) {
-	switch v := v.(type) {
-	case starlark.NoneType:
-		return nil, nil
-	case starlark.String:
-		return string(v), nil
-	case starlark.Bool:
-		return bool(v), nil
-	case starlark.Int:
-		n, ok := v.Int64()
-		if !ok {
-			return nil, fmt.Errorf("integer %s is too large", v)
-		}
-		return n, nil
-	case starlark.Float:
-		return float64(v), nil
-	case *starlark.List, starlark.Tuple:
-		seq := v.(starlark.Indexable)
-		out := make([]any, seq.Len())
-		for i := range out {
-			x, err := toGo(seq.Index(i))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = x
-		}
-		return out, nil
-	case *starlark.Dict:
-		out := make(map[string]any, v.Len())
-		for _, kv := range v.Items() {
-			k, ok := kv[0].(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("data keys must be strings, got %s", kv[0].Type())
-			}
-			x, err := toGo(kv[1])
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", string(k), err)
-			}
-			out[string(k)] = x
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("data values are None, strings, bools, numbers, lists and dicts; got %s", v.Type())
 }
 
 func equalData(a, b any) bool { return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b) }
