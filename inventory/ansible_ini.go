@@ -100,14 +100,9 @@ func (ai *ansibleInv) iniHostLine(g *ansibleGroup, line, pos string) error {
 	if len(toks) == 0 {
 		return nil // only a comment
 	}
-	names, port, err := expandHostPattern(toks[0].text)
+	names, vars, err := hostPattern(toks[0].text, pos)
 	if err != nil {
-		return fmt.Errorf("%s: %w", pos, err)
-	}
-	vars := map[string]ansibleVal{}
-	if port != "" {
-		n, _ := strconv.ParseInt(port, 10, 64)
-		vars["ansible_port"] = ansibleVal{n, pos}
+		return err
 	}
 	for i, t := range toks[1:] {
 		k, v, ok := strings.Cut(t.text, "=")
@@ -242,6 +237,21 @@ func splitINILine(line string) ([]iniToken, error) {
 	}
 	flush()
 	return toks, nil
+}
+
+// hostPattern expands a host pattern written at pos into its host names
+// and the variables it sets: ansible_port for a pattern ending in :PORT.
+func hostPattern(pattern, pos string) ([]string, map[string]ansibleVal, error) {
+	names, port, err := expandHostPattern(pattern)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", pos, err)
+	}
+	vars := map[string]ansibleVal{}
+	if port != "" {
+		n, _ := strconv.ParseInt(port, 10, 64)
+		vars["ansible_port"] = ansibleVal{n, pos}
+	}
+	return names, vars, nil
 }
 
 // expandHostPattern expands Ansible's host ranges (web[01:03], db-[a:c],

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -152,14 +151,9 @@ func (ai *ansibleInv) yamlHost(g *ansibleGroup, key, val *yaml.Node) error {
 	if key.Kind != yaml.ScalarNode || key.Value == "" {
 		return fmt.Errorf("%s: a host name must be a non-empty string", at)
 	}
-	names, port, err := expandHostPattern(key.Value)
+	names, vars, err := hostPattern(key.Value, at)
 	if err != nil {
-		return fmt.Errorf("%s: %w", at, err)
-	}
-	vars := map[string]ansibleVal{}
-	if port != "" {
-		n, _ := strconv.ParseInt(port, 10, 64)
-		vars["ansible_port"] = ansibleVal{n, at}
+		return err
 	}
 	if !isNull(val) {
 		hv, err := yamlVars(ai.file, val, "host "+key.Value)

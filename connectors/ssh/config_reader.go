@@ -207,20 +207,20 @@ func configKeywords() map[string]keywordFunc {
 		"host":                  (*configReader).hostKeyword,
 		"match":                 (*configReader).matchKeyword,
 		"include":               (*configReader).includeKeyword,
-		"hostname":              stringKeyword(func(o *sshOptions) *opt[string] { return &o.hostname }),
-		"user":                  stringKeyword(func(o *sshOptions) *opt[string] { return &o.user }),
-		"hostkeyalias":          stringKeyword(func(o *sshOptions) *opt[string] { return &o.hostKeyAlias }),
-		"identityagent":         stringKeyword(func(o *sshOptions) *opt[string] { return &o.identityAgent }),
-		"identityfile":          identityFileKeyword,
-		"identitiesonly":        identitiesOnlyKeyword,
-		"port":                  portKeyword,
+		"hostname":              oneValue(asIs, into(func(o *sshOptions) *opt[string] { return &o.hostname })),
+		"user":                  oneValue(asIs, into(func(o *sshOptions) *opt[string] { return &o.user })),
+		"hostkeyalias":          oneValue(asIs, into(func(o *sshOptions) *opt[string] { return &o.hostKeyAlias })),
+		"identityagent":         oneValue(asIs, into(func(o *sshOptions) *opt[string] { return &o.identityAgent })),
+		"identityfile":          oneValue(asIs, (*sshOptions).addIdentity),
+		"identitiesonly":        oneValue(flagValue, into(func(o *sshOptions) *opt[bool] { return &o.identitiesOnly })),
+		"port":                  oneValue(portValue, into(func(o *sshOptions) *opt[int] { return &o.port })),
+		"stricthostkeychecking": oneValue(strictValue, into(func(o *sshOptions) *opt[string] { return &o.strict })),
+		"connecttimeout":        oneValue(timeValue, into(func(o *sshOptions) *opt[time.Duration] { return &o.connectTimeout })),
+		"serveraliveinterval":   oneValue(timeValue, into(func(o *sshOptions) *opt[time.Duration] { return &o.aliveInterval })),
+		"serveralivecountmax":   oneValue(countValue, into(func(o *sshOptions) *opt[int] { return &o.aliveCountMax })),
 		"proxyjump":             proxyJumpKeyword,
 		"proxycommand":          proxyCommandKeyword,
-		"stricthostkeychecking": strictKeyword,
 		"userknownhostsfile":    knownHostsKeyword,
-		"connecttimeout":        durationKeyword(func(o *sshOptions) *opt[time.Duration] { return &o.connectTimeout }),
-		"serveraliveinterval":   durationKeyword(func(o *sshOptions) *opt[time.Duration] { return &o.aliveInterval }),
-		"serveralivecountmax":   countKeyword,
 	}
 }
 
@@ -287,62 +287,78 @@ func (r *configReader) includeKeyword(l *configLine) error {
 	return nil
 }
 
-// stringKeyword handles a keyword of one string value kept as written.
-func stringKeyword(field func(*sshOptions) *opt[string]) keywordFunc {
+// oneValue handles a keyword of one value: parse checks it (on every
+// line, as ssh(1) does) and record keeps it where the line applies. parse
+// returns false for a value that leaves the option unset.
+func oneValue[T any](parse func(l *configLine, v string) (T, bool, error), record func(o *sshOptions, v T, at string)) keywordFunc {
 	return func(r *configReader, l *configLine) error {
 		v, err := l.one()
 		if err != nil {
 			return err
 		}
-		if l.on() {
-			field(r.o).set(v, l.at)
+		x, set, err := parse(l, v)
+		if err != nil || !set || !l.on() {
+			return err
 		}
+		record(r.o, x, l.at)
 		return nil
 	}
 }
 
-func identityFileKeyword(r *configReader, l *configLine) error {
-	v, err := l.one()
-	if err != nil {
-		return err
-	}
-	if l.on() {
-		r.o.addIdentity(v, l.at)
-	}
-	return nil
+// into records a value in an option, unless it is already set.
+func into[T any](field func(*sshOptions) *opt[T]) func(o *sshOptions, v T, at string) {
+	return func(o *sshOptions, v T, at string) { field(o).set(v, at) }
 }
 
-func identitiesOnlyKeyword(r *configReader, l *configLine) error {
-	v, err := l.one()
-	if err != nil {
-		return err
-	}
+// asIs keeps a value as written.
+func asIs(_ *configLine, v string) (string, bool, error) { return v, true, nil }
+
+func flagValue(l *configLine, v string) (bool, bool, error) {
 	b, ok := parseFlag(v)
 	if !ok {
-		return fmt.Errorf("%s: %s %s: want yes or no", l.at, l.keyword, v)
+		return false, false, fmt.Errorf("%s: %s %s: want yes or no", l.at, l.keyword, v)
 	}
-	if l.on() {
-		r.o.identitiesOnly.set(b, l.at)
-	}
-	return nil
+	return b, true, nil
 }
 
-func portKeyword(r *configReader, l *configLine) error {
-	v, err := l.one()
-	if err != nil {
-		return err
-	}
+func portValue(l *configLine, v string) (int, bool, error) {
 	p, err := strconv.Atoi(v)
 	if err != nil {
 		p, err = net.LookupPort("tcp", v) // ssh(1) takes service names too
 	}
 	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("%s: %s %s: want a port number from 1 to 65535", l.at, l.keyword, v)
+		return 0, false, fmt.Errorf("%s: %s %s: want a port number from 1 to 65535", l.at, l.keyword, v)
 	}
-	if l.on() {
-		r.o.port.set(p, l.at)
+	return p, true, nil
+}
+
+func strictValue(l *configLine, v string) (string, bool, error) {
+	s, err := parseStrictness(v)
+	if err != nil {
+		return "", false, fmt.Errorf("%s: %s: %w (ask counts as yes)", l.at, l.keyword, err)
 	}
-	return nil
+	return s, true, nil
+}
+
+// timeValue parses a time; none leaves the option unset, as in ssh(1), so
+// that a later line may still set it.
+func timeValue(l *configLine, v string) (time.Duration, bool, error) {
+	if strings.EqualFold(v, "none") {
+		return 0, false, nil
+	}
+	d, ok := parseConvtime(v)
+	if !ok {
+		return 0, false, fmt.Errorf("%s: %s %s: want seconds, or a time such as 30s, 5m or 1h30m", l.at, l.keyword, v)
+	}
+	return d, true, nil
+}
+
+func countValue(l *configLine, v string) (int, bool, error) {
+	c, err := strconv.Atoi(v)
+	if err != nil || c < 0 {
+		return 0, false, fmt.Errorf("%s: %s %s: want a count, 0 or more", l.at, l.keyword, v)
+	}
+	return c, true, nil
 }
 
 // proxyJumpKeyword takes the whole rest of the line, as ssh(1) reads it.
@@ -366,21 +382,6 @@ func proxyCommandKeyword(r *configReader, l *configLine) error {
 	return nil
 }
 
-func strictKeyword(r *configReader, l *configLine) error {
-	v, err := l.one()
-	if err != nil {
-		return err
-	}
-	s, err := parseStrictness(v)
-	if err != nil {
-		return fmt.Errorf("%s: %s: %w (ask counts as yes)", l.at, l.keyword, err)
-	}
-	if l.on() {
-		r.o.strict.set(s, l.at)
-	}
-	return nil
-}
-
 func knownHostsKeyword(r *configReader, l *configLine) error {
 	for i, a := range l.args {
 		if strings.EqualFold(a, "none") && (i > 0 || len(l.args) > 1) {
@@ -389,43 +390,6 @@ func knownHostsKeyword(r *configReader, l *configLine) error {
 	}
 	if l.on() {
 		r.o.knownHosts.set(l.args, l.at)
-	}
-	return nil
-}
-
-// durationKeyword handles a time keyword; none leaves it unset, as in
-// ssh(1), so that a later line may still set it.
-func durationKeyword(field func(*sshOptions) *opt[time.Duration]) keywordFunc {
-	return func(r *configReader, l *configLine) error {
-		v, err := l.one()
-		if err != nil {
-			return err
-		}
-		if strings.EqualFold(v, "none") {
-			return nil
-		}
-		d, ok := parseConvtime(v)
-		if !ok {
-			return fmt.Errorf("%s: %s %s: want seconds, or a time such as 30s, 5m or 1h30m", l.at, l.keyword, v)
-		}
-		if l.on() {
-			field(r.o).set(d, l.at)
-		}
-		return nil
-	}
-}
-
-func countKeyword(r *configReader, l *configLine) error {
-	v, err := l.one()
-	if err != nil {
-		return err
-	}
-	c, err := strconv.Atoi(v)
-	if err != nil || c < 0 {
-		return fmt.Errorf("%s: %s %s: want a count, 0 or more", l.at, l.keyword, v)
-	}
-	if l.on() {
-		r.o.aliveCountMax.set(c, l.at)
 	}
 	return nil
 }
