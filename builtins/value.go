@@ -5,12 +5,13 @@ import (
 	"io/fs"
 	"math"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
 func asString(v starlark.Value) (string, error) {
@@ -163,127 +164,14 @@ func parseMode(v starlark.Value) (fs.FileMode, bool, error) {
 func formatMode(m fs.FileMode) string { return fmt.Sprintf("%04o", uint32(m)) }
 
 // ToStarlark converts host data (string, bool, ints, float64, []any,
-// map[string]any, nil) to a frozen Starlark value.
-func ToStarlark(v any) (starlark.Value, error) {
-	var out starlark.Value
-	switch v := v.(type) {
-	case nil:
-		out = starlark.None
-	case starlark.Value:
-		out = v
-	case string:
-		out = starlark.String(v)
-	case bool:
-		out = starlark.Bool(v)
-	case int:
-		out = starlark.MakeInt(v)
-	case int64:
-		out = starlark.MakeInt64(v)
-	case float64:
-		out = starlark.Float(v)
-	case []string:
-		l := make([]starlark.Value, len(v))
-		for i, s := range v {
-			l[i] = starlark.String(s)
-		}
-		out = starlark.NewList(l)
-	case []any:
-		l := make([]starlark.Value, len(v))
-		for i, x := range v {
-			sv, err := ToStarlark(x)
-			if err != nil {
-				return nil, err
-			}
-			l[i] = sv
-		}
-		out = starlark.NewList(l)
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		d := starlark.NewDict(len(v))
-		for _, k := range keys {
-			sv, err := ToStarlark(v[k])
-			if err != nil {
-				return nil, err
-			}
-			if err := d.SetKey(starlark.String(k), sv); err != nil {
-				return nil, err
-			}
-		}
-		out = d
-	default:
-		return nil, fmt.Errorf("cannot use a value of Go type %T as host data", v)
-	}
-	out.Freeze()
-	return out, nil
-}
+// map[string]any, nil) to a frozen Starlark value; see
+// starvalue.ToStarlark.
+func ToStarlark(v any) (starlark.Value, error) { return starvalue.ToStarlark(v) }
 
 // fromStarlark converts a Starlark value into plain Go values for
 // text/template: strings, bools, int64, float64, []any, map[string]any.
 func fromStarlark(v starlark.Value) (any, error) {
-	switch v := v.(type) {
-	case starlark.NoneType:
-		return nil, nil
-	case starlark.String:
-		return string(v), nil
-	case starlark.Bool:
-		return bool(v), nil
-	case starlark.Int:
-		if n, ok := v.Int64(); ok {
-			return n, nil
-		}
-		return v.String(), nil
-	case starlark.Float:
-		return float64(v), nil
-	case *starlark.Dict:
-		m := make(map[string]any, v.Len())
-		for _, item := range v.Items() {
-			k, ok := item[0].(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("dict keys must be strings, got %s", item[0].Type())
-			}
-			x, err := fromStarlark(item[1])
-			if err != nil {
-				return nil, err
-			}
-			m[string(k)] = x
-		}
-		return m, nil
-	case starlark.HasAttrs:
-		if _, isIter := v.(starlark.Iterable); !isIter {
-			m := map[string]any{}
-			for _, name := range v.AttrNames() {
-				a, err := v.Attr(name)
-				if err != nil || a == nil {
-					continue
-				}
-				x, err := fromStarlark(a)
-				if err != nil {
-					return nil, err
-				}
-				m[name] = x
-			}
-			return m, nil
-		}
-	}
-	if it, ok := v.(starlark.Iterable); ok {
-		var out []any
-		iter := it.Iterate()
-		defer iter.Done()
-		var x starlark.Value
-		for iter.Next(&x) {
-			g, err := fromStarlark(x)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, g)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("cannot pass a value of type %s to a template", v.Type())
+	return starvalue.FromStarlark(v, starvalue.Template)
 }
 
 func dirOf(p string) string { return path.Dir(p) }

@@ -1,7 +1,11 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode"
 )
@@ -94,4 +98,60 @@ func canonical(name string) (string, error) {
 		return "", fmt.Errorf("missing address after @%s/", scheme)
 	}
 	return name, nil
+}
+
+// Inventory is a parsed inventory: its hosts, in the order they first
+// appear, and its groups.
+type Inventory struct {
+	// File is the inventory file, or "" for hosts named on the command line.
+	File   string
+	Hosts  []Entry
+	Groups []Group
+}
+
+// Group is one group of an inventory.
+type Group struct {
+	Name  string
+	Hosts []string // host names, in order
+	Pos   string   // where the group is defined, "file:line"
+}
+
+// Load reads the inventory that spec names: an inventory.star file (any
+// name ending in .star), an Ansible inventory (a file ending in .ini, .yml
+// or .yaml, or any other existing file; see LoadAnsible), or else a host
+// name or comma-separated list of them (see Parse).
+func Load(spec string) (*Inventory, error) {
+	switch {
+	case strings.HasSuffix(spec, ".star"):
+		return LoadStar(spec)
+	case isAnsibleName(spec):
+		return LoadAnsible(spec)
+	}
+	entries, err := Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Inventory{Hosts: entries}, nil
+}
+
+// isAnsibleName reports whether spec names an Ansible inventory file.
+func isAnsibleName(spec string) bool {
+	switch strings.ToLower(filepath.Ext(spec)) {
+	case ".ini", ".yml", ".yaml", ".cfg":
+		return true
+	}
+	if strings.ContainsAny(spec, ",@") {
+		return false
+	}
+	fi, err := os.Stat(spec)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// unwrapPathError replaces the path in a *fs.PathError with display.
+func unwrapPathError(err error, display string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", display, pe.Err)
+	}
+	return err
 }

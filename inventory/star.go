@@ -1,69 +1,25 @@
 package inventory
 
+// This file reads inventory.star files and their group_data/.
+
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
-// Inventory is a parsed inventory: its hosts, in the order they first
-// appear, and its groups.
-type Inventory struct {
-	// File is the inventory file, or "" for hosts named on the command line.
-	File   string
-	Hosts  []Entry
-	Groups []Group
-}
-
-// Group is one group of an inventory.
-type Group struct {
-	Name  string
-	Hosts []string // host names, in order
-	Pos   string   // where the group is defined, "file:line"
-}
-
+// fileOptions is the Starlark dialect of inventory files.
 var fileOptions = syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
-
-// Load reads the inventory that spec names: an inventory.star file (any
-// name ending in .star), an Ansible inventory (a file ending in .ini, .yml
-// or .yaml, or any other existing file; see LoadAnsible), or else a host
-// name or comma-separated list of them (see Parse).
-func Load(spec string) (*Inventory, error) {
-	switch {
-	case strings.HasSuffix(spec, ".star"):
-		return LoadStar(spec)
-	case isAnsibleName(spec):
-		return LoadAnsible(spec)
-	}
-	entries, err := Parse(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &Inventory{Hosts: entries}, nil
-}
-
-// isAnsibleName reports whether spec names an Ansible inventory file.
-func isAnsibleName(spec string) bool {
-	switch strings.ToLower(filepath.Ext(spec)) {
-	case ".ini", ".yml", ".yaml", ".cfg":
-		return true
-	}
-	if strings.ContainsAny(spec, ",@") {
-		return false
-	}
-	fi, err := os.Stat(spec)
-	return err == nil && fi.Mode().IsRegular()
-}
 
 // LoadStar reads an inventory.star file: pyinfra's inventory.py in
 // Starlark. Each top-level list is a group of hosts (names starting with _
@@ -138,14 +94,6 @@ func loadStar(fsys fs.FS, name, display string) (*Inventory, error) {
 		return nil, err
 	}
 	return inv, nil
-}
-
-func unwrapPathError(err error, display string) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", display, pe.Err)
-	}
-	return err
 }
 
 // checkUTF8 refuses a file that is not UTF-8 text, naming the line of the
@@ -283,7 +231,7 @@ func hostItem(v starlark.Value) (string, map[string]any, error) {
 		if !ok {
 			return "", nil, fmt.Errorf("host %q: its data must be a dict, got %s", string(name), seq.Index(1).Type())
 		}
-		data, err := toGo(d)
+		data, err := starvalue.FromStarlark(d, starvalue.Data)
 		if err != nil {
 			return "", nil, fmt.Errorf("host %q: %w", string(name), err)
 		}
@@ -336,7 +284,7 @@ func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
 			if _, isFunc := v.(starlark.Callable); isFunc {
 				continue
 			}
-			gv, err := toGo(v)
+			gv, err := starvalue.FromStarlark(v, starvalue.Data)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", positions[k].at, k, err)
 			}
@@ -370,133 +318,4 @@ func applyGroupData(fsys fs.FS, display string, inv *Inventory) error {
 	return nil
 }
 
-// toGo converts inventory data to Go: string, bool, int64, float64, nil,
-// []any and map[string]any (string keys).
-func toGo(v starlark.Value) (any, error) {
-	switch v := v.(type) {
-	case starlark.NoneType:
-		return nil, nil
-	case starlark.String:
-		return string(v), nil
-	case starlark.Bool:
-		return bool(v), nil
-	case starlark.Int:
-		n, ok := v.Int64()
-		if !ok {
-			return nil, fmt.Errorf("integer %s is too large", v)
-		}
-		return n, nil
-	case starlark.Float:
-		return float64(v), nil
-	case *starlark.List, starlark.Tuple:
-		seq := v.(starlark.Indexable)
-		out := make([]any, seq.Len())
-		for i := range out {
-			x, err := toGo(seq.Index(i))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = x
-		}
-		return out, nil
-	case *starlark.Dict:
-		out := make(map[string]any, v.Len())
-		for _, kv := range v.Items() {
-			k, ok := kv[0].(starlark.String)
-			if !ok {
-				return nil, fmt.Errorf("data keys must be strings, got %s", kv[0].Type())
-			}
-			x, err := toGo(kv[1])
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", string(k), err)
-			}
-			out[string(k)] = x
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("data values are None, strings, bools, numbers, lists and dicts; got %s", v.Type())
-}
-
 func equalData(a, b any) bool { return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b) }
-
-// Select returns the hosts of inv that limit selects (all of them when
-// limit is empty) minus those exclude selects. Each pattern is a group name
-// or a glob (path.Match syntax) of host names; a pattern that is neither a
-// group nor matches any host is an error, so that a typo in --limit never
-// deploys to nothing (or to everything) silently.
-func (inv *Inventory) Select(limit, exclude []string) ([]Entry, error) {
-	pick := func(flag string, patterns []string) (map[int]bool, error) {
-		set := map[int]bool{}
-		for _, p := range patterns {
-			p = strings.TrimSpace(p)
-			if p == "" {
-				return nil, fmt.Errorf("--%s: empty pattern", flag)
-			}
-			if _, err := path.Match(p, ""); err != nil {
-				return nil, fmt.Errorf("--%s %q: %w", flag, p, err)
-			}
-			n := 0
-			for i, e := range inv.Hosts {
-				if inv.matches(e, p) {
-					set[i] = true
-					n++
-				}
-			}
-			if n == 0 && !inv.hasGroup(p) {
-				return nil, fmt.Errorf("--%s %q: no group of that name and no host matches it (groups: %s)", flag, p, strings.Join(inv.groupNames(), ", "))
-			}
-		}
-		return set, nil
-	}
-	in, err := pick("limit", limit)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pick("exclude", exclude)
-	if err != nil {
-		return nil, err
-	}
-	var hosts []Entry
-	for i, e := range inv.Hosts {
-		if (len(limit) == 0 || in[i]) && !out[i] {
-			hosts = append(hosts, e)
-		}
-	}
-	if len(hosts) == 0 {
-		return nil, fmt.Errorf("--limit and --exclude leave no host to run on")
-	}
-	return hosts, nil
-}
-
-// matches reports whether pattern (a group name or a host glob) selects e.
-func (inv *Inventory) matches(e Entry, pattern string) bool {
-	if slices.Contains(e.Groups, pattern) {
-		return true
-	}
-	for _, name := range []string{e.Name, strings.TrimPrefix(e.Name, "@ssh/")} {
-		if ok, _ := path.Match(pattern, name); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func (inv *Inventory) hasGroup(name string) bool {
-	for _, g := range inv.Groups {
-		if g.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (inv *Inventory) groupNames() []string {
-	if len(inv.Groups) == 0 {
-		return []string{"none"}
-	}
-	var names []string
-	for _, g := range inv.Groups {
-		names = append(names, g.Name)
-	}
-	return names
-}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
 // Untrusted scripts run in a child process: Starlark bounds steps and time
@@ -460,7 +461,7 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 		return 2
 	}
 	for i := range req.Hosts {
-		req.Hosts[i].Data, _ = fromJSONNumbers(req.Hosts[i].Data).(map[string]any)
+		req.Hosts[i].Data, _ = starvalue.FromJSON(req.Hosts[i].Data).(map[string]any)
 	}
 	limitMemory(req.MemoryLimit)
 
@@ -538,28 +539,4 @@ func limitMemory(limit int64) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-}
-
-// fromJSONNumbers turns the json.Numbers of decoded host data back into
-// int64 or float64, as host data holds them.
-func fromJSONNumbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		f, _ := v.Float64()
-		return f
-	case map[string]any:
-		for k, x := range v {
-			v[k] = fromJSONNumbers(x)
-		}
-		return v
-	case []any:
-		for i, x := range v {
-			v[i] = fromJSONNumbers(x)
-		}
-		return v
-	}
-	return v
 }

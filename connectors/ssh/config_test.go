@@ -236,6 +236,14 @@ var configCases = []configCase{
 	{name: "match exec elsewhere", file: "match_exec.config", addr: "www.example.org", want: map[string]string{
 		"user": "someone", "port": "22",
 	}},
+	// Match final: a second pass, where Host lines see the HostName.
+	{name: "match final", file: "match_final.config", addr: "fin", want: map[string]string{
+		"user": "final-user", "port": "2401", "hostname": "fin.example.net",
+		"identityfile": "~/.ssh/final_key", "serveralivecountmax": "9",
+	}},
+	{name: "match final other host", file: "match_final.config", addr: "other", want: map[string]string{
+		"user": "final-user", "port": "2401", "hostname": "other", "identityfile": defaultIdentityLines,
+	}},
 	// ${VAR} expansion.
 	{name: "environment variables", file: "expand.config", addr: "envhost",
 		environ: map[string]string{"SD_TEST_DIR": "@DIR@"}, want: map[string]string{"userknownhostsfile": "@DIR@/kh_envhost"}},
@@ -757,6 +765,44 @@ func TestConfigDefaultFile(t *testing.T) {
 	}
 	if _, err := resolveSettings("h", map[string]string{"ssh_config_file": def}, env); err != nil {
 		t.Fatalf("explicit group-writable config: %v", err)
+	}
+}
+
+// TestConfigSystemFile reads the system-wide config after the user's, as
+// ssh(1) reads /etc/ssh/ssh_config: the user's values win, relative
+// Includes are looked up beside the system file, its permissions are not
+// checked, and ssh_config_file (-F) replaces both files.
+func TestConfigSystemFile(t *testing.T) {
+	if got := defaultConfigEnv().SystemConfig; got != "/etc/ssh/ssh_config" {
+		t.Errorf("defaultConfigEnv().SystemConfig = %q, want /etc/ssh/ssh_config", got)
+	}
+	env := testEnv(t)
+	sysDir := t.TempDir()
+	env.SystemConfig = filepath.Join(sysDir, "ssh_config")
+	user := filepath.Join(env.Home, ".ssh", "config")
+	writeFile(t, user, "Host h\n  User from-user\n", 0o600)
+	writeFile(t, env.SystemConfig, "Include sys.d/*.conf\nHost h\n  User from-system\n  Port 2222\nMatch final all\n  ConnectTimeout 44\n", 0o666)
+	writeFile(t, filepath.Join(sysDir, "sys.d", "a.conf"), "Host h\n  IdentityFile ~/.ssh/sys_key\n", 0o600)
+
+	s, err := resolveSettings("h", nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.User != "from-user" || s.Port != 2222 || s.ConnectTimeout != 44*time.Second ||
+		!slices.Equal(s.IdentityFiles, []string{filepath.Join(env.Home, ".ssh", "sys_key")}) {
+		t.Errorf("user %q port %d timeout %v identities %q; want from-user, 2222 and 44s from the system file, and its included key",
+			s.User, s.Port, s.ConnectTimeout, s.IdentityFiles)
+	}
+
+	// A named file replaces both, as ssh -F does.
+	s, err = resolveSettings("h", map[string]string{"ssh_config_file": user}, env)
+	if err != nil || s.User != "from-user" || s.Port != 22 {
+		t.Errorf("ssh_config_file: user %q port %d err %v, want from-user, 22 and the system file unread", s.User, s.Port, err)
+	}
+	// With no system file named, none is read.
+	env.SystemConfig = ""
+	if s, err := resolveSettings("h", nil, env); err != nil || s.Port != 22 {
+		t.Errorf("no system file: port %d err %v, want 22", s.Port, err)
 	}
 }
 

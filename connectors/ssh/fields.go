@@ -24,7 +24,7 @@ func fields() []connectors.Field {
 		{Name: "ssh_forward_agent", Type: "bool", Default: "false",
 			Doc: "Forward the local ssh-agent to the host (accepted for compatibility; forwarding is not implemented yet and the value is ignored)."},
 		{Name: "ssh_config_file", Type: "path", Default: "~/.ssh/config",
-			Doc: "OpenSSH client config to read Host, Match and Include blocks from, as `ssh -F`. A missing default file is ignored, a missing named file is an error, and none reads no config."},
+			Doc: "OpenSSH client config to read Host, Match and Include blocks from, as `ssh -F`: it replaces both ~/.ssh/config and the system-wide /etc/ssh/ssh_config, which are otherwise read in that order. A missing default file is ignored, a missing named file is an error, and none reads no config."},
 		{Name: "ssh_known_hosts_file", Type: "path", Default: "~/.ssh/known_hosts",
 			Doc: "known_hosts file to check host keys against and to record the keys of new hosts in. It replaces UserKnownHostsFile of the SSH config (default: ~/.ssh/known_hosts, then ~/.ssh/known_hosts2)."},
 		{Name: "ssh_strict_host_key_checking", Type: "string", Default: "accept-new",

@@ -1,6 +1,7 @@
 // Package archtest enforces the import direction of STYLE.md:
 // cmd -> runtime -> builtins -> connectors, connectors never import
-// Starlark or each other, inventory and stdlib are leaves, and third-party
+// Starlark or each other, inventory and stdlib are leaves (inventory may use
+// internal/starvalue, itself a leaf over go.starlark.net), and third-party
 // transports stay inside their connector.
 package archtest
 
@@ -49,8 +50,10 @@ func forbidden(pkg, imp string) string {
 		return "connectors is the interface package and imports nothing of the project"
 	case isImpl(pkg) && inRepo && rel != "/connectors":
 		return "a connector imports only the connectors interface package"
-	case (pkg == "/inventory" || pkg == "/stdlib") && inRepo:
-		return "inventory and stdlib are leaves"
+	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue") || (pkg == "/stdlib" && inRepo):
+		return "inventory and stdlib are leaves (inventory may use internal/starvalue)"
+	case pkg == "/internal/starvalue" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "go.starlark.net/")):
+		return "internal/starvalue is a leaf: it imports only go.starlark.net and the standard library"
 	case pkg == "/builtins" && (rel == "/runtime" || isImpl(rel) || rel == "/connectors/all"):
 		return "builtins sit below runtime and never see a concrete connector"
 	case pkg == "/runtime" && (isImpl(rel) || rel == "/connectors/all" || rel == "/stdlib" || strings.HasPrefix(rel, "/cmd")):
@@ -67,6 +70,9 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/runtime", mod + "/connectors/local"},
 		{"/runtime", "github.com/alecthomas/kong"},
 		{"/stdlib", mod + "/builtins"},
+		{"/inventory", mod + "/builtins"},
+		{"/internal/starvalue", mod + "/connectors"},
+		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])
@@ -75,4 +81,20 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 	if msg := forbidden("/cmd/star-deploy", mod+"/connectors/all"); msg != "" {
 		t.Errorf("cmd importing connectors/all refused: %s", msg)
 	}
+	for _, c := range [][2]string{
+		{"/inventory", mod + "/internal/starvalue"},
+		{"/internal/starvalue", "go.starlark.net/starlark"},
+		{"/internal/starvalue", "encoding/json"},
+	} {
+		if msg := forbidden(c[0], c[1]); msg != "" {
+			t.Errorf("%s importing %s refused: %s", c[0], c[1], msg)
+		}
+	}
+}
+
+// isStd reports whether imp is in the standard library: its first element
+// has no dot.
+func isStd(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
 }
