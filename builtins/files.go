@@ -459,13 +459,16 @@ func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileIn
 // privilegedPut streams the content on stdin into a temporary file created
 // (0600, by mktemp, named for the run: connectors.TempTemplate) in dest's
 // directory by the privileged user, sets owner and mode, and renames it
-// over dest; the temporary file is removed on failure.
+// over dest; the temporary file is removed on failure, and so is one that
+// did not get all w.size bytes (its input was cut short).
 const privilegedPut = `set -e
 d=%s
 t=$(mktemp %s)
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 143' TERM HUP INT
 cat > "$t"
+n=$(wc -c < "$t" | tr -d ' ')
+[ "$n" = %d ] || { echo "the upload was cut short: $n of %d bytes arrived" >&2; exit 1; }
 %s
 chmod %s "$t"
 mv -f -- "$t" "$d"
@@ -481,7 +484,7 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 	if chown != "" {
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
-	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), chownLine, formatMode(mode))
+	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode))
 	res, err := h.exec(ctx, script, probeControl(ctl), r)
 	if err == nil && res.ExitCode != 0 {
 		err = &connectors.ExitError{Target: h.Name, Script: "write " + w.dest, Result: res}

@@ -79,6 +79,22 @@ func Suite(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scr
 	}
 }
 
+// cutReader gives a few bytes, then fails when ctx ends, as a stream cut
+// by Ctrl-C does.
+type cutReader struct {
+	ctx  context.Context
+	sent bool
+}
+
+func (r *cutReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		return copy(p, "partial input\n"), nil
+	}
+	<-r.ctx.Done()
+	return 0, r.ctx.Err()
+}
+
 type suite struct {
 	open func(t *testing.T) (connectors.Connector, string)
 }
@@ -210,7 +226,7 @@ func (s *suite) runMaxOutput(t *testing.T, c connectors.Connector, _ string) {
 	}
 }
 
-func (s *suite) runStdin(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 	binary := make([]byte, 0, 3*256)
 	for range 3 {
 		for b := range 256 {
@@ -255,6 +271,21 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, _ string) {
 		}
 		if string(res.Stdout) != "done\n" || res.ExitCode != 0 {
 			t.Errorf("got exit %d, stdout %q; want 0, \"done\\n\"", res.ExitCode, res.Stdout)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		// Input cut short by a cancel is not ended: the command is
+		// stopped, and does not go on as if it had all of its input.
+		mark := path.Join(scratch, "stdin-complete")
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		_, err := c.Run(ctx, connectors.Command{Script: "cat >/dev/null && touch " + connectors.Quote(mark), Stdin: &cutReader{ctx: ctx}})
+		if err == nil {
+			t.Fatal("a run cancelled while it read its input succeeded")
+		}
+		time.Sleep(time.Second) // what the command would do, it does at once
+		if got := runOK(t, c, "test -e "+connectors.Quote(mark)+" && echo yes || echo no"); strings.TrimSpace(got) != "no" {
+			t.Errorf("the command took its cut-short input for a whole one and went on: %s exists", mark)
 		}
 	})
 	t.Run("none", func(t *testing.T) {

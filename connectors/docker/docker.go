@@ -284,10 +284,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	out := connectors.NewOutput(cmd)
 	pid := connectors.NewPIDWriter(out.Stdout())
 	if cmd.Stdin != nil {
-		go func() {
-			io.Copy(att.Conn, connectors.ContextReader(ctx, cmd.Stdin))
-			att.CloseWrite()
-		}()
+		go connectors.CopyStdin(ctx, stdinOf{&att.HijackedResponse}, cmd.Stdin)
 	}
 	copied := make(chan error, 1)
 	go func() {
@@ -499,3 +496,10 @@ func parsePlatform(s string) (*ocispec.Platform, error) {
 	}
 	return p, nil
 }
+
+// stdinOf is the write side of an exec's attached stream, as a command's
+// standard input: Close half-closes it, which ends that input.
+type stdinOf struct{ h *client.HijackedResponse }
+
+func (s stdinOf) Write(p []byte) (int, error) { return s.h.Conn.Write(p) }
+func (s stdinOf) Close() error                { return s.h.CloseWrite() }

@@ -113,7 +113,16 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	}
 	out := connectors.NewOutput(cmd)
 	ex := exec.Command("sh", "-c", cmd.Script)
-	ex.Stdin = cmd.Stdin
+	var stdin io.WriteCloser
+	if cmd.Stdin != nil {
+		// Fed by hand: os/exec would close the pipe when the reader fails
+		// on cancel, and the command would take a cut-short input for a
+		// whole one (connectors.CopyStdin).
+		var err error
+		if stdin, err = ex.StdinPipe(); err != nil {
+			return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
+		}
+	}
 	ex.Stdout = out.Stdout()
 	ex.Stderr = out.Stderr()
 	ex.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -124,6 +133,9 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		return connectors.Result{}, fmt.Errorf("run on %s: start sh: %w", c.target.Name, err)
 	}
 	pgid := ex.Process.Pid
+	if stdin != nil {
+		go connectors.CopyStdin(ctx, stdin, cmd.Stdin)
+	}
 
 	stop := make(chan struct{})
 	watched := make(chan bool, 1) // true when ctx ended and the group was killed

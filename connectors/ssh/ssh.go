@@ -456,10 +456,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		return connectors.Result{}, c.explain(fmt.Errorf("run on %s: %w", c.target.Name, st.err))
 	}
 	if st.stdin != nil {
-		go func() {
-			io.Copy(st.stdin, connectors.ContextReader(ctx, cmd.Stdin))
-			st.stdin.Close()
-		}()
+		go connectors.CopyStdin(ctx, st.stdin, cmd.Stdin)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- st.sess.Wait() }()
