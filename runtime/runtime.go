@@ -6,12 +6,8 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 )
-
-// Event is one thing that happened on one host; see builtins.Event.
-type Event = builtins.Event
 
 // Options configure a Runner. The zero value is usable: all hosts at once,
 // no step or time limit, the operating system's files, no stdlib.
@@ -38,7 +34,7 @@ type Options struct {
 	Verbose bool
 	// Control holds the default control arguments (e.g. sudo) of every
 	// operation; host data and keywords on a call override them.
-	Control builtins.Control
+	Control Control
 	// FailPercent stops the run early: once more than this percentage of the
 	// hosts have failed, no host starts a new operation or a new host. nil
 	// never stops early; 0 stops at the first failure.
@@ -85,8 +81,8 @@ type HostResult struct {
 	// Status is the host's outcome, as in its host_end event: ok, failed,
 	// unreachable (the connector could not open it), not_started, stopped
 	// (by FailPercent, after it began) or interrupted.
-	Status   builtins.Status
-	Counts   builtins.Counts
+	Status   Status
+	Counts   Counts
 	Duration time.Duration
 	Err      error  // nil when every script finished; a *ScriptError for script failures
 	Output   string // what the connector produced at the end (an image id in Docker image mode)

@@ -20,7 +20,6 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/docker"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -64,13 +63,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Stdlib:   stdlib.FS,
 		Sandbox: &sdrt.Sandbox{
 			Files:      files,
-			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
+			Effects:    sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS,
 			Connectors: []string{"docker"},
 			MaxOutput:  64 << 10,
 		},
 		Print: func(host, msg string) { fmt.Fprintf(stdout, "[%s] %s\n", host, msg) },
 		OnEvent: func(e sdrt.Event) {
-			if e.Kind == builtins.KindOpEnd {
+			if e.Kind == sdrt.KindOpEnd {
 				fmt.Fprintf(stdout, "[%s] %s: %s\n", e.Host, e.Name, e.Status)
 			}
 		},
