@@ -540,17 +540,18 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	if h.Defaults, err = builtins.ControlFromData(r.opts.Control, host.Data); err != nil {
 		return fmt.Errorf("%s: %w", host.Name, err)
 	}
-	if host.Factory == nil {
-		return fmt.Errorf("%s: no connector", host.Name)
+	factory, err := r.factory(host)
+	if err != nil {
+		return err
 	}
-	if sb := r.opts.Sandbox; sb != nil && !sb.connectorAllowed(host.Factory.Scheme()) {
+	if sb := r.opts.Sandbox; sb != nil && !sb.connectorAllowed(host.Target.Scheme) {
 		allowed := strings.Join(sb.Connectors, ", ")
 		if allowed == "" {
 			allowed = "none"
 		}
-		return fmt.Errorf("%s: the %s connector is not allowed here (allowed: %s)", host.Name, host.Factory.Scheme(), allowed)
+		return fmt.Errorf("%s: the %s connector is not allowed here (allowed: %s)", host.Name, host.Target.Scheme, allowed)
 	}
-	conn, err := host.Factory.Open(ctx, host.Target)
+	conn, err := factory.Open(ctx, host.Target)
 	if err != nil {
 		return &unreachableError{host: host.Name, err: err}
 	}
@@ -558,7 +559,7 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	// reconnect() may replace h.Conn; close whichever is current.
 	defer func() { h.Conn.Close() }()
 	h.Reopen = func(ctx context.Context) (connectors.Connector, error) {
-		return host.Factory.Open(ctx, host.Target)
+		return factory.Open(ctx, host.Target)
 	}
 	var limit *outputCap // one budget for all of a host's programs
 	if r.opts.Sandbox != nil {

@@ -81,10 +81,10 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // ChildConfig is what a child needs from the app to run scripts as its
 // parent's Runner would.
 type ChildConfig struct {
-	Factories []connectors.Factory
-	Stdlib    fs.FS
-	Builtins  starlark.StringDict
-	Modules   map[string]starlark.StringDict
+	Connectors *connectors.Registry // as Options.Connectors
+	Stdlib     fs.FS
+	Builtins   starlark.StringDict
+	Modules    map[string]starlark.StringDict
 }
 
 // request is what the parent sends the child on its standard input.
@@ -333,9 +333,6 @@ func (r *Runner) request(iso Isolation, scripts []Script, hosts []Host) (*reques
 		req.Scripts = append(req.Scripts, s)
 	}
 	for _, h := range hosts {
-		if h.Factory == nil || h.Factory.Scheme() != h.Target.Scheme {
-			return nil, fmt.Errorf("isolate: host %s: its Target's scheme must be its Factory's", h.Name)
-		}
 		req.Hosts = append(req.Hosts, wireHost{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target})
 	}
 	return req, nil
@@ -466,7 +463,7 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 
 	opts := Options{
 		Parallel: req.Parallel, Serial: req.Serial, MaxSteps: req.MaxSteps, Timeout: req.Timeout,
-		Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
+		Connectors: cfg.Connectors, Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
 		FailPercent: req.FailPercent, Builtins: cfg.Builtins, Modules: cfg.Modules,
 		OnEvent: func(e Event) { send(message{Event: &e, Duration: e.Duration}) },
 		Print:   func(host, msg string) { send(message{Print: &[2]string{host, msg}}) },
@@ -492,13 +489,9 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 		}
 		progs = append(progs, p)
 	}
-	factories := map[string]connectors.Factory{}
-	for _, f := range cfg.Factories {
-		factories[f.Scheme()] = f
-	}
 	hosts := make([]Host, len(req.Hosts))
 	for i, h := range req.Hosts {
-		hosts[i] = Host{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target, Factory: factories[h.Target.Scheme]}
+		hosts[i] = Host{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target}
 	}
 	rep := r.Run(ctx, progs, hosts)
 	w := &wireReport{Interrupted: rep.Interrupted}

@@ -326,6 +326,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	}
 	var out output // created once every script compiled
 	runner := sdrt.New(sdrt.Options{
+		Connectors:  reg,
 		Parallel:    f.Parallel,
 		Serial:      serial,
 		MaxSteps:    f.MaxSteps,
@@ -500,17 +501,7 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		if err != nil {
 			return nil, usagef("%s%w", at(""), err)
 		}
-		f, ok := reg.Lookup(t.Scheme)
-		if !ok {
-			panic("internal error: registry returned a target of unknown scheme " + t.Scheme)
-		}
-		hosts = append(hosts, sdrt.Host{
-			Name:    t.Name,
-			Groups:  e.Groups,
-			Data:    hostData,
-			Factory: f,
-			Target:  t,
-		})
+		hosts = append(hosts, sdrt.Host{Name: t.Name, Groups: e.Groups, Data: hostData, Target: t})
 	}
 	return hosts, nil
 }

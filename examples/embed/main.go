@@ -35,10 +35,13 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// appConnectors are the connectors this app offers: Docker only.
+func appConnectors() *connectors.Registry { return connectors.NewRegistry(docker.NewFactory()) }
+
 // serveChild runs an isolated run for the parent process, with the same
 // connectors and stdlib as run uses, and exits.
 func serveChild() {
-	sdrt.ServeChild(sdrt.ChildConfig{Factories: []connectors.Factory{docker.NewFactory()}, Stdlib: stdlib.FS})
+	sdrt.ServeChild(sdrt.ChildConfig{Connectors: appConnectors(), Stdlib: stdlib.FS})
 }
 
 // run is the app: it returns the exit status.
@@ -58,9 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := sdrt.New(sdrt.Options{
-		MaxSteps: 5_000_000,
-		Timeout:  2 * time.Minute,
-		Stdlib:   stdlib.FS,
+		Connectors: appConnectors(),
+		MaxSteps:   5_000_000,
+		Timeout:    2 * time.Minute,
+		Stdlib:     stdlib.FS,
 		Sandbox: &sdrt.Sandbox{
 			Files:      files,
 			Effects:    sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS,
@@ -74,17 +78,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		},
 	})
-	// A registry of the one connector this app offers parses host names.
-	f := docker.NewFactory()
-	reg := connectors.NewRegistry(f)
 	var hosts []sdrt.Host
 	for _, name := range fl.Args() {
-		t, err := reg.Target("@docker/"+name, nil)
+		h, err := r.Host("@docker/"+name, nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "embed:", err)
 			return 2
 		}
-		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: t})
+		h.Name = name
+		hosts = append(hosts, h)
 	}
 	var rep *sdrt.Report
 	if *isolate {
