@@ -83,7 +83,7 @@ func sandboxFiles(fsys fs.FS) (fs.FS, error) {
 }
 
 // errNoFiles is the error of a local read in a sandbox without Files.
-var errNoFiles = errors.New("this sandbox has no local files")
+var errNoFiles = refusef("this sandbox has no local files")
 
 // sandboxPath turns a path a script named into a path inside the sandbox's
 // file system, or explains why it is refused.
@@ -92,11 +92,11 @@ func sandboxPath(p string) (string, error) {
 		return "", errors.New("empty path")
 	}
 	if strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || (len(p) > 1 && p[1] == ':') {
-		return "", fmt.Errorf("%s: absolute paths are not allowed in the sandbox; name a file relative to the script", p)
+		return "", refusef("%s: absolute paths are not allowed in the sandbox; name a file relative to the script", p)
 	}
 	clean := path.Clean(p)
 	if !fs.ValidPath(clean) {
-		return "", fmt.Errorf("%s: the path leaves the sandbox", p)
+		return "", refusef("%s: the path leaves the sandbox", p)
 	}
 	return clean, nil
 }
@@ -149,7 +149,7 @@ func sandboxError(p string, err error) error {
 		err = pe.Err
 	}
 	if strings.Contains(err.Error(), "escapes") || strings.Contains(err.Error(), "path escapes from parent") {
-		return fmt.Errorf("%s: the path leaves the sandbox (a link points outside it)", p)
+		return refusef("%s: the path leaves the sandbox (a link points outside it)", p)
 	}
 	return fmt.Errorf("%s: %w", p, err)
 }
@@ -194,7 +194,7 @@ var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b 
 		return nil, err
 	}
 	if n := starlark.Len(v); n > maxRange {
-		return nil, fmt.Errorf("range: %d elements is more than the sandbox allows (%d)", n, maxRange)
+		return nil, refusef("range: %d elements is more than the sandbox allows (%d)", n, maxRange)
 	}
 	return v, nil
 })
