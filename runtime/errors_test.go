@@ -184,3 +184,23 @@ func TestNoStdlibNamesTheOption(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestPutContentInASandboxWithoutFiles: put(content=) reads no local file,
+// so a sandbox that allows local-fs but has no files lets it through and
+// refuses put(src=).
+func TestPutContentInASandboxWithoutFiles(t *testing.T) {
+	sandbox := &sdrt.Sandbox{Connectors: []string{"fake"}, Effects: sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS}
+	host, conn := fakeHost("h")
+	opts := sdrt.Options{Connectors: connectorsFor(conn), Sandbox: sandbox}
+	if err := runOne(t, t.Context(), opts, `put("/etc/motd", content = "hi\n")`, host); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := conn.File("/etc/motd"); !ok || string(f.Content) != "hi\n" {
+		t.Errorf("/etc/motd = %q", f.Content)
+	}
+	err := runOne(t, t.Context(), opts, `put("/etc/motd", src = "motd")`, host)
+	if err == nil || !strings.Contains(err.Error(), "this sandbox has no local files") {
+		t.Errorf("put(src=): err = %v", err)
+	}
+	matchesOnly(t, err, "ErrSandbox")
+}

@@ -38,8 +38,7 @@ import (
 //
 // The child must be able to rebuild what cannot cross a process boundary:
 // the app's main calls ServeChild first thing when IsChild reports true,
-// with the same connector factories, stdlib, builtins and modules as its
-// Runner.
+// with the same connectors, stdlib, builtins and modules as its Runner.
 
 // childEnv marks a process started by RunIsolated; its value is the
 // memory limit in bytes.

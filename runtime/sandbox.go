@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"go.starlark.net/starlark"
-
-	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // Sandbox restricts what scripts run by a Runner can reach, for apps that
@@ -26,8 +24,14 @@ import (
 //     symbolic links that point outside are refused. get() cannot write
 //     local files.
 //   - Only the builtins whose declared effects are all within Effects are
-//     defined (builtins.Spec.Effects); a script that uses another fails to
-//     compile with "undefined: NAME". Options.Builtins are added as given.
+//     defined (docs/builtins.md lists each builtin's); a script that uses
+//     another fails to compile with "undefined: put (put is not available
+//     here: the sandbox does not allow the local-fs effect)", an error
+//     that matches ErrSandbox. Options.Builtins are added as given.
+//     put(content=) reads no local file but needs local-fs like
+//     put(src=): effects are declared per builtin and checked when the
+//     script compiles. A sandbox with local-fs and no Files lets content=
+//     through and refuses every src=.
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
@@ -45,10 +49,10 @@ type Sandbox struct {
 	// local files at all.
 	Files fs.FS
 	// Effects are the effects a builtin may have to be defined: a
-	// combination of builtins.EffectReadHost, EffectWriteHost,
-	// EffectLocalFS and EffectNetwork. The zero value allows pure builtins
+	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS and
+	// EffectNetwork. The zero value allows pure builtins
 	// only (quote, re, ...).
-	Effects builtins.Effect
+	Effects Effect
 	// Connectors are the connector schemes ("local", "ssh", "docker", or an
 	// app's own) hosts may use. Empty allows none.
 	Connectors []string

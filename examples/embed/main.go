@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -104,11 +105,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	status := 0
 	for _, h := range rep.Hosts {
 		if h.Err != nil {
-			fmt.Fprintf(stderr, "[%s] failed: %v\n", h.Name, h.Err)
+			fmt.Fprintf(stderr, "[%s] failed: %v%s\n", h.Name, h.Err, advice(h.Err))
 			status = 1
 			continue
 		}
 		fmt.Fprintf(stdout, "[%s] ok: %d changed\n", h.Name, h.Counts.Changed)
 	}
 	return status
+}
+
+// advice tells the app's user what to do about a run the engine stopped.
+func advice(err error) string {
+	switch {
+	case errors.Is(err, sdrt.ErrMemoryLimit):
+		return " (raise -memory-mib, or make the script hold less)"
+	case errors.Is(err, sdrt.ErrStepLimit), errors.Is(err, sdrt.ErrTimeout):
+		return " (the script does too much for one run; split it)"
+	case errors.Is(err, sdrt.ErrSandbox):
+		return " (automation reaches only its own directory and the containers)"
+	}
+	return ""
 }
