@@ -31,7 +31,9 @@ var putSpec = &Spec{
 	Name: "put",
 	Doc: "Uploads a local file, or a string, to `dest` on the host. " +
 		"Idempotent: nothing is uploaded or changed when the SHA-256 of the host's file, its mode and owner already match. " +
-		"The upload is atomic: a temporary file in the same directory is renamed over `dest`.",
+		"The upload is atomic: a temporary file in the same directory is renamed over `dest`. " +
+		"Its local-fs effect is for `src`; an embedding app's sandbox that must not read local files allows local-fs " +
+		"with no files of its own, so that `content=` works and every `src=` is refused.",
 	Params: append([]Param{
 		{"dest", "str", "", "Absolute path on the host."},
 		{"src?", "str", "None", "Local file to upload, relative to the calling .star file."},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
@@ -33,8 +34,8 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			host := sdrt.Host{Name: "@local", Factory: f, Target: target, Data: map[string]any{"dir": t.TempDir()}}
-			r := sdrt.New(sdrt.Options{Stdlib: stdlib.FS})
+			host := sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": t.TempDir()}}
+			r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f), Stdlib: stdlib.FS})
 			p, err := r.Compile(t.Context(), file, nil)
 			if err != nil {
 				t.Fatal(err)

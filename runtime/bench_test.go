@@ -8,6 +8,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/fake"
+	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -15,7 +16,11 @@ import (
 func benchRun(b *testing.B, script string, hosts []sdrt.Host) {
 	b.Helper()
 	file := filepath.Join(writeFiles(b, map[string]string{"bench.star": script}), "bench.star")
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(local.NewFactory(), fake.NewFactory(func(t connectors.Target) *fake.Conn {
+		// The file probe of put() starts "p=PATH"; exit 3 means the file
+		// is missing, so every run uploads.
+		return fake.New(t.Name).On("p=", connectors.Result{ExitCode: 3})
+	}))})
 	p, err := r.Compile(b.Context(), file, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -45,15 +50,10 @@ func BenchmarkLocal1000Shell(b *testing.B) {
 // BenchmarkFake100Hosts runs 100 operations (shell, fact, put) on each of
 // 100 in-memory hosts: scheduling, threads and events with no I/O.
 func BenchmarkFake100Hosts(b *testing.B) {
-	// The file probe of put() starts "p=PATH"; exit 3 means the file is
-	// missing, so every run uploads.
-	f := fake.NewFactory(func(t connectors.Target) *fake.Conn {
-		return fake.New(t.Name).On("p=", connectors.Result{ExitCode: 3})
-	})
 	var hosts []sdrt.Host
 	for i := range 100 {
 		name := fmt.Sprintf("host%03d", i)
-		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: connectors.Target{Scheme: "fake", Name: name}})
+		hosts = append(hosts, sdrt.Host{Name: name, Target: connectors.Target{Scheme: "fake", Name: name}})
 	}
 	script := strings.Join([]string{
 		"for i in range(98):",

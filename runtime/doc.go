@@ -1,4 +1,13 @@
 // Package runtime is star-deploy's engine and its public embedding API.
+// An app imports it, the connector packages it offers (connectors/local,
+// connectors/ssh, connectors/docker, or its own) and, for the stdlib,
+// package stdlib; the names it needs from the engine's lower layers
+// (Event, Kind*, Status*, Control, Counts, Effect*) are re-exported here.
+//
+// Options.Connectors is the registry of connectors hosts run through, and
+// Runner.Host builds a Host from an inventory name ("@local", "@ssh/web1",
+// "@docker/app") and its data. Options.Stdlib = stdlib.FS serves
+// load("@stdlib//NAME.star").
 //
 // A Runner compiles deploy scripts once (Compile), loading every module they
 // load, so that syntax errors, undefined names, missing modules and load
@@ -31,12 +40,19 @@
 // files then come only from Sandbox.Files (DirFS of a directory, or any
 // fs.FS: load(), put(src=), template() and local_tree() can name nothing
 // outside it, by absolute path, "..", or a link), only the builtins whose
-// declared effects (builtins.Effect: pure, read-host, write-host, local-fs,
+// declared effects (Effect: pure, read-host, write-host, local-fs,
 // network) Sandbox.Effects allows are defined, hosts can use only the
 // connectors in Sandbox.Connectors, and print() output is capped.
 // Options.MaxSteps and Options.Timeout bound steps and wall-clock time;
 // Options.Builtins, Modules and Print add the app's own builtins, modules
-// and print sink. Example_sandbox is such an app, in 30 lines.
+// and print sink. Example_sandbox is such an app, in under 30 lines.
+//
+// Errors tell why a script stopped with errors.Is: ErrStepLimit
+// (Options.MaxSteps), ErrTimeout (Options.Timeout), ErrMemoryLimit
+// (Isolation.MemoryLimit), ErrSandbox (the sandbox refused a path, a
+// builtin, a connector or an output) and ErrCancelled (the caller's
+// context). They match a HostResult.Err, a *CompileError or an
+// *IsolationError; the messages stay those of the underlying errors.
 //
 // Memory cannot be bounded inside one process. Runner.RunIsolated runs the
 // scripts in a child process (by default the running executable, whose
@@ -84,7 +100,7 @@
 // its own, so the thread runs on for a few steps until it reaches one.
 //
 // This package must not import a concrete connector, the CLI or the stdlib:
-// callers hand it connectors (through Host.Factory) and the stdlib (through
-// Options.Stdlib). Programs that import it as well as Go's runtime package
+// callers hand it connectors (through Options.Connectors) and the stdlib
+// (through Options.Stdlib). Programs that import it as well as Go's runtime package
 // name it sdrt.
 package runtime

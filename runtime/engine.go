@@ -42,8 +42,11 @@ var fileOptions = syntax.FileOptions{
 type Runner struct {
 	opts    Options
 	globals starlark.StringDict // predeclared names, without host
-	files   fs.FS               // the sandbox's files (Options.Sandbox.Files, made safe)
-	err     error               // a setup error, reported by Compile
+	// withheld are the builtins the sandbox does not define, each with
+	// the effects it lacks for them.
+	withheld map[string]builtins.Effect
+	files    fs.FS // the sandbox's files (Options.Sandbox.Files, made safe)
+	err      error // a setup error, reported by Compile
 
 	mu      sync.Mutex                     // serialises module loading; guards modules
 	modules map[string]starlark.StringDict // loaded, frozen modules by key
@@ -65,7 +68,7 @@ func New(opts Options) *Runner {
 		g[k] = v
 	}
 	g.Freeze()
-	r := &Runner{opts: opts, globals: g, modules: map[string]starlark.StringDict{}}
+	r := &Runner{opts: opts, globals: g, withheld: withheld(g, allow), modules: map[string]starlark.StringDict{}}
 	for name, m := range opts.Modules {
 		m.Freeze()
 		r.modules[name] = m
@@ -74,6 +77,20 @@ func New(opts Options) *Runner {
 		r.files, r.err = sandboxFiles(opts.Sandbox.Files)
 	}
 	return r
+}
+
+// withheld returns the builtins that allow leaves out of globals, each with
+// the effects allow lacks for it. A module ("re") counts when none of its
+// members is left.
+func withheld(globals starlark.StringDict, allow builtins.Effect) map[string]builtins.Effect {
+	out := map[string]builtins.Effect{}
+	for _, s := range builtins.All() {
+		name, _, _ := strings.Cut(s.Name, ".")
+		if _, defined := globals[name]; !defined && s.Effects&^allow != 0 {
+			out[name] |= s.Effects &^ allow
+		}
+	}
+	return out
 }
 
 // Program is a compiled deploy script with its loaded modules, ready to run
@@ -90,8 +107,9 @@ type Program struct {
 // before any host is touched. Errors are *CompileError.
 func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Program, error) {
 	if r.err != nil {
-		return nil, &CompileError{Msg: fmt.Sprintf("sandbox files: %v", r.err)}
+		return nil, &CompileError{Msg: fmt.Sprintf("sandbox files: %v", r.err), err: r.err}
 	}
+	parent := ctx
 	if r.opts.Timeout > 0 {
 		// Loading modules runs their top level.
 		var cancel context.CancelFunc
@@ -101,14 +119,14 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 	if r.opts.Sandbox != nil {
 		clean, err := sandboxPath(filename)
 		if err != nil {
-			return nil, &CompileError{Msg: err.Error()}
+			return nil, &CompileError{Msg: err.Error(), err: err}
 		}
 		filename = clean
 	}
 	if src == nil {
 		b, err := r.readFile(filename)
 		if err != nil {
-			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", filename, readError(err))}
+			return nil, &CompileError{Msg: fmt.Sprintf("%s: %v", filename, readError(err)), err: err}
 		}
 		src = b
 	}
@@ -116,7 +134,7 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 	defer r.mu.Unlock()
 	prog, err := r.prepare(ctx, filename, src, nil, true)
 	if err != nil {
-		return nil, &CompileError{Msg: err.Error()}
+		return nil, &CompileError{Msg: err.Error(), err: withCause(err, interruption(parent, ctx))}
 	}
 	return &Program{Filename: filename, prog: prog, loader: r.loaderFor(filename, false)}, nil
 }
@@ -133,7 +151,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 	}
 	f, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
 	if err != nil {
-		return nil, compileError(err)
+		return nil, r.compileError(err)
 	}
 	for _, stmt := range f.Stmts {
 		ls, ok := stmt.(*syntax.LoadStmt)
@@ -179,21 +197,37 @@ func checkUTF8(filename string, src []byte) error {
 }
 
 // compileError formats syntax and resolve errors, one per line, each with
-// its file:line:col.
-func compileError(err error) error {
+// its file:line:col. The use of a builtin the sandbox withholds says so,
+// and the error matches ErrSandbox.
+func (r *Runner) compileError(err error) error {
 	var list resolve.ErrorList
-	if errors.As(err, &list) {
-		var lines []string
-		for _, e := range list {
-			msg := e.Msg
-			if strings.HasPrefix(msg, "undefined: host") {
-				msg += " (host is predeclared in deploy scripts only; a module function takes it as an argument)"
-			}
-			lines = append(lines, fmt.Sprintf("%s: %s", e.Pos, msg))
-		}
-		return errors.New(strings.Join(lines, "\n"))
+	if !errors.As(err, &list) {
+		return err
 	}
-	return err
+	var lines []string
+	refused := false
+	for _, e := range list {
+		msg := e.Msg
+		name, _, _ := strings.Cut(strings.TrimPrefix(msg, "undefined: "), " ")
+		missing, isWithheld := r.withheld[name]
+		switch {
+		case !strings.HasPrefix(msg, "undefined: "):
+		case name == "host":
+			msg += " (host is predeclared in deploy scripts only; a module function takes it as an argument)"
+		case isWithheld:
+			effects := "effect"
+			if strings.Contains(missing.String(), "+") {
+				effects += "s"
+			}
+			msg = fmt.Sprintf("undefined: %s (%s is not available here: the sandbox does not allow the %s %s)", name, name, missing, effects)
+			refused = true
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s", e.Pos, msg))
+	}
+	if refused {
+		return refusef("%s", strings.Join(lines, "\n"))
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 func readError(err error) error {
@@ -254,7 +288,8 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 		Load:  r.loaderFor(key, true),
 		Print: func(_ *starlark.Thread, msg string) {},
 	}
-	limitSteps(thread, r.opts.MaxSteps)
+	var why error
+	limitSteps(thread, r.opts.MaxSteps, &why)
 	builtins.WithContext(thread, ctx)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()
@@ -266,7 +301,7 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 		}
 		var ee *starlark.EvalError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("loading %s: %s", key, scriptError("", err))
+			return nil, fmt.Errorf("loading %s: %w", key, withCause(scriptError("", err), why))
 		}
 		return nil, fmt.Errorf("loading %s: %w", key, err)
 	}
@@ -289,6 +324,9 @@ func initModule(prog *starlark.Program, thread *starlark.Thread, predeclared sta
 
 const stdlibPrefix = "@stdlib//"
 
+// errNoStdlib is the error of loading the stdlib when Options.Stdlib is nil.
+var errNoStdlib = errors.New("no stdlib is available here; the app serves it with Options.Stdlib = stdlib.FS (package github.com/star-deploy/star-deploy/stdlib)")
+
 // resolve turns a load() argument into the module's cache key: the
 // "@stdlib//name.star" form as is, a file path joined to the directory of
 // the loading file and cleaned.
@@ -301,7 +339,7 @@ func (r *Runner) resolve(from, name string) (string, error) {
 	}
 	if strings.HasPrefix(name, stdlibPrefix) {
 		if r.opts.Stdlib == nil {
-			return "", fmt.Errorf("load(%q): no stdlib is available here", name)
+			return "", fmt.Errorf("load(%q): %w", name, errNoStdlib)
 		}
 		return stdlibPrefix + strings.TrimPrefix(name, stdlibPrefix), nil
 	}
@@ -313,11 +351,11 @@ func (r *Runner) resolve(from, name string) (string, error) {
 	}
 	if r.opts.Sandbox != nil {
 		if strings.HasPrefix(name, "/") {
-			return "", fmt.Errorf("load(%q): absolute paths are not allowed in the sandbox", name)
+			return "", refusef("load(%q): absolute paths are not allowed in the sandbox", name)
 		}
 		key := path.Join(path.Dir(from), name)
 		if !fs.ValidPath(key) {
-			return "", fmt.Errorf("load(%q): the path leaves the sandbox", name)
+			return "", refusef("load(%q): the path leaves the sandbox", name)
 		}
 		return key, nil
 	}
@@ -332,7 +370,7 @@ func (r *Runner) resolve(from, name string) (string, error) {
 func (r *Runner) readFile(key string) ([]byte, error) {
 	if rest, ok := strings.CutPrefix(key, stdlibPrefix); ok {
 		if r.opts.Stdlib == nil {
-			return nil, fmt.Errorf("no stdlib is available here")
+			return nil, errNoStdlib
 		}
 		b, err := fsReadFile(r.opts.Stdlib, rest)
 		if err != nil {
@@ -362,6 +400,7 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		// One id per run names its temporary files on every host.
 		ctx = connectors.WithRun(ctx, connectors.NewRun())
 	}
+	parent := ctx
 	if r.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.opts.Timeout)
@@ -418,13 +457,17 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 					report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
 					return
 				}
-				report.Hosts[i] = r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
+				res := r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
 					if r.opts.FailPercent != nil {
 						if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
 							stopped.Store(true)
 						}
 					}
 				})
+				if res.Status == builtins.StatusInterrupted {
+					res.Err = withCause(res.Err, interruption(parent, ctx))
+				}
+				report.Hosts[i] = res
 			}()
 		}
 		wg.Wait()
@@ -536,17 +579,18 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	if h.Defaults, err = builtins.ControlFromData(r.opts.Control, host.Data); err != nil {
 		return fmt.Errorf("%s: %w", host.Name, err)
 	}
-	if host.Factory == nil {
-		return fmt.Errorf("%s: no connector", host.Name)
+	factory, err := r.factory(host)
+	if err != nil {
+		return err
 	}
-	if sb := r.opts.Sandbox; sb != nil && !sb.connectorAllowed(host.Factory.Scheme()) {
+	if sb := r.opts.Sandbox; sb != nil && !sb.connectorAllowed(host.Target.Scheme) {
 		allowed := strings.Join(sb.Connectors, ", ")
 		if allowed == "" {
 			allowed = "none"
 		}
-		return fmt.Errorf("%s: the %s connector is not allowed here (allowed: %s)", host.Name, host.Factory.Scheme(), allowed)
+		return refusef("%s: the %s connector is not allowed here (allowed: %s)", host.Name, host.Target.Scheme, allowed)
 	}
-	conn, err := host.Factory.Open(ctx, host.Target)
+	conn, err := factory.Open(ctx, host.Target)
 	if err != nil {
 		return &unreachableError{host: host.Name, err: err}
 	}
@@ -554,7 +598,7 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 	// reconnect() may replace h.Conn; close whichever is current.
 	defer func() { h.Conn.Close() }()
 	h.Reopen = func(ctx context.Context) (connectors.Connector, error) {
-		return host.Factory.Open(ctx, host.Target)
+		return factory.Open(ctx, host.Target)
 	}
 	var limit *outputCap // one budget for all of a host's programs
 	if r.opts.Sandbox != nil {
@@ -585,11 +629,13 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 // runProgram runs one program's top level on a fresh thread bound to h;
 // limit (nil outside a sandbox) caps its print output.
 func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, limit *outputCap) error {
+	var why error // set by the runtime's own reasons to cancel the thread
 	thread := &starlark.Thread{
 		Name: h.Name,
 		Load: p.loader,
 		Print: func(t *starlark.Thread, msg string) {
 			if limit != nil && !limit.take(len(msg)+1) {
+				why = ErrSandbox
 				t.Cancel("print: the output limit of the sandbox was exceeded")
 				return
 			}
@@ -600,7 +646,7 @@ func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, l
 			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
 		},
 	}
-	limitSteps(thread, r.opts.MaxSteps)
+	limitSteps(thread, r.opts.MaxSteps, &why)
 	builtins.WithHost(thread, ctx, h)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()
@@ -613,7 +659,19 @@ func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, l
 	if err == nil {
 		return nil
 	}
-	return scriptError(h.Name, err)
+	return withCause(scriptError(h.Name, err), why)
+}
+
+// interruption is why ctx, made from parent with Options.Timeout, is done:
+// ErrCancelled when parent is, ErrTimeout when only ctx is, else nil.
+func interruption(parent, ctx context.Context) error {
+	switch {
+	case parent.Err() != nil:
+		return ErrCancelled
+	case ctx.Err() != nil:
+		return ErrTimeout
+	}
+	return nil
 }
 
 // scriptError turns a Starlark evaluation error into a *ScriptError naming

@@ -2,86 +2,78 @@ package runtime_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing/fstest"
 	"time"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/connectors/fake"
+	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
+	"github.com/star-deploy/star-deploy/stdlib"
 )
 
-// An embedding program compiles a script from bytes and runs it on hosts of
-// its choosing; here, an in-memory host.
+// An app compiles a script once and runs it on the hosts it chooses: here
+// this machine, through the local connector, with the embedded stdlib.
 func Example() {
 	r := sdrt.New(sdrt.Options{
-		MaxSteps: 1_000_000,
-		OnEvent: func(e sdrt.Event) {
-			if e.Kind == "print" {
-				fmt.Println(e.Host, "says", e.Message)
-			}
-		},
+		Connectors: connectors.NewRegistry(local.NewFactory()),
+		Stdlib:     stdlib.FS,
+		MaxSteps:   1_000_000,
+		Print:      func(host, msg string) { fmt.Println(host, "says", msg) },
 	})
 	prog, err := r.Compile(context.Background(), "app.star", []byte(`
-r = shell("deploy-app --version")
-print(r.stdout.strip())
+load("@stdlib//files.star", "files")
+conf = host.data["dir"] + "/app.conf"
+files.line(conf, "port = 8080")
+print(shell("cat " + conf).stdout.strip())
 `))
-	if err != nil {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	host, err2 := r.Host("@local", map[string]any{"dir": dir})
+	if err := errors.Join(err, err2); err != nil {
 		fmt.Println(err)
 		return
 	}
-	f := fake.NewFactory(func(t connectors.Target) *fake.Conn {
-		return fake.New(t.Name).On("deploy-app", connectors.Result{Stdout: []byte("v1.2\n")})
-	})
-	hosts := []sdrt.Host{
-		{Name: "a", Factory: f, Target: connectors.Target{Scheme: "fake", Name: "a"}},
-	}
-	report := r.Run(context.Background(), []*sdrt.Program{prog}, hosts)
+	report := r.Run(context.Background(), []*sdrt.Program{prog}, []sdrt.Host{host})
 	fmt.Println("failed hosts:", report.Failed(), "changed:", report.Hosts[0].Counts.Changed)
 	// Output:
-	// a says v1.2
-	// failed hosts: 0 changed: 1
+	// @local says port = 8080
+	// failed hosts: 0 changed: 2
 }
 
 // An app that runs automation its users wrote: scripts and their files
-// come from an fs.FS, only host reads and writes are allowed (no local
-// files beyond the FS, no network of their own), only the app's own
-// connector may be used, and steps and time are bounded.
+// come from an fs.FS, scripts may read and change hosts but reach no other
+// local file and no network of their own, only @local may be used, and
+// steps and time are bounded.
 func Example_sandbox() {
 	userFiles := fstest.MapFS{
-		"deploy.star": {Data: []byte(`
-load("lib/motd.star", "motd")
-put("/etc/motd", content = motd(host.name))
-print(fact("hostname"))
-`)},
-		"lib/motd.star": {Data: []byte(`def motd(name):
-    return "welcome to %s\n" % name
-`)},
+		"deploy.star":   {Data: []byte("load('lib/motd.star', 'motd')\nput(host.data['dir'] + '/motd', content = motd(host.name))\n")},
+		"lib/motd.star": {Data: []byte("def motd(name):\n    return 'welcome to %s\\n' % name\n")},
 	}
 	r := sdrt.New(sdrt.Options{
-		MaxSteps: 100_000,
-		Timeout:  time.Minute,
+		Connectors: connectors.NewRegistry(local.NewFactory()),
+		MaxSteps:   100_000,
+		Timeout:    time.Minute,
 		Sandbox: &sdrt.Sandbox{
 			Files:      userFiles,
-			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
-			Connectors: []string{"fake"},
+			Effects:    sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS,
+			Connectors: []string{"local"},
 		},
-		Print: func(host, msg string) { fmt.Printf("%s: %s\n", host, msg) },
 	})
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
 	prog, err := r.Compile(context.Background(), "deploy.star", nil) // read from userFiles
-	if err != nil {
+	host, err2 := r.Host("@local", map[string]any{"dir": dir})
+	if err := errors.Join(err, err2); err != nil {
 		fmt.Println(err)
 		return
 	}
-	conn := fake.New("web1").On("uname -n", connectors.Result{Stdout: []byte("web1\n")}).On("p=", connectors.Result{ExitCode: 3})
-	f := fake.NewFactory(func(connectors.Target) *fake.Conn { return conn })
-	report := r.Run(context.Background(), []*sdrt.Program{prog}, []sdrt.Host{
-		{Name: "web1", Factory: f, Target: connectors.Target{Scheme: "fake", Name: "web1"}},
-	})
-	motd, _ := conn.File("/etc/motd")
-	fmt.Printf("err=%v changed=%d motd=%q\n", report.Hosts[0].Err, report.Hosts[0].Counts.Changed, motd.Content)
+	report := r.Run(context.Background(), []*sdrt.Program{prog}, []sdrt.Host{host})
+	motd, _ := os.ReadFile(filepath.Join(dir, "motd"))
+	fmt.Printf("err=%v changed=%d motd=%q\n", report.Hosts[0].Err, report.Hosts[0].Counts.Changed, motd)
 	// Output:
-	// web1: web1
-	// err=<nil> changed=1 motd="welcome to web1\n"
+	// err=<nil> changed=1 motd="welcome to @local\n"
 }

@@ -48,7 +48,8 @@ func FuzzSandbox(f *testing.F) {
 	files := os.DirFS(app)
 	f.Fuzz(func(t *testing.T, script string) {
 		var rec recorder
-		r := sdrt.New(sdrt.Options{
+		host, conn := fakeHost("h")
+		r := sdrt.New(sdrt.Options{Connectors: connectorsFor(conn),
 			MaxSteps: 20_000,
 			Stdlib:   stdlib.FS,
 			OnEvent:  rec.add,
@@ -63,7 +64,6 @@ func FuzzSandbox(f *testing.F) {
 		if err != nil {
 			return
 		}
-		host, conn := fakeHost("h")
 		rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
 		var pe *sdrt.PanicError
 		if err := rep.Hosts[0].Err; err != nil && errors.As(err, &pe) {

@@ -39,8 +39,7 @@ import (
 //
 // The child must be able to rebuild what cannot cross a process boundary:
 // the app's main calls ServeChild first thing when IsChild reports true,
-// with the same connector factories, stdlib, builtins and modules as its
-// Runner.
+// with the same connectors, stdlib, builtins and modules as its Runner.
 
 // childEnv marks a process started by RunIsolated; its value is the
 // memory limit in bytes.
@@ -72,9 +71,39 @@ type Script struct {
 // went over its memory or time limit, or died.
 type IsolationError struct {
 	Reason string
+	cause  error // ErrMemoryLimit, ErrTimeout, ErrCancelled or nil
 }
 
 func (e *IsolationError) Error() string { return "isolated run stopped: " + e.Reason }
+
+// Is reports whether target is the sentinel of why the child stopped:
+// ErrMemoryLimit, ErrTimeout or ErrCancelled.
+func (e *IsolationError) Is(target error) bool { return e.cause != nil && target == e.cause }
+
+// causes are the sentinels a child sends its parent, by their messages.
+func causes() []error {
+	return []error{ErrStepLimit, ErrTimeout, ErrMemoryLimit, ErrSandbox, ErrCancelled}
+}
+
+// causeOf returns the message of the first sentinel err matches, or "".
+func causeOf(err error) string {
+	for _, c := range causes() {
+		if errors.Is(err, c) {
+			return c.Error()
+		}
+	}
+	return ""
+}
+
+// causeNamed returns the sentinel whose message is msg, or nil.
+func causeNamed(msg string) error {
+	for _, c := range causes() {
+		if c.Error() == msg {
+			return c
+		}
+	}
+	return nil
+}
 
 // IsChild reports whether this process was started by RunIsolated.
 func IsChild() bool { return os.Getenv(childEnv) != "" }
@@ -82,10 +111,10 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // ChildConfig is what a child needs from the app to run scripts as its
 // parent's Runner would.
 type ChildConfig struct {
-	Factories []connectors.Factory
-	Stdlib    fs.FS
-	Builtins  starlark.StringDict
-	Modules   map[string]starlark.StringDict
+	Connectors *connectors.Registry // as Options.Connectors
+	Stdlib     fs.FS
+	Builtins   starlark.StringDict
+	Modules    map[string]starlark.StringDict
 }
 
 // request is what the parent sends the child on its standard input.
@@ -125,6 +154,7 @@ type message struct {
 	Duration     time.Duration `json:",omitempty"` // the event's
 	Print        *[2]string    `json:",omitempty"` // host, message
 	CompileError string        `json:",omitempty"`
+	CompileCause string        `json:",omitempty"` // the message of the sentinel it matches
 	Report       *wireReport   `json:",omitempty"`
 }
 
@@ -141,6 +171,7 @@ type wireResult struct {
 	Duration time.Duration
 	Err      string
 	Pos      string
+	Cause    string // the message of the sentinel Err matches (causeOf)
 	Output   string
 }
 
@@ -171,6 +202,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 		}
 		argv = []string{exe}
 	}
+	parent := ctx
 	if r.opts.Timeout > 0 {
 		// The child stops itself at the timeout; this is the backstop.
 		var cancel context.CancelFunc
@@ -232,7 +264,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 				r.opts.OnEvent(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: m.Print[0], Message: m.Print[1]})
 			}
 		case m.CompileError != "":
-			compileErr = &CompileError{Msg: m.CompileError}
+			compileErr = &CompileError{Msg: m.CompileError, err: causeNamed(m.CompileCause)}
 		case m.Report != nil:
 			gotReport = true
 			report.Interrupted = m.Report.Interrupted
@@ -242,7 +274,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 				}
 				hr := HostResult{Name: w.Name, Started: w.Started, Status: w.Status, Counts: w.Counts, Duration: w.Duration, Output: w.Output}
 				if w.Err != "" {
-					hr.Err = &ScriptError{Host: w.Name, Pos: w.Pos, Msg: strings.TrimPrefix(w.Err, w.Pos+": "), Err: errors.New(w.Err)}
+					hr.Err = &ScriptError{Host: w.Name, Pos: w.Pos, Msg: strings.TrimPrefix(w.Err, w.Pos+": "), Err: errors.New(w.Err), cause: causeNamed(w.Cause)}
 				}
 				report.Hosts[i] = hr
 			}
@@ -264,10 +296,10 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	if gotReport && waitErr == nil {
 		return report, nil
 	}
-	reason := childFailure(ctx, waitErr, over, stderr.String(), req.MemoryLimit)
+	reason, cause := childFailure(parent, ctx, waitErr, over, stderr.String(), req.MemoryLimit)
 	for i := range report.Hosts {
 		if report.Hosts[i].Err == nil && !gotReport {
-			report.Hosts[i].Err = &IsolationError{Reason: reason}
+			report.Hosts[i].Err = &IsolationError{Reason: reason, cause: cause}
 			report.Hosts[i].Status = hostStatus(ctx, report.Hosts[i].Err)
 		}
 	}
@@ -275,17 +307,21 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	return report, nil
 }
 
-// childFailure explains why a child ended without its report.
-func childFailure(ctx context.Context, waitErr error, overMemory bool, stderr string, limit int64) string {
+// childFailure explains why a child ended without its report, with the
+// sentinel that classifies it (nil for a child that died otherwise).
+// parent is the caller's context, ctx the one with the run's timeout.
+func childFailure(parent, ctx context.Context, waitErr error, overMemory bool, stderr string, limit int64) (string, error) {
 	mib := limit >> 20
 	switch {
 	case overMemory, strings.Contains(stderr, memoryExceeded), strings.Contains(stderr, "out of memory"),
 		strings.Contains(stderr, "failed to allocate"), strings.Contains(stderr, "cannot allocate memory"):
-		return fmt.Sprintf("the script used more than its memory limit of %d MiB", mib)
+		return fmt.Sprintf("the script used more than its memory limit of %d MiB", mib), ErrMemoryLimit
+	case parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "the script ran past its time limit", ErrTimeout
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "the script ran past its time limit"
+		return "the script ran past its time limit", ErrCancelled
 	case ctx.Err() != nil:
-		return "interrupted"
+		return "interrupted", ErrCancelled
 	}
 	msg := strings.TrimSpace(stderr)
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
@@ -296,9 +332,9 @@ func childFailure(ctx context.Context, waitErr error, overMemory bool, stderr st
 	}
 	if strings.Contains(msg, "SIGSEGV") || strings.Contains(msg, "signal: killed") {
 		// A Go runtime that hits the hard data limit crashes.
-		return fmt.Sprintf("the script used more than its memory limit of %d MiB (%s)", mib, msg)
+		return fmt.Sprintf("the script used more than its memory limit of %d MiB (%s)", mib, msg), ErrMemoryLimit
 	}
-	return "the child process died: " + msg
+	return "the child process died: " + msg, nil
 }
 
 // request builds what the child needs.
@@ -334,9 +370,6 @@ func (r *Runner) request(iso Isolation, scripts []Script, hosts []Host) (*reques
 		req.Scripts = append(req.Scripts, s)
 	}
 	for _, h := range hosts {
-		if h.Factory == nil || h.Factory.Scheme() != h.Target.Scheme {
-			return nil, fmt.Errorf("isolate: host %s: its Target's scheme must be its Factory's", h.Name)
-		}
 		req.Hosts = append(req.Hosts, wireHost{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target})
 	}
 	return req, nil
@@ -467,7 +500,7 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 
 	opts := Options{
 		Parallel: req.Parallel, Serial: req.Serial, MaxSteps: req.MaxSteps, Timeout: req.Timeout,
-		Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
+		Connectors: cfg.Connectors, Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
 		FailPercent: req.FailPercent, Builtins: cfg.Builtins, Modules: cfg.Modules,
 		OnEvent: func(e Event) { send(message{Event: &e, Duration: e.Duration}) },
 		Print:   func(host, msg string) { send(message{Print: &[2]string{host, msg}}) },
@@ -488,25 +521,21 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 	for _, s := range req.Scripts {
 		p, err := r.Compile(ctx, s.Filename, s.Src)
 		if err != nil {
-			send(message{CompileError: err.Error()})
+			send(message{CompileError: err.Error(), CompileCause: causeOf(err)})
 			return 0
 		}
 		progs = append(progs, p)
 	}
-	factories := map[string]connectors.Factory{}
-	for _, f := range cfg.Factories {
-		factories[f.Scheme()] = f
-	}
 	hosts := make([]Host, len(req.Hosts))
 	for i, h := range req.Hosts {
-		hosts[i] = Host{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target, Factory: factories[h.Target.Scheme]}
+		hosts[i] = Host{Name: h.Name, Groups: h.Groups, Data: h.Data, Target: h.Target}
 	}
 	rep := r.Run(ctx, progs, hosts)
 	w := &wireReport{Interrupted: rep.Interrupted}
 	for _, h := range rep.Hosts {
 		res := wireResult{Name: h.Name, Started: h.Started, Status: h.Status, Counts: h.Counts, Duration: h.Duration, Output: h.Output}
 		if h.Err != nil {
-			res.Err = h.Err.Error()
+			res.Err, res.Cause = h.Err.Error(), causeOf(h.Err)
 			var se *ScriptError
 			if errors.As(h.Err, &se) {
 				res.Pos = se.Pos

@@ -20,15 +20,15 @@ import (
 func TestMain(m *testing.M) {
 	if sdrt.IsChild() {
 		sdrt.ServeChild(sdrt.ChildConfig{
-			Factories: []connectors.Factory{local.NewFactory(), fake.NewFactory(nil)},
-			Stdlib:    stdlib.FS,
+			Connectors: connectors.NewRegistry(local.NewFactory(), fake.NewFactory(nil)),
+			Stdlib:     stdlib.FS,
 		})
 	}
 	os.Exit(m.Run())
 }
 
 func isolatedRunner(rec *recorder) *sdrt.Runner {
-	return sdrt.New(sdrt.Options{
+	return sdrt.New(sdrt.Options{Connectors: connectorsFor(),
 		MaxSteps: 50_000_000,
 		Stdlib:   stdlib.FS,
 		OnEvent:  rec.add,
@@ -87,7 +87,7 @@ func TestIsolatedMemoryLimit(t *testing.T) {
 		var rec recorder
 		r := isolatedRunner(&rec)
 		if !c.sandbox {
-			r = sdrt.New(sdrt.Options{OnEvent: rec.add})
+			r = sdrt.New(sdrt.Options{Connectors: connectorsFor(), OnEvent: rec.add})
 		}
 		h, _ := fakeHost("h")
 		rep, err := r.RunIsolated(t.Context(), sdrt.Isolation{MemoryLimit: 128 << 20}, []sdrt.Script{{Filename: "hog.star", Src: []byte(script)}}, []sdrt.Host{h})

@@ -11,7 +11,8 @@ import (
 // stop on an instruction with a position of its own.
 const stepSlack = 64
 
-// limitSteps bounds the steps of thread to max; 0 means no bound.
+// limitSteps bounds the steps of thread to max; 0 means no bound. A
+// thread it stops has *why set to ErrStepLimit.
 //
 // go.starlark.net gives the instructions that test a while loop's
 // condition (and the constants that start its body) no position of their
@@ -21,7 +22,7 @@ const stepSlack = 64
 // a position later in the file than the one it ran out on (the loop's
 // borrowed position comes before all of its own), or, after stepSlack
 // steps, that position again.
-func limitSteps(thread *starlark.Thread, max uint64) {
+func limitSteps(thread *starlark.Thread, max uint64, why *error) {
 	if max == 0 {
 		return
 	}
@@ -34,12 +35,14 @@ func limitSteps(thread *starlark.Thread, max uint64) {
 		extra++
 		switch {
 		case extra > 4*stepSlack:
+			*why = ErrStepLimit
 			t.Cancel(reason)
 		case extra == 1 || d < depth:
 			depth, first = d, pos // start, or start again in the caller
 		case d > depth:
 			// In a call: wait for its return.
 		case after(pos, first) || (extra > stepSlack && pos == first):
+			*why = ErrStepLimit
 			t.Cancel(reason)
 		}
 	}

@@ -44,7 +44,7 @@ func TestTimeoutStopsLongBuiltins(t *testing.T) {
 	for _, c := range longBuiltins {
 		t.Run(c.name, func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"long.star": c.script})
-			r := sdrt.New(sdrt.Options{Timeout: limitTimeout})
+			r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Timeout: limitTimeout})
 			p := compile(t, r, dir, "long.star")
 			start := time.Now()
 			rep := r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{localHost(t, "h", nil)})
@@ -62,7 +62,7 @@ func TestTimeoutStopsLongBuiltins(t *testing.T) {
 // builtin as the timeout does.
 func TestCancelStopsLongBuiltin(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"long.star": longBuiltins[0].script})
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 	p := compile(t, r, dir, "long.star")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -89,7 +89,7 @@ func TestCompileHonoursTimeout(t *testing.T) {
 				"deploy.star":  "load('lib/mod.star', 'x')\n",
 				"lib/mod.star": c.module,
 			})
-			r := sdrt.New(sdrt.Options{Timeout: limitTimeout})
+			r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Timeout: limitTimeout})
 			// The test's own context stops a Compile that ignores the
 			// timeout once the test has failed.
 			ctx, cancel := context.WithCancel(t.Context())
@@ -127,7 +127,7 @@ func TestHugeRangesAreScriptErrors(t *testing.T) {
 		script := fmt.Sprintf("n = 1 << 62\nx = %s(range(n))\n", fn)
 		t.Run(fn+" on a host", func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"deploy.star": script})
-			r := sdrt.New(sdrt.Options{})
+			r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 			rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "deploy.star")}, []sdrt.Host{localHost(t, "h", nil)})
 			err := rep.Hosts[0].Err
 			var se *sdrt.ScriptError
@@ -143,7 +143,7 @@ func TestHugeRangesAreScriptErrors(t *testing.T) {
 		})
 		t.Run(fn+" in a module", func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"deploy.star": "load('mod.star', 'x')\n", "mod.star": script})
-			r := sdrt.New(sdrt.Options{})
+			r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 			_, err := r.Compile(t.Context(), filepath.Join(dir, "deploy.star"), nil)
 			var ce *sdrt.CompileError
 			if !errors.As(err, &ce) {
@@ -154,12 +154,12 @@ func TestHugeRangesAreScriptErrors(t *testing.T) {
 			}
 		})
 		t.Run(fn+" in the sandbox", func(t *testing.T) {
-			r := sdrt.New(sdrt.Options{Sandbox: &sdrt.Sandbox{Connectors: []string{"fake"}}})
+			host, conn := fakeHost("h")
+			r := sdrt.New(sdrt.Options{Connectors: connectorsFor(conn), Sandbox: &sdrt.Sandbox{Connectors: []string{"fake"}}})
 			p, err := r.Compile(t.Context(), "deploy.star", []byte(script))
 			if err != nil {
 				t.Fatal(err)
 			}
-			host, _ := fakeHost("h")
 			rep := r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{host})
 			var se *sdrt.ScriptError
 			if err := rep.Hosts[0].Err; !errors.As(err, &se) || !strings.Contains(err.Error(), "more than the sandbox allows") || se.Pos != "deploy.star:2:"+fmt.Sprint(11+len(fn)) {
@@ -179,7 +179,7 @@ func TestStepLimitNamesTheRunningLine(t *testing.T) {
 		"lib/mod.star": "y = 0\nwhile True:\n    y += 1\n",
 	})
 	for steps := uint64(100_000); steps < 100_012; steps++ {
-		r := sdrt.New(sdrt.Options{MaxSteps: steps})
+		r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), MaxSteps: steps})
 		for _, c := range []struct{ file, want string }{
 			{"loop.star", "loop.star:3:"},
 			{"func.star", "func.star:4:"},
@@ -209,7 +209,7 @@ func TestCompileRecoversPanicAtLoad(t *testing.T) {
 	boom := starlark.NewBuiltin("boom", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 		panic("app bug")
 	})
-	r := sdrt.New(sdrt.Options{Builtins: starlark.StringDict{"boom": boom}})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Builtins: starlark.StringDict{"boom": boom}})
 	_, err := r.Compile(t.Context(), filepath.Join(dir, "deploy.star"), nil)
 	if err == nil || !strings.Contains(err.Error(), "internal error on load ") || !strings.Contains(err.Error(), "mod.star: app bug") {
 		t.Fatalf("err = %v, want an internal error naming mod.star and the panic", err)

@@ -40,8 +40,8 @@ reconnect(delay = 0, interval = 0.01, timeout = 0.5)
 shell("after")
 `})
 	f := &flakyFactory{Factory: fake.NewFactory(nil), down: func(n int32) bool { return n == 2 || n == 3 }}
-	r := sdrt.New(sdrt.Options{})
-	host := sdrt.Host{Name: "h", Factory: f, Target: connectors.Target{Scheme: "fake", Name: "h"}}
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f)})
+	host := sdrt.Host{Name: "h", Target: connectors.Target{Scheme: "fake", Name: "h"}}
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{host})
 	if err := rep.Hosts[0].Err; err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ shell("after")
 
 	// A host that does not come back fails the operation.
 	f = &flakyFactory{Factory: fake.NewFactory(nil), down: func(n int32) bool { return n > 1 }}
-	host.Factory = f
+	r = sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f)})
 	rep = r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{host})
 	if err := rep.Hosts[0].Err; err == nil || !strings.Contains(err.Error(), "did not come back within") {
 		t.Errorf("err = %v", err)

@@ -40,7 +40,7 @@ print("skipped" if r.skipped else "ran")
 	src, _ := os.ReadFile(filepath.Join(dir, "deploy.star"))
 	os.WriteFile(filepath.Join(dir, "deploy.star"), []byte(strings.ReplaceAll(string(src), "OUT", `"`+out+`"`)), 0o644)
 	var rec recorder
-	r := sdrt.New(sdrt.Options{OnEvent: rec.add, Stdlib: fstest.MapFS{"std.star": {Data: []byte("std_value = '!'\n")}}})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), OnEvent: rec.add, Stdlib: fstest.MapFS{"std.star": {Data: []byte("std_value = '!'\n")}}})
 	p := compile(t, r, dir, "deploy.star")
 	rep := r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{localHost(t, "@local", nil)})
 	if rep.Failed() != 0 {
@@ -72,7 +72,7 @@ if host.data.get("bad"):
     shell("echo broken >&2; exit 7")
 put("` + out + `/" + host.name, content = "done")
 `})
-	r := sdrt.New(sdrt.Options{Parallel: 2})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Parallel: 2})
 	p := compile(t, r, dir, "deploy.star")
 	rep := r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{
 		localHost(t, "good1", nil), localHost(t, "bad", map[string]any{"bad": true}), localHost(t, "good2", nil),
@@ -104,7 +104,7 @@ func TestModulesAreFrozenAndShared(t *testing.T) {
 		"count.star":       "load('lib/counter.star', 'n')\nprint(n)\n",
 		"lib/counter.star": "n = len([1 for _ in range(3)])\n",
 	})
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "deploy.star")}, []sdrt.Host{localHost(t, "h", nil)})
 	if err := rep.Hosts[0].Err; err == nil || !strings.Contains(err.Error(), "frozen") {
 		t.Errorf("mutating a loaded module's list: err = %v, want a frozen error", err)
@@ -113,7 +113,7 @@ func TestModulesAreFrozenAndShared(t *testing.T) {
 
 func TestStepLimit(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"loop.star": "x = 0\nwhile True:\n    x += 1\n"})
-	r := sdrt.New(sdrt.Options{MaxSteps: 100000})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), MaxSteps: 100000})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "loop.star")}, []sdrt.Host{localHost(t, "h", nil)})
 	if err := rep.Hosts[0].Err; err == nil || !strings.Contains(err.Error(), "too many steps") {
 		t.Errorf("err = %v, want too many steps", err)
@@ -129,7 +129,7 @@ put("` + out + `/after", content = "x")
 `})
 	ctx, cancel := context.WithCancel(t.Context())
 	started := make(chan struct{}, 3)
-	r := sdrt.New(sdrt.Options{OnEvent: func(e sdrt.Event) {
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), OnEvent: func(e sdrt.Event) {
 		if e.Kind == builtins.KindOpStart {
 			started <- struct{}{}
 		}
@@ -161,7 +161,7 @@ put("` + out + `/after", content = "x")
 func TestParallelBound(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"p.star": `shell("sleep 0.05")`})
 	var rec recorder
-	r := sdrt.New(sdrt.Options{Parallel: 2, OnEvent: rec.add})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Parallel: 2, OnEvent: rec.add})
 	var hosts []sdrt.Host
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		hosts = append(hosts, localHost(t, n, nil))
@@ -189,7 +189,7 @@ func TestParallelBound(t *testing.T) {
 
 func TestTimeoutOption(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"s.star": `shell("sleep 30")`})
-	r := sdrt.New(sdrt.Options{Timeout: 200 * time.Millisecond})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Timeout: 200 * time.Millisecond})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{localHost(t, "h", nil)})
 	if err := rep.Hosts[0].Err; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want deadline exceeded", err)
@@ -199,9 +199,9 @@ func TestTimeoutOption(t *testing.T) {
 func TestControlDefaultsFromData(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"s.star": `r = shell("exit 3")
 print(r.exit_code)`})
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 	var rec recorder
-	r = sdrt.New(sdrt.Options{OnEvent: rec.add})
+	r = sdrt.New(sdrt.Options{Connectors: connectorsFor(), OnEvent: rec.add})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{localHost(t, "h", map[string]any{"success_exit_codes": "0,3"})})
 	if rep.Failed() != 0 {
 		t.Fatal(rep.Hosts[0].Err)
@@ -221,10 +221,10 @@ func TestPanicFailsOnlyThatHost(t *testing.T) {
 		return c
 	})
 	dir := writeFiles(t, map[string]string{"s.star": `shell("boom")`})
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f)})
 	var hosts []sdrt.Host
 	for _, n := range []string{"fine", "buggy"} {
-		hosts = append(hosts, sdrt.Host{Name: n, Factory: f, Target: connectors.Target{Scheme: "fake", Name: n}})
+		hosts = append(hosts, sdrt.Host{Name: n, Target: connectors.Target{Scheme: "fake", Name: n}})
 	}
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, hosts)
 	if rep.Hosts[0].Err != nil {
@@ -248,7 +248,7 @@ put("` + out + `/" + host.name, content = "x")
 `})
 	zero := 0
 	var rec recorder
-	r := sdrt.New(sdrt.Options{FailPercent: &zero, OnEvent: func(e sdrt.Event) {
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), FailPercent: &zero, OnEvent: func(e sdrt.Event) {
 		rec.add(e)
 		if e.Kind == builtins.KindHostEnd && e.Host == "bad" {
 			os.WriteFile(filepath.Join(out, "bad-done"), nil, 0o644)

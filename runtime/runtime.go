@@ -1,21 +1,26 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
-// Event is one thing that happened on one host; see builtins.Event.
-type Event = builtins.Event
-
-// Options configure a Runner. The zero value is usable: all hosts at once,
-// no step or time limit, the operating system's files, no stdlib.
+// Options configure a Runner. The zero value is usable but reaches no
+// host: set Connectors. Otherwise it runs all hosts at once, with no step or
+// time limit, on the operating system's files, without the stdlib.
 type Options struct {
+	// Connectors are the connectors hosts can use: a host runs through the
+	// factory of its Target's scheme. Build it with connectors.NewRegistry
+	// of the factories the app offers (local.NewFactory(), ...), or
+	// connectors/all.Registry() for every built-in one.
+	Connectors *connectors.Registry
 	// Parallel bounds how many hosts run at once; 0 means all of them.
 	Parallel int
 	// Serial runs the hosts in batches of this many, in order, each batch
@@ -28,7 +33,9 @@ type Options struct {
 	// Compile (which runs the top level of the modules a script loads);
 	// 0 = none. Long builtins stop at it too (see the package doc).
 	Timeout time.Duration
-	// Stdlib serves load("@stdlib//NAME.star"); nil disables it.
+	// Stdlib serves load("@stdlib//NAME.star"). Set it to stdlib.FS (the
+	// package github.com/star-deploy/star-deploy/stdlib) for the embedded
+	// stdlib; nil disables it.
 	Stdlib fs.FS
 	// Dry reports what each operation would do without changing a host.
 	Dry bool
@@ -38,7 +45,7 @@ type Options struct {
 	Verbose bool
 	// Control holds the default control arguments (e.g. sudo) of every
 	// operation; host data and keywords on a call override them.
-	Control builtins.Control
+	Control Control
 	// FailPercent stops the run early: once more than this percentage of the
 	// hosts have failed, no host starts a new operation or a new host. nil
 	// never stops early; 0 stops at the first failure.
@@ -63,13 +70,66 @@ type Options struct {
 	OnEvent func(Event)
 }
 
-// Host is one host to run scripts on.
+// Host is one host to run scripts on. Runner.Host builds one from an
+// inventory name; its Target is opened by the factory of Target.Scheme in
+// Options.Connectors.
 type Host struct {
-	Name    string             // display name, e.g. "@local" or "web1"
-	Groups  []string           // inventory groups, in order
-	Data    map[string]any     // host data: string, bool, int64, float64, []any, map[string]any
-	Factory connectors.Factory // opens Target
-	Target  connectors.Target
+	Name   string         // display name, e.g. "@local" or "web1"
+	Groups []string       // inventory groups, in order
+	Data   map[string]any // host data: string, bool, int64, float64, []any, map[string]any
+	Target connectors.Target
+}
+
+// Host returns the host of an inventory name ("@local", "@ssh/deploy@web1",
+// "@docker/app", a bare "web1" for SSH) with host data. The data keys of
+// the host's connector ("ssh_port", "docker_user") must be ones it declares
+// and hold a string, number or bool; they reach the connector as strings.
+// It does no I/O.
+func (r *Runner) Host(name string, data map[string]any) (Host, error) {
+	if r.opts.Connectors == nil {
+		return Host{}, fmt.Errorf("host %q: %w", name, errNoConnectors)
+	}
+	scheme, _ := connectors.SplitName(name)
+	own := map[string]string{}
+	for k, v := range data {
+		if !strings.HasPrefix(k, scheme+"_") {
+			continue // host data, or another connector's: not this one's
+		}
+		s, ok := connectorValue(v)
+		if !ok {
+			return Host{}, fmt.Errorf("host %q: data key %s: want a string, number or bool, got %T", name, k, v)
+		}
+		own[k] = s
+	}
+	t, err := r.opts.Connectors.Target(name, own)
+	if err != nil {
+		return Host{}, err
+	}
+	return Host{Name: t.Name, Data: data, Target: t}, nil
+}
+
+// connectorValue is v as connector data, which is text.
+func connectorValue(v any) (string, bool) {
+	switch v.(type) {
+	case string, bool, int, int64, float64:
+		return fmt.Sprint(v), true
+	}
+	return "", false
+}
+
+// errNoConnectors is the error of a host when Options.Connectors is nil.
+var errNoConnectors = errors.New("no connectors: set Options.Connectors to a registry of the connectors hosts may use")
+
+// factory returns the factory that opens host.
+func (r *Runner) factory(host Host) (connectors.Factory, error) {
+	if r.opts.Connectors == nil {
+		return nil, fmt.Errorf("%s: %w", host.Name, errNoConnectors)
+	}
+	f, ok := r.opts.Connectors.Lookup(host.Target.Scheme)
+	if !ok {
+		return nil, fmt.Errorf("%s: no connector %q in Options.Connectors (it has %s)", host.Name, host.Target.Scheme, strings.Join(r.opts.Connectors.Schemes(), ", "))
+	}
+	return f, nil
 }
 
 // Report is the outcome of a Run.
@@ -85,8 +145,8 @@ type HostResult struct {
 	// Status is the host's outcome, as in its host_end event: ok, failed,
 	// unreachable (the connector could not open it), not_started, stopped
 	// (by FailPercent, after it began) or interrupted.
-	Status   builtins.Status
-	Counts   builtins.Counts
+	Status   Status
+	Counts   Counts
 	Duration time.Duration
 	Err      error  // nil when every script finished; a *ScriptError for script failures
 	Output   string // what the connector produced at the end (an image id in Docker image mode)

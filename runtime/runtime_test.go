@@ -10,6 +10,8 @@ import (
 	"testing/fstest"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -33,12 +35,27 @@ func writeFiles(t testing.TB, files map[string]string) string {
 
 func localHost(t testing.TB, name string, data map[string]any) sdrt.Host {
 	t.Helper()
-	f := local.NewFactory()
-	target, err := f.Parse("", nil)
+	target, err := local.NewFactory().Parse("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sdrt.Host{Name: name, Data: data, Factory: f, Target: target}
+	return sdrt.Host{Name: name, Data: data, Target: target}
+}
+
+// connectorsFor returns the connectors of a test run: the local one, and a
+// fake one that opens each of conns by its name (a fresh, empty Conn for
+// any other name).
+func connectorsFor(conns ...*fake.Conn) *connectors.Registry {
+	byName := map[string]*fake.Conn{}
+	for _, c := range conns {
+		byName[c.Target().Name] = c
+	}
+	return connectors.NewRegistry(local.NewFactory(), fake.NewFactory(func(t connectors.Target) *fake.Conn {
+		if c, ok := byName[t.Name]; ok {
+			return c
+		}
+		return fake.New(t.Name)
+	}))
 }
 
 // recorder collects events.
@@ -82,7 +99,7 @@ func TestCompileErrors(t *testing.T) {
 		"badsym.star":      "load('lib/ok.star', 'zzz')\n",
 		"lib/ok.star":      "ok = 1\n",
 	})
-	r := sdrt.New(sdrt.Options{Stdlib: fstest.MapFS{}})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: fstest.MapFS{}})
 	for _, tc := range []struct{ file, want string }{
 		{"syntax.star", "syntax.star:3:1: got newline, want ':'"},
 		{"undefined.star", "undefined.star:2:7: undefined: nope"},

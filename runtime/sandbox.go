@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"go.starlark.net/starlark"
-
-	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // Sandbox restricts what scripts run by a Runner can reach, for apps that
@@ -26,8 +24,14 @@ import (
 //     symbolic links that point outside are refused. get() cannot write
 //     local files.
 //   - Only the builtins whose declared effects are all within Effects are
-//     defined (builtins.Spec.Effects); a script that uses another fails to
-//     compile with "undefined: NAME". Options.Builtins are added as given.
+//     defined (docs/builtins.md lists each builtin's); a script that uses
+//     another fails to compile with "undefined: put (put is not available
+//     here: the sandbox does not allow the local-fs effect)", an error
+//     that matches ErrSandbox. Options.Builtins are added as given.
+//     put(content=) reads no local file but needs local-fs like
+//     put(src=): effects are declared per builtin and checked when the
+//     script compiles. A sandbox with local-fs and no Files lets content=
+//     through and refuses every src=.
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
@@ -45,10 +49,10 @@ type Sandbox struct {
 	// local files at all.
 	Files fs.FS
 	// Effects are the effects a builtin may have to be defined: a
-	// combination of builtins.EffectReadHost, EffectWriteHost,
-	// EffectLocalFS and EffectNetwork. The zero value allows pure builtins
+	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS and
+	// EffectNetwork. The zero value allows pure builtins
 	// only (quote, re, ...).
-	Effects builtins.Effect
+	Effects Effect
 	// Connectors are the connector schemes ("local", "ssh", "docker", or an
 	// app's own) hosts may use. Empty allows none.
 	Connectors []string
@@ -83,7 +87,7 @@ func sandboxFiles(fsys fs.FS) (fs.FS, error) {
 }
 
 // errNoFiles is the error of a local read in a sandbox without Files.
-var errNoFiles = errors.New("this sandbox has no local files")
+var errNoFiles = refusef("this sandbox has no local files")
 
 // sandboxPath turns a path a script named into a path inside the sandbox's
 // file system, or explains why it is refused.
@@ -92,11 +96,11 @@ func sandboxPath(p string) (string, error) {
 		return "", errors.New("empty path")
 	}
 	if strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || (len(p) > 1 && p[1] == ':') {
-		return "", fmt.Errorf("%s: absolute paths are not allowed in the sandbox; name a file relative to the script", p)
+		return "", refusef("%s: absolute paths are not allowed in the sandbox; name a file relative to the script", p)
 	}
 	clean := path.Clean(p)
 	if !fs.ValidPath(clean) {
-		return "", fmt.Errorf("%s: the path leaves the sandbox", p)
+		return "", refusef("%s: the path leaves the sandbox", p)
 	}
 	return clean, nil
 }
@@ -160,7 +164,7 @@ func sandboxError(p string, err error) error {
 		err = pe.Err
 	}
 	if strings.Contains(err.Error(), "escapes") || strings.Contains(err.Error(), "path escapes from parent") {
-		return fmt.Errorf("%s: the path leaves the sandbox (a link points outside it)", p)
+		return refusef("%s: the path leaves the sandbox (a link points outside it)", p)
 	}
 	return fmt.Errorf("%s: %w", p, err)
 }
@@ -205,7 +209,7 @@ var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b 
 		return nil, err
 	}
 	if n := starlark.Len(v); n > maxRange {
-		return nil, fmt.Errorf("range: %d elements is more than the sandbox allows (%d)", n, maxRange)
+		return nil, refusef("range: %d elements is more than the sandbox allows (%d)", n, maxRange)
 	}
 	return v, nil
 })

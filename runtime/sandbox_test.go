@@ -71,8 +71,7 @@ func noSecret(t *testing.T, secret string, conn *fake.Conn, rec *recorder) {
 // "p=...", exits 3); its connector records every upload.
 func fakeHost(name string) (sdrt.Host, *fake.Conn) {
 	c := fake.New(name).On("p=", connectors.Result{ExitCode: 3})
-	f := fake.NewFactory(func(connectors.Target) *fake.Conn { return c })
-	return sdrt.Host{Name: name, Factory: f, Target: connectors.Target{Scheme: "fake", Name: name}}, c
+	return sdrt.Host{Name: name, Target: connectors.Target{Scheme: "fake", Name: name}}, c
 }
 
 // TestSandboxEscapes runs scripts that try to reach outside the sandbox:
@@ -130,10 +129,12 @@ func TestSandboxEscapes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			conns := []string{"fake"}
+			host, conn := fakeHost("h")
 			opts := sdrt.Options{
-				MaxSteps: 100_000,
-				Stdlib:   stdlib.FS,
-				Sandbox:  &sdrt.Sandbox{Files: os.DirFS(app), Effects: c.effects, Connectors: conns, MaxOutput: 10_000},
+				Connectors: connectorsFor(conn),
+				MaxSteps:   100_000,
+				Stdlib:     stdlib.FS,
+				Sandbox:    &sdrt.Sandbox{Files: os.DirFS(app), Effects: c.effects, Connectors: conns, MaxOutput: 10_000},
 			}
 			if c.opts != nil {
 				c.opts(&opts)
@@ -147,12 +148,10 @@ func TestSandboxEscapes(t *testing.T) {
 			}
 			var errText string
 			prog, err := r.Compile(t.Context(), file, []byte(c.script))
-			var conn *fake.Conn
 			if err != nil {
 				errText = err.Error()
+				conn = nil
 			} else {
-				var host sdrt.Host
-				host, conn = fakeHost("h")
 				if c.host == "local" {
 					host = localHost(t, "h", nil)
 				}
@@ -176,7 +175,8 @@ func TestSandboxAllowsTheInside(t *testing.T) {
 	app := sandboxDir(t)
 	var printed []string
 	var mu sync.Mutex
-	r := sdrt.New(sdrt.Options{
+	host, conn := fakeHost("h")
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(conn),
 		Stdlib: stdlib.FS,
 		Sandbox: &sdrt.Sandbox{
 			Files:      os.DirFS(app),
@@ -201,7 +201,6 @@ print(greeting, g2, app_version, len(local_tree(".")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, conn := fakeHost("h")
 	rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
 	if err := rep.Hosts[0].Err; err != nil {
 		t.Fatal(err)
@@ -228,7 +227,13 @@ func TestConcurrentSandboxedRuns(t *testing.T) {
 		"infinite.star": {Data: []byte("while True:\n    pass\n")},
 	}
 	run := func(i int) error {
-		r := sdrt.New(sdrt.Options{
+		var hosts []sdrt.Host
+		var conns []*fake.Conn
+		for j := range 3 {
+			h, c := fakeHost(fmt.Sprintf("run%d-h%d", i, j))
+			hosts, conns = append(hosts, h), append(conns, c)
+		}
+		r := sdrt.New(sdrt.Options{Connectors: connectorsFor(conns...),
 			MaxSteps: 10_000,
 			Sandbox:  &sdrt.Sandbox{Files: files, Effects: builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS, Connectors: []string{"fake"}},
 		})
@@ -239,11 +244,6 @@ func TestConcurrentSandboxedRuns(t *testing.T) {
 		prog, err := r.Compile(t.Context(), name, nil)
 		if err != nil {
 			return err
-		}
-		var hosts []sdrt.Host
-		for j := range 3 {
-			h, _ := fakeHost(fmt.Sprintf("run%d-h%d", i, j))
-			hosts = append(hosts, h)
 		}
 		rep := r.Run(t.Context(), []*sdrt.Program{prog}, hosts)
 		for _, h := range rep.Hosts {

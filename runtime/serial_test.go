@@ -8,16 +8,14 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/connectors/fake"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
 func fakeHosts(n int) []sdrt.Host {
-	f := fake.NewFactory(nil)
 	var hosts []sdrt.Host
 	for i := range n {
 		name := fmt.Sprintf("h%d", i)
-		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: connectors.Target{Scheme: "fake", Name: name}})
+		hosts = append(hosts, sdrt.Host{Name: name, Target: connectors.Target{Scheme: "fake", Name: name}})
 	}
 	return hosts
 }
@@ -28,7 +26,7 @@ func TestSerialBatches(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"s.star": `shell("step")`})
 	var mu sync.Mutex
 	var order []string
-	r := sdrt.New(sdrt.Options{Serial: 2, OnEvent: func(e sdrt.Event) {
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Serial: 2, OnEvent: func(e sdrt.Event) {
 		if e.Kind == builtins.KindHostStart || e.Kind == builtins.KindHostEnd {
 			mu.Lock()
 			order = append(order, string(e.Kind)+" "+e.Host)
@@ -62,7 +60,7 @@ if host.name == "h0":
     fail("broken")
 shell("step")`})
 	pct := 10
-	r := sdrt.New(sdrt.Options{Serial: 2, FailPercent: &pct})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Serial: 2, FailPercent: &pct})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, fakeHosts(6))
 	for _, h := range rep.Hosts[2:] {
 		if h.Started || h.Err == nil || !strings.Contains(h.Err.Error(), "--fail-percent") {
@@ -85,7 +83,7 @@ print("got", t["token"])
 	for _, serial := range []int{0, 1} {
 		var mu sync.Mutex
 		fetched, got := 0, map[string]string{}
-		r := sdrt.New(sdrt.Options{Serial: serial, OnEvent: func(e sdrt.Event) {
+		r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Serial: serial, OnEvent: func(e sdrt.Event) {
 			mu.Lock()
 			defer mu.Unlock()
 			if e.Kind == builtins.KindOpEnd && e.Name == "fetch token" {
@@ -119,7 +117,7 @@ def broken():
 
 run_once(broken)
 `})
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, fakeHosts(3))
 	for _, h := range rep.Hosts {
 		if h.Err == nil || !strings.Contains(h.Err.Error(), "no token") {

@@ -9,12 +9,15 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
-// refusingFactory is the local connector whose Open fails, as a host that
-// cannot be reached does.
+// refusingFactory is the local connector, under the scheme "down", whose
+// Open fails, as a host that cannot be reached does.
 type refusingFactory struct{ connectors.Factory }
+
+func (refusingFactory) Scheme() string { return "down" }
 
 func (refusingFactory) Open(context.Context, connectors.Target) (connectors.Connector, error) {
 	return nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
@@ -52,9 +55,9 @@ if host.name == "bad":
 shell("true")
 `})
 	var rec recorder
-	r := sdrt.New(sdrt.Options{OnEvent: rec.add})
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(local.NewFactory(), refusingFactory{local.NewFactory()}), OnEvent: rec.add})
 	down := localHost(t, "down", nil)
-	down.Factory = refusingFactory{down.Factory}
+	down.Target.Scheme = "down"
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, []sdrt.Host{localHost(t, "good", nil), localHost(t, "bad", nil), down})
 	want := map[string]builtins.Status{"good": builtins.StatusOK, "bad": builtins.StatusFailed, "down": builtins.StatusUnreachable}
 	for _, h := range rep.Hosts {
@@ -86,7 +89,7 @@ shell("step")
 	zero := 0
 	var rec recorder
 	// One at a time: h0 fails, so no other host begins.
-	r := sdrt.New(sdrt.Options{Parallel: 1, Serial: 1, FailPercent: &zero, OnEvent: rec.add})
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Parallel: 1, Serial: 1, FailPercent: &zero, OnEvent: rec.add})
 	hosts := fakeHosts(4)
 	rep := r.Run(t.Context(), []*sdrt.Program{compile(t, r, dir, "s.star")}, hosts)
 	ends := hostEnds(t, &rec, "h0", "h1", "h2", "h3")
@@ -115,7 +118,7 @@ wait_for("h0-done")
 shell("true")
 `})
 	rec = recorder{}
-	r = sdrt.New(sdrt.Options{FailPercent: &zero, OnEvent: func(e sdrt.Event) {
+	r = sdrt.New(sdrt.Options{Connectors: connectorsFor(), FailPercent: &zero, OnEvent: func(e sdrt.Event) {
 		rec.add(e)
 		if e.Kind == builtins.KindHostEnd && e.Host == "h0" {
 			os.WriteFile(filepath.Join(out, "h0-done"), nil, 0o644)
@@ -140,7 +143,7 @@ func TestInterruptStatuses(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"s.star": `shell("sleep 30")`})
 	ctx, cancel := context.WithCancel(t.Context())
 	var rec recorder
-	r := sdrt.New(sdrt.Options{Parallel: 1, OnEvent: func(e sdrt.Event) {
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Parallel: 1, OnEvent: func(e sdrt.Event) {
 		rec.add(e)
 		if e.Kind == builtins.KindOpStart {
 			cancel()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
@@ -24,8 +25,8 @@ func BenchmarkFilesQuietRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	counting := &countingFactory{Factory: f}
-	host := sdrt.Host{Name: "@local", Factory: counting, Target: target, Data: map[string]any{"dir": b.TempDir()}}
-	r := sdrt.New(sdrt.Options{Stdlib: stdlib.FS})
+	host := sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": b.TempDir()}}
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(counting), Stdlib: stdlib.FS})
 	prog, err := r.Compile(b.Context(), "testdata/local/files.star", src)
 	if err != nil {
 		b.Fatal(err)

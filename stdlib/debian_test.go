@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -56,12 +57,11 @@ func TestDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory, _ := reg.Lookup(target.Scheme)
 	hostData := map[string]any{"web_port": "80"}
 	for k, v := range data {
 		hostData[k] = v
 	}
-	host := sdrt.Host{Name: "debian", Data: hostData, Factory: factory, Target: target}
+	host := testHost{sdrt.Host{Name: "debian", Data: hostData, Target: target}, reg}
 
 	for _, script := range scenarios {
 		name := strings.TrimSuffix(filepath.Base(script), ".star")
@@ -101,12 +101,18 @@ func TestDebian(t *testing.T) {
 	})
 }
 
+// testHost is a host with the connectors that open it.
+type testHost struct {
+	sdrt.Host
+	conns *connectors.Registry
+}
+
 // scenario runs script on host three times: with --dry, for real, and for
 // real again. The dry run must report exactly the operations the real run
 // then changes, in the same order; the real run must change something and
 // fail nothing; check (may be nil) runs after it; the last run must change
 // nothing.
-func scenario(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, check func(t *testing.T)) {
+func scenario(t *testing.T, host testHost, script string, ctl builtins.Control, check func(t *testing.T)) {
 	t.Helper()
 	dry := runScript(t, host, script, ctl, true)
 	real := runScript(t, host, script, ctl, false)
@@ -126,7 +132,7 @@ func scenario(t *testing.T, host sdrt.Host, script string, ctl builtins.Control,
 
 // runScriptOps runs script once for real and returns every operation it
 // ran, as "op name status".
-func runScriptOps(t *testing.T, host sdrt.Host, script string) []string {
+func runScriptOps(t *testing.T, host testHost, script string) []string {
 	t.Helper()
 	var all []string
 	runScriptWith(t, host, script, builtins.Control{}, false, func(e sdrt.Event) {
@@ -139,13 +145,13 @@ func runScriptOps(t *testing.T, host sdrt.Host, script string) []string {
 
 // runScript runs script once on host and returns the operations that
 // changed (or would, under dry), as "op name", in order.
-func runScript(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, dry bool) []string {
+func runScript(t *testing.T, host testHost, script string, ctl builtins.Control, dry bool) []string {
 	t.Helper()
 	return runScriptWith(t, host, script, ctl, dry, nil)
 }
 
 // runScriptWith is runScript that also hands every event to onEvent.
-func runScriptWith(t *testing.T, host sdrt.Host, script string, ctl builtins.Control, dry bool, onEvent func(sdrt.Event)) []string {
+func runScriptWith(t *testing.T, host testHost, script string, ctl builtins.Control, dry bool, onEvent func(sdrt.Event)) []string {
 	t.Helper()
 	src, err := os.ReadFile(script)
 	if err != nil {
@@ -153,10 +159,11 @@ func runScriptWith(t *testing.T, host sdrt.Host, script string, ctl builtins.Con
 	}
 	var changed, failed []string
 	r := sdrt.New(sdrt.Options{
-		Stdlib:  stdlib.FS,
-		Dry:     dry,
-		Control: ctl,
-		Verbose: true,
+		Connectors: host.conns,
+		Stdlib:     stdlib.FS,
+		Dry:        dry,
+		Control:    ctl,
+		Verbose:    true,
 		OnEvent: func(e sdrt.Event) {
 			if onEvent != nil {
 				onEvent(e)
@@ -175,7 +182,7 @@ func runScriptWith(t *testing.T, host sdrt.Host, script string, ctl builtins.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
+	rep := r.Run(t.Context(), []*sdrt.Program{prog}, []sdrt.Host{host.Host})
 	if err := rep.Hosts[0].Err; err != nil {
 		t.Fatalf("dry=%v: %v\nfailed operations:\n%s", dry, err, strings.Join(failed, "\n"))
 	}

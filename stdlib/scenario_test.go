@@ -33,7 +33,7 @@ func TestLocalScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			counting := &countingFactory{Factory: f}
-			host := sdrt.Host{Name: "@local", Factory: counting, Target: target, Data: map[string]any{"dir": t.TempDir()}}
+			host := testHost{sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": t.TempDir()}}, connectors.NewRegistry(counting)}
 			scenario(t, host, script, builtins.Control{}, nil)
 
 			// A quiet run costs about one round trip per operation: facts

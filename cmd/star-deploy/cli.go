@@ -19,7 +19,6 @@ import (
 	"github.com/alecthomas/kong"
 	"go.starlark.net/syntax"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
 	"github.com/star-deploy/star-deploy/inventory"
@@ -106,7 +105,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 		if err != nil {
 			return nil, err
 		}
-		d[builtins.SudoPasswordKey] = pw
+		d[sdrt.SudoPasswordKey] = pw
 	}
 	return d, nil
 }
@@ -300,8 +299,8 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		data[k] = v // a flag wins over --data
 	}
-	control := builtins.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}
-	control, err = builtins.ControlFromData(control, anyMap(data))
+	control := sdrt.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}
+	control, err = sdrt.ControlFromData(control, anyMap(data))
 	if err != nil {
 		return nil, usagef("--%w", err)
 	}
@@ -327,6 +326,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	}
 	var out output // created once every script compiled
 	runner := sdrt.New(sdrt.Options{
+		Connectors:  reg,
 		Parallel:    f.Parallel,
 		Serial:      serial,
 		MaxSteps:    f.MaxSteps,
@@ -451,7 +451,7 @@ func anyMap(m map[string]string) map[string]any {
 // against the registry and handed to the connector as strings; its control
 // keys (sudo) are checked on top of control. An error names the file:line
 // that set the key.
-func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string, control builtins.Control) ([]sdrt.Host, error) {
+func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[string]string, control sdrt.Control) ([]sdrt.Host, error) {
 	hosts := make([]sdrt.Host, 0, len(entries))
 	for _, e := range entries {
 		if !utf8.ValidString(e.Name) {
@@ -491,8 +491,8 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 				default:
 					return nil, usagef("%shost %s: data key %s: want a string, number or bool, got %T", at(k), e.Name, k, v)
 				}
-			case builtins.IsControlKey(k):
-				if _, err := builtins.ControlFromData(control, map[string]any{k: hostData[k]}); err != nil {
+			case sdrt.IsControlKey(k):
+				if _, err := sdrt.ControlFromData(control, map[string]any{k: hostData[k]}); err != nil {
 					return nil, usagef("%shost %s: %w", at(k), e.Name, err)
 				}
 			}
@@ -501,17 +501,7 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		if err != nil {
 			return nil, usagef("%s%w", at(""), err)
 		}
-		f, ok := reg.Lookup(t.Scheme)
-		if !ok {
-			panic("internal error: registry returned a target of unknown scheme " + t.Scheme)
-		}
-		hosts = append(hosts, sdrt.Host{
-			Name:    t.Name,
-			Groups:  e.Groups,
-			Data:    hostData,
-			Factory: f,
-			Target:  t,
-		})
+		hosts = append(hosts, sdrt.Host{Name: t.Name, Groups: e.Groups, Data: hostData, Target: t})
 	}
 	return hosts, nil
 }

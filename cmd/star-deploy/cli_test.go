@@ -17,7 +17,6 @@ import (
 
 	"go.starlark.net/syntax"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -41,10 +40,10 @@ func jsonEvents(t *testing.T, stdout string) []sdrt.Event {
 }
 
 // countStatus counts the op_end events with status s.
-func countStatus(events []sdrt.Event, s builtins.Status) int {
+func countStatus(events []sdrt.Event, s sdrt.Status) int {
 	n := 0
 	for _, e := range events {
-		if e.Kind == builtins.KindOpEnd && e.Status == s {
+		if e.Kind == sdrt.KindOpEnd && e.Status == s {
 			n++
 		}
 	}
@@ -83,10 +82,10 @@ func TestHelloTwice(t *testing.T) {
 		t.Fatalf("second run: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	events := jsonEvents(t, stdout)
-	if n := countStatus(events, builtins.StatusChanged); n != 0 {
+	if n := countStatus(events, sdrt.StatusChanged); n != 0 {
 		t.Errorf("second run changed %d operations, want 0:\n%s", n, stdout)
 	}
-	if countStatus(events, builtins.StatusOK)+countStatus(events, builtins.StatusSkipped) == 0 {
+	if countStatus(events, sdrt.StatusOK)+countStatus(events, sdrt.StatusSkipped) == 0 {
 		t.Errorf("second run: no operation ok or skipped:\n%s", stdout)
 	}
 }
@@ -105,7 +104,7 @@ put(`+q(filepath.Join(dir, "out", "motd"))+`, content="hi\n", mode="0600")
 	if code != exitOK {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if n := countStatus(jsonEvents(t, stdout), builtins.StatusChanged); n != 2 {
+	if n := countStatus(jsonEvents(t, stdout), sdrt.StatusChanged); n != 2 {
 		t.Errorf("first run changed %d operations, want 2", n)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, "out", "app.conf"))
@@ -116,7 +115,7 @@ put(`+q(filepath.Join(dir, "out", "motd"))+`, content="hi\n", mode="0600")
 		t.Errorf("motd: %v, %v", fi, err)
 	}
 	code, stdout, _ = runCLI(t, "--json", "@local", script)
-	if code != exitOK || countStatus(jsonEvents(t, stdout), builtins.StatusChanged) != 0 {
+	if code != exitOK || countStatus(jsonEvents(t, stdout), sdrt.StatusChanged) != 0 {
 		t.Errorf("second run: exit code %d, want 0 and no changes:\n%s", code, stdout)
 	}
 }
@@ -220,14 +219,14 @@ func TestJSONEmitsOnlyJSON(t *testing.T) {
 	if len(events) < 2 || events[0].Kind != kindRunStart || events[len(events)-1].Kind != kindRunEnd {
 		t.Fatalf("--json does not open with run_start and end with run_end:\n%s", stdout)
 	}
-	kinds := map[builtins.Kind]int{}
+	kinds := map[sdrt.Kind]int{}
 	for _, e := range events[1 : len(events)-1] {
 		kinds[e.Kind]++
 		if e.Host != "@local" {
 			t.Errorf("event for host %q: %+v", e.Host, e)
 		}
 	}
-	for _, k := range []builtins.Kind{builtins.KindHostStart, builtins.KindOpStart, builtins.KindOpEnd, builtins.KindPrint, builtins.KindHostEnd} {
+	for _, k := range []sdrt.Kind{sdrt.KindHostStart, sdrt.KindOpStart, sdrt.KindOpEnd, sdrt.KindPrint, sdrt.KindHostEnd} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s event:\n%s", k, stdout)
 		}

@@ -7,9 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
 // FuzzDataFlag feeds one --data item through the command line parser, the
@@ -54,8 +54,8 @@ func FuzzDataFlag(f *testing.F) {
 		if len(data) != 1 || data[k] != v || !connectors.ValidName(k) || !utf8.ValidString(v) {
 			t.Fatalf("--data %q became %q", item, data)
 		}
-		ctl, err := builtins.ControlFromData(builtins.Control{}, anyMap(data))
-		if err != nil || !builtins.IsControlKey(k) {
+		ctl, err := sdrt.ControlFromData(sdrt.Control{}, anyMap(data))
+		if err != nil || !sdrt.IsControlKey(k) {
 			return
 		}
 		checkControl(t, k, v, ctl)
@@ -64,7 +64,7 @@ func FuzzDataFlag(f *testing.F) {
 
 // checkControl checks that the accepted control value v of key k set ctl
 // to what v says.
-func checkControl(t *testing.T, k, v string, ctl builtins.Control) {
+func checkControl(t *testing.T, k, v string, ctl sdrt.Control) {
 	t.Helper()
 	switch k {
 	case "sudo", "doas", "ignore_errors", "get_pty":

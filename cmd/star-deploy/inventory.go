@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/inventory"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -32,7 +31,7 @@ func printInventory(w io.Writer, inv *inventory.Inventory, hosts []sdrt.Host, as
 	for _, h := range hosts {
 		data := map[string]any{}
 		for k, v := range h.Data {
-			if builtins.IsSecretKey(k) {
+			if sdrt.IsSecretKey(k) {
 				v = redacted
 			}
 			data[k] = v

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -194,12 +193,12 @@ func (o *plainOutput) event(e sdrt.Event) {
 	var b bytes.Buffer
 	switch o.cfg.mode {
 	case modeExec:
-		if e.Kind == builtins.KindOpEnd {
+		if e.Kind == sdrt.KindOpEnd {
 			// The command's output is the result; stderr stays on stderr.
 			writePrefixed(o.w, e.Host, e.Stdout)
 			writePrefixed(o.cfg.stderr, e.Host, e.Stderr)
 			writePrefixed(o.cfg.stderr, e.Host, droppedNote(e))
-			if e.Status == builtins.StatusFailed {
+			if e.Status == sdrt.StatusFailed {
 				o.opFailed[e.Host] = true
 			}
 			return
@@ -224,14 +223,14 @@ func (o *plainOutput) finish(rep *sdrt.Report, elapsed time.Duration, _ int) {
 // failing.
 func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[string]bool, paint painter) {
 	switch e.Kind {
-	case builtins.KindOpEnd:
+	case sdrt.KindOpEnd:
 		word := statusWord(e)
 		c := statusColor(e.Status)
 		if word == "interrupted" {
 			c = colorMagenta
 		}
 		fmt.Fprintf(b, "[%s] %s: %s (%s)", e.Host, opName(e), paint(c, word), formatDuration(e.Duration))
-		if e.Status == builtins.StatusFailed {
+		if e.Status == sdrt.StatusFailed {
 			if !e.Ignored {
 				opFailed[e.Host] = true
 			}
@@ -253,15 +252,15 @@ func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[strin
 			writeIndented(b, "    err| ", e.Stderr)
 			writeIndented(b, "    ", droppedNote(e))
 		}
-	case builtins.KindPrint:
+	case sdrt.KindPrint:
 		writePrefixedBuf(b, e.Host, e.Message)
-	case builtins.KindHostEnd:
+	case sdrt.KindHostEnd:
 		// A failure no op_end showed: the connection, the script itself.
 		switch {
 		case e.Error == "" || opFailed[e.Host]:
-		case e.Status == builtins.StatusFailed, e.Status == builtins.StatusUnreachable:
+		case e.Status == sdrt.StatusFailed, e.Status == sdrt.StatusUnreachable:
 			fmt.Fprintf(b, "[%s] %s: %s\n", e.Host, paint(colorRed, string(e.Status)), e.Error)
-		case e.Status == builtins.StatusStopped:
+		case e.Status == sdrt.StatusStopped:
 			fmt.Fprintf(b, "[%s] %s\n", e.Host, paint(colorMagenta, e.Error))
 		}
 	}
@@ -277,13 +276,13 @@ func opName(e sdrt.Event) string {
 
 // statusWord is the status shown for a finished operation.
 func statusWord(e sdrt.Event) string {
-	if e.Dry && e.Status == builtins.StatusChanged {
+	if e.Dry && e.Status == sdrt.StatusChanged {
 		return "would change"
 	}
 	if e.Ignored {
 		return "failed (ignored)"
 	}
-	if e.Status == builtins.StatusFailed && strings.HasSuffix(e.Error, context.Canceled.Error()) {
+	if e.Status == sdrt.StatusFailed && strings.HasSuffix(e.Error, context.Canceled.Error()) {
 		return "interrupted"
 	}
 	if e.Status == "" {
@@ -359,7 +358,7 @@ type summaryStyle struct {
 // embedder or a test) is read from Started and Err.
 func hostState(rep *sdrt.Report, h sdrt.HostResult) string {
 	switch {
-	case h.Status == builtins.StatusNotStarted, h.Status == "" && !h.Started:
+	case h.Status == sdrt.StatusNotStarted, h.Status == "" && !h.Started:
 		return "not started"
 	case h.Status != "":
 		return string(h.Status)
@@ -516,15 +515,15 @@ func ansiPaint(c color, s string) string {
 	return "\x1b[" + string(c) + "m" + s + "\x1b[0m"
 }
 
-func statusColor(s builtins.Status) color {
+func statusColor(s sdrt.Status) color {
 	switch s {
-	case builtins.StatusOK:
+	case sdrt.StatusOK:
 		return colorGreen
-	case builtins.StatusChanged:
+	case sdrt.StatusChanged:
 		return colorYellow
-	case builtins.StatusFailed:
+	case sdrt.StatusFailed:
 		return colorRed
-	case builtins.StatusSkipped:
+	case sdrt.StatusSkipped:
 		return colorDim
 	}
 	return colorNone
@@ -587,7 +586,7 @@ type liveHost struct {
 	op      string
 	opStart time.Time
 	start   time.Time
-	counts  builtins.Counts
+	counts  sdrt.Counts
 	running bool
 }
 
@@ -645,29 +644,29 @@ func (o *ttyOutput) event(e sdrt.Event) {
 	var scroll bytes.Buffer
 	var execOut [2]string // stdout and stderr of an exec
 	switch e.Kind {
-	case builtins.KindHostStart:
+	case sdrt.KindHostStart:
 		h.running = true
-	case builtins.KindOpStart:
+	case sdrt.KindOpStart:
 		h.running = true
 		h.op, h.opStart = opName(e), e.Time
 		if h.opStart.IsZero() {
 			h.opStart = o.now()
 		}
-	case builtins.KindOpEnd:
+	case sdrt.KindOpEnd:
 		h.counts.Add(e.Status)
 		h.op = ""
 		switch {
 		case o.cfg.mode == modeExec:
 			// The command's output streams out below, not through scroll.
 			execOut = [2]string{e.Stdout, e.Stderr}
-			if e.Status == builtins.StatusFailed {
+			if e.Status == sdrt.StatusFailed {
 				o.opFailed[e.Host] = true
 			}
-		case e.Status == builtins.StatusFailed || o.cfg.verbose || e.Diff != "":
+		case e.Status == sdrt.StatusFailed || o.cfg.verbose || e.Diff != "":
 			formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
 		}
-	case builtins.KindPrint, builtins.KindHostEnd:
-		if e.Kind == builtins.KindHostEnd {
+	case sdrt.KindPrint, sdrt.KindHostEnd:
+		if e.Kind == sdrt.KindHostEnd {
 			if h.running {
 				o.done++
 			}

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -22,29 +21,29 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // fails a shell command; web2 dry-runs an operation and skips one.
 func sampleEvents() []sdrt.Event {
 	return []sdrt.Event{
-		{Time: t0, Kind: builtins.KindHostStart, Host: "web1"},
-		{Time: t0, Kind: builtins.KindHostStart, Host: "web2"},
-		{Time: t0, Kind: builtins.KindOpStart, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4"},
-		{Time: t0, Kind: builtins.KindOpEnd, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4", Status: builtins.StatusChanged, Duration: 120 * time.Millisecond},
-		{Time: t0, Kind: builtins.KindPrint, Host: "web1", Message: "hello\nworld"},
-		{Time: t0, Kind: builtins.KindOpStart, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6"},
-		{Time: t0, Kind: builtins.KindOpEnd, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6", Status: builtins.StatusChanged, Dry: true, Message: "would run: touch /x", Duration: 10 * time.Millisecond},
-		{Time: t0, Kind: builtins.KindOpEnd, Host: "web2", Op: "shell", Name: "make", Pos: "deploy.star:3:6", Status: builtins.StatusSkipped, Message: "/x exists", Duration: 5 * time.Millisecond},
-		{Time: t0, Kind: builtins.KindOpStart, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6"},
-		{Time: t0, Kind: builtins.KindOpEnd, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6", Status: builtins.StatusFailed,
+		{Time: t0, Kind: sdrt.KindHostStart, Host: "web1"},
+		{Time: t0, Kind: sdrt.KindHostStart, Host: "web2"},
+		{Time: t0, Kind: sdrt.KindOpStart, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4"},
+		{Time: t0, Kind: sdrt.KindOpEnd, Host: "web1", Op: "put", Name: "write motd", Pos: "deploy.star:1:4", Status: sdrt.StatusChanged, Duration: 120 * time.Millisecond},
+		{Time: t0, Kind: sdrt.KindPrint, Host: "web1", Message: "hello\nworld"},
+		{Time: t0, Kind: sdrt.KindOpStart, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6"},
+		{Time: t0, Kind: sdrt.KindOpEnd, Host: "web2", Op: "shell", Name: "touch /x", Pos: "deploy.star:2:6", Status: sdrt.StatusChanged, Dry: true, Message: "would run: touch /x", Duration: 10 * time.Millisecond},
+		{Time: t0, Kind: sdrt.KindOpEnd, Host: "web2", Op: "shell", Name: "make", Pos: "deploy.star:3:6", Status: sdrt.StatusSkipped, Message: "/x exists", Duration: 5 * time.Millisecond},
+		{Time: t0, Kind: sdrt.KindOpStart, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6"},
+		{Time: t0, Kind: sdrt.KindOpEnd, Host: "web1", Op: "shell", Name: "false", Pos: "deploy.star:3:6", Status: sdrt.StatusFailed,
 			Error: `command "false" on web1 exited with status 1`, Stdout: "out1\nout2\n", Stderr: "oops\n", Duration: 1500 * time.Millisecond},
-		{Time: t0, Kind: builtins.KindHostEnd, Host: "web1", Status: builtins.StatusFailed, Error: `deploy.star:3:6: command "false" on web1 exited with status 1`,
-			Counts: &builtins.Counts{Changed: 1, Failed: 1}},
-		{Time: t0, Kind: builtins.KindHostEnd, Host: "web2", Status: builtins.StatusOK, Counts: &builtins.Counts{Changed: 1, Skipped: 1}},
+		{Time: t0, Kind: sdrt.KindHostEnd, Host: "web1", Status: sdrt.StatusFailed, Error: `deploy.star:3:6: command "false" on web1 exited with status 1`,
+			Counts: &sdrt.Counts{Changed: 1, Failed: 1}},
+		{Time: t0, Kind: sdrt.KindHostEnd, Host: "web2", Status: sdrt.StatusOK, Counts: &sdrt.Counts{Changed: 1, Skipped: 1}},
 	}
 }
 
 func sampleReport() *sdrt.Report {
 	return &sdrt.Report{Hosts: []sdrt.HostResult{
-		{Name: "web1", Started: true, Counts: builtins.Counts{Changed: 1, Failed: 1}, Duration: 1620 * time.Millisecond,
+		{Name: "web1", Started: true, Counts: sdrt.Counts{Changed: 1, Failed: 1}, Duration: 1620 * time.Millisecond,
 			Err: &sdrt.ScriptError{Host: "web1", Pos: "deploy.star:3:6", Msg: `command "false" on web1 exited with status 1`,
 				Backtrace: "Traceback (most recent call last):\n  deploy.star:3:6: in <toplevel>\nError in shell: ..."}},
-		{Name: "web2", Started: true, Counts: builtins.Counts{Changed: 1, Skipped: 1}, Duration: 15 * time.Millisecond},
+		{Name: "web2", Started: true, Counts: sdrt.Counts{Changed: 1, Skipped: 1}, Duration: 15 * time.Millisecond},
 	}}
 }
 
@@ -103,8 +102,8 @@ func TestPlainOutputVerbose(t *testing.T) {
 // operation (it could not connect, fail() was called) shows a line.
 func TestPlainHostFailureWithoutOp(t *testing.T) {
 	events := []sdrt.Event{
-		{Kind: builtins.KindHostStart, Host: "db1"},
-		{Kind: builtins.KindHostEnd, Host: "db1", Status: builtins.StatusFailed, Error: "connect db1: connection refused"},
+		{Kind: sdrt.KindHostStart, Host: "db1"},
+		{Kind: sdrt.KindHostEnd, Host: "db1", Status: sdrt.StatusFailed, Error: "connect db1: connection refused"},
 	}
 	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "db1", Started: true, Err: errors.New("connect db1: connection refused")}}}
 	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
@@ -118,11 +117,11 @@ func TestPlainHostFailureWithoutOp(t *testing.T) {
 
 func TestPlainExecOutput(t *testing.T) {
 	events := []sdrt.Event{
-		{Kind: builtins.KindHostStart, Host: "a"},
-		{Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: builtins.StatusChanged, Stdout: "hi\nthere\n", Stderr: "warn\n"},
-		{Kind: builtins.KindHostEnd, Host: "a", Status: builtins.StatusOK},
+		{Kind: sdrt.KindHostStart, Host: "a"},
+		{Kind: sdrt.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: sdrt.StatusChanged, Stdout: "hi\nthere\n", Stderr: "warn\n"},
+		{Kind: sdrt.KindHostEnd, Host: "a", Status: sdrt.StatusOK},
 	}
-	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: builtins.Counts{Changed: 1}}}}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: sdrt.Counts{Changed: 1}}}}
 	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
 	if stdout != "[a] hi\n[a] there\n" {
 		t.Errorf("exec stdout = %q, want only the command's output", stdout)
@@ -134,7 +133,7 @@ func TestPlainExecOutput(t *testing.T) {
 
 func TestJSONOutputIsPure(t *testing.T) {
 	events := sampleEvents()
-	events = append(events, sdrt.Event{Kind: builtins.KindPrint, Host: "<web3>", Message: "a & b"})
+	events = append(events, sdrt.Event{Kind: sdrt.KindPrint, Host: "<web3>", Message: "a & b"})
 	stdout, stderr := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	if len(lines) != len(events)+2 {
@@ -173,7 +172,7 @@ func TestJSONOutputIsPure(t *testing.T) {
 // Event.MarshalJSON (to spare a copy of a command's output), and must write
 // exactly what it would.
 func TestJSONOutputIsMarshalJSON(t *testing.T) {
-	events := append(sampleEvents(), sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Status: builtins.StatusChanged,
+	events := append(sampleEvents(), sdrt.Event{Time: t0, Kind: sdrt.KindOpEnd, Host: "a", Op: "shell", Status: sdrt.StatusChanged,
 		Duration: time.Second, Stdout: "out\x00\xff", MaxOutput: 1024, StdoutDropped: 7, StderrDropped: 3})
 	stdout, _ := render(outputConfig{hosts: 2, json: true, verbose: true}, events, sampleReport())
 	lines := strings.SplitAfter(stdout, "\n")
@@ -205,10 +204,10 @@ func TestJSONOutputIsMarshalJSON(t *testing.T) {
 // on stderr naming the bytes max_output dropped.
 func TestExecOutputSaysWhatWasDropped(t *testing.T) {
 	events := []sdrt.Event{
-		{Kind: builtins.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: builtins.StatusChanged, Stdout: "head\ntail\n", MaxOutput: 10, StdoutDropped: 290},
-		{Kind: builtins.KindHostEnd, Host: "a", Status: builtins.StatusOK},
+		{Kind: sdrt.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: sdrt.StatusChanged, Stdout: "head\ntail\n", MaxOutput: 10, StdoutDropped: 290},
+		{Kind: sdrt.KindHostEnd, Host: "a", Status: sdrt.StatusOK},
 	}
-	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: builtins.Counts{Changed: 1}}}}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: sdrt.Counts{Changed: 1}}}}
 	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
 	if stdout != "[a] head\n[a] tail\n" {
 		t.Errorf("exec stdout = %q", stdout)
@@ -222,14 +221,14 @@ func TestSummary(t *testing.T) {
 	rep := &sdrt.Report{
 		Interrupted: true,
 		Hosts: []sdrt.HostResult{
-			{Name: "a-long-host-name", Started: true, Counts: builtins.Counts{OK: 12, Changed: 3}, Duration: 75 * time.Second},
-			{Name: "b", Started: true, Counts: builtins.Counts{OK: 1}, Duration: time.Second,
+			{Name: "a-long-host-name", Started: true, Counts: sdrt.Counts{OK: 12, Changed: 3}, Duration: 75 * time.Second},
+			{Name: "b", Started: true, Counts: sdrt.Counts{OK: 1}, Duration: time.Second,
 				Err: &sdrt.ScriptError{Host: "b", Pos: "x.star:1:1", Msg: "interrupted", Err: fmt.Errorf("run: %w", context.Canceled)}},
 			{Name: "c", Started: true, Err: &sdrt.ScriptError{Host: "c", Pos: "lib/x.star:9:2", Msg: "boom", Backtrace: "trace"}},
 			{Name: "d"},
-			{Name: "e", Started: true, Status: builtins.StatusUnreachable, Err: errors.New("connect to e: connection refused")},
-			{Name: "f", Started: true, Status: builtins.StatusStopped, Counts: builtins.Counts{OK: 2}, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
-			{Name: "g", Status: builtins.StatusNotStarted, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
+			{Name: "e", Started: true, Status: sdrt.StatusUnreachable, Err: errors.New("connect to e: connection refused")},
+			{Name: "f", Started: true, Status: sdrt.StatusStopped, Counts: sdrt.Counts{OK: 2}, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
+			{Name: "g", Status: sdrt.StatusNotStarted, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
 		},
 	}
 	var b bytes.Buffer
@@ -288,10 +287,10 @@ func TestTTYOutput(t *testing.T) {
 	o.now = func() time.Time { return now }
 	for i := range 20 {
 		h := fmt.Sprintf("host%02d", i)
-		o.event(sdrt.Event{Time: t0, Kind: builtins.KindHostStart, Host: h})
-		o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpStart, Host: h, Op: "shell", Name: "apt-get install -y a-very-long-package-name"})
+		o.event(sdrt.Event{Time: t0, Kind: sdrt.KindHostStart, Host: h})
+		o.event(sdrt.Event{Time: t0, Kind: sdrt.KindOpStart, Host: h, Op: "shell", Name: "apt-get install -y a-very-long-package-name"})
 	}
-	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host00", Op: "put", Name: "motd", Status: builtins.StatusChanged})
+	o.event(sdrt.Event{Time: t0, Kind: sdrt.KindOpEnd, Host: "host00", Op: "put", Name: "motd", Status: sdrt.StatusChanged})
 
 	o.mu.Lock()
 	o.redraw()
@@ -317,19 +316,19 @@ func TestTTYOutput(t *testing.T) {
 
 	// A print scrolls above the block: the block is erased first.
 	out.Reset()
-	o.event(sdrt.Event{Time: t0, Kind: builtins.KindPrint, Host: "host01", Message: "hi"})
+	o.event(sdrt.Event{Time: t0, Kind: sdrt.KindPrint, Host: "host01", Message: "hi"})
 	if got := out.String(); got != fmt.Sprintf("\r\x1b[%dA\x1b[J[host01] hi\n", len(block)) {
 		t.Errorf("print output = %q", got)
 	}
 	// A failure scrolls too, in red.
 	out.Reset()
-	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host02", Op: "shell", Name: "false", Status: builtins.StatusFailed, Error: "exit 1"})
+	o.event(sdrt.Event{Time: t0, Kind: sdrt.KindOpEnd, Host: "host02", Op: "shell", Name: "false", Status: sdrt.StatusFailed, Error: "exit 1"})
 	if got := out.String(); !strings.Contains(got, "[host02] false: \x1b[31mfailed\x1b[0m (0.00s): exit 1\n") {
 		t.Errorf("failure output = %q", got)
 	}
 	// A changed operation does not scroll.
 	out.Reset()
-	o.event(sdrt.Event{Time: t0, Kind: builtins.KindOpEnd, Host: "host03", Op: "shell", Name: "true", Status: builtins.StatusChanged})
+	o.event(sdrt.Event{Time: t0, Kind: sdrt.KindOpEnd, Host: "host03", Op: "shell", Name: "true", Status: sdrt.StatusChanged})
 	if out.Len() != 0 {
 		t.Errorf("a changed operation printed %q", out.String())
 	}
@@ -354,8 +353,8 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 	var out syncBuffer
 	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80})
 	for range 1000 {
-		o.event(sdrt.Event{Kind: builtins.KindOpStart, Host: "h", Op: "shell", Name: "x"})
-		o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: builtins.StatusOK})
+		o.event(sdrt.Event{Kind: sdrt.KindOpStart, Host: "h", Op: "shell", Name: "x"})
+		o.event(sdrt.Event{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: sdrt.StatusOK})
 	}
 	time.Sleep(3 * redrawEvery)
 	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
@@ -369,7 +368,7 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 func TestTTYExecOutput(t *testing.T) {
 	var out syncBuffer
 	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80, mode: modeExec})
-	o.event(sdrt.Event{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: builtins.StatusChanged,
+	o.event(sdrt.Event{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: sdrt.StatusChanged,
 		Stdout: "one\ntwo", Stderr: "warn\n", MaxOutput: 8, StderrDropped: 5})
 	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
 	want := "[h] one\n[h] two\n[h] warn\n[h] (output cut to max_output=8 bytes per stream: 0 bytes of stdout and 5 of stderr dropped from the middle)\n"
@@ -412,7 +411,7 @@ func stripANSI(s string) string {
 
 func TestInterruptedLines(t *testing.T) {
 	events := []sdrt.Event{
-		{Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Name: "sleep 30", Status: builtins.StatusFailed, Error: `run "sleep 30" on h: context canceled`, Duration: time.Second},
+		{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "sleep 30", Status: sdrt.StatusFailed, Error: `run "sleep 30" on h: context canceled`, Duration: time.Second},
 	}
 	rep := &sdrt.Report{Interrupted: true, Hosts: []sdrt.HostResult{{Name: "h"}}}
 	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
@@ -427,10 +426,10 @@ func TestInterruptedLines(t *testing.T) {
 // in a _base64 field; UTF-8 output has none.
 func TestJSONKeepsBytes(t *testing.T) {
 	events := []sdrt.Event{
-		{Time: t0, Kind: builtins.KindOpEnd, Host: "h", Op: "shell", Status: builtins.StatusChanged, Stdout: "\xff\xfe", Stderr: "fine ☃"},
-		{Time: t0, Kind: builtins.KindPrint, Host: "h", Message: "a\x80"},
+		{Time: t0, Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Status: sdrt.StatusChanged, Stdout: "\xff\xfe", Stderr: "fine ☃"},
+		{Time: t0, Kind: sdrt.KindPrint, Host: "h", Message: "a\x80"},
 	}
-	stdout, _ := render(outputConfig{hosts: 1, json: true}, events, &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true, Status: builtins.StatusOK}}})
+	stdout, _ := render(outputConfig{hosts: 1, json: true}, events, &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true, Status: sdrt.StatusOK}}})
 	lines := strings.Split(stdout, "\n")
 	var op, print map[string]any
 	if err := json.Unmarshal([]byte(lines[1]), &op); err != nil {

@@ -33,12 +33,12 @@ func imageRun(t *testing.T, ctx context.Context, script string, onEvent func(sdr
 	}
 	file := filepath.Join(t.TempDir(), "deploy.star")
 	os.WriteFile(file, []byte(script), 0o644)
-	r := sdrt.New(sdrt.Options{OnEvent: onEvent})
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f), OnEvent: onEvent})
 	p, err := r.Compile(ctx, file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := r.Run(ctx, []*sdrt.Program{p}, []sdrt.Host{{Name: target.Name, Factory: f, Target: target}})
+	rep := r.Run(ctx, []*sdrt.Program{p}, []sdrt.Host{{Name: target.Name, Target: target}})
 	return rep.Hosts[0], tag
 }
 
@@ -116,7 +116,7 @@ func TestTwoContainersShareOneClient(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "deploy.star")
 	os.WriteFile(file, []byte(`put("/tmp/who", content = host.name)
 print(shell("cat /tmp/who").stdout)`), 0o644)
-	r := sdrt.New(sdrt.Options{})
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f)})
 	p, err := r.Compile(t.Context(), file, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ print(shell("cat /tmp/who").stdout)`), 0o644)
 	var hosts []sdrt.Host
 	for _, id := range []string{a, b} {
 		target, _ := f.Parse(id, nil)
-		hosts = append(hosts, sdrt.Host{Name: target.Name, Factory: f, Target: target})
+		hosts = append(hosts, sdrt.Host{Name: target.Name, Target: target})
 	}
 	rep := r.Run(t.Context(), []*sdrt.Program{p}, hosts)
 	if rep.Failed() != 0 {

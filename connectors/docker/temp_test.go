@@ -249,12 +249,12 @@ put("/srv/d/small", content = "small\n")
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := sdrt.New(sdrt.Options{})
+		r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(f)})
 		p, err := r.Compile(t.Context(), script, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{{Name: target.Name, Factory: f, Target: target}}).Hosts[0]
+		return r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{{Name: target.Name, Target: target}}).Hosts[0]
 	}
 
 	if res := run(map[string]string{"docker_host": dyingProxy(t, 4<<20)}); res.Err == nil {

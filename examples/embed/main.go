@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,7 +21,6 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/docker"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -36,10 +36,13 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// appConnectors are the connectors this app offers: Docker only.
+func appConnectors() *connectors.Registry { return connectors.NewRegistry(docker.NewFactory()) }
+
 // serveChild runs an isolated run for the parent process, with the same
 // connectors and stdlib as run uses, and exits.
 func serveChild() {
-	sdrt.ServeChild(sdrt.ChildConfig{Factories: []connectors.Factory{docker.NewFactory()}, Stdlib: stdlib.FS})
+	sdrt.ServeChild(sdrt.ChildConfig{Connectors: appConnectors(), Stdlib: stdlib.FS})
 }
 
 // run is the app: it returns the exit status.
@@ -59,33 +62,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := sdrt.New(sdrt.Options{
-		MaxSteps: 5_000_000,
-		Timeout:  2 * time.Minute,
-		Stdlib:   stdlib.FS,
+		Connectors: appConnectors(),
+		MaxSteps:   5_000_000,
+		Timeout:    2 * time.Minute,
+		Stdlib:     stdlib.FS,
 		Sandbox: &sdrt.Sandbox{
 			Files:      files,
-			Effects:    builtins.EffectReadHost | builtins.EffectWriteHost | builtins.EffectLocalFS,
+			Effects:    sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS,
 			Connectors: []string{"docker"},
 			MaxOutput:  64 << 10,
 		},
 		Print: func(host, msg string) { fmt.Fprintf(stdout, "[%s] %s\n", host, msg) },
 		OnEvent: func(e sdrt.Event) {
-			if e.Kind == builtins.KindOpEnd {
+			if e.Kind == sdrt.KindOpEnd {
 				fmt.Fprintf(stdout, "[%s] %s: %s\n", e.Host, e.Name, e.Status)
 			}
 		},
 	})
-	// A registry of the one connector this app offers parses host names.
-	f := docker.NewFactory()
-	reg := connectors.NewRegistry(f)
 	var hosts []sdrt.Host
 	for _, name := range fl.Args() {
-		t, err := reg.Target("@docker/"+name, nil)
+		h, err := r.Host("@docker/"+name, nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "embed:", err)
 			return 2
 		}
-		hosts = append(hosts, sdrt.Host{Name: name, Factory: f, Target: t})
+		h.Name = name
+		hosts = append(hosts, h)
 	}
 	var rep *sdrt.Report
 	if *isolate {
@@ -103,11 +105,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	status := 0
 	for _, h := range rep.Hosts {
 		if h.Err != nil {
-			fmt.Fprintf(stderr, "[%s] failed: %v\n", h.Name, h.Err)
+			fmt.Fprintf(stderr, "[%s] failed: %v%s\n", h.Name, h.Err, advice(h.Err))
 			status = 1
 			continue
 		}
 		fmt.Fprintf(stdout, "[%s] ok: %d changed\n", h.Name, h.Counts.Changed)
 	}
 	return status
+}
+
+// advice tells the app's user what to do about a run the engine stopped.
+func advice(err error) string {
+	switch {
+	case errors.Is(err, sdrt.ErrMemoryLimit):
+		return " (raise -memory-mib, or make the script hold less)"
+	case errors.Is(err, sdrt.ErrStepLimit), errors.Is(err, sdrt.ErrTimeout):
+		return " (the script does too much for one run; split it)"
+	case errors.Is(err, sdrt.ErrSandbox):
+		return " (automation reaches only its own directory and the containers)"
+	}
+	return ""
 }

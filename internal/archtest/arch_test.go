@@ -1,8 +1,9 @@
 // Package archtest enforces the import direction of STYLE.md:
 // cmd -> runtime -> builtins -> connectors, connectors never import
 // Starlark or each other, inventory and stdlib are leaves (inventory may use
-// internal/starvalue, itself a leaf over go.starlark.net), and third-party
-// transports stay inside their connector.
+// internal/starvalue, itself a leaf over go.starlark.net), third-party
+// transports stay inside their connector, and the CLI and the examples, like
+// any embedder, use runtime rather than builtins (in their tests too).
 package archtest
 
 import (
@@ -14,19 +15,36 @@ import (
 const mod = "github.com/star-deploy/star-deploy"
 
 func TestImportDirection(t *testing.T) {
-	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"/...").CombinedOutput()
+	format := `{{.ImportPath}}{{range .Imports}} {{.}}{{end}} |{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}`
+	out, err := exec.Command("go", "list", "-e", "-f", format, mod+"/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
-		pkg, imports := strings.TrimPrefix(fields[0], mod), fields[1:]
-		for _, imp := range imports {
+		code, tests, _ := strings.Cut(line, "|")
+		fields := strings.Fields(code)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		for _, imp := range fields[1:] {
 			if msg := forbidden(pkg, imp); msg != "" {
 				t.Errorf("%s imports %s: %s", fields[0], imp, msg)
 			}
 		}
+		for _, imp := range strings.Fields(tests) {
+			if msg := embedderImport(pkg, imp); msg != "" {
+				t.Errorf("the tests of %s import %s: %s", fields[0], imp, msg)
+			}
+		}
 	}
+}
+
+// embedderImport returns why pkg, the CLI or an example, must not import
+// imp, or "": they embed the engine as an app does, through runtime.
+func embedderImport(pkg, imp string) string {
+	embedder := strings.HasPrefix(pkg, "/cmd/") || strings.HasPrefix(pkg, "/examples")
+	if embedder && imp == mod+"/builtins" {
+		return "the CLI and the examples use runtime's names (sdrt.Control, sdrt.KindOpEnd, ...), not builtins"
+	}
+	return ""
 }
 
 // forbidden returns why pkg (relative to the module, "" for the root) must
@@ -44,6 +62,8 @@ func forbidden(pkg, imp string) string {
 		return "only connectors/ssh imports the SSH libraries"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
 		return "only connectors/docker imports the Docker client"
+	case embedderImport(pkg, imp) != "":
+		return embedderImport(pkg, imp)
 	case strings.HasPrefix(pkg, "/connectors") && strings.HasPrefix(imp, "go.starlark.net"):
 		return "connectors never import Starlark"
 	case pkg == "/connectors" && inRepo:
@@ -73,6 +93,8 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/inventory", mod + "/builtins"},
 		{"/internal/starvalue", mod + "/connectors"},
 		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
+		{"/cmd/star-deploy", mod + "/builtins"},
+		{"/examples/embed", mod + "/builtins"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])

@@ -210,7 +210,11 @@ func (r *Reference) builtinsPage() string {
 	var b strings.Builder
 	b.WriteString("# Builtins\n\n")
 	b.WriteString("The functions predeclared in every deploy script. A dotted name is a member of a module value: " +
-		"`re.sub` is the member `sub` of the predeclared module `re`.\n\n")
+		"`re.sub` is the member `sub` of the predeclared module `re`. " +
+		"Each builtin's **Effects** say what it may do: pure, read-host, write-host, local-fs (read or write files on the machine " +
+		"running star-deploy; in an app's sandbox, read its files only) and network. " +
+		"An app that embeds star-deploy in a sandbox defines only the builtins whose effects it allows " +
+		"(`runtime.Sandbox.Effects`); a script using another fails to compile with \"NAME is not available here\".\n\n")
 	for _, s := range r.Builtins {
 		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", s.Name, anchor(s.Name), firstSentence(s.Doc))
 	}
