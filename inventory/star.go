@@ -32,6 +32,8 @@ type Group struct {
 	Pos   string   // where the group is defined, "file:line"
 }
 
+// fileOptions is runtime.FileOptions, the dialect of deploy scripts, which
+// inventory (a leaf) cannot import; TestDialectIsTheRuntimes keeps them equal.
 var fileOptions = syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
 
 // Load reads the inventory that spec names: an inventory.star file (any
