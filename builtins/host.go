@@ -58,13 +58,6 @@ type Host struct {
 	swept map[string]bool // directories cleared of earlier runs' temporary files (sweepDue)
 }
 
-// IsSecretKey reports whether a host data key holds a secret (a password
-// or passphrase: sudo_password, ssh_password, ssh_key_password). Secrets
-// are kept out of host.data, events and output.
-func IsSecretKey(k string) bool {
-	return strings.Contains(k, "password") || strings.Contains(k, "passphrase")
-}
-
 const contextKey = "context" // thread-local key of the run's context.Context
 
 // WithHost binds h and ctx to thread.
@@ -100,7 +93,7 @@ func (h *Host) Value() starlark.Value {
 	if h.value == nil {
 		public := make(map[string]any, len(h.Data))
 		for k, v := range h.Data {
-			if !IsSecretKey(k) {
+			if !connectors.IsSecretKey(k) {
 				public[k] = v
 			}
 		}

@@ -483,9 +483,11 @@ func intValue(v any) (int64, bool) {
 	return 0, false
 }
 
-// isSecretName reports whether a variable holds a secret, as star-deploy
-// decides it (a name containing "password" or "passphrase"), or Ansible's
-// "_pass" (ansible_ssh_pass), so that errors never quote its value.
+// isSecretName reports whether a variable holds a secret, so that errors
+// never quote its value: by star-deploy's rule (connectors.IsSecretKey,
+// which inventory, a leaf, cannot import; TestSecretNamesCoverStarDeploys
+// keeps them in step), in any case, or by Ansible's "_pass"
+// (ansible_ssh_pass).
 func isSecretName(k string) bool {
 	k = strings.ToLower(k)
 	return strings.Contains(k, "password") || strings.Contains(k, "passphrase") || strings.HasSuffix(k, "_pass")

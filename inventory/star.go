@@ -18,7 +18,8 @@ import (
 	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
-// fileOptions is the Starlark dialect of inventory files.
+// fileOptions is runtime.FileOptions, the dialect of deploy scripts, which
+// inventory (a leaf) cannot import; TestDialectIsTheRuntimes keeps them equal.
 var fileOptions = syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
 
 // LoadStar reads an inventory.star file: pyinfra's inventory.py in

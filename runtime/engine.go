@@ -26,14 +26,18 @@ import (
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
-// fileOptions is the dialect of deploy scripts and modules: scripts, so
-// top-level control flow, global reassignment, while and set are on;
-// recursion stays off.
-var fileOptions = syntax.FileOptions{
-	Set:             true,
-	While:           true,
-	TopLevelControl: true,
-	GlobalReassign:  true,
+// FileOptions returns the Starlark dialect of deploy scripts and modules,
+// the stdlib's included: they are scripts, so top-level control flow,
+// global reassignment, while and set are on; recursion stays off. Tools
+// that parse these files (docs, tests) use it too, so that they accept
+// exactly what the engine does. Each call returns a new value.
+func FileOptions() *syntax.FileOptions {
+	return &syntax.FileOptions{
+		Set:             true,
+		While:           true,
+		TopLevelControl: true,
+		GlobalReassign:  true,
+	}
 }
 
 // Runner compiles scripts and runs them on hosts. A Runner is safe for
@@ -149,7 +153,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 	if err := checkUTF8(filename, src); err != nil {
 		return nil, err
 	}
-	f, prog, err := starlark.SourceProgramOptions(&fileOptions, filename, src, isPredeclared)
+	f, prog, err := starlark.SourceProgramOptions(FileOptions(), filename, src, isPredeclared)
 	if err != nil {
 		return nil, r.compileError(err)
 	}

@@ -58,10 +58,6 @@ func ControlFromData(base Control, data map[string]any) (Control, error) {
 // argument (sudo, timeout, ...).
 func IsControlKey(key string) bool { return builtins.IsControlKey(key) }
 
-// IsSecretKey reports whether a host data key holds a secret, whose value
-// never reaches output, events or errors.
-func IsSecretKey(key string) bool { return builtins.IsSecretKey(key) }
-
 // SudoPasswordKey is the host data key of the password sudo is fed.
 const SudoPasswordKey = builtins.SudoPasswordKey
 

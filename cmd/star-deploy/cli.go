@@ -313,7 +313,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		if len(r.Args) > 1 {
 			return nil, usagef("inventory takes no arguments, got %q", r.Args[1:])
 		}
-		return nil, printInventory(stdout, inv, hosts, f.JSON)
+		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
 	m, sources, err := r.sources()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/inventory"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -16,8 +17,9 @@ import (
 const redacted = "<redacted>"
 
 // printInventory prints the hosts that would run, their groups and merged
-// data (secrets redacted), and the groups, without connecting to anything.
-func printInventory(w io.Writer, inv *inventory.Inventory, hosts []sdrt.Host, asJSON bool) error {
+// data (secrets redacted: reg.IsSecretKey), and the groups, without
+// connecting to anything.
+func printInventory(w io.Writer, reg *connectors.Registry, inv *inventory.Inventory, hosts []sdrt.Host, asJSON bool) error {
 	type hostOut struct {
 		Name   string         `json:"name"`
 		Groups []string       `json:"groups"`
@@ -31,7 +33,7 @@ func printInventory(w io.Writer, inv *inventory.Inventory, hosts []sdrt.Host, as
 	for _, h := range hosts {
 		data := map[string]any{}
 		for k, v := range h.Data {
-			if sdrt.IsSecretKey(k) {
+			if reg.IsSecretKey(k) {
 				v = redacted
 			}
 			data[k] = v

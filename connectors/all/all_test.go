@@ -3,6 +3,7 @@ package all_test
 import (
 	"testing"
 
+	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
 )
 
@@ -32,6 +33,12 @@ func TestRegistry(t *testing.T) {
 			}
 			if err := r.CheckKey(fld.Name); err != nil {
 				t.Errorf("connector %s: CheckKey(%s) = %v", f.Scheme(), fld.Name, err)
+			}
+			// host.data is redacted by name (no registry there): a built-in
+			// connector's secrets must follow the name rule, and a key the
+			// rule redacts must be declared Secret, for docs and prompts.
+			if fld.Secret != connectors.IsSecretKey(fld.Name) {
+				t.Errorf("connector %s: field %s has Secret %v but connectors.IsSecretKey says %v", f.Scheme(), fld.Name, fld.Secret, !fld.Secret)
 			}
 		}
 	}

@@ -47,7 +47,16 @@ const adversarial = "-it's \"q\" $HOME $(id) `id` \\ \\n back\\slash\nnew line\t
 // heap and must not share the process with other work.
 func Suite(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scratch string)) {
 	t.Helper()
-	s := &suite{open: open}
+	SuiteSkipping(t, open, nil)
+}
+
+// SuiteSkipping is Suite with the subtests named in skip left out, each
+// with its reason: for a connector that cannot pass them by design (an
+// in-memory fake runs no shell). A name is relative to the suite, as
+// go test prints it: "RunStdin", "PutGetRoundTrip/from_host".
+func SuiteSkipping(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scratch string), skip map[string]string) {
+	t.Helper()
+	s := &suite{open: open, root: t.Name(), skip: skip}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, c connectors.Connector, scratch string)
@@ -72,7 +81,7 @@ func Suite(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scr
 		{"PutFailureKeepsOld", s.putFailureKeepsOld},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t *testing.T) {
 			c, scratch := s.openConn(t)
 			tt.fn(t, c, scratch)
 		})
@@ -97,6 +106,19 @@ func (r *cutReader) Read(p []byte) (int, error) {
 
 type suite struct {
 	open func(t *testing.T) (connectors.Connector, string)
+	root string            // the name of the suite's test
+	skip map[string]string // subtest name (relative to root) -> why it is skipped
+}
+
+// subtest runs fn as the subtest name of t, unless the suite skips it.
+func (s *suite) subtest(t *testing.T, name string, fn func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		if reason, ok := s.skip[strings.TrimPrefix(t.Name(), s.root+"/")]; ok {
+			t.Skip(reason)
+		}
+		fn(t)
+	})
 }
 
 func (s *suite) openConn(t *testing.T) (connectors.Connector, string) {
@@ -243,7 +265,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 		{"binary", binary},
 		{"large", large},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t *testing.T) {
 			res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(tt.stdin)})
 			if err != nil {
 				t.Fatalf("run cat: %v", err)
@@ -254,7 +276,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			equalBytes(t, "stdout of cat", res.Stdout, tt.stdin)
 		})
 	}
-	t.Run("wc", func(t *testing.T) {
+	s.subtest(t, "wc", func(t *testing.T) {
 		res, err := c.Run(t.Context(), connectors.Command{Script: "wc -c", Stdin: bytes.NewReader(large)})
 		if err != nil {
 			t.Fatalf("run wc: %v", err)
@@ -263,7 +285,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("wc -c = %q, want %d", got, len(large))
 		}
 	})
-	t.Run("unread", func(t *testing.T) {
+	s.subtest(t, "unread", func(t *testing.T) {
 		// A command that ignores its input must still finish.
 		res, err := c.Run(t.Context(), connectors.Command{Script: "echo done", Stdin: bytes.NewReader(large)})
 		if err != nil {
@@ -273,7 +295,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("got exit %d, stdout %q; want 0, \"done\\n\"", res.ExitCode, res.Stdout)
 		}
 	})
-	t.Run("cancelled", func(t *testing.T) {
+	s.subtest(t, "cancelled", func(t *testing.T) {
 		// Input cut short by a cancel is not ended: the command is
 		// stopped, and does not go on as if it had all of its input.
 		mark := path.Join(scratch, "stdin-complete")
@@ -288,7 +310,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("the command took its cut-short input for a whole one and went on: %s exists", mark)
 		}
 	})
-	t.Run("none", func(t *testing.T) {
+	s.subtest(t, "none", func(t *testing.T) {
 		// Without Stdin, a reading command sees end of input at once.
 		if got := runOK(t, c, "wc -c"); strings.TrimSpace(got) != "0" {
 			t.Errorf("wc -c without stdin = %q, want 0", got)
@@ -438,7 +460,7 @@ func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch st
 		{"text", []byte("hello\r\nwörld\n")},
 		{"1MiB random", randomBytes(1<<20, 2)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t *testing.T) {
 			dst := path.Join(scratch, strings.ReplaceAll(tt.name, " ", "_"))
 			put(t, c, dst, tt.content, 0o644)
 			equalBytes(t, "get after put", get(t, c, dst), tt.content)
@@ -447,18 +469,18 @@ func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch st
 			}
 		})
 	}
-	t.Run("odd name", func(t *testing.T) {
+	s.subtest(t, "odd name", func(t *testing.T) {
 		dst := path.Join(scratch, `it's a "file" $x héllo`)
 		put(t, c, dst, []byte("odd"), 0o644)
 		equalBytes(t, "get", get(t, c, dst), []byte("odd"))
 	})
-	t.Run("replace", func(t *testing.T) {
+	s.subtest(t, "replace", func(t *testing.T) {
 		dst := path.Join(scratch, "replace")
 		put(t, c, dst, bytes.Repeat([]byte("long old content "), 100), 0o644)
 		put(t, c, dst, []byte("new"), 0o644)
 		equalBytes(t, "get after replace", get(t, c, dst), []byte("new"))
 	})
-	t.Run("from host", func(t *testing.T) {
+	s.subtest(t, "from host", func(t *testing.T) {
 		// Get reads what the host wrote, not a cache of Put.
 		dst := path.Join(scratch, "written-by-shell")
 		runOK(t, c, "printf 'from the shell' > "+connectors.Quote(dst))
@@ -597,7 +619,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 	}
 
-	t.Run("reader error", func(t *testing.T) {
+	s.subtest(t, "reader error", func(t *testing.T) {
 		put(t, c, dst, oldContent, 0o644)
 		err := c.Put(t.Context(), dst, failingReader{bytes.NewReader(half), errBoom}, 0o644)
 		if !errors.Is(err, errBoom) {
@@ -608,7 +630,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 		check(t)
 	})
-	t.Run("cancelled", func(t *testing.T) {
+	s.subtest(t, "cancelled", func(t *testing.T) {
 		put(t, c, dst, oldContent, 0o644)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -619,7 +641,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 		check(t)
 	})
-	t.Run("get cancelled", func(t *testing.T) {
+	s.subtest(t, "get cancelled", func(t *testing.T) {
 		put(t, c, dst, oldContent, 0o644)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
+	"github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
 
@@ -544,15 +545,12 @@ type OpParam struct {
 	Doc     string // from the Args section
 }
 
-// fileOptions is the dialect of stdlib modules (runtime's).
-var fileOptions = syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
-
 // ParseModule reads the documentation of the stdlib module in src: its
 // docstring, and the operations of its top-level `NAME = struct(op = _op,
 // ...)`, NAME being the file's name without ".star". What the docs lack is
 // listed in Problems; the error is for a file that does not parse.
 func ParseModule(filename string, src []byte) (*Module, error) {
-	f, err := fileOptions.Parse(filename, src, 0)
+	f, err := runtime.FileOptions().Parse(filename, src, 0)
 	if err != nil {
 		return nil, err
 	}
