@@ -239,8 +239,39 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	for i, h := range hosts {
 		report.Hosts[i].Name = h.Name
 	}
-	var compileErr error
-	gotReport := false
+	compileErr, gotReport := r.relayChild(stdout, report, &hello)
+	io.Copy(io.Discard, stdout)
+	waitErr := cmd.Wait()
+	over := watch()
+	if !hello.Load() && ctx.Err() == nil {
+		why := "ended"
+		if silent.Load() {
+			why = "did not answer within " + helloTimeout.String()
+		}
+		return nil, fmt.Errorf("isolate: the child %s %s without serving: does its main call runtime.ServeChild when runtime.IsChild() is true?", argv[0], why)
+	}
+	if compileErr != nil {
+		return nil, compileErr
+	}
+	if gotReport && waitErr == nil {
+		return report, nil
+	}
+	reason, cause := childFailure(parent, ctx, waitErr, over, stderr.String(), req.MemoryLimit)
+	for i := range report.Hosts {
+		if report.Hosts[i].Err == nil && !gotReport {
+			report.Hosts[i].Err = &IsolationError{Reason: reason, cause: cause}
+			report.Hosts[i].Status = hostStatus(ctx, report.Hosts[i].Err)
+		}
+	}
+	report.Interrupted = report.Interrupted || ctx.Err() != nil
+	return report, nil
+}
+
+// relayChild reads the child's messages from stdout until it closes:
+// events and prints go to the Runner's callbacks, the hello to hello, and
+// the report into report. It returns the compile error the child sent, if
+// any, and whether a report came.
+func (r *Runner) relayChild(stdout io.Reader, report *Report, hello *atomic.Bool) (compileErr error, gotReport bool) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -280,31 +311,7 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 			}
 		}
 	}
-	io.Copy(io.Discard, stdout)
-	waitErr := cmd.Wait()
-	over := watch()
-	if !hello.Load() && ctx.Err() == nil {
-		why := "ended"
-		if silent.Load() {
-			why = "did not answer within " + helloTimeout.String()
-		}
-		return nil, fmt.Errorf("isolate: the child %s %s without serving: does its main call runtime.ServeChild when runtime.IsChild() is true?", argv[0], why)
-	}
-	if compileErr != nil {
-		return nil, compileErr
-	}
-	if gotReport && waitErr == nil {
-		return report, nil
-	}
-	reason, cause := childFailure(parent, ctx, waitErr, over, stderr.String(), req.MemoryLimit)
-	for i := range report.Hosts {
-		if report.Hosts[i].Err == nil && !gotReport {
-			report.Hosts[i].Err = &IsolationError{Reason: reason, cause: cause}
-			report.Hosts[i].Status = hostStatus(ctx, report.Hosts[i].Err)
-		}
-	}
-	report.Interrupted = report.Interrupted || ctx.Err() != nil
-	return report, nil
+	return compileErr, gotReport
 }
 
 // childFailure explains why a child ended without its report, with the
