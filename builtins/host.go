@@ -41,6 +41,11 @@ type Host struct {
 	// Once is shared by the hosts of one run, for run_once(); nil runs
 	// every run_once call on this host.
 	Once *Once
+	// Secret reports whether a data key holds a secret, which host.data
+	// leaves out; nil means connectors.IsSecretKey. The runtime sets it to
+	// its registry's rule, which also knows the fields connectors declare
+	// secret.
+	Secret func(key string) bool
 
 	// Stop, when set, is asked before each operation; an error stops the
 	// host there (the run's --fail-percent was exceeded).
@@ -91,9 +96,13 @@ func (h *Host) Value() starlark.Value {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.value == nil {
+		secret := h.Secret
+		if secret == nil {
+			secret = connectors.IsSecretKey
+		}
 		public := make(map[string]any, len(h.Data))
 		for k, v := range h.Data {
-			if !connectors.IsSecretKey(k) {
+			if !secret(k) {
 				public[k] = v
 			}
 		}

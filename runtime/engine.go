@@ -544,10 +544,11 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	h := &builtins.Host{
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
-		Emit:  emit,
-		Stop:  stop,
-		Once:  once,
-		Local: builtins.OSFiles{},
+		Emit:   emit,
+		Stop:   stop,
+		Once:   once,
+		Local:  builtins.OSFiles{},
+		Secret: r.opts.Connectors.IsSecretKey,
 	}
 	if r.opts.Sandbox != nil {
 		h.Local = sandboxLocal{r.files}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -203,4 +204,31 @@ func TestPutContentInASandboxWithoutFiles(t *testing.T) {
 		t.Errorf("put(src=): err = %v", err)
 	}
 	matchesOnly(t, err, "ErrSandbox")
+}
+
+// tokenFactory is the local connector with one more data key, declared
+// secret, as a plugin connector may declare its own.
+type tokenFactory struct{ connectors.Factory }
+
+func (f tokenFactory) Fields() []connectors.Field {
+	return append(f.Factory.Fields(), connectors.Field{Name: "local_token", Type: "string", Doc: "a token", Secret: true})
+}
+
+// TestHostDataLeavesOutDeclaredSecrets: a key that only a connector's
+// Fields declare secret (no "password" in its name) is not in host.data.
+func TestHostDataLeavesOutDeclaredSecrets(t *testing.T) {
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(tokenFactory{local.NewFactory()})})
+	// Built by hand: the local connector's Parse takes no data keys.
+	h := sdrt.Host{Name: "@local", Data: map[string]any{"local_token": "canary-token", "role": "web"},
+		Target: connectors.Target{Scheme: "local", Name: "@local"}}
+	p, err := r.Compile(t.Context(), "s.star", []byte(`
+if "local_token" in host.data or host.data["role"] != "web":
+    fail("host.data = %r" % host.data)
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(t.Context(), []*sdrt.Program{p}, []sdrt.Host{h}).Hosts[0].Err; err != nil {
+		t.Error(err)
+	}
 }
