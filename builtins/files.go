@@ -103,6 +103,7 @@ type fileWant struct {
 	user    string
 	group   string
 	follow  bool   // write through a symbolic link at dest
+	unlink  bool   // dest is a link that the write replaces (follow=False)
 	check   string // validate=, expanded for the shell (checkScript); "" for none
 	checkOf string // validate= as given, for messages
 }
@@ -309,6 +310,7 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	}
 	unlink := cur.Exists && cur.Type == "link" // follow=False: the link becomes a file
 	if unlink {
+		w.unlink = true
 		cur = fileInfo{}
 	}
 	if cur.Exists && cur.Type != "file" {
@@ -494,13 +496,21 @@ func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error
 // fails (an unknown user) or a validation that fails leaves the old file,
 // and the temporary file is removed.
 const ownedPut = `t=%s d=%s
-%sif %schmod %s "$t" && %s%s mv -f -- "$t" "$d"; then exit 0; fi
+%sif %schmod %s "$t" && %s%smv -f -- "$t" "$d"; then exit 0; fi
 rm -f -- "$t"
 exit 1`
 
 // unlinkDir removes dest ($d) when it is a link to a directory, which mv
 // would move the new file into rather than replace (follow=False).
-const unlinkDir = `{ [ ! -L "$d" ] || [ ! -d "$d" ] || rm -f -- "$d"; } &&`
+const unlinkDir = `{ [ ! -L "$d" ] || [ ! -d "$d" ] || rm -f -- "$d"; } && `
+
+// unlinkStep is unlinkDir when the write replaces a link, else "".
+func (w fileWant) unlinkStep() string {
+	if w.unlink {
+		return unlinkDir
+	}
+	return ""
+}
 
 // validateExit is the exit status of a write script whose validate=
 // command rejected the new content.
@@ -576,7 +586,7 @@ func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileIn
 	if w.check != "" {
 		check = "{ " + w.check + "; } && "
 	}
-	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, chownStep, formatMode(mode), check, unlinkDir)
+	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, chownStep, formatMode(mode), check, w.unlinkStep())
 	res, err := h.run(ctx, script, probeControl(ctl), "")
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
@@ -604,7 +614,7 @@ n=$(wc -c < "$t" | tr -d ' ')
 %s
 chmod %s "$t"
 %s
-%s mv -f -- "$t" "$d"
+%smv -f -- "$t" "$d"
 trap - EXIT`
 
 func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode fs.FileMode, chown string) error {
@@ -617,7 +627,7 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 	if chown != "" {
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
-	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode), w.check, unlinkDir)
+	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode), w.check, w.unlinkStep())
 	res, err := h.exec(ctx, script, probeControl(ctl), r)
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
