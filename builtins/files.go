@@ -31,7 +31,8 @@ var fileParams = []Param{
 // after fileParams.
 var writeParams = []Param{
 	{"follow?", "bool", "True", "When `dest` is a symbolic link, write the file it finally points to (through every link), " +
-		"atomically in that file's directory, and report that file; a dangling link's target is created when its directory exists. " +
+		"atomically in that file's directory, and report that file. A dangling link's target is created when its directory exists " +
+		"(as Ansible's `follow=yes` and `cp` do); a loop, or a target in a missing directory, fails. " +
 		"False replaces the link itself with a regular file."},
 	{"validate?", "str", "None", "A command that must accept the new content before it replaces the old, `%s` standing for the " +
 		"path of the new temporary file (in the destination's directory, with its final mode and owner; `%%` is a `%`): " +
@@ -64,7 +65,8 @@ var templateSpec = &Spec{
 	Name: "template",
 	Doc: "Renders a Go `text/template` file and uploads the result to `dest`, like `put`. " +
 		"The template sees each entry of `vars` at the top level (`{{ .port }}`) and `.host` " +
-		"(`{{ .host.name }}`, `{{ .host.data.role }}`); a missing key is an error.",
+		"(`{{ .host.name }}`, `{{ .host.data.role }}`); a missing key is an error. " +
+		"A `dest` that is a symbolic link is followed (`follow=`), and `validate=` can check the rendered file first.",
 	Params: append([]Param{
 		{"src", "str", "", "Local template file, relative to the calling .star file."},
 		{"dest", "str", "", "Absolute path on the host."},

@@ -96,7 +96,7 @@ func TestLinksAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := testHost{sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": dir}}, connectors.NewRegistry(f)}
+	host := testHost{sdrt.Host{Name: "@local", Target: target}, connectors.NewRegistry(f)}
 	checkLinksAndValidate(t, host, builtins.Control{}, dir)
 }
 
@@ -106,6 +106,11 @@ func TestLinksAndValidate(t *testing.T) {
 // the command and its stderr's last line.
 func checkLinksAndValidate(t *testing.T, host testHost, ctl builtins.Control, dir string) {
 	t.Helper()
+	data := map[string]any{"dir": dir}
+	for k, v := range host.Data {
+		data[k] = v
+	}
+	host.Data = data
 	events := map[string]sdrt.Event{}
 	runScriptWith(t, host, "testdata/once/links_validate.star", ctl, false, func(e sdrt.Event) {
 		if e.Kind == builtins.KindOpEnd {
