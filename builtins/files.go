@@ -515,8 +515,12 @@ func (w fileWant) unlinkStep() string {
 }
 
 // validateExit is the exit status of a write script whose validate=
-// command rejected the new content.
-const validateExit = 86
+// command rejected the new content; the last line of its stderr is then
+// validateMark and the command's exit status.
+const (
+	validateExit = 86
+	validateMark = "star-deploy: validate exit status "
+)
 
 // checkScript turns validate= into the shell command that the write
 // scripts run on the temporary file $t: each %s becomes "$t", %% a %.
@@ -542,15 +546,19 @@ func checkScript(validate string) (string, error) {
 	if !found {
 		return "", fmt.Errorf("validate: %q has no %%s where the path of the new file goes, as in \"visudo -cf %%s\"", validate)
 	}
-	return "( " + b.String() + fmt.Sprintf(` ) </dev/null || { rm -f -- "$t"; exit %d; }`, validateExit), nil
+	return "( " + b.String() + fmt.Sprintf(` ) </dev/null || { v=$?; rm -f -- "$t"; echo "%s$v" >&2; exit %d; }`, validateMark, validateExit), nil
 }
 
 // writeErr is the error of a write script that exited with res.
 func (h *Host) writeErr(w fileWant, res connectors.Result, what string) error {
-	if res.ExitCode == validateExit && w.check != "" {
-		msg := lastLine(res.Stderr)
-		if msg == "" {
-			msg = lastLine(res.Stdout)
+	stderr, status, found := strings.Cut(lastLine(res.Stderr), validateMark)
+	if res.ExitCode == validateExit && w.check != "" && found && stderr == "" {
+		msg := "exit status " + status
+		before, _, _ := bytes.Cut(bytes.TrimRight(res.Stderr, "\n"), []byte(validateMark))
+		if last := lastLine(before); last != "" {
+			msg += ": " + last
+		} else if last := lastLine(res.Stdout); last != "" {
+			msg += ": " + last
 		}
 		return fmt.Errorf("put %s on %s: validate %q rejected the new content, the old file is kept: %s", w.dest, h.Name, w.checkOf, msg)
 	}

@@ -119,8 +119,8 @@ func checkLinksAndValidate(t *testing.T, host testHost, ctl builtins.Control, di
 	})
 	want := map[string]string{
 		"put through a link":                          "update " + dir + "/avail/site (4 -> 4 bytes), through the link " + dir + "/enabled/site",
-		"put rejected by validate":                    `validate "grep -q good %s || { echo 'no good in it' >&2; exit 1; }" rejected the new content, the old file is kept: no good in it`,
-		"block rejected by validate":                  `validate "! grep -q bad %s" rejected the new content`,
+		"put rejected by validate":                    `validate "grep -q good %s || { echo 'no good in it' >&2; exit 1; }" rejected the new content, the old file is kept: exit status 1: no good in it`,
+		"block rejected by validate":                  `validate "! grep -q bad %s" rejected the new content, the old file is kept: exit status 1`,
 		"put through a link into a missing directory": "follow the link " + dir + "/enabled/bad: the directory of its target",
 		"replace the link":                            "replace the link " + dir + "/enabled/site with a file",
 	}
