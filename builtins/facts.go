@@ -129,7 +129,7 @@ func factNames() string {
 // readFact reads a fact through the cache. The key holds the fact, its
 // arguments and the privilege it was read with.
 func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []string) (starlark.Value, error) {
-	key := def.Name + "\x00" + strings.Join(args, "\x00") + "\x00" + ctl.privilegeKey()
+	key := factKey(def.Name, args, ctl)
 	return h.fact(key, func() (starlark.Value, error) {
 		v, err := def.read(ctx, h, probeControl(ctl), args)
 		if err != nil {
@@ -137,6 +137,12 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 		}
 		return v, nil
 	})
+}
+
+// factKey is the cache key of the fact name with args, read with ctl's
+// privileges.
+func factKey(name string, args []string, ctl Control) string {
+	return name + "\x00" + strings.Join(args, "\x00") + "\x00" + ctl.privilegeKey()
 }
 
 func readArch(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
@@ -222,24 +228,60 @@ func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (sta
 	return fi.value(), nil
 }
 
+// followProbe goes in the file probe of a write that follows links (the
+// before of statPath): while $p is a symbolic link it follows it, then
+// resolves the directory of where it ended, and prints "target PATH" before
+// the probe of that path. Exit 5: a loop; 6: that directory is missing.
+const followProbe = `n=0
+while [ -L "$p" ]; do
+  n=$((n + 1)); [ "$n" -le 40 ] || { echo "too many levels of symbolic links" >&2; exit 5; }
+  l=$(readlink -- "$p") || exit 4
+  case $l in /*) p=$l ;; *) p=${p%/*}/$l ;; esac
+done
+if [ "$n" -gt 0 ]; then
+  d=$(cd -P -- "${p%/*}/" 2>/dev/null && pwd -P) || { echo "the directory of its target $p does not exist" >&2; exit 6; }
+  p=${d%/}/${p##*/}
+  printf 'target %s\n' "$p"
+fi
+`
+
 // statFile reads the file fact of p, uncached. The script before, if any,
 // runs first in the same command (it must not print or exit), after the
 // line "p=PATH" that the probe starts with.
 func (h *Host) statFile(ctx context.Context, ctl Control, p, before string) (fileInfo, error) {
+	fi, _, err := h.statPath(ctx, ctl, p, before)
+	return fi, err
+}
+
+// statPath is statFile for a before that may move $p (followProbe): it
+// also returns the path the probe described, p or where p's links lead.
+func (h *Host) statPath(ctx context.Context, ctl Control, p, before string) (fileInfo, string, error) {
 	head := "p=" + connectors.Quote(p) + "\n"
 	rest := strings.TrimPrefix(fmt.Sprintf(fileProbe, connectors.Quote(p)), head)
 	res, err := h.run(ctx, head+before+rest, ctl, "")
 	if err != nil {
-		return fileInfo{}, err
+		return fileInfo{}, "", err
+	}
+	final, out := p, string(res.Stdout)
+	if t, ok := strings.CutPrefix(out, "target "); ok {
+		final, out, _ = strings.Cut(t, "\n")
 	}
 	switch res.ExitCode {
 	case 0:
 	case 3:
-		return fileInfo{}, nil
+		return fileInfo{}, final, nil
+	case 5, 6:
+		return fileInfo{}, "", fmt.Errorf("follow the link %s: %s; pass follow=False to replace the link", p, lastLine(res.Stderr))
 	default:
-		return fileInfo{}, &connectors.ExitError{Target: h.Name, Script: "stat " + p, Result: res}
+		return fileInfo{}, "", &connectors.ExitError{Target: h.Name, Script: "stat " + p, Result: res}
 	}
-	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	fi, err := parseStat(final, out)
+	return fi, final, err
+}
+
+// parseStat parses the output of fileProbe about p.
+func parseStat(p, out string) (fileInfo, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	parts := strings.Split(lines[0], "|")
 	if len(parts) != 5 {
 		return fileInfo{}, fmt.Errorf("stat %s: unexpected output %q", p, lines[0])

@@ -27,18 +27,33 @@ var fileParams = []Param{
 	{"group?", "str", "None", "Group (a group name). None keeps the group."},
 }
 
+// writeParams are the parameters of the builtins that write a whole file,
+// after fileParams.
+var writeParams = []Param{
+	{"follow?", "bool", "True", "When `dest` is a symbolic link, write the file it finally points to (through every link), " +
+		"atomically in that file's directory, and report that file. A dangling link's target is created when its directory exists " +
+		"(as Ansible's `follow=yes` and `cp` do); a loop, or a target in a missing directory, fails. " +
+		"False replaces the link itself with a regular file."},
+	{"validate?", "str", "None", "A command that must accept the new content before it replaces the old, `%s` standing for the " +
+		"path of the new temporary file (in the destination's directory, with its final mode and owner; `%%` is a `%`): " +
+		"`\"visudo -cf %s\"`, `\"nginx -t -c %s\"`. It runs on the host, with the operation's privileges, only when the content changes, " +
+		"and not under --dry. When it fails, the old file stays, the temporary file is removed and the operation fails " +
+		"with the command and the last line of its stderr."},
+}
+
 var putSpec = &Spec{
 	Name: "put",
 	Doc: "Uploads a local file, or a string, to `dest` on the host. " +
 		"Idempotent: nothing is uploaded or changed when the SHA-256 of the host's file, its mode and owner already match. " +
 		"The upload is atomic: a temporary file in the same directory is renamed over `dest`. " +
+		"A `dest` that is a symbolic link is followed (`follow=`), and `validate=` can check the new content first. " +
 		"Its local-fs effect is for `src`; an embedding app's sandbox that must not read local files allows local-fs " +
 		"with no files of its own, so that `content=` works and every `src=` is refused.",
 	Params: append([]Param{
 		{"dest", "str", "", "Absolute path on the host."},
 		{"src?", "str", "None", "Local file to upload, relative to the calling .star file."},
 		{"content?", "str", "None", "Text to upload instead of src."},
-	}, fileParams...),
+	}, append(fileParams, writeParams...)...),
 	Control: true,
 	Returns: "a result with `.changed` and `.ok`",
 	Example: `put("/etc/motd", content="managed by star-deploy\n", mode="0644")`,
@@ -50,12 +65,13 @@ var templateSpec = &Spec{
 	Name: "template",
 	Doc: "Renders a Go `text/template` file and uploads the result to `dest`, like `put`. " +
 		"The template sees each entry of `vars` at the top level (`{{ .port }}`) and `.host` " +
-		"(`{{ .host.name }}`, `{{ .host.data.role }}`); a missing key is an error.",
+		"(`{{ .host.name }}`, `{{ .host.data.role }}`); a missing key is an error. " +
+		"A `dest` that is a symbolic link is followed (`follow=`), and `validate=` can check the rendered file first.",
 	Params: append([]Param{
 		{"src", "str", "", "Local template file, relative to the calling .star file."},
 		{"dest", "str", "", "Absolute path on the host."},
 		{"vars?", "dict", "None", "Values for the template; the name `host` is reserved."},
-	}, fileParams...),
+	}, append(fileParams, writeParams...)...),
 	Control: true,
 	Returns: "a result with `.changed` and `.ok`",
 	Example: `template("templates/nginx.conf.tmpl", "/etc/nginx/conf.d/app.conf", vars={"port": 8080})`,
@@ -88,6 +104,10 @@ type fileWant struct {
 	hasMode bool
 	user    string
 	group   string
+	follow  bool   // write through a symbolic link at dest
+	unlink  bool   // dest is a link that the write replaces (follow=False)
+	check   string // validate=, expanded for the shell (checkScript); "" for none
+	checkOf string // validate= as given, for messages
 }
 
 func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
@@ -95,13 +115,17 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if err != nil {
 		return nil, err
 	}
-	var dest, user, group string
+	var dest, user, group, validate string
 	var src, content, modeV starlark.Value = starlark.None, starlark.None, starlark.None
-	if err := s.Unpack(args, kw, &dest, &src, &content, &modeV, &user, &group); err != nil {
+	follow := true
+	if err := s.Unpack(args, kw, &dest, &src, &content, &modeV, &user, &group, &follow, &validate); err != nil {
 		return nil, err
 	}
-	w := fileWant{dest: dest, user: user, group: group}
+	w := fileWant{dest: dest, user: user, group: group, follow: follow, checkOf: validate}
 	if w.mode, w.hasMode, err = parseMode(modeV); err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	if w.check, err = checkScript(validate); err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	if err := checkDest("put", dest); err != nil {
@@ -139,13 +163,17 @@ func templateFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []star
 	if err != nil {
 		return nil, err
 	}
-	var src, dest, user, group string
+	var src, dest, user, group, validate string
 	var vars, modeV starlark.Value = starlark.None, starlark.None
-	if err := s.Unpack(args, kw, &src, &dest, &vars, &modeV, &user, &group); err != nil {
+	follow := true
+	if err := s.Unpack(args, kw, &src, &dest, &vars, &modeV, &user, &group, &follow, &validate); err != nil {
 		return nil, err
 	}
-	w := fileWant{dest: dest, user: user, group: group}
+	w := fileWant{dest: dest, user: user, group: group, follow: follow, checkOf: validate}
 	if w.mode, w.hasMode, err = parseMode(modeV); err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	if w.check, err = checkScript(validate); err != nil {
 		return nil, fmt.Errorf("template: %w", err)
 	}
 	if err := checkDest("template", dest); err != nil {
@@ -274,9 +302,18 @@ func (w *fileWant) setContent(b []byte) {
 // ensureFile makes dest hold w's content, mode and owner, changing only what
 // differs. It is the shared core of put and template.
 func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome, error) {
-	cur, sweepLater, err := h.destFile(ctx, probeControl(ctl), w.dest)
+	cur, final, sweepLater, err := h.destFile(ctx, probeControl(ctl), w.dest, w.follow)
 	if err != nil {
 		return outcome{}, err
+	}
+	via := "" // the link written through
+	if final != w.dest {
+		via, w.dest = w.dest, final
+	}
+	unlink := cur.Exists && cur.Type == "link" // follow=False: the link becomes a file
+	if unlink {
+		w.unlink = true
+		cur = fileInfo{}
 	}
 	if cur.Exists && cur.Type != "file" {
 		return outcome{}, fmt.Errorf("put %s on %s: it is a %s, not a file", w.dest, h.Name, cur.Type)
@@ -295,20 +332,7 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 		return outcome{status: StatusOK}, nil
 	}
 
-	var what []string
-	switch {
-	case !cur.Exists:
-		what = append(what, fmt.Sprintf("create %s (%d bytes, mode %s)", w.dest, w.size, formatMode(mode)))
-	case !sameContent:
-		what = append(what, fmt.Sprintf("update %s (%d -> %d bytes)", w.dest, cur.Size, w.size))
-	}
-	if cur.Exists && !sameMode {
-		what = append(what, fmt.Sprintf("chmod %s (was %s)", formatMode(mode), formatMode(cur.Mode)))
-	}
-	if !sameOwner && (w.user != "" || w.group != "") {
-		what = append(what, "chown "+owner(w.user, w.group))
-	}
-	out := outcome{status: StatusChanged, message: strings.Join(what, ", ")}
+	out := outcome{status: StatusChanged, message: changeMessage(w, cur, mode, sameContent, sameMode, sameOwner, unlink, via)}
 	if h.Diff && !sameContent {
 		out.diff = h.diff(ctx, ctl, cur, w)
 	}
@@ -317,6 +341,9 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 		return out, nil
 	}
 	defer h.forget(w.dest)
+	if via != "" {
+		defer h.forget(via)
+	}
 	if sweepLater != nil {
 		sweepLater(ctx)
 	}
@@ -330,7 +357,7 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	switch {
 	case !sameContent && ctl.privileged():
 		err = h.putPrivileged(ctx, ctl, w, mode, chown)
-	case !sameContent && chown != "":
+	case !sameContent && (chown != "" || w.check != ""):
 		err = h.putOwned(ctx, ctl, w, cur, mode, chown)
 	case !sameContent:
 		err = h.putPlain(ctx, w, mode)
@@ -350,39 +377,84 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	return out, nil
 }
 
-// destFile reads the file fact of dest before put or template change it.
+// changeMessage says what ensureFile changes in w.dest, which cur
+// describes: "create ...", "update ...", "chmod ...", "chown ...", and the
+// link it writes through (via), if any.
+func changeMessage(w fileWant, cur fileInfo, mode fs.FileMode, sameContent, sameMode, sameOwner, unlink bool, via string) string {
+	var what []string
+	switch {
+	case unlink:
+		what = append(what, fmt.Sprintf("replace the link %s with a file (%d bytes, mode %s)", w.dest, w.size, formatMode(mode)))
+	case !cur.Exists:
+		what = append(what, fmt.Sprintf("create %s (%d bytes, mode %s)", w.dest, w.size, formatMode(mode)))
+	case !sameContent:
+		what = append(what, fmt.Sprintf("update %s (%d -> %d bytes)", w.dest, cur.Size, w.size))
+	}
+	if cur.Exists && !sameMode {
+		what = append(what, fmt.Sprintf("chmod %s (was %s)", formatMode(mode), formatMode(cur.Mode)))
+	}
+	if !sameOwner && (w.user != "" || w.group != "") {
+		what = append(what, "chown "+owner(w.user, w.group))
+	}
+	msg := strings.Join(what, ", ")
+	if via != "" {
+		if sameContent {
+			msg = w.dest + ": " + msg // chmod and chown name no file
+		}
+		msg += ", through the link " + via
+	}
+	return msg
+}
+
+// destFile reads the file fact of dest before put or template change it,
+// and returns the path to write: dest itself, or, with follow, the file
+// that dest finally points to when dest is a symbolic link (then fi
+// describes that file, and is cached as its file fact). Following costs no
+// round trip of its own: the probe resolves the links (followProbe).
+//
 // Once per directory, privilege and run, the same probe also removes what
-// earlier runs left there (connectors.SweepScript), at no extra round trip.
-// When the fact came from the cache, the sweep is returned as sweepLater,
-// to run only if the file is written.
-func (h *Host) destFile(ctx context.Context, ctl Control, dest string) (fi fileInfo, sweepLater func(context.Context), err error) {
+// earlier runs left in dest's directory (connectors.SweepScript), at no
+// extra round trip. When the fact came from the cache, or the file to write
+// is in another directory, that directory's sweep is returned as
+// sweepLater, to run only if the file is written.
+func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bool) (fi fileInfo, final string, sweepLater func(context.Context), err error) {
+	key := factKey("file", []string{dest}, ctl)
+	if v, ok := h.cachedFact(key); ok {
+		if fi := fileInfoFrom(v); !follow || fi.Type != "link" {
+			return fi, dest, h.sweepLater(ctx, ctl, dest), nil
+		}
+	}
+	sweep, done := h.sweepDue(ctx, ctl, dest)
+	before := sweep
+	if follow {
+		before += followProbe
+	}
+	fi, final, err = h.statPath(ctx, ctl, dest, before)
+	if err != nil {
+		return fileInfo{}, "", nil, fmt.Errorf("fact file on %s: %w", h.Name, err)
+	}
+	if done != nil {
+		done()
+	}
+	h.remember(factKey("file", []string{final}, ctl), fi.value())
+	if final != dest {
+		sweepLater = h.sweepLater(ctx, ctl, final)
+	}
+	return fi, final, sweepLater, nil
+}
+
+// sweepLater returns a function that runs the sweep of dest's directory
+// when it is due (sweepDue), or nil.
+func (h *Host) sweepLater(ctx context.Context, ctl Control, dest string) func(context.Context) {
 	sweep, done := h.sweepDue(ctx, ctl, dest)
 	if sweep == "" {
-		fi, err := h.file(ctx, ctl, dest)
-		return fi, nil, err
+		return nil
 	}
-	probed := false
-	def := factDef{Name: "file", read: func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-		probed = true
-		fi, err := h.statFile(ctx, ctl, args[0], sweep)
-		if err != nil {
-			return nil, err
-		}
-		return fi.value(), nil
-	}}
-	v, err := h.readFact(ctx, def, ctl, []string{dest})
-	if err != nil {
-		return fileInfo{}, nil, err
-	}
-	if probed {
-		done()
-		return fileInfoFrom(v), nil, nil
-	}
-	return fileInfoFrom(v), func(ctx context.Context) {
+	return func(ctx context.Context) {
 		if _, err := h.run(ctx, sweep, probeControl(ctl), ""); err == nil {
 			done()
 		}
-	}, nil
+	}
 }
 
 // sweepDue returns the sweep of dest's directory, and a function that
@@ -420,16 +492,87 @@ func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error
 	return h.Conn.Put(ctx, w.dest, r, mode)
 }
 
-// ownedPut gives the uploaded temporary file $t (0600) the owner (keeping
-// the old file's where allowed first), then the mode, and renames it over
-// dest last: a chown that fails (an unknown user) leaves the old file, and
-// the temporary file is removed.
+// ownedPut gives the uploaded temporary file $t (0600) the owner, if any
+// (keeping the old file's where allowed first), then the mode, runs the
+// validate= command, if any, and renames it over dest last: a chown that
+// fails (an unknown user) or a validation that fails leaves the old file,
+// and the temporary file is removed.
 const ownedPut = `t=%s d=%s
-%sif chown -- %s "$t" && chmod %s "$t" && mv -f -- "$t" "$d"; then exit 0; fi
+%sif %schmod %s "$t" && %s%smv -f -- "$t" "$d"; then exit 0; fi
 rm -f -- "$t"
 exit 1`
 
-// putOwned is putPlain for a put that also changes the owner or group: the
+// unlinkDir removes dest ($d) when it is a link to a directory, which mv
+// would move the new file into rather than replace (follow=False).
+const unlinkDir = `{ [ ! -L "$d" ] || [ ! -d "$d" ] || rm -f -- "$d"; } && `
+
+// unlinkStep is unlinkDir when the write replaces a link, else "".
+func (w fileWant) unlinkStep() string {
+	if w.unlink {
+		return unlinkDir
+	}
+	return ""
+}
+
+// validateExit is the exit status of a write script whose validate=
+// command rejected the new content; the last line of its stderr is then
+// validateMark and the command's exit status.
+const (
+	validateExit = 86
+	validateMark = "star-deploy: validate exit status "
+)
+
+// checkScript turns validate= into the shell command that the write
+// scripts run on the temporary file $t: each %s becomes "$t", %% a %.
+func checkScript(validate string) (string, error) {
+	if validate == "" {
+		return "", nil
+	}
+	var b strings.Builder
+	found := false
+	for i := 0; i < len(validate); i++ {
+		if validate[i] == '%' && i+1 < len(validate) && (validate[i+1] == 's' || validate[i+1] == '%') {
+			i++
+			if validate[i] == '%' {
+				b.WriteByte('%')
+				continue
+			}
+			b.WriteString(`"$t"`)
+			found = true
+			continue
+		}
+		b.WriteByte(validate[i])
+	}
+	if !found {
+		return "", fmt.Errorf("validate: %q has no %%s where the path of the new file goes, as in \"visudo -cf %%s\"", validate)
+	}
+	return "( " + b.String() + fmt.Sprintf(` ) </dev/null || { v=$?; rm -f -- "$t"; echo "%s$v" >&2; exit %d; }`, validateMark, validateExit), nil
+}
+
+// writeErr is the error of a write script that exited with res.
+func (h *Host) writeErr(w fileWant, res connectors.Result, what string) error {
+	stderr, status, found := strings.Cut(lastLine(res.Stderr), validateMark)
+	if res.ExitCode == validateExit && w.check != "" && found && stderr == "" {
+		msg := "exit status " + status
+		before, _, _ := bytes.Cut(bytes.TrimRight(res.Stderr, "\n"), []byte(validateMark))
+		if last := lastLine(before); last != "" {
+			msg += ": " + last
+		} else if last := lastLine(res.Stdout); last != "" {
+			msg += ": " + last
+		}
+		return fmt.Errorf("put %s on %s: validate %q rejected the new content, the old file is kept: %s", w.dest, h.Name, w.checkOf, msg)
+	}
+	return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, &connectors.ExitError{Target: h.Name, Script: what, Result: res})
+}
+
+// lastLine returns the last non-empty line of b.
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// putOwned is putPlain for a put that also changes the owner or group, or
+// validates the new content: the
 // connector uploads to a temporary name of the run (connectors.TempName),
 // and ownedPut renames it into place once owner and mode are set. A
 // temporary file that a lost connection leaves is removed by a later run.
@@ -443,25 +586,32 @@ func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileIn
 	if err := h.Conn.Put(ctx, tmp, r, 0o600); err != nil {
 		return err
 	}
-	keep := ""
-	if cur.Exists {
+	keep, chownStep, check := "", "", ""
+	if cur.Exists && chown != "" {
 		keep = "chown -- " + connectors.Quote(owner(cur.Owner, cur.Group)) + ` "$t" 2>/dev/null` + "\n"
 	}
-	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, connectors.Quote(chown), formatMode(mode))
-	res, err := h.run(ctx, script, probeControl(ctl), "")
-	if err == nil && res.ExitCode != 0 {
-		err = &connectors.ExitError{Target: h.Name, Script: "chown " + chown + " " + w.dest, Result: res}
+	if chown != "" {
+		chownStep = "chown -- " + connectors.Quote(chown) + ` "$t" && `
 	}
+	if w.check != "" {
+		check = "{ " + w.check + "; } && "
+	}
+	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, chownStep, formatMode(mode), check, w.unlinkStep())
+	res, err := h.run(ctx, script, probeControl(ctl), "")
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
+	}
+	if res.ExitCode != 0 {
+		return h.writeErr(w, res, "chown "+chown+" "+w.dest)
 	}
 	return nil
 }
 
 // privilegedPut streams the content on stdin into a temporary file created
 // (0600, by mktemp, named for the run: connectors.TempTemplate) in dest's
-// directory by the privileged user, sets owner and mode, and renames it
-// over dest; the temporary file is removed on failure, and so is one that
+// directory by the privileged user, sets owner and mode, runs the validate=
+// command, if any, and renames it over dest; the temporary file is removed
+// on failure (a rejected validation among them), and so is one that
 // did not get all w.size bytes (its input was cut short).
 const privilegedPut = `set -e
 d=%s
@@ -473,7 +623,8 @@ n=$(wc -c < "$t" | tr -d ' ')
 [ "$n" = %d ] || { echo "the upload was cut short: $n of %d bytes arrived" >&2; exit 1; }
 %s
 chmod %s "$t"
-mv -f -- "$t" "$d"
+%s
+%smv -f -- "$t" "$d"
 trap - EXIT`
 
 func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode fs.FileMode, chown string) error {
@@ -486,13 +637,13 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 	if chown != "" {
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
-	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode))
+	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode), w.check, w.unlinkStep())
 	res, err := h.exec(ctx, script, probeControl(ctl), r)
-	if err == nil && res.ExitCode != 0 {
-		err = &connectors.ExitError{Target: h.Name, Script: "write " + w.dest, Result: res}
-	}
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
+	}
+	if res.ExitCode != 0 {
+		return h.writeErr(w, res, "write "+w.dest)
 	}
 	return nil
 }

@@ -162,6 +162,25 @@ func (h *Host) fact(key string, fn func() (starlark.Value, error)) (starlark.Val
 	return v, nil
 }
 
+// cachedFact returns the cached value of key, if any.
+func (h *Host) cachedFact(key string) (starlark.Value, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.facts[key]
+	return v, ok
+}
+
+// remember caches v, frozen, as the value of key.
+func (h *Host) remember(key string, v starlark.Value) {
+	v.Freeze()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.facts == nil {
+		h.facts = map[string]starlark.Value{}
+	}
+	h.facts[key] = v
+}
+
 // ForgetFacts drops every cached fact of h, so that the next read asks the
 // host again.
 func (h *Host) ForgetFacts() { h.forget("") }

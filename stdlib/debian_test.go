@@ -27,7 +27,8 @@ import (
 // NN-name.check.sh, when present, runs as root in the container after the
 // real run and must exit 0.
 //
-// Then ../examples/debian/*.star run the same way. The container publishes
+// Then testdata/once/links_validate.star runs once, with sudo
+// (checkLinksAndValidate), and ../examples/debian/*.star run the same way. The container publishes
 // its port 80 on 127.0.0.1: at the end, the page that
 // examples/debian/nginx.star deployed is fetched through it.
 func TestDebian(t *testing.T) {
@@ -84,6 +85,10 @@ func TestDebian(t *testing.T) {
 			break
 		}
 	}
+
+	t.Run("links and validate, with sudo", func(t *testing.T) {
+		checkLinksAndValidate(t, host, builtins.Control{Sudo: true}, "/srv/links")
+	})
 
 	t.Run("nginx.star's page through 127.0.0.1", func(t *testing.T) {
 		resp, err := http.Get("http://" + c.Published[80] + "/")

@@ -82,3 +82,55 @@ func (c *countingConn) Get(ctx context.Context, src string, w io.Writer) error {
 	c.calls.Add(1)
 	return c.Connector.Get(ctx, src, w)
 }
+
+// TestLinksAndValidate runs testdata/once/links_validate.star on this
+// machine: writes through symbolic links, follow=False and validate=. The
+// script checks the files itself; this test checks what the events say.
+func TestLinksAndValidate(t *testing.T) {
+	f := local.NewFactory()
+	target, err := f.Parse("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir()) // events name resolved paths
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := testHost{sdrt.Host{Name: "@local", Target: target}, connectors.NewRegistry(f)}
+	checkLinksAndValidate(t, host, builtins.Control{}, dir)
+}
+
+// checkLinksAndValidate runs testdata/once/links_validate.star once on
+// host, with dir as host.data["dir"], and checks its events: a write
+// through a link names the link's target, and a rejected validation names
+// the command and its stderr's last line.
+func checkLinksAndValidate(t *testing.T, host testHost, ctl builtins.Control, dir string) {
+	t.Helper()
+	data := map[string]any{"dir": dir}
+	for k, v := range host.Data {
+		data[k] = v
+	}
+	host.Data = data
+	events := map[string]sdrt.Event{}
+	runScriptWith(t, host, "testdata/once/links_validate.star", ctl, false, func(e sdrt.Event) {
+		if e.Kind == builtins.KindOpEnd {
+			events[e.Name] = e
+		}
+	})
+	want := map[string]string{
+		"put through a link":                          "update " + dir + "/avail/site (4 -> 4 bytes), through the link " + dir + "/enabled/site",
+		"put rejected by validate":                    `validate "grep -q good %s || { echo 'no good in it' >&2; exit 1; }" rejected the new content, the old file is kept: exit status 1: no good in it`,
+		"block rejected by validate":                  `validate "! grep -q bad %s" rejected the new content, the old file is kept: exit status 1`,
+		"put through a link into a missing directory": "follow the link " + dir + "/enabled/bad: the directory of its target",
+		"replace the link":                            "replace the link " + dir + "/enabled/site with a file",
+	}
+	for name, text := range want {
+		e, ok := events[name]
+		switch {
+		case !ok:
+			t.Errorf("no operation %q ran", name)
+		case !strings.Contains(e.Message+e.Error, text):
+			t.Errorf("%s: message %q, error %q; want %q in them", name, e.Message, e.Error, text)
+		}
+	}
+}
