@@ -11,23 +11,9 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/connectors/local"
 )
-
-// stallingReader gives some bytes, then blocks until ctx ends.
-type stallingReader struct {
-	ctx  context.Context
-	sent bool
-}
-
-func (r *stallingReader) Read(p []byte) (int, error) {
-	if !r.sent {
-		r.sent = true
-		return copy(p, "partial content"), nil
-	}
-	<-r.ctx.Done()
-	return 0, r.ctx.Err()
-}
 
 // A privileged upload stopped halfway (Ctrl-C, timeout=) leaves the old file
 // and no temporary file behind.
@@ -53,7 +39,7 @@ func TestPrivilegedPutCancelledLeavesNoTempFile(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	w := fileWant{dest: dest, size: 1 << 10, open: func() (io.ReadCloser, error) { return io.NopCloser(&stallingReader{ctx: ctx}), nil }}
+	w := fileWant{dest: dest, size: 1 << 10, open: func() (io.ReadCloser, error) { return io.NopCloser(conntest.CutReader(ctx)), nil }}
 	err = h.putPrivileged(ctx, Control{Sudo: true}, w, 0o644, "")
 	if err == nil {
 		t.Fatal("a cancelled privileged put succeeded")

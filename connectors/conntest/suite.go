@@ -88,8 +88,11 @@ func SuiteSkipping(t *testing.T, open func(t *testing.T) (conn connectors.Connec
 	}
 }
 
-// cutReader gives a few bytes, then fails when ctx ends, as a stream cut
-// by Ctrl-C does.
+// CutReader returns a reader that gives a few bytes, then fails once ctx
+// ends, as an input stream cut by Ctrl-C does: for tests of what a
+// cancelled command or upload leaves behind.
+func CutReader(ctx context.Context) io.Reader { return &cutReader{ctx: ctx} }
+
 type cutReader struct {
 	ctx  context.Context
 	sent bool
@@ -98,7 +101,7 @@ type cutReader struct {
 func (r *cutReader) Read(p []byte) (int, error) {
 	if !r.sent {
 		r.sent = true
-		return copy(p, "partial input\n"), nil
+		return copy(p, "partial content\n"), nil
 	}
 	<-r.ctx.Done()
 	return 0, r.ctx.Err()
@@ -301,7 +304,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 		mark := path.Join(scratch, "stdin-complete")
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		_, err := c.Run(ctx, connectors.Command{Script: "cat >/dev/null && touch " + connectors.Quote(mark), Stdin: &cutReader{ctx: ctx}})
+		_, err := c.Run(ctx, connectors.Command{Script: "cat >/dev/null && touch " + connectors.Quote(mark), Stdin: CutReader(ctx)})
 		if err == nil {
 			t.Fatal("a run cancelled while it read its input succeeded")
 		}
