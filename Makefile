@@ -1,6 +1,9 @@
 # star-deploy — build, test, bench, lint.
 #
 #   make build        bin/star-deploy
+#   make release      static binaries for linux and darwin, amd64 and arm64, in
+#                     dist/ with SHA256SUMS; the version (git describe, or
+#                     VERSION=v1.2.3) and the commit are stamped in
 #   make test         vet, then every test with the race detector
 #                     (TESTFLAGS="-run TestX -v" to narrow it down)
 #   make bench        benchmarks of the runtime and the builtins, and star-deploy
@@ -19,12 +22,28 @@ GO        ?= go
 TESTFLAGS ?=
 BIN       := bin/star-deploy
 
-.PHONY: all build test bench lint docs docs-check fuzz clean
+.PHONY: all build release test bench lint docs docs-check fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/star-deploy
+
+# release: one static binary per platform, dist/star-deploy-OS-ARCH, and
+# dist/SHA256SUMS in the format of sha256sum (check with sha256sum -c).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
+release:
+	rm -rf dist && mkdir dist
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; echo "build dist/star-deploy-$$os-$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+			-ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" \
+			-o dist/star-deploy-$$os-$$arch ./cmd/star-deploy || exit 1; \
+	done
+	cd dist && sha256sum star-deploy-* >SHA256SUMS
 
 test:
 	$(GO) vet ./...
@@ -67,4 +86,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -7,16 +7,18 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
-// version is set at build time with
-// -ldflags "-X main.version=v1.2.3"; see versionString.
-var version = "dev"
+// version and commit are stamped in at build time by make release:
+// -ldflags "-X main.version=v1.2.3 -X main.commit=<git rev-parse HEAD>".
+// Left empty (a plain go build or go install), versionString falls back on
+// the build info the go command records.
+var version, commit string
 
 // Exit codes. They are listed in --help (exitCodesHelp) and chosen in one
 // place, exitCode.
@@ -123,33 +125,42 @@ type kongExit struct{ code int }
 
 func (e kongExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// versionString returns the version: the -ldflags value, else the module
-// version `go install` recorded, plus the VCS revision when known.
+// versionString returns what --version prints and the run_start event
+// carries: the version, the commit and the Go release and platform it was
+// built with.
 func versionString() string {
-	v := version
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "star-deploy " + v
-	}
-	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "-dirty"
+	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(version, commit, bi)
+}
+
+// formatVersion renders the version line from the -ldflags values and, for
+// what they leave empty, the build info (bi may be nil): the module version
+// `go install ...@version` records, and vcs.revision and vcs.modified that
+// a go build in a git checkout records.
+func formatVersion(version, commit string, bi *debug.BuildInfo) string {
+	goVersion := runtime.Version()
+	if bi != nil {
+		goVersion = bi.GoVersion
+		if version == "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+		if commit == "" {
+			settings := make(map[string]string, len(bi.Settings))
+			for _, s := range bi.Settings {
+				settings[s.Key] = s.Value
+			}
+			commit = settings["vcs.revision"]
+			if commit != "" && settings["vcs.modified"] == "true" {
+				commit += ", modified"
 			}
 		}
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
+	if version == "" {
+		version = "dev"
 	}
-	if rev != "" && !strings.Contains(v, rev) { // pseudo-versions hold it already
-		v += " (" + rev + modified + ")"
+	if commit == "" {
+		commit = "unknown"
 	}
-	return "star-deploy " + v + " " + bi.GoVersion
+	return fmt.Sprintf("star-deploy %s (commit %s, %s, %s/%s)",
+		version, commit, goVersion, runtime.GOOS, runtime.GOARCH)
 }
