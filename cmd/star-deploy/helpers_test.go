@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -81,15 +82,37 @@ func buildBinary(t testing.TB) string {
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "star-deploy")
-		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binary.err = goBuild(binary.path)
 	})
 	if binary.err != nil {
 		t.Fatal(binary.err)
 	}
 	return binary.path
+}
+
+// buildStampedBinary builds star-deploy into a directory of its own with
+// version and commit stamped in as make release does, and returns its path.
+// Under -short it skips the test instead.
+func buildStampedBinary(t testing.TB, version, commit string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	path := filepath.Join(t.TempDir(), "star-deploy")
+	if err := goBuild(path, "-trimpath", "-ldflags", "-X main.version="+version+" -X main.commit="+commit); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// goBuild builds this package to path with the extra go build flags.
+func goBuild(path string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", path, ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 func TestMain(m *testing.M) {
