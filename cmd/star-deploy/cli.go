@@ -44,7 +44,7 @@ an Ansible inventory (INI or YAML).`
 // are the same. The flags sit at the top so that --help lists them and they
 // may come before or after the arguments.
 type cli struct {
-	Version kong.VersionFlag `help:"Print the version and exit."`
+	Version kong.VersionFlag `help:"Print the version and commit and exit."`
 	flags   `embed:""`
 
 	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
