@@ -17,6 +17,7 @@ import (
 
 	"go.starlark.net/syntax"
 
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -326,7 +327,7 @@ func interruptBinary(t *testing.T, mark, host string, args ...string) {
 	t.Helper()
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, args...)
-	var stdout, stderr syncBuffer
+	var stdout, stderr conntest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

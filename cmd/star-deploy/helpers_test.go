@@ -42,24 +42,6 @@ func exists(tb testing.TB, path string) bool {
 	return err == nil
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // binary is the star-deploy executable the tests that run the real binary
 // share: built once per test process (without -race, as users run it) and
 // removed by TestMain.

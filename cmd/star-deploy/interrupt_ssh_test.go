@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
@@ -181,7 +182,7 @@ func TestInterruptStalledSSH(t *testing.T) {
 				"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
 				"--data", "ssh_keepalive_interval="+tc.keepalive, "--data", "ssh_connect_timeout=0",
 				"@ssh/"+proxy.addr(), script)
-			var stdout, stderr syncBuffer
+			var stdout, stderr conntest.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -227,7 +228,7 @@ func TestSecondInterruptSSH(t *testing.T) {
 	cmd := exec.Command(bin, "--key", srv.ClientKeyPath, "--user", srv.User,
 		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
 		"--data", "ssh_keepalive_interval=0", "@ssh/"+proxy.addr(), script)
-	var stdout, stderr syncBuffer
+	var stdout, stderr conntest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -256,7 +257,7 @@ func TestSecondInterruptSSH(t *testing.T) {
 
 // waitForFile waits until path exists, failing t if the command ends first
 // or after 20 s.
-func waitForFile(t *testing.T, path string, done <-chan error, stdout, stderr *syncBuffer) {
+func waitForFile(t *testing.T, path string, done <-chan error, stdout, stderr *conntest.SyncBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !exists(t, path); {
 		select {
@@ -273,7 +274,7 @@ func waitForFile(t *testing.T, path string, done <-chan error, stdout, stderr *s
 
 // signalAndWait sends sig to cmd and waits for it to end, failing t (after
 // killing it) when it does not within bound. It returns how long it took.
-func signalAndWait(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, done <-chan error, bound time.Duration, stdout, stderr *syncBuffer) time.Duration {
+func signalAndWait(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, done <-chan error, bound time.Duration, stdout, stderr *conntest.SyncBuffer) time.Duration {
 	t.Helper()
 	start := time.Now()
 	if err := cmd.Process.Signal(sig); err != nil {
