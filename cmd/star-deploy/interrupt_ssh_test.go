@@ -136,17 +136,43 @@ func (p *stallProxy) pipe(dst, src net.Conn) {
 // SIGTERM while a host has stalled (issue 10: within 5 s).
 const interruptBound = 5 * time.Second
 
+// stallRig is what the stalled-host tests share: sshd on loopback, the
+// binary, and a temporary directory for scripts and known_hosts.
+type stallRig struct {
+	srv *sshtest.Server
+	bin string
+	dir string
+}
+
+// newStallRig starts sshd and builds the binary; under -short it skips.
+func newStallRig(t *testing.T) stallRig {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	return stallRig{srv: sshtest.Start(t, sshtest.Options{}), bin: buildBinary(t), dir: t.TempDir()}
+}
+
+// start runs the binary on script against the sshd behind proxy, with
+// keepalives every keepalive seconds (0: none) and the extra KEY=VALUE data.
+func (g stallRig) start(t *testing.T, proxy *stallProxy, keepalive, script string, data ...string) *binaryRun {
+	t.Helper()
+	args := []string{"--key", g.srv.ClientKeyPath, "--user", g.srv.User,
+		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file=" + filepath.Join(g.dir, "kh"),
+		"--data", "ssh_keepalive_interval=" + keepalive}
+	for _, d := range data {
+		args = append(args, "--data", d)
+	}
+	return startBinary(t, g.bin, append(args, "@ssh/"+proxy.addr(), script)...)
+}
+
 // TestInterruptStalledSSH interrupts the real binary while its host has
 // stalled (a proxy that stops forwarding), with keepalives on and off,
 // during a command, a put, a get and the handshake: it exits 130 within
 // interruptBound, without waiting for the host to answer.
 func TestInterruptStalledSSH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	rig := newStallRig(t)
+	dir := rig.dir
 	big := filepath.Join(dir, "big")
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -172,14 +198,11 @@ func TestInterruptStalledSSH(t *testing.T) {
 			t.Parallel() // each has its own proxy; they mostly wait
 			mark := filepath.Join(dir, "mark"+strconv.Itoa(i))
 			script := writeFile(t, dir, "s"+strconv.Itoa(i)+".star", strings.ReplaceAll(tc.script, "MARK", mark))
-			proxy := startStallProxy(t, srv.Addr)
+			proxy := startStallProxy(t, rig.srv.Addr)
 			if tc.stall < 0 {
 				proxy.stall()
 			}
-			r := startBinary(t, bin, "--key", srv.ClientKeyPath, "--user", srv.User,
-				"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
-				"--data", "ssh_keepalive_interval="+tc.keepalive, "--data", "ssh_connect_timeout=0",
-				"@ssh/"+proxy.addr(), script)
+			r := rig.start(t, proxy, tc.keepalive, script, "ssh_connect_timeout=0")
 			if tc.stall >= 0 {
 				r.waitForFile(t, mark)
 				proxy.stallAfter(tc.stall)
@@ -206,18 +229,11 @@ func TestInterruptStalledSSH(t *testing.T) {
 // cleaning up on a stalled host: the binary exits 130 at once and says that
 // remote commands may still run.
 func TestSecondInterruptSSH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	mark := filepath.Join(dir, "mark")
-	script := writeFile(t, dir, "s.star", `shell("touch `+mark+`; sleep 39")`)
-	proxy := startStallProxy(t, srv.Addr)
-	r := startBinary(t, bin, "--key", srv.ClientKeyPath, "--user", srv.User,
-		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
-		"--data", "ssh_keepalive_interval=0", "@ssh/"+proxy.addr(), script)
+	rig := newStallRig(t)
+	mark := filepath.Join(rig.dir, "mark")
+	script := writeFile(t, rig.dir, "s.star", `shell("touch `+mark+`; sleep 39")`)
+	proxy := startStallProxy(t, rig.srv.Addr)
+	r := rig.start(t, proxy, "0", script)
 	r.waitForFile(t, mark)
 	proxy.stall()
 	time.Sleep(300 * time.Millisecond)
