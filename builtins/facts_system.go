@@ -103,36 +103,51 @@ func readAccounts(ctx context.Context, h *Host, ctl Control) ([]account, []group
 	return parsePasswd(passwd), parseGroup(groupText), nil
 }
 
-func parsePasswd(s string) []account {
-	var out []account
+// colonRecord is one line of a colon-separated database: its fields, and
+// the numbers colonRecords parsed from some of them.
+type colonRecord struct {
+	fields []string
+	nums   []int
+}
+
+// colonRecords splits a colon-separated database (passwd, group) into its
+// lines, keeping those with at least n fields whose fields at the indexes
+// numeric are whole numbers; the rest are not records and are passed over.
+func colonRecords(s string, n int, numeric ...int) []colonRecord {
+	var out []colonRecord
+lines:
 	for _, line := range strings.Split(s, "\n") {
 		f := strings.Split(line, ":")
-		if len(f) < 7 {
+		if len(f) < n {
 			continue
 		}
-		uid, err1 := strconv.Atoi(f[2])
-		gid, err2 := strconv.Atoi(f[3])
-		if err1 != nil || err2 != nil {
-			continue
+		r := colonRecord{fields: f, nums: make([]int, len(numeric))}
+		for i, k := range numeric {
+			v, err := strconv.Atoi(f[k])
+			if err != nil {
+				continue lines
+			}
+			r.nums[i] = v
 		}
-		out = append(out, account{name: f[0], uid: uid, gid: gid, comment: f[4], home: f[5], shell: f[6]})
+		out = append(out, r)
+	}
+	return out
+}
+
+func parsePasswd(s string) []account {
+	var out []account
+	for _, r := range colonRecords(s, 7, 2, 3) {
+		f := r.fields
+		out = append(out, account{name: f[0], uid: r.nums[0], gid: r.nums[1], comment: f[4], home: f[5], shell: f[6]})
 	}
 	return out
 }
 
 func parseGroup(s string) []group {
 	var out []group
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Split(line, ":")
-		if len(f) < 4 {
-			continue
-		}
-		gid, err := strconv.Atoi(f[2])
-		if err != nil {
-			continue
-		}
-		g := group{name: f[0], gid: gid, members: []string{}}
-		for _, m := range strings.Split(f[3], ",") {
+	for _, r := range colonRecords(s, 4, 2) {
+		g := group{name: r.fields[0], gid: r.nums[0], members: []string{}}
+		for _, m := range strings.Split(r.fields[3], ",") {
 			if m = strings.TrimSpace(m); m != "" {
 				g.members = append(g.members, m)
 			}

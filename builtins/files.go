@@ -121,14 +121,8 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if err := s.Unpack(args, kw, &dest, &src, &content, &modeV, &user, &group, &follow, &validate); err != nil {
 		return nil, err
 	}
-	w := fileWant{dest: dest, user: user, group: group, follow: follow, checkOf: validate}
-	if w.mode, w.hasMode, err = parseMode(modeV); err != nil {
-		return nil, fmt.Errorf("put: %w", err)
-	}
-	if w.check, err = checkScript(validate); err != nil {
-		return nil, fmt.Errorf("put: %w", err)
-	}
-	if err := checkDest("put", dest); err != nil {
+	w, err := newFileWant("put", dest, user, group, modeV, follow, validate)
+	if err != nil {
 		return nil, err
 	}
 	srcPath, hasSrc := src.(starlark.String)
@@ -169,14 +163,8 @@ func templateFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []star
 	if err := s.Unpack(args, kw, &src, &dest, &vars, &modeV, &user, &group, &follow, &validate); err != nil {
 		return nil, err
 	}
-	w := fileWant{dest: dest, user: user, group: group, follow: follow, checkOf: validate}
-	if w.mode, w.hasMode, err = parseMode(modeV); err != nil {
-		return nil, fmt.Errorf("template: %w", err)
-	}
-	if w.check, err = checkScript(validate); err != nil {
-		return nil, fmt.Errorf("template: %w", err)
-	}
-	if err := checkDest("template", dest); err != nil {
+	w, err := newFileWant("template", dest, user, group, modeV, follow, validate)
+	if err != nil {
 		return nil, err
 	}
 	data := map[string]any{}
@@ -695,6 +683,20 @@ func owner(user, group string) string {
 		return user
 	}
 	return user + ":" + group
+}
+
+// newFileWant checks what put and template (op) share: the destination,
+// mode= and validate=. It returns the file they want, but for its content.
+func newFileWant(op, dest, user, group string, modeV starlark.Value, follow bool, validate string) (fileWant, error) {
+	w := fileWant{dest: dest, user: user, group: group, follow: follow, checkOf: validate}
+	var err error
+	if w.mode, w.hasMode, err = parseMode(modeV); err != nil {
+		return w, fmt.Errorf("%s: %w", op, err)
+	}
+	if w.check, err = checkScript(validate); err != nil {
+		return w, fmt.Errorf("%s: %w", op, err)
+	}
+	return w, checkDest(op, dest)
 }
 
 func checkDest(op, dest string) error {

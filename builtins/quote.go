@@ -14,11 +14,17 @@ var quoteSpec = &Spec{
 	Returns: "the quoted string",
 	Example: `shell("grep -qxF " + quote(line) + " /etc/hosts")`,
 	Effects: EffectPure,
-	Fn: func(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	Fn:      stringFn(connectors.Quote),
+}
+
+// stringFn is the Fn of a pure builtin that maps its one string argument
+// to a string with f.
+func stringFn(f func(string) string) func(*starlark.Thread, *Spec, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return func(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 		var str string
 		if err := s.Unpack(args, kw, &str); err != nil {
 			return nil, err
 		}
-		return starlark.String(connectors.Quote(str)), nil
-	},
+		return starlark.String(f(str)), nil
+	}
 }

@@ -59,13 +59,7 @@ var reEscapeSpec = &Spec{
 	Returns: "the escaped pattern",
 	Example: `re.search("^" + re.escape(line) + "$", text)`,
 	Effects: EffectPure,
-	Fn: func(_ *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-		var str string
-		if err := s.Unpack(args, kw, &str); err != nil {
-			return nil, err
-		}
-		return starlark.String(regexp.QuoteMeta(str)), nil
-	},
+	Fn:      stringFn(regexp.QuoteMeta),
 }
 
 // regexCache holds compiled patterns: files.line tries one pattern on

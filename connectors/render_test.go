@@ -117,13 +117,17 @@ func suArg(shellCmd string) string {
 	return connectors.Quote("sh -c "+connectors.Quote(connectors.Guard)+" sh '' ") + `"$$"` + connectors.Quote(" "+shellCmd)
 }
 
+// renderCase is a command, how to wrap it, and what Render should make of
+// it: the command line, or (TestRenderErrors) a part of the error.
+type renderCase struct {
+	name string
+	cmd  string
+	w    connectors.Wrap
+	want string
+}
+
 func TestRender(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		cmd  string
-		w    connectors.Wrap
-		want string
-	}{
+	for _, tt := range []renderCase{
 		{"zero", "echo hi", connectors.Wrap{}, "echo hi"},
 		{"multi-line untouched", "a\nb; c", connectors.Wrap{}, "a\nb; c"},
 		{"env sorted", "echo hi", connectors.Wrap{Env: map[string]string{"B": "2", "A": "x y", "C_1": "", "_u": "it's"}},
@@ -170,12 +174,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		cmd  string
-		w    connectors.Wrap
-		want string
-	}{
+	for _, tt := range []renderCase{
 		{"sudo and doas", "id", connectors.Wrap{Sudo: true, Doas: true}, "sudo and doas cannot both be set"},
 		{"env leading digit", "id", connectors.Wrap{Env: map[string]string{"1A": "x"}}, `env: "1A" is not a valid variable name`},
 		{"env dash", "id", connectors.Wrap{Env: map[string]string{"A-B": "x"}}, `"A-B" is not a valid variable name`},

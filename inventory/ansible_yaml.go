@@ -95,13 +95,9 @@ func (ai *ansibleInv) yamlGroup(key, body *yaml.Node, path []string) error {
 		}
 		switch p.key.Value {
 		case "hosts":
-			if sec.Kind == yaml.ScalarNode { // hosts: web1, as Ansible allows
-				sec = &yaml.Node{Kind: yaml.MappingNode, Line: sec.Line, Content: []*yaml.Node{sec, {Kind: yaml.ScalarNode, Tag: "!!null"}}}
-			}
-			if sec.Kind != yaml.MappingNode {
-				return fmt.Errorf("%s: hosts: of group %s must be a mapping, got %s: write each host as `web1:` on its own line, its variables indented under it", secAt, name, yamlKind(sec))
-			}
-			hosts, err := yamlPairs(file, sec)
+			hosts, err := sectionPairs(file, sec, func(kind string) error {
+				return fmt.Errorf("%s: hosts: of group %s must be a mapping, got %s: write each host as `web1:` on its own line, its variables indented under it", secAt, name, kind)
+			})
 			if err != nil {
 				return err
 			}
@@ -111,13 +107,9 @@ func (ai *ansibleInv) yamlGroup(key, body *yaml.Node, path []string) error {
 				}
 			}
 		case "children":
-			if sec.Kind == yaml.ScalarNode {
-				sec = &yaml.Node{Kind: yaml.MappingNode, Line: sec.Line, Content: []*yaml.Node{sec, {Kind: yaml.ScalarNode, Tag: "!!null"}}}
-			}
-			if sec.Kind != yaml.MappingNode {
-				return fmt.Errorf("%s: children: of group %s must be a mapping of groups, got %s: write each child as `name:` on its own line", secAt, name, yamlKind(sec))
-			}
-			kids, err := yamlPairs(file, sec)
+			kids, err := sectionPairs(file, sec, func(kind string) error {
+				return fmt.Errorf("%s: children: of group %s must be a mapping of groups, got %s: write each child as `name:` on its own line", secAt, name, kind)
+			})
 			if err != nil {
 				return err
 			}
@@ -193,6 +185,20 @@ func yamlVars(file string, n *yaml.Node, what string) (map[string]ansibleVal, er
 		out[p.key.Value] = ansibleVal{v, at}
 	}
 	return out, nil
+}
+
+// sectionPairs returns the pairs of a group's hosts: or children: section.
+// A lone name (hosts: web1, as Ansible allows) is a mapping of that name to
+// nothing; anything else that is not a mapping is notMapping's error, given
+// what it is.
+func sectionPairs(file string, sec *yaml.Node, notMapping func(kind string) error) ([]yamlPair, error) {
+	if sec.Kind == yaml.ScalarNode {
+		sec = &yaml.Node{Kind: yaml.MappingNode, Line: sec.Line, Content: []*yaml.Node{sec, {Kind: yaml.ScalarNode, Tag: "!!null"}}}
+	}
+	if sec.Kind != yaml.MappingNode {
+		return nil, notMapping(yamlKind(sec))
+	}
+	return yamlPairs(file, sec)
 }
 
 type yamlPair struct{ key, val *yaml.Node }

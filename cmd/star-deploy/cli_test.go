@@ -325,38 +325,18 @@ func TestInterruptBinarySSH(t *testing.T) {
 func interruptBinary(t *testing.T, mark, host string, args ...string) {
 	t.Helper()
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, args...)
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	for deadline := time.Now().Add(20 * time.Second); !exists(t, mark); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the script did not start\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // let the long command start
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second): // well before the command would end by itself
-		t.Fatalf("still running 15s after SIGINT\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+	r := startBinary(t, bin, args...)
+	r.waitForFile(t, mark)
+	time.Sleep(300 * time.Millisecond)                 // let the long command start
+	r.signalAndWait(t, syscall.SIGINT, 15*time.Second) // well before the command would end by itself
+	if code := r.cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit code %d, want %d", code, exitInterrupted)
 	}
-	out := stdout.String()
+	out := r.stdout.String()
 	for _, want := range []string{"HOST", host, "interrupted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout does not contain %q:\n%s", want, out)
 		}
 	}
-	noGoStack(t, out, stderr.String())
+	noGoStack(t, out, r.stderr.String())
 }

@@ -8,7 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 )
 
 // runCLI runs the command line in-process and returns its exit code and
@@ -41,24 +45,6 @@ func exists(tb testing.TB, path string) bool {
 		tb.Fatal(err)
 	}
 	return err == nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // binary is the star-deploy executable the tests that run the real binary
@@ -121,4 +107,63 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binary.dir)
 	}
 	os.Exit(code)
+}
+
+// binaryRun is a started star-deploy process whose output a test reads
+// while it runs.
+type binaryRun struct {
+	cmd            *exec.Cmd
+	stdout, stderr conntest.SyncBuffer
+	done           chan error // receives the result of cmd.Wait
+}
+
+// startBinary starts bin with args. The process is killed when the test
+// ends, if it still runs.
+func startBinary(t *testing.T, bin string, args ...string) *binaryRun {
+	t.Helper()
+	r := &binaryRun{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.cmd.Process.Kill() })
+	go func() { r.done <- r.cmd.Wait() }()
+	return r
+}
+
+// waitForFile waits until path exists, failing t if the run ends first or
+// after 20 s.
+func (r *binaryRun) waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !exists(t, path); {
+		select {
+		case err := <-r.done:
+			t.Fatalf("the run ended (%v) before %s existed\nstdout:\n%s\nstderr:\n%s", err, path, r.stdout.String(), r.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the script did not start\nstdout:\n%s\nstderr:\n%s", r.stdout.String(), r.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// signalAndWait sends sig to the run and waits for it to end, failing t
+// (after killing it) when it does not within bound. It returns how long it
+// took.
+func (r *binaryRun) signalAndWait(t *testing.T, sig syscall.Signal, bound time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.done:
+		return time.Since(start)
+	case <-time.After(bound):
+		r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("still running %s after %v\nstdout:\n%s\nstderr:\n%s", bound, sig, r.stdout.String(), r.stderr.String())
+		return 0
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -137,17 +136,43 @@ func (p *stallProxy) pipe(dst, src net.Conn) {
 // SIGTERM while a host has stalled (issue 10: within 5 s).
 const interruptBound = 5 * time.Second
 
+// stallRig is what the stalled-host tests share: sshd on loopback, the
+// binary, and a temporary directory for scripts and known_hosts.
+type stallRig struct {
+	srv *sshtest.Server
+	bin string
+	dir string
+}
+
+// newStallRig starts sshd and builds the binary; under -short it skips.
+func newStallRig(t *testing.T) stallRig {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	return stallRig{srv: sshtest.Start(t, sshtest.Options{}), bin: buildBinary(t), dir: t.TempDir()}
+}
+
+// start runs the binary on script against the sshd behind proxy, with
+// keepalives every keepalive seconds (0: none) and the extra KEY=VALUE data.
+func (g stallRig) start(t *testing.T, proxy *stallProxy, keepalive, script string, data ...string) *binaryRun {
+	t.Helper()
+	args := []string{"--key", g.srv.ClientKeyPath, "--user", g.srv.User,
+		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file=" + filepath.Join(g.dir, "kh"),
+		"--data", "ssh_keepalive_interval=" + keepalive}
+	for _, d := range data {
+		args = append(args, "--data", d)
+	}
+	return startBinary(t, g.bin, append(args, "@ssh/"+proxy.addr(), script)...)
+}
+
 // TestInterruptStalledSSH interrupts the real binary while its host has
 // stalled (a proxy that stops forwarding), with keepalives on and off,
 // during a command, a put, a get and the handshake: it exits 130 within
 // interruptBound, without waiting for the host to answer.
 func TestInterruptStalledSSH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	bin := buildBinary(t)
-	dir := t.TempDir()
+	rig := newStallRig(t)
+	dir := rig.dir
 	big := filepath.Join(dir, "big")
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -173,40 +198,29 @@ func TestInterruptStalledSSH(t *testing.T) {
 			t.Parallel() // each has its own proxy; they mostly wait
 			mark := filepath.Join(dir, "mark"+strconv.Itoa(i))
 			script := writeFile(t, dir, "s"+strconv.Itoa(i)+".star", strings.ReplaceAll(tc.script, "MARK", mark))
-			proxy := startStallProxy(t, srv.Addr)
+			proxy := startStallProxy(t, rig.srv.Addr)
 			if tc.stall < 0 {
 				proxy.stall()
 			}
-			cmd := exec.Command(bin, "--key", srv.ClientKeyPath, "--user", srv.User,
-				"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
-				"--data", "ssh_keepalive_interval="+tc.keepalive, "--data", "ssh_connect_timeout=0",
-				"@ssh/"+proxy.addr(), script)
-			var stdout, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			r := rig.start(t, proxy, tc.keepalive, script, "ssh_connect_timeout=0")
 			if tc.stall >= 0 {
-				waitForFile(t, mark, done, &stdout, &stderr)
+				r.waitForFile(t, mark)
 				proxy.stallAfter(tc.stall)
 				if tc.stall > 0 {
 					select {
 					case <-proxy.stalled:
 					case <-time.After(20 * time.Second):
-						t.Fatalf("the transfer did not start\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+						t.Fatalf("the transfer did not start\nstdout:\n%s\nstderr:\n%s", r.stdout.String(), r.stderr.String())
 					}
 				}
 			}
 			time.Sleep(300 * time.Millisecond) // let the client block on the stalled host
-			took := signalAndWait(t, cmd, tc.sig, done, interruptBound, &stdout, &stderr)
-			t.Logf("%s: exit %d %v after %s", tc.name, cmd.ProcessState.ExitCode(), took.Round(time.Millisecond), tc.sig)
-			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInterrupted, stdout.String(), stderr.String())
+			took := r.signalAndWait(t, tc.sig, interruptBound)
+			t.Logf("%s: exit %d %v after %s", tc.name, r.cmd.ProcessState.ExitCode(), took.Round(time.Millisecond), tc.sig)
+			if code := r.cmd.ProcessState.ExitCode(); code != exitInterrupted {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInterrupted, r.stdout.String(), r.stderr.String())
 			}
-			noGoStack(t, stdout.String(), stderr.String())
+			noGoStack(t, r.stdout.String(), r.stderr.String())
 		})
 	}
 }
@@ -215,78 +229,27 @@ func TestInterruptStalledSSH(t *testing.T) {
 // cleaning up on a stalled host: the binary exits 130 at once and says that
 // remote commands may still run.
 func TestSecondInterruptSSH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	srv := sshtest.Start(t, sshtest.Options{})
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	mark := filepath.Join(dir, "mark")
-	script := writeFile(t, dir, "s.star", `shell("touch `+mark+`; sleep 39")`)
-	proxy := startStallProxy(t, srv.Addr)
-	cmd := exec.Command(bin, "--key", srv.ClientKeyPath, "--user", srv.User,
-		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file="+filepath.Join(dir, "kh"),
-		"--data", "ssh_keepalive_interval=0", "@ssh/"+proxy.addr(), script)
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	waitForFile(t, mark, done, &stdout, &stderr)
+	rig := newStallRig(t)
+	mark := filepath.Join(rig.dir, "mark")
+	script := writeFile(t, rig.dir, "s.star", `shell("touch `+mark+`; sleep 39")`)
+	proxy := startStallProxy(t, rig.srv.Addr)
+	r := rig.start(t, proxy, "0", script)
+	r.waitForFile(t, mark)
 	proxy.stall()
 	time.Sleep(300 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // the first is being handled: the kill waits for the host
 	// Generous against a loaded machine; the first interrupt alone takes
 	// longer than this on a stalled host.
-	took := signalAndWait(t, cmd, syscall.SIGINT, done, 2*time.Second, &stdout, &stderr)
-	t.Logf("exit %d %s after the second SIGINT", cmd.ProcessState.ExitCode(), took.Round(time.Millisecond))
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Errorf("exit code %d, want %d\nstderr:\n%s", code, exitInterrupted, stderr.String())
+	took := r.signalAndWait(t, syscall.SIGINT, 2*time.Second)
+	t.Logf("exit %d %s after the second SIGINT", r.cmd.ProcessState.ExitCode(), took.Round(time.Millisecond))
+	if code := r.cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d, want %d\nstderr:\n%s", code, exitInterrupted, r.stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "remote commands may still run") {
-		t.Errorf("stderr does not say that remote commands may still run:\n%s", stderr.String())
-	}
-}
-
-// waitForFile waits until path exists, failing t if the command ends first
-// or after 20 s.
-func waitForFile(t *testing.T, path string, done <-chan error, stdout, stderr *syncBuffer) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !exists(t, path); {
-		select {
-		case err := <-done:
-			t.Fatalf("the run ended (%v) before %s existed\nstdout:\n%s\nstderr:\n%s", err, path, stdout.String(), stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the script did not start\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// signalAndWait sends sig to cmd and waits for it to end, failing t (after
-// killing it) when it does not within bound. It returns how long it took.
-func signalAndWait(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, done <-chan error, bound time.Duration, stdout, stderr *syncBuffer) time.Duration {
-	t.Helper()
-	start := time.Now()
-	if err := cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-		return time.Since(start)
-	case <-time.After(bound):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running %s after %v\nstdout:\n%s\nstderr:\n%s", bound, sig, stdout.String(), stderr.String())
-		return 0
+	if !strings.Contains(r.stderr.String(), "remote commands may still run") {
+		t.Errorf("stderr does not say that remote commands may still run:\n%s", r.stderr.String())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
@@ -51,7 +52,7 @@ print("kept=%d dropped=%d max=%d stderr=%r" % (len(r.stdout), r.stdout_dropped, 
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), bin, tc.args...)
 			var stdout tailWriter
-			var stderr syncBuffer
+			var stderr conntest.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -350,7 +351,7 @@ func TestTTYOutput(t *testing.T) {
 // TestTTYRedrawIsThrottled checks that events alone never draw the block:
 // only the ticker does.
 func TestTTYRedrawIsThrottled(t *testing.T) {
-	var out syncBuffer
+	var out conntest.SyncBuffer
 	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80})
 	for range 1000 {
 		o.event(sdrt.Event{Kind: sdrt.KindOpStart, Host: "h", Op: "shell", Name: "x"})
@@ -366,7 +367,7 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 // TestTTYExecOutput: on a terminal, exec shows each host's output, then
 // its stderr and what max_output dropped.
 func TestTTYExecOutput(t *testing.T) {
-	var out syncBuffer
+	var out conntest.SyncBuffer
 	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80, mode: modeExec})
 	o.event(sdrt.Event{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: sdrt.StatusChanged,
 		Stdout: "one\ntwo", Stderr: "warn\n", MaxOutput: 8, StderrDropped: 5})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
@@ -200,9 +201,9 @@ func TestSSHPassphrasePromptOnTerminal(t *testing.T) {
 // written its passphrase prompt.
 type passphraseRun struct {
 	srv   *sshtest.Server
-	stdin io.WriteCloser // the terminal's keyboard
-	out   *syncBuffer    // what the terminal showed
-	done  chan error     // the end of script
+	stdin io.WriteCloser       // the terminal's keyboard
+	out   *conntest.SyncBuffer // what the terminal showed
+	done  chan error           // the end of script
 }
 
 // startAtPassphrasePrompt starts the binary on a pseudo-terminal, followed
@@ -215,7 +216,7 @@ func startAtPassphrasePrompt(t *testing.T, after string) *passphraseRun {
 	if err != nil {
 		sshtest.Skip(t, "script (util-linux) is not installed")
 	}
-	p := &passphraseRun{srv: sshtest.Start(t, sshtest.Options{}), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &passphraseRun{srv: sshtest.Start(t, sshtest.Options{}), out: &conntest.SyncBuffer{}, done: make(chan error, 1)}
 	key, pub := sshtest.KeyPair(t, "ed25519", "tty-canary-phrase")
 	p.srv.AuthorizeKey(t, pub)
 	dir := t.TempDir()

@@ -224,7 +224,7 @@ func (s *suite) runMaxOutput(t *testing.T, c connectors.Connector, _ string) {
 			fmt.Fprintf(&errOut, "%d\n", i)
 		}
 	}
-	var live lockedBuffer
+	var live SyncBuffer
 	res, err := c.Run(t.Context(), connectors.Command{Script: "seq 1 100000 >&2; seq 1 200000", Stdout: &live, MaxOutput: limit})
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func (s *suite) runEnvChdir(t *testing.T, c connectors.Connector, scratch string
 func (s *suite) runLiveOutput(t *testing.T, c connectors.Connector, _ string) {
 	script := fmt.Sprintf(`i=0; while [ $i -lt 200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done
 head -c %d /dev/zero | tr '\0' z`, 1<<20)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr SyncBuffer
 	res, err := c.Run(t.Context(), connectors.Command{Script: script, Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +380,7 @@ head -c %d /dev/zero | tr '\0' z`, 1<<20)
 	}
 
 	// StreamOnly: stdout reaches only the live writer.
-	var only lockedBuffer
+	var only SyncBuffer
 	res, err = c.Run(t.Context(), connectors.Command{Script: script, Stdout: &only, StreamOnly: true})
 	if err != nil {
 		t.Fatal(err)

@@ -70,16 +70,8 @@ func busyboxImage(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	id := busyboxContainer(t)
-	f := NewFactory()
 	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		target, err := f.Parse(id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := f.Open(t.Context(), target)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := openContainer(t, id, nil)
 		t.Cleanup(func() { c.Close() })
 		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
 		if err != nil || res.ExitCode != 0 {

@@ -103,14 +103,7 @@ func TestCancelKillsGrandchildren(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("run took %v after a 500ms deadline", d)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPid(t, pidFile)
 	for range 50 {
 		if !alive(pid) {
 			return
@@ -140,11 +133,7 @@ func TestBackgroundProcessDoesNotHangRun(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("run took %v", d)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid := readPid(t, pidFile)
 	if !alive(pid) {
 		t.Errorf("background process %d of a finished command was killed", pid)
 	}
@@ -171,4 +160,18 @@ func TestPutErrors(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name() != "nil" {
 		t.Errorf("directory holds %v, want only nil", entries)
 	}
+}
+
+// readPid returns the process id that a test's script wrote to path.
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file %s: %v", path, err)
+	}
+	return pid
 }

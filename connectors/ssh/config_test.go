@@ -670,10 +670,15 @@ func TestConfigPrecedence(t *testing.T) {
 		"ssh_password":                 "pw",
 		"ssh_key_password":             "pass",
 	}
-	s, err := resolveSettings("addr-user@alias:2002", full, env)
-	if err != nil {
-		t.Fatal(err)
+	resolve := func(addr string, data map[string]string) settings {
+		t.Helper()
+		s, err := resolveSettings(addr, data, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
+	s := resolve("addr-user@alias:2002", full)
 	h := env.Home
 	want := settings{
 		Alias: "addr-user@alias:2002", Hostname: "from-data", Port: 3003, User: "data-user",
@@ -685,10 +690,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	checkSettings(t, "data", s, want)
 
-	s, err = resolveSettings("addr-user@alias:2002", map[string]string{"ssh_config_file": cfg}, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = resolve("addr-user@alias:2002", map[string]string{"ssh_config_file": cfg})
 	want = settings{
 		Alias: "addr-user@alias:2002", Hostname: "from-config", Port: 2002, User: "addr-user",
 		IdentityFiles: []string{h + "/config_key"}, AllowAgent: true, ProxyJump: []string{"config-jump"},
@@ -698,17 +700,11 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	checkSettings(t, "address over config", s, want)
 
-	s, err = resolveSettings("alias", map[string]string{"ssh_config_file": cfg}, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = resolve("alias", map[string]string{"ssh_config_file": cfg})
 	want.Alias, want.Port, want.User = "alias", 1001, "config-user"
 	checkSettings(t, "config", s, want)
 
-	s, err = resolveSettings("alias", nil, env) // no ~/.ssh/config in the fresh home
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = resolve("alias", nil) // no ~/.ssh/config in the fresh home
 	var ids []string
 	for _, n := range defaultIdentities {
 		ids = append(ids, h+"/.ssh/"+n)

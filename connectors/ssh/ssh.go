@@ -694,26 +694,39 @@ func (c *Conn) files() (*sftp.Client, error) {
 	return cl, nil
 }
 
+// startFileOp begins op ("put" or "get") of the file path, on or from
+// (prep) the host: it returns the SFTP client, how to report an error (one
+// after a cancel as the cancel), and stop, which ends the watch for a
+// stalled host that startFileOp starts; the caller defers it.
+func (c *Conn) startFileOp(ctx context.Context, op, path, prep string) (sc *sftp.Client, wrap func(error) error, stop func(), err error) {
+	wrap = func(err error) error {
+		if ctx.Err() != nil {
+			err = ctx.Err() // what failed after a cancel is the cancel's doing
+		}
+		return c.explain(fmt.Errorf("%s %s %s %s: %w", op, path, prep, c.target.Name, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, wrap(err)
+	}
+	stop = c.watch(ctx, op+" "+path)
+	if sc, err = c.files(); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return sc, wrap, stop, nil
+}
+
 // Put streams src to a new temporary file in dst's directory
 // (connectors.TempName; 0600 before any byte is written), gives it, where
 // allowed, the old file's owner, then sets mode and renames it over dst
 // with posix-rename. A temporary file that a lost connection leaves behind
 // is removed by a later run (see connectors.SweepScript).
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
-	wrap := func(err error) error {
-		if ctx.Err() != nil {
-			err = ctx.Err() // what failed after a cancel is the cancel's doing
-		}
-		return c.explain(fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err))
-	}
-	if err := ctx.Err(); err != nil {
-		return wrap(err)
-	}
-	defer c.watch(ctx, "put "+dst)()
-	sc, err := c.files()
+	sc, wrap, unwatch, err := c.startFileOp(ctx, "put", dst, "on")
 	if err != nil {
 		return err
 	}
+	defer unwatch()
 	tmp := connectors.TempName(ctx, dst)
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
@@ -753,20 +766,11 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 
 // Get streams the file src into dst.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	wrap := func(err error) error {
-		if ctx.Err() != nil {
-			err = ctx.Err() // what failed after a cancel is the cancel's doing
-		}
-		return c.explain(fmt.Errorf("get %s from %s: %w", src, c.target.Name, err))
-	}
-	if err := ctx.Err(); err != nil {
-		return wrap(err)
-	}
-	defer c.watch(ctx, "get "+src)()
-	sc, err := c.files()
+	sc, wrap, unwatch, err := c.startFileOp(ctx, "get", src, "from")
 	if err != nil {
 		return err
 	}
+	defer unwatch()
 	f, err := sc.Open(src)
 	if err != nil {
 		return wrap(err)

@@ -60,47 +60,34 @@ func Load() (*Reference, error) {
 // naming the entry.
 func (r *Reference) Problems() []string {
 	var out []string
+	lacks := func(empty bool, problem string) {
+		if empty {
+			out = append(out, problem)
+		}
+	}
 	for _, s := range r.Builtins {
-		if s.Doc == "" {
-			out = append(out, "builtin "+s.Name+": no Doc")
-		}
-		if s.Example == "" {
-			out = append(out, "builtin "+s.Name+": no Example")
-		}
+		lacks(s.Doc == "", "builtin "+s.Name+": no Doc")
+		lacks(s.Example == "", "builtin "+s.Name+": no Example")
 		for _, p := range s.Params {
-			if p.Doc == "" {
-				out = append(out, "builtin "+s.Name+": parameter "+p.Name+" has no Doc")
-			}
+			lacks(p.Doc == "", "builtin "+s.Name+": parameter "+p.Name+" has no Doc")
 		}
 	}
 	for _, p := range r.Control {
-		if p.Doc == "" {
-			out = append(out, "control argument "+p.Name+": no Doc")
-		}
+		lacks(p.Doc == "", "control argument "+p.Name+": no Doc")
 	}
 	for _, f := range r.Facts {
-		if f.Doc == "" {
-			out = append(out, "fact "+f.Name+": no Doc")
-		}
-		if f.Example == "" {
-			out = append(out, "fact "+f.Name+": no Example")
-		}
+		lacks(f.Doc == "", "fact "+f.Name+": no Doc")
+		lacks(f.Example == "", "fact "+f.Name+": no Example")
 	}
 	for _, m := range r.Modules {
 		out = append(out, m.Problems...)
 	}
 	for _, f := range r.Connectors {
-		if f.Doc() == "" {
-			out = append(out, "connector @"+f.Scheme()+": no Doc")
-		}
+		lacks(f.Doc() == "", "connector @"+f.Scheme()+": no Doc")
 		for _, fld := range f.Fields() {
-			if fld.Doc == "" {
-				out = append(out, "connector @"+f.Scheme()+": data key "+fld.Name+" has no Doc")
-			}
-			if exampleValue(fld) == "" {
-				out = append(out, "connector @"+f.Scheme()+": data key "+fld.Name+
-					" has no example: none follows from its type and default; add \"e.g. VALUE\" to its Doc")
-			}
+			lacks(fld.Doc == "", "connector @"+f.Scheme()+": data key "+fld.Name+" has no Doc")
+			lacks(exampleValue(fld) == "", "connector @"+f.Scheme()+": data key "+fld.Name+
+				" has no example: none follows from its type and default; add \"e.g. VALUE\" to its Doc")
 		}
 	}
 	return out
@@ -190,16 +177,14 @@ func (r *Reference) pages() []page {
 
 // index is README.md: what the reference holds, with links.
 func (r *Reference) index() string {
-	var b strings.Builder
-	b.WriteString("# star-deploy reference\n\n")
-	b.WriteString("Generated from the code: the builtins' declarations, the facts, the docstrings of the " +
-		"stdlib modules and the connectors' data keys. `star-deploy docs` prints all of it; " +
-		"`star-deploy docs TOPIC` prints one part (" + strings.Join(r.Topics()[:4], ", ") + ", or a stdlib module).\n\n")
+	b := newPage("star-deploy reference", "Generated from the code: the builtins' declarations, the facts, the docstrings of the "+
+		"stdlib modules and the connectors' data keys. `star-deploy docs` prints all of it; "+
+		"`star-deploy docs TOPIC` prints one part ("+strings.Join(r.Topics()[:4], ", ")+", or a stdlib module).")
 	b.WriteString("- [Builtins](builtins.md): the functions predeclared in every deploy script, and the [control arguments](builtins.md#control-arguments) every operation accepts.\n")
 	b.WriteString("- [Facts](facts.md): what `fact()` reads from a host.\n")
 	b.WriteString("- The standard library, loaded with `load(\"@stdlib//NAME.star\", \"NAME\")`:\n")
 	for _, m := range r.Modules {
-		fmt.Fprintf(&b, "  - [%s](stdlib/%s.md): %s\n", m.Name, m.Name, firstSentence(m.Doc))
+		fmt.Fprintf(b, "  - [%s](stdlib/%s.md): %s\n", m.Name, m.Name, firstSentence(m.Doc))
 	}
 	b.WriteString("- [Connectors](connectors.md): how hosts are reached, and the data keys that configure each connector.\n")
 	return b.String()
@@ -208,38 +193,34 @@ func (r *Reference) index() string {
 // --- builtins and control arguments
 
 func (r *Reference) builtinsPage() string {
-	var b strings.Builder
-	b.WriteString("# Builtins\n\n")
-	b.WriteString("The functions predeclared in every deploy script. A dotted name is a member of a module value: " +
-		"`re.sub` is the member `sub` of the predeclared module `re`. " +
-		"Each builtin's **Effects** say what it may do: pure, read-host, write-host, local-fs (read or write files on the machine " +
-		"running star-deploy; in an app's sandbox, read its files only) and network. " +
-		"An app that embeds star-deploy in a sandbox defines only the builtins whose effects it allows " +
-		"(`runtime.Sandbox.Effects`); a script using another fails to compile with \"NAME is not available here\".\n\n")
-	for _, s := range r.Builtins {
-		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", s.Name, anchor(s.Name), firstSentence(s.Doc))
-	}
+	b := newPage("Builtins", "The functions predeclared in every deploy script. A dotted name is a member of a module value: "+
+		"`re.sub` is the member `sub` of the predeclared module `re`. "+
+		"Each builtin's **Effects** say what it may do: pure, read-host, write-host, local-fs (read or write files on the machine "+
+		"running star-deploy; in an app's sandbox, read its files only) and network. "+
+		"An app that embeds star-deploy in a sandbox defines only the builtins whose effects it allows "+
+		"(`runtime.Sandbox.Effects`); a script using another fails to compile with \"NAME is not available here\".")
+	indexList(b, r.Builtins, func(s *builtins.Spec) (string, string) { return s.Name, s.Doc })
 	b.WriteString("- [Control arguments](#control-arguments)\n\n")
 	for _, s := range r.Builtins {
-		fmt.Fprintf(&b, "## %s\n\n", s.Name)
-		codeBlock(&b, "python", builtinSignature(s))
-		fmt.Fprintf(&b, "%s\n\n", s.Doc)
+		fmt.Fprintf(b, "## %s\n\n", s.Name)
+		codeBlock(b, "python", builtinSignature(s))
+		fmt.Fprintf(b, "%s\n\n", s.Doc)
 		if len(s.Params) > 0 || s.Control {
 			b.WriteString("**Parameters**\n\n")
 			for _, p := range s.Params {
 				name, _ := strings.CutSuffix(p.Name, "?")
-				item(&b, name, p.Type, p.Default, p.Doc)
+				item(b, name, p.Type, p.Default, p.Doc)
 			}
 			if s.Control {
-				item(&b, "**control", "", "", "the [control arguments](#control-arguments).")
+				item(b, "**control", "", "", "the [control arguments](#control-arguments).")
 			}
 			b.WriteString("\n")
 		}
 		if s.Returns != "" {
-			fmt.Fprintf(&b, "**Returns**: %s\n\n", s.Returns)
+			fmt.Fprintf(b, "**Returns**: %s\n\n", s.Returns)
 		}
-		fmt.Fprintf(&b, "**Effects**: %s\n\n", s.Effects)
-		example(&b, s.Example)
+		fmt.Fprintf(b, "**Effects**: %s\n\n", s.Effects)
+		example(b, s.Example)
 	}
 	b.WriteString("## Control arguments\n\n")
 	var ops []string
@@ -252,10 +233,10 @@ func (r *Reference) builtinsPage() string {
 		"accept these keywords. Their defaults come from the command line (`--sudo`, `--sudo-user`) and from " +
 		"host data with the same name (`--data timeout=30`); a keyword on the call wins.\n\n")
 	for _, p := range r.Control {
-		item(&b, p.Name, p.Type, p.Default, p.Doc)
+		item(b, p.Name, p.Type, p.Default, p.Doc)
 	}
 	b.WriteString("\n")
-	example(&b, `shell("systemctl restart app", name = "restart app", sudo = True, timeout = 60, retries = 2, retry_delay = 5)`)
+	example(b, `shell("systemctl restart app", name = "restart app", sudo = True, timeout = 60, retries = 2, retry_delay = 5)`)
 	return b.String()
 }
 
@@ -278,20 +259,16 @@ func builtinSignature(s *builtins.Spec) string {
 // --- facts
 
 func (r *Reference) factsPage() string {
-	var b strings.Builder
-	b.WriteString("# Facts\n\n")
-	b.WriteString("`fact(NAME, ARGS...)` reads a fact about the host (see [`fact`](builtins.md#fact)): " +
-		"facts run also under `--dry`, never count as changes and are cached per host. " +
-		"`star-deploy INVENTORY fact NAME [ARG...]` prints a fact of every host.\n\n")
-	for _, f := range r.Facts {
-		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", f.Name, anchor(f.Name), firstSentence(f.Doc))
-	}
+	b := newPage("Facts", "`fact(NAME, ARGS...)` reads a fact about the host (see [`fact`](builtins.md#fact)): "+
+		"facts run also under `--dry`, never count as changes and are cached per host. "+
+		"`star-deploy INVENTORY fact NAME [ARG...]` prints a fact of every host.")
+	indexList(b, r.Facts, func(f builtins.FactDoc) (string, string) { return f.Name, f.Doc })
 	b.WriteString("\n")
 	for _, f := range r.Facts {
-		fmt.Fprintf(&b, "## %s\n\n", f.Name)
-		codeBlock(&b, "python", "fact("+strings.Join(append([]string{strconv.Quote(f.Name)}, f.Args...), ", ")+")")
-		fmt.Fprintf(&b, "%s\n\n", f.Doc)
-		example(&b, f.Example)
+		fmt.Fprintf(b, "## %s\n\n", f.Name)
+		codeBlock(b, "python", "fact("+strings.Join(append([]string{strconv.Quote(f.Name)}, f.Args...), ", ")+")")
+		fmt.Fprintf(b, "%s\n\n", f.Doc)
+		example(b, f.Example)
 	}
 	return b.String()
 }
@@ -305,9 +282,7 @@ func (m *Module) page() string {
 		fmt.Fprintf(&b, "%s\n\n", m.Doc)
 	}
 	codeBlock(&b, "python", fmt.Sprintf("load(\"@stdlib//%s.star\", %q)", m.Name, m.Name))
-	for _, op := range m.Ops {
-		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", op.Name, anchor(op.Name), firstSentence(op.Summary))
-	}
+	indexList(&b, m.Ops, func(op Op) (string, string) { return op.Name, op.Summary })
 	b.WriteString("\n")
 	for _, op := range m.Ops {
 		fmt.Fprintf(&b, "## %s\n\n", op.Name)
@@ -354,19 +329,15 @@ func (op Op) signature() string {
 // --- connectors
 
 func (r *Reference) connectorsPage() string {
-	var b strings.Builder
-	b.WriteString("# Connectors\n\n")
-	b.WriteString("The name of a host picks its connector (`@local`, `@ssh/HOST` or a bare `HOST`, `@docker/NAME`). " +
-		"Data keys configure a connector; `--data KEY=VALUE` sets one for every host. " +
-		"A connector key that the host's connector does not declare is an error before anything runs. " +
-		"`star-deploy connectors` lists the same keys.\n\n")
-	for _, f := range r.Connectors {
-		fmt.Fprintf(&b, "- [`@%s`](#%s): %s\n", f.Scheme(), anchor("@"+f.Scheme()), firstSentence(f.Doc()))
-	}
+	b := newPage("Connectors", "The name of a host picks its connector (`@local`, `@ssh/HOST` or a bare `HOST`, `@docker/NAME`). "+
+		"Data keys configure a connector; `--data KEY=VALUE` sets one for every host. "+
+		"A connector key that the host's connector does not declare is an error before anything runs. "+
+		"`star-deploy connectors` lists the same keys.")
+	indexList(b, r.Connectors, func(f connectors.Factory) (string, string) { return "@" + f.Scheme(), f.Doc() })
 	b.WriteString("\n")
 	for _, f := range r.Connectors {
-		fmt.Fprintf(&b, "## @%s\n\n%s\n\n", f.Scheme(), f.Doc())
-		codeBlock(&b, "sh", "star-deploy "+hostExample(f)+" deploy.star")
+		fmt.Fprintf(b, "## @%s\n\n%s\n\n", f.Scheme(), f.Doc())
+		codeBlock(b, "sh", "star-deploy "+hostExample(f)+" deploy.star")
 		fields := f.Fields()
 		if len(fields) == 0 {
 			b.WriteString("Data keys: none.\n\n")
@@ -382,7 +353,7 @@ func (r *Reference) connectorsPage() string {
 			if v == "" {
 				v = "VALUE"
 			}
-			item(&b, fld.Name, typ, fld.Default, fmt.Sprintf("%s Example: `--data %s=%s`", fld.Doc, fld.Name, v))
+			item(b, fld.Name, typ, fld.Default, fmt.Sprintf("%s Example: `--data %s=%s`", fld.Doc, fld.Name, v))
 		}
 		b.WriteString("\n")
 	}
@@ -453,6 +424,22 @@ func shellWord(s string) string {
 }
 
 // --- Markdown helpers
+
+// newPage starts a page: its title and an introduction (a paragraph).
+func newPage(title, intro string) *strings.Builder {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "# %s\n\n%s\n\n", title, intro)
+	return b
+}
+
+// indexList writes the list at the head of a page: an item for each of
+// items, its name linked to its section, with the first sentence of its doc.
+func indexList[T any](b *strings.Builder, items []T, nameDoc func(T) (name, doc string)) {
+	for _, it := range items {
+		name, doc := nameDoc(it)
+		fmt.Fprintf(b, "- [`%s`](#%s): %s\n", name, anchor(name), firstSentence(doc))
+	}
+}
 
 // item writes one list item: - `name` (type, default `d`): doc
 func item(b *strings.Builder, name, typ, def, doc string) {
