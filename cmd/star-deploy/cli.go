@@ -29,6 +29,9 @@ import (
 const description = `Run Starlark deploy scripts on many hosts at once.
 
   star-deploy [flags] INVENTORY SCRIPT.star...      run the scripts, in order, on every host
+  star-deploy [flags] INVENTORY SCRIPT.star:FUNC    run the script's top level, then FUNC()
+  star-deploy [flags] INVENTORY MODULE.OP [ARG...] [KEY=VALUE...]
+                                                    run one stdlib operation on every host
   star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
   star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
   star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
@@ -37,7 +40,11 @@ const description = `Run Starlark deploy scripts on many hosts at once.
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
 bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
-an Ansible inventory (INI or YAML).`
+an Ansible inventory (INI or YAML).
+
+An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
+one (True, 8080, ["a","b"], "quoted"), else strings:
+  star-deploy @local files.line /tmp/hosts "127.0.0.1 x" present=False`
 
 // cli is the kong grammar. Deploying is the default command, so
 // `star-deploy @local deploy.star` and `star-deploy run @local deploy.star`
@@ -113,7 +120,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
 	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, a comma-separated list, an inventory.star file or an Ansible inventory."`
-	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star...), or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
+	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
 }
 
 // connectorsCmd lists the registered connectors.
@@ -399,8 +406,21 @@ func (r *runCmd) sources() (mode, []source, error) {
 		src := fmt.Sprintf("print(fact(%s))\n", strings.Join(quoted, ", "))
 		return modeFact, []source{{"<fact>", []byte(src)}}, nil
 	}
+	if isAdhoc(r.Args[0]) {
+		s, err := adhocSource(r.Args[0], r.Args[1:])
+		if err != nil {
+			return 0, nil, err
+		}
+		return modeScripts, []source{s}, nil
+	}
 	var out []source
 	for _, path := range r.Args {
+		if s, ok, err := functionSource(path); err != nil {
+			return 0, nil, err
+		} else if ok {
+			out = append(out, s)
+			continue
+		}
 		fi, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
