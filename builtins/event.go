@@ -56,7 +56,10 @@ type Event struct {
 	Ignored  bool          `json:"ignored,omitempty"` // a failure that ignore_errors=True let pass
 	Stdout   string        `json:"stdout,omitempty"`  // shell output, only when verbose
 	Stderr   string        `json:"stderr,omitempty"`
-	Counts   *Counts       `json:"counts,omitempty"` // host_end only
+	// ExitCode is the exit status of the last command an op_end's
+	// operation ran (shell; another operation when its command failed).
+	ExitCode *int    `json:"exit_code,omitempty"`
+	Counts   *Counts `json:"counts,omitempty"` // host_end only
 
 	// MaxOutput is the cap on each stream of a command (max_output), set
 	// with the dropped counts on op_end when output was cut.

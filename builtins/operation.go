@@ -91,6 +91,10 @@ func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, 
 	if h.Verbose && out.shell {
 		ev.Stdout, ev.Stderr = stdout, stderr
 	}
+	if out.shell && !h.Dry {
+		code := out.exitCode
+		ev.ExitCode = &code
+	}
 	if out.stdoutDropped > 0 || out.stderrDropped > 0 {
 		ev.MaxOutput, ev.StdoutDropped, ev.StderrDropped = out.maxOutput, out.stdoutDropped, out.stderrDropped
 	}

@@ -53,8 +53,8 @@ func newOutput(cfg outputConfig) output {
 	}
 	switch {
 	case cfg.json:
-		o := &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout)}
-		o.write(runEvent{Time: time.Now(), Kind: kindRunStart, Hosts: cfg.hosts, Version: versionString()})
+		o := &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout), opFailed: map[string]bool{}}
+		o.write(runEvent{Time: time.Now(), Kind: kindRunStart, Schema: jsonSchema, Hosts: cfg.hosts, Version: versionString()})
 		return o
 	case cfg.terminal:
 		return newTTYOutput(cfg)
@@ -68,8 +68,9 @@ func newOutput(cfg outputConfig) output {
 // jsonOutput writes each event as one line of JSON on stdout, and nothing
 // else there; the summary goes to stderr.
 type jsonOutput struct {
-	cfg outputConfig
-	enc *json.Encoder
+	cfg      outputConfig
+	enc      *json.Encoder
+	opFailed map[string]bool // hosts that an operation failed (see summaryStyle)
 }
 
 func newJSONEncoder(w io.Writer) *json.Encoder {
@@ -111,6 +112,9 @@ func notUTF8(s string) []byte {
 type plainEvent sdrt.Event // an Event without its MarshalJSON method
 
 func (o *jsonOutput) event(e sdrt.Event) {
+	if e.Kind == sdrt.KindOpEnd && e.Status == sdrt.StatusFailed && !e.Ignored {
+		o.opFailed[e.Host] = true
+	}
 	if err := o.enc.Encode(newJSONEvent(e)); err != nil {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
 	}
@@ -123,7 +127,7 @@ func (o *jsonOutput) finish(rep *sdrt.Report, elapsed time.Duration, code int) {
 		end.Counts.add(hostState(rep, h))
 	}
 	o.write(end)
-	writeSummary(o.cfg.stderr, rep, elapsed, summaryStyle{verbose: o.cfg.verbose})
+	writeSummary(o.cfg.stderr, rep, elapsed, summaryStyle{verbose: o.cfg.verbose, opFailed: o.opFailed})
 }
 
 func (o *jsonOutput) write(v any) {
@@ -131,6 +135,10 @@ func (o *jsonOutput) write(v any) {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
 	}
 }
+
+// jsonSchema is the version of the --json event schema, in run_start. It
+// grows when a field changes meaning or goes away; new fields keep it.
+const jsonSchema = 1
 
 // The kinds of the first and the last line of --json output.
 const (
@@ -143,6 +151,7 @@ const (
 type runEvent struct {
 	Time        time.Time  `json:"time"`
 	Kind        string     `json:"kind"`
+	Schema      int        `json:"schema,omitempty"`      // run_start: jsonSchema
 	Hosts       int        `json:"hosts"`                 // how many hosts the run has
 	Version     string     `json:"version,omitempty"`     // run_start
 	ExitCode    *int       `json:"exit_code,omitempty"`   // run_end
@@ -214,7 +223,7 @@ func (o *plainOutput) finish(rep *sdrt.Report, elapsed time.Duration, _ int) {
 		// exec and fact print results on stdout; keep it clean for pipes.
 		w = o.cfg.stderr
 	}
-	writeSummary(w, rep, elapsed, summaryStyle{verbose: o.cfg.verbose})
+	writeSummary(w, rep, elapsed, summaryStyle{verbose: o.cfg.verbose, opFailed: o.opFailed})
 }
 
 // formatEvent writes the lines an event shows in plain and terminal
@@ -351,6 +360,10 @@ func formatDuration(d time.Duration) string {
 type summaryStyle struct {
 	color   bool
 	verbose bool
+	// opFailed holds the hosts whose failure an operation's op_end counted.
+	// A failed host not in it (a bad argument, the script itself) counts
+	// one more under FAILED.
+	opFailed map[string]bool
 }
 
 // hostState is what the summary says about a host: its status word, with
@@ -371,15 +384,15 @@ func hostState(rep *sdrt.Report, h sdrt.HostResult) string {
 	}
 }
 
-// writeSummary writes the table of hosts (host, status, ok, changed,
-// failed, skipped, time), a totals line and the error of every failed
-// host. Colours only with style.color.
+// writeSummary writes the table of hosts (host, status, and operations
+// unchanged, changed, failed and skipped, time), a totals line and the
+// error of every failed host. Colours only with style.color.
 func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style summaryStyle) {
 	paint := plainPaint
 	if style.color {
 		paint = ansiPaint
 	}
-	header := []string{"HOST", "STATUS", "OK", "CHANGED", "FAILED", "SKIPPED", "TIME"}
+	header := []string{"HOST", "STATUS", "UNCHANGED", "CHANGED", "FAILED", "SKIPPED", "TIME"}
 	rows := [][]string{header}
 	states := make([]string, len(rep.Hosts))
 	for i, h := range rep.Hosts {
@@ -388,10 +401,14 @@ func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style su
 		if !h.Started {
 			t = "-"
 		}
+		failed := h.Counts.Failed
+		if states[i] == "failed" && !style.opFailed[h.Name] {
+			failed++ // what failed was no operation: it counts all the same
+		}
 		rows = append(rows, []string{
 			h.Name, states[i],
 			fmt.Sprint(h.Counts.OK), fmt.Sprint(h.Counts.Changed),
-			fmt.Sprint(h.Counts.Failed), fmt.Sprint(h.Counts.Skipped), t,
+			fmt.Sprint(failed), fmt.Sprint(h.Counts.Skipped), t,
 		})
 	}
 	widths := make([]int, len(header))
@@ -575,6 +592,7 @@ type ttyOutput struct {
 	lines    int  // lines of the block now on screen
 	dirty    bool // the block is out of date
 	opFailed map[string]bool
+	dry      bool // an operation ran under --dry
 	stop     chan struct{}
 	stopped  chan struct{}
 	now      func() time.Time
@@ -588,6 +606,7 @@ type liveHost struct {
 	start   time.Time
 	counts  sdrt.Counts
 	running bool
+	changed []string // the operations that changed the host (or would), listed after the run
 }
 
 func newTTYOutput(cfg outputConfig) *ttyOutput {
@@ -655,6 +674,10 @@ func (o *ttyOutput) event(e sdrt.Event) {
 	case sdrt.KindOpEnd:
 		h.counts.Add(e.Status)
 		h.op = ""
+		if e.Status == sdrt.StatusChanged && o.cfg.mode != modeExec {
+			h.changed = append(h.changed, opName(e))
+			o.dry = o.dry || e.Dry
+		}
 		switch {
 		case o.cfg.mode == modeExec:
 			// The command's output streams out below, not through scroll.
@@ -697,9 +720,32 @@ func (o *ttyOutput) finish(rep *sdrt.Report, elapsed time.Duration, _ int) {
 	defer o.mu.Unlock()
 	var b bytes.Buffer
 	o.erase(&b)
+	o.writeChanged(&b)
 	o.cfg.stdout.Write(b.Bytes())
 	w := o.cfg.stdout
-	writeSummary(w, rep, elapsed, summaryStyle{color: o.cfg.color, verbose: o.cfg.verbose})
+	writeSummary(w, rep, elapsed, summaryStyle{color: o.cfg.color, verbose: o.cfg.verbose, opFailed: o.opFailed})
+}
+
+// writeChanged lists the operations that changed each host, in the order
+// hosts started: the live block that showed them is gone. Nothing when
+// nothing changed.
+func (o *ttyOutput) writeChanged(b *bytes.Buffer) {
+	title := "Changed:"
+	if o.dry {
+		title = "Would change:"
+	}
+	for _, h := range o.order {
+		for _, name := range h.changed {
+			if title != "" {
+				b.WriteString(o.paint(colorBold, title) + "\n")
+				title = ""
+			}
+			fmt.Fprintf(b, "[%s] %s\n", h.name, o.paint(colorYellow, name))
+		}
+	}
+	if title == "" {
+		b.WriteByte('\n')
+	}
 }
 
 func (o *ttyOutput) runningCount() int {
@@ -755,7 +801,7 @@ func (o *ttyOutput) block() []string {
 		}
 		shown++
 		c := h.counts
-		counts := fmt.Sprintf("%d ok", c.OK)
+		counts := fmt.Sprintf("%d unchanged", c.OK)
 		for _, n := range []struct {
 			n    int
 			name string

@@ -67,9 +67,9 @@ func TestPlainOutput(t *testing.T) {
 [web2] touch /x: would change (0.01s)
 [web2] make: skipped (0.01s)
 [web1] false: failed (1.50s): deploy.star:3:6: command "false" on web1 exited with status 1
-HOST  STATUS  OK  CHANGED  FAILED  SKIPPED   TIME
-web1  failed   0        1       1        0  1.62s
-web2  ok       0        1       0        1  0.01s
+HOST  STATUS  UNCHANGED  CHANGED  FAILED  SKIPPED   TIME
+web1  failed          0        1       1        0  1.62s
+web2  ok              0        1       0        1  0.01s
 2 hosts: 1 ok, 1 failed in 2.00s
 
 Failures:
@@ -142,7 +142,7 @@ func TestJSONOutputIsPure(t *testing.T) {
 	}
 	first, end := lines[0], lines[len(lines)-1]
 	lines = lines[1 : len(lines)-1]
-	if !strings.Contains(first, `"kind":"run_start","hosts":2,"version":"star-deploy `) {
+	if !strings.Contains(first, `"kind":"run_start","schema":1,"hosts":2,"version":"star-deploy `) {
 		t.Errorf("first line is not run_start: %s", first)
 	}
 	if !strings.Contains(end, `"kind":"run_end","hosts":2,"exit_code":1,"counts":{"ok":1,"failed":1,"unreachable":0,"stopped":0,"interrupted":0,"not_started":0},"duration":2}`) {
@@ -234,14 +234,14 @@ func TestSummary(t *testing.T) {
 	}
 	var b bytes.Buffer
 	writeSummary(&b, rep, 80*time.Second, summaryStyle{})
-	want := `HOST              STATUS       OK  CHANGED  FAILED  SKIPPED   TIME
-a-long-host-name  ok           12        3       0        0  1m15s
-b                 interrupted   1        0       0        0  1.00s
-c                 failed        0        0       0        0  0.00s
-d                 not started   0        0       0        0      -
-e                 unreachable   0        0       0        0  0.00s
-f                 stopped       2        0       0        0  0.00s
-g                 not started   0        0       0        0      -
+	want := `HOST              STATUS       UNCHANGED  CHANGED  FAILED  SKIPPED   TIME
+a-long-host-name  ok                  12        3       0        0  1m15s
+b                 interrupted          1        0       0        0  1.00s
+c                 failed               0        0       1        0  0.00s
+d                 not started          0        0       0        0      -
+e                 unreachable          0        0       0        0  0.00s
+f                 stopped              2        0       0        0  0.00s
+g                 not started          0        0       0        0      -
 7 hosts: 1 ok, 1 failed, 1 unreachable, 1 stopped, 1 interrupted, 2 not started in 1m20s
 stopped: more than 0% of hosts failed (--fail-percent)
 
@@ -308,7 +308,7 @@ func TestTTYOutput(t *testing.T) {
 			t.Errorf("line of %d runes is wider than the terminal: %q", n, l)
 		}
 	}
-	if !strings.Contains(block[1], "host00  0 ok, 1 changed") {
+	if !strings.Contains(block[1], "host00  0 unchanged, 1 changed") {
 		t.Errorf("host line = %q", block[1])
 	}
 	if !strings.Contains(block[2], "apt-get install") || !strings.Contains(block[2], "2.50s") && !strings.HasSuffix(block[2], "…") {
@@ -345,6 +345,45 @@ func TestTTYOutput(t *testing.T) {
 	}
 	if i, j := strings.LastIndex(got, "\x1b[J"), strings.Index(got, "HOST"); i > j {
 		t.Errorf("the block was erased after the summary:\n%q", got)
+	}
+	// The changed operations are listed before the summary, per host.
+	wantChanged := "\x1b[1mChanged:\x1b[0m\n[host00] \x1b[33mmotd\x1b[0m\n[host03] \x1b[33mtrue\x1b[0m\n\n"
+	if i, j := strings.Index(got, wantChanged), strings.Index(got, "HOST"); i < 0 || i > j {
+		t.Errorf("finish did not list the changed operations before the summary:\n%q\nwant %q", got, wantChanged)
+	}
+}
+
+// TestTTYListsChanges checks the list of changed operations after a run
+// on a terminal: grouped by host in start order, "Would change:" under
+// --dry, absent when nothing changed, and absent for exec.
+func TestTTYListsChanges(t *testing.T) {
+	finish := func(cfg outputConfig, events ...sdrt.Event) string {
+		var out bytes.Buffer
+		cfg.stdout, cfg.hosts, cfg.terminal = &out, 2, true
+		o := newTTYOutput(cfg)
+		for _, e := range events {
+			o.event(e)
+		}
+		o.finish(&sdrt.Report{}, time.Second, 0)
+		return stripANSI(out.String())
+	}
+	op := func(host, name string, s sdrt.Status, dry bool) sdrt.Event {
+		return sdrt.Event{Time: t0, Kind: sdrt.KindOpEnd, Host: host, Op: "shell", Name: name, Status: s, Dry: dry}
+	}
+	got := finish(outputConfig{},
+		op("a", "one", sdrt.StatusChanged, false), op("b", "two", sdrt.StatusChanged, false),
+		op("a", "same", sdrt.StatusOK, false), op("a", "three", sdrt.StatusChanged, false), op("b", "skip", sdrt.StatusSkipped, false))
+	if want := "Changed:\n[a] one\n[a] three\n[b] two\n\nHOST"; !strings.Contains(got, want) {
+		t.Errorf("got:\n%s\nwant it to contain:\n%s", got, want)
+	}
+	if got := finish(outputConfig{}, op("a", "one", sdrt.StatusChanged, true)); !strings.Contains(got, "Would change:\n[a] one\n") {
+		t.Errorf("dry run: got:\n%s", got)
+	}
+	if got := finish(outputConfig{}, op("a", "one", sdrt.StatusOK, false)); strings.Contains(got, "hange") {
+		t.Errorf("nothing changed, yet: got:\n%s", got)
+	}
+	if got := finish(outputConfig{mode: modeExec}, op("a", "uptime", sdrt.StatusChanged, false)); strings.Contains(got, "Changed:") {
+		t.Errorf("exec: got:\n%s", got)
 	}
 }
 
