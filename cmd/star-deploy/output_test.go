@@ -485,3 +485,31 @@ func TestJSONKeepsBytes(t *testing.T) {
 		t.Errorf("print: %s", lines[2])
 	}
 }
+
+// TestSummaryCountsEveryFailure runs the real CLI: a host that failed on a
+// bad argument (no operation ran, so none counted it) shows 1 under
+// FAILED; a host whose operation failed shows that one failure, not two.
+func TestSummaryCountsEveryFailure(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ script, row string }{
+		{`shell("true")` + "\n" + `put(dest="/nonexistent/x", contents="x")`, "@local  failed          0        1       1        0"},
+		{`shell("exit 3")`, "@local  failed          0        0       1        0"},
+		{`shell("exit 3", ignore_errors=True)` + "\n" + `fail("boom")`, "@local  failed          0        0       2        0"},
+	} {
+		script := writeFile(t, dir, "deploy.star", c.script+"\n")
+		for _, json := range []bool{false, true} {
+			args := []string{"@local", script}
+			if json {
+				args = append([]string{"--json"}, args...)
+			}
+			_, stdout, stderr := runCLI(t, args...)
+			out := stdout
+			if json {
+				out = stderr
+			}
+			if !strings.Contains(out, "HOST    STATUS  UNCHANGED  CHANGED  FAILED  SKIPPED") || !strings.Contains(out, c.row) {
+				t.Errorf("%s (json %v): summary lacks %q:\n%s", c.script, json, c.row, out)
+			}
+		}
+	}
+}
