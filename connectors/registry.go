@@ -175,6 +175,10 @@ func (r *Registry) atSchemes() []string {
 	return out
 }
 
+// Closest returns the candidate within edit distance 2 of s, if any: the
+// did-you-mean of an unknown name.
+func Closest(s string, candidates []string) string { return closest(s, candidates) }
+
 // closest returns the candidate within edit distance 2 of s, if any.
 func closest(s string, candidates []string) string {
 	best, bestD := "", 3

@@ -52,6 +52,7 @@ one (True, 8080, ["a","b"], "quoted"), else strings:
 // may come before or after the arguments.
 type cli struct {
 	Version kong.VersionFlag `help:"Print the version and commit and exit."`
+	Config  string           `placeholder:"FILE" help:"Read flag defaults from FILE (default: star-deploy.star in the current directory, if there is one)."`
 	flags   `embed:""`
 
 	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
@@ -82,6 +83,10 @@ type flags struct {
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable)."`
+
+	// defaultData is the --data of the config file and the environment,
+	// which the --data flags override.
+	defaultData []string `kong:"-"`
 }
 
 // sshData returns the connector data that the SSH flags set, asking for the
@@ -141,6 +146,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 		args, tail = args[:i], args[i+1:]
 	}
 	c = &cli{}
+	var defs *defaults
 	parser, err := kong.New(c,
 		kong.Name("star-deploy"),
 		kong.Description(description),
@@ -148,6 +154,12 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 		kong.Vars{"version": versionString()},
 		kong.Exit(func(code int) { panic(kongExit{code}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.ValueFormatter(func(v *kong.Value) string {
+			if defs == nil {
+				return v.Help
+			}
+			return defs.helpValue(v)
+		}),
 		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
 			if err := kong.DefaultHelpPrinter(options, ctx); err != nil {
 				return err
@@ -168,10 +180,14 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 			c, kctx, err = nil, nil, exit
 		}
 	}()
+	if defs, err = loadDefaults(parser, args); err != nil {
+		return nil, nil, err
+	}
 	kctx, err = parser.Parse(negativeValues(parser, args))
 	if err != nil {
 		return nil, nil, &usageError{fmt.Errorf("%w (see star-deploy --help)", err)}
 	}
+	c.defaultData = defs.data
 	if tail != nil {
 		if !strings.HasPrefix(kctx.Command(), "run") {
 			return nil, nil, usagef("%s takes no arguments after --", kctx.Command())
@@ -292,7 +308,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	data, err := parseData(reg, f.Data)
+	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
 	if err != nil {
 		return nil, err
 	}

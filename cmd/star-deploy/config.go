@@ -1,0 +1,327 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/kong"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// defaultConfig is the config file read from the current directory when
+// --config is not given.
+const defaultConfig = "star-deploy.star"
+
+// envPrefix starts the environment variable of each flag:
+// STAR_DEPLOY_FAIL_PERCENT for --fail-percent.
+const envPrefix = "STAR_DEPLOY_"
+
+// configMaxSteps bounds the Starlark steps of a config file, so that a loop
+// in it is an error rather than a hang.
+const configMaxSteps = 1_000_000
+
+// notSettable are the flags a config file or the environment cannot set.
+var notSettable = []string{"help", "version", "config"}
+
+// defaults are the flag defaults a config file and the environment give,
+// as the text kong parses, by flag name; data holds the KEY=VALUE items of
+// --data (config first, then the environment), which the --data flags
+// override.
+type defaults struct {
+	text map[string]string
+	data []string
+}
+
+// loadDefaults reads the config file (--config FILE in args, else
+// star-deploy.star in the current directory if there is one) and the
+// STAR_DEPLOY_* environment, and sets the defaults of parser's flags:
+// flag > environment > config > built-in default.
+func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
+	flags := settableFlags(parser)
+	d := &defaults{text: map[string]string{}}
+	path, explicit := configPath(args)
+	src, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := d.readConfig(path, src, flags); err != nil {
+			return nil, err
+		}
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("read the config file: %w", err)
+	}
+	if err := d.readEnv(flags); err != nil {
+		return nil, err
+	}
+	for name, text := range d.text {
+		flags[name].Default = text
+		flags[name].HasDefault = true
+	}
+	return d, nil
+}
+
+// settableFlags returns the flags a config file may set, by name.
+func settableFlags(parser *kong.Kong) map[string]*kong.Flag {
+	out := map[string]*kong.Flag{}
+	for _, group := range parser.Model.AllFlags(false) {
+		for _, f := range group {
+			if !slices.Contains(notSettable, f.Name) {
+				out[f.Name] = f
+			}
+		}
+	}
+	return out
+}
+
+// configPath returns the config file args name with --config, or the
+// default one; explicit says whether it was named.
+func configPath(args []string) (path string, explicit bool) {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			return v, true
+		}
+		if a == "--config" && i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return defaultConfig, false
+}
+
+// readConfig runs the config file src as pure Starlark (no builtins, no
+// load) and takes each top-level name as the default of the flag it names,
+// with underscores for dashes. Names starting with _ are private.
+func (d *defaults) readConfig(path string, src []byte, flags map[string]*kong.Flag) error {
+	f, prog, err := starlark.SourceProgramOptions(sdrt.FileOptions(), path, src, func(string) bool { return false })
+	if err != nil {
+		return usagef("config file: %w", err)
+	}
+	thread := &starlark.Thread{Name: "config " + path}
+	thread.SetMaxExecutionSteps(configMaxSteps)
+	globals, err := prog.Init(thread, nil)
+	if err != nil {
+		var evalErr *starlark.EvalError
+		if errors.As(err, &evalErr) {
+			err = errors.New(evalErr.Backtrace())
+		}
+		return usagef("config file %s: %w", path, err)
+	}
+	pos := bindings(f)
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range globals {
+			if !strings.HasPrefix(n, "_") && !yield(n) {
+				return
+			}
+		}
+	})
+	for _, n := range names {
+		where := fmt.Sprintf("%s:%d", path, pos[n].Line)
+		flag, ok := flags[strings.ReplaceAll(n, "_", "-")]
+		if !ok {
+			return usagef("%s: %s is not a setting; %s", where, n, settingHint(n, flags))
+		}
+		if err := d.set(flag, globals[n]); err != nil {
+			return usagef("%s: %s: %w", where, n, err)
+		}
+	}
+	return nil
+}
+
+// bindings returns where each top-level name is first assigned or defined.
+func bindings(f *syntax.File) map[string]syntax.Position {
+	pos := map[string]syntax.Position{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		var id *syntax.Ident
+		switch n := n.(type) {
+		case *syntax.AssignStmt:
+			id, _ = n.LHS.(*syntax.Ident)
+		case *syntax.DefStmt:
+			id = n.Name
+		case *syntax.ForStmt:
+			id, _ = n.Vars.(*syntax.Ident)
+		}
+		if id != nil {
+			if _, seen := pos[id.Name]; !seen {
+				pos[id.Name] = id.NamePos
+			}
+		}
+		return true
+	})
+	return pos
+}
+
+// settingHint suggests the setting closest to name, or lists them all.
+func settingHint(name string, flags map[string]*kong.Flag) string {
+	var names []string
+	for n := range flags {
+		names = append(names, strings.ReplaceAll(n, "-", "_"))
+	}
+	slices.Sort(names)
+	if best := connectors.Closest(name, names); best != "" {
+		return fmt.Sprintf("did you mean %s?", best)
+	}
+	return "the settings are the long flags with _ for -: " + strings.Join(names, ", ")
+}
+
+// set takes v as the default of flag, checking its type.
+func (d *defaults) set(flag *kong.Flag, v starlark.Value) error {
+	if flag.Name == "data" {
+		items, err := dataItems(v)
+		d.data = append(d.data, items...)
+		return err
+	}
+	text, err := flagText(flag, v)
+	if err != nil {
+		return err
+	}
+	d.text[flag.Name] = text
+	return nil
+}
+
+// flagText returns v as the text kong parses for flag, or an error naming
+// the type the flag wants.
+func flagText(flag *kong.Flag, v starlark.Value) (string, error) {
+	t := flag.Target.Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		if b, ok := v.(starlark.Bool); ok {
+			return strconv.FormatBool(bool(b)), nil
+		}
+		return "", fmt.Errorf("want a bool (True or False), got %s", v.Type())
+	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+		if i, ok := v.(starlark.Int); ok {
+			return i.String(), nil
+		}
+		return "", fmt.Errorf("want an int, got %s", v.Type())
+	case reflect.String:
+		if s, ok := starlark.AsString(v); ok {
+			return s, nil
+		}
+		return "", fmt.Errorf("want a string, got %s", v.Type())
+	case reflect.Slice:
+		return listText(v)
+	}
+	return "", fmt.Errorf("cannot be set in a config file")
+}
+
+// listText returns a string or a list of strings as comma-separated text.
+func listText(v starlark.Value) (string, error) {
+	if s, ok := starlark.AsString(v); ok {
+		return s, nil
+	}
+	seq, ok := v.(starlark.Indexable)
+	if !ok {
+		return "", fmt.Errorf("want a string or a list of strings, got %s", v.Type())
+	}
+	var items []string
+	for i := range seq.Len() {
+		s, ok := starlark.AsString(seq.Index(i))
+		if !ok {
+			return "", fmt.Errorf("want a string or a list of strings, got a %s in the list", seq.Index(i).Type())
+		}
+		items = append(items, s)
+	}
+	return strings.Join(items, ","), nil
+}
+
+// dataItems returns a dict of host data as KEY=VALUE items, in key order.
+func dataItems(v starlark.Value) ([]string, error) {
+	dict, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf("want a dict of string keys to str, int or bool values, got %s", v.Type())
+	}
+	var items []string
+	for _, kv := range dict.Items() {
+		k, ok := starlark.AsString(kv[0])
+		if !ok {
+			return nil, fmt.Errorf("want string keys, got %s", kv[0].Type())
+		}
+		var text string
+		switch val := kv[1].(type) {
+		case starlark.String:
+			text = string(val)
+		case starlark.Int:
+			text = val.String()
+		case starlark.Bool:
+			text = strconv.FormatBool(bool(val))
+		default:
+			return nil, fmt.Errorf("%s: want a str, int or bool value, got %s", k, kv[1].Type())
+		}
+		items = append(items, k+"="+text)
+	}
+	slices.Sort(items)
+	return items, nil
+}
+
+// readEnv takes STAR_DEPLOY_<FLAG> variables over the config file. Bool and
+// int values are checked here so that the error names the variable.
+// STAR_DEPLOY_DATA holds KEY=VALUE items, one a line.
+func (d *defaults) readEnv(flags map[string]*kong.Flag) error {
+	for name, flag := range flags {
+		env := envName(name)
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			continue
+		}
+		if name == "data" {
+			for _, line := range strings.Split(v, "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					d.data = append(d.data, line)
+				}
+			}
+			continue
+		}
+		t := flag.Target.Type()
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Bool:
+			if _, err := strconv.ParseBool(v); err != nil {
+				return usagef("%s=%q: want true or false", env, v)
+			}
+		case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return usagef("%s=%q: want an integer", env, v)
+			}
+		}
+		d.text[name] = v
+	}
+	return nil
+}
+
+// envName is the environment variable of the flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// helpValue formats a flag's help with its effective default and its
+// environment variable.
+func (d *defaults) helpValue(v *kong.Value) string {
+	help := v.Help
+	if v.Flag == nil || slices.Contains(notSettable, v.Name) {
+		return help
+	}
+	def := ""
+	if v.HasDefault {
+		def = v.Default
+	}
+	if v.Name == "data" {
+		def = strings.Join(d.data, " ")
+	}
+	if def != "" {
+		help += " Default: " + def + "."
+	}
+	return help + " ($" + envName(v.Name) + ")"
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// inventoryUser runs `@local inventory` and returns the ssh_user line it
+// prints, which --user (or its default) sets.
+func inventoryUser(t *testing.T, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, append(args, "@local", "inventory")...)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.Contains(line, "ssh_user") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// TestConfigPrecedence: flag > environment > config file > built-in
+// default, for a plain flag and for --data, with the config file found in
+// the current directory.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if got := inventoryUser(t); got != "" {
+		t.Fatalf("no config: ssh_user = %q, want none", got)
+	}
+	writeFile(t, dir, "star-deploy.star", "user = \"fromconfig\"\ndata = {\"team\": \"c\", \"n\": 3}\n")
+	if got, want := inventoryUser(t), `ssh_user = "fromconfig"`; got != want {
+		t.Errorf("config: %q, want %q", got, want)
+	}
+	t.Setenv("STAR_DEPLOY_USER", "fromenv")
+	if got, want := inventoryUser(t), `ssh_user = "fromenv"`; got != want {
+		t.Errorf("env over config: %q, want %q", got, want)
+	}
+	if got, want := inventoryUser(t, "--user", "fromflag"), `ssh_user = "fromflag"`; got != want {
+		t.Errorf("flag over env: %q, want %q", got, want)
+	}
+
+	t.Setenv("STAR_DEPLOY_DATA", "n=4")
+	code, stdout, stderr := runCLI(t, "--data", "team=f", "@local", "inventory")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`team = "f"`, `n = "4"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("data: want %s in:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestConfigHelpShowsEffectiveDefault: --help shows the built-in default,
+// then the config file's, then the environment's.
+func TestConfigHelpShowsEffectiveDefault(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	help := func() string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "--help")
+		if code != 0 {
+			t.Fatalf("--help: exit %d: %s", code, stderr)
+		}
+		return strings.Join(strings.Fields(stdout), " ")
+	}
+	if h := help(); !strings.Contains(h, "Default: 20. ($STAR_DEPLOY_PARALLEL)") {
+		t.Errorf("built-in default of --parallel missing:\n%s", h)
+	}
+	writeFile(t, dir, "star-deploy.star", "parallel = 50\nfail_percent = 10\nsudo = True\nlimit = [\"web\", \"db\"]\n")
+	h := help()
+	for _, want := range []string{"Default: 50. ($STAR_DEPLOY_PARALLEL)", "Default: 10. ($STAR_DEPLOY_FAIL_PERCENT)", "Default: web,db."} {
+		if !strings.Contains(h, want) {
+			t.Errorf("config: want %q in help:\n%s", want, h)
+		}
+	}
+	t.Setenv("STAR_DEPLOY_PARALLEL", "7")
+	if h := help(); !strings.Contains(h, "Default: 7. ($STAR_DEPLOY_PARALLEL)") {
+		t.Errorf("env: default 7 missing:\n%s", h)
+	}
+}
+
+// TestConfigFlag: --config names the file; the default one is then not read.
+func TestConfigFlag(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, dir, "star-deploy.star", "user = \"default\"\n")
+	other := writeFile(t, dir, "sub/other.star", "user = \"other\"\n")
+	if got, want := inventoryUser(t, "--config", other), `ssh_user = "other"`; got != want {
+		t.Errorf("--config FILE: %q, want %q", got, want)
+	}
+	if got, want := inventoryUser(t, "--config="+other), `ssh_user = "other"`; got != want {
+		t.Errorf("--config=FILE: %q, want %q", got, want)
+	}
+	code, _, stderr := runCLI(t, "--config", filepath.Join(dir, "missing.star"), "@local", "inventory")
+	if code != 2 || !strings.Contains(stderr, "missing.star") {
+		t.Errorf("missing --config file: exit %d, stderr %q; want 2 naming the file", code, stderr)
+	}
+}
+
+// TestConfigErrors: an unknown name, a wrong type, a bad program or a bad
+// environment value is exit 2 before anything runs, naming where.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"unknown", "parallel = 5\n\nparalel = 3\n", "bad.star:3: paralel is not a setting; did you mean parallel?"},
+		{"unknown far", "zzzzzz = 1\n", "bad.star:1: zzzzzz is not a setting; the settings are"},
+		{"bool", "x = 1\nsudo = \"yes\"\n", "bad.star:2: sudo: want a bool (True or False), got string"},
+		{"int", "parallel = \"50\"\n", "bad.star:1: parallel: want an int, got string"},
+		{"data", "data = {\"a\": [1]}\n", "bad.star:1: data: a: want a str, int or bool value, got list"},
+		{"builtin", "x = shell(\"ls\")\n", "undefined: shell"},
+		{"loop", "while True:\n  pass\n", "too many steps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			marker := filepath.Join(dir, "ran")
+			p := writeFile(t, dir, "bad.star", tc.src)
+			code, _, stderr := runCLI(t, "--config", p, "@local", "exec", "--", "touch", marker)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 containing %q", code, stderr, tc.want)
+			}
+			if exists(t, marker) {
+				t.Error("the command ran despite the config error")
+			}
+		})
+	}
+	t.Setenv("STAR_DEPLOY_PARALLEL", "many")
+	code, _, stderr := runCLI(t, "@local", "inventory")
+	if code != 2 || !strings.Contains(stderr, `STAR_DEPLOY_PARALLEL="many": want an integer`) {
+		t.Errorf("bad env: exit %d, stderr %q", code, stderr)
+	}
+}
