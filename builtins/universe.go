@@ -362,7 +362,8 @@ func (w *writer) value(v starlark.Value, path []starlark.Value) bool {
 			w.WriteString("[...]")
 			return true
 		}
-		return w.items("[", "]", v.Len(), func(i int) bool { return w.value(v.Index(i), append(path, v)) })
+		inner := append(path, v) // once, not once per item
+		return w.items("[", "]", v.Len(), func(i int) bool { return w.value(v.Index(i), inner) })
 	case starlark.Tuple:
 		end := ")"
 		if len(v) == 1 {
@@ -375,13 +376,14 @@ func (w *writer) value(v starlark.Value, path []starlark.Value) bool {
 			return true
 		}
 		keys := v.Keys()
+		inner := append(path, v)
 		return w.items("{", "}", len(keys), func(i int) bool {
 			x, _, _ := v.Get(keys[i])
 			if !w.value(keys[i], path) {
 				return false
 			}
 			w.WriteString(": ")
-			return w.value(x, append(path, v))
+			return w.value(x, inner)
 		})
 	case *starlark.Set:
 		var elems []starlark.Value
