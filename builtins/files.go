@@ -290,7 +290,7 @@ func (w *fileWant) setContent(b []byte) {
 // ensureFile makes dest hold w's content, mode and owner, changing only what
 // differs. It is the shared core of put and template.
 func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome, error) {
-	cur, final, sweepLater, err := h.destFile(ctx, probeControl(ctl), w.dest, w.follow)
+	cur, final, sweep, err := h.destFile(ctx, probeControl(ctl), w.dest, w.follow)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -332,9 +332,6 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	if via != "" {
 		defer h.forget(via)
 	}
-	if sweepLater != nil {
-		sweepLater(ctx)
-	}
 
 	chown := ""
 	if !sameOwner && (w.user != "" || w.group != "") {
@@ -344,24 +341,26 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	}
 	switch {
 	case !sameContent && ctl.privileged():
-		err = h.putPrivileged(ctx, ctl, w, mode, chown)
+		err = h.putPrivileged(ctx, ctl, w, mode, chown, sweep.script)
 	case !sameContent && (chown != "" || w.check != ""):
-		err = h.putOwned(ctx, ctl, w, cur, mode, chown)
+		err = h.putOwned(ctx, ctl, w, cur, mode, chown, sweep.script)
 	case !sameContent:
+		// The connector's upload runs no script of ours: the sweep
+		// takes a round trip of its own.
+		if sweep.script != "" {
+			if _, err := h.run(ctx, sweep.script, probeControl(ctl), ""); err == nil {
+				sweep.ran()
+			}
+			sweep = pendingSweep{}
+		}
 		err = h.putPlain(ctx, w, mode)
 	default:
-		var cmds []string
-		if !sameMode {
-			cmds = append(cmds, "chmod -- "+formatMode(mode)+" "+connectors.Quote(w.dest))
-		}
-		if chown != "" && !sameOwner {
-			cmds = append(cmds, "chown -- "+connectors.Quote(chown)+" "+connectors.Quote(w.dest))
-		}
-		_, err = h.check(ctx, strings.Join(cmds, " && "), probeControl(ctl), "")
+		err = h.setModeOwner(ctx, ctl, w.dest, sameMode, mode, sameOwner, chown, sweep.script)
 	}
 	if err != nil {
 		return outcome{}, err
 	}
+	sweep.ran()
 	return out, nil
 }
 
@@ -394,6 +393,43 @@ func changeMessage(w fileWant, cur fileInfo, mode fs.FileMode, sameContent, same
 	return msg
 }
 
+// setModeOwner changes the mode and owner of path, which holds the wanted
+// content already; sweep (a pendingSweep's script) runs in the same
+// command.
+func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameMode bool, mode fs.FileMode, sameOwner bool, chown, sweep string) error {
+	var cmds []string
+	if !sameMode {
+		cmds = append(cmds, "chmod -- "+formatMode(mode)+" "+connectors.Quote(path))
+	}
+	if chown != "" && !sameOwner {
+		cmds = append(cmds, "chown -- "+connectors.Quote(chown)+" "+connectors.Quote(path))
+	}
+	script := strings.Join(cmds, " && ")
+	full := script
+	if sweep != "" {
+		full = script + " || exit\n" + sweep // the sweep ends in || :
+	}
+	res, err := h.run(ctx, full, probeControl(ctl), "")
+	if err == nil && res.ExitCode != 0 {
+		err = &connectors.ExitError{Target: h.Name, Script: short(script), Result: res}
+	}
+	return err
+}
+
+// pendingSweep is the sweep of a directory that the probe of destFile did
+// not run: its script goes into the command that writes the file, and ran
+// records it done once that command came back.
+type pendingSweep struct {
+	script string
+	done   func()
+}
+
+func (p pendingSweep) ran() {
+	if p.done != nil {
+		p.done()
+	}
+}
+
 // destFile reads the file fact of dest before put or template change it,
 // and returns the path to write: dest itself, or, with follow, the file
 // that dest finally points to when dest is a symbolic link (then fi
@@ -403,13 +439,13 @@ func changeMessage(w fileWant, cur fileInfo, mode fs.FileMode, sameContent, same
 // Once per directory, privilege and run, the same probe also removes what
 // earlier runs left in dest's directory (connectors.SweepScript), at no
 // extra round trip. When the fact came from the cache, or the file to write
-// is in another directory, that directory's sweep is returned as
-// sweepLater, to run only if the file is written.
-func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bool) (fi fileInfo, final string, sweepLater func(context.Context), err error) {
+// is in another directory, that directory's sweep is returned as pending,
+// to run in the command that writes the file, if it is written.
+func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bool) (fi fileInfo, final string, pending pendingSweep, err error) {
 	key := factKey("file", []string{dest}, ctl)
 	if v, ok := h.cachedFact(key); ok {
 		if fi := fileInfoFrom(v); !follow || fi.Type != "link" {
-			return fi, dest, h.sweepLater(ctx, ctl, dest), nil
+			return fi, dest, h.sweepPending(ctx, ctl, dest), nil
 		}
 	}
 	sweep, done := h.sweepDue(ctx, ctl, dest)
@@ -419,30 +455,23 @@ func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bo
 	}
 	fi, final, err = h.statPath(ctx, ctl, dest, before)
 	if err != nil {
-		return fileInfo{}, "", nil, fmt.Errorf("fact file on %s: %w", h.Name, err)
+		return fileInfo{}, "", pendingSweep{}, fmt.Errorf("fact file on %s: %w", h.Name, err)
 	}
 	if done != nil {
 		done()
 	}
 	h.remember(factKey("file", []string{final}, ctl), fi.value())
 	if final != dest {
-		sweepLater = h.sweepLater(ctx, ctl, final)
+		pending = h.sweepPending(ctx, ctl, final)
 	}
-	return fi, final, sweepLater, nil
+	return fi, final, pending, nil
 }
 
-// sweepLater returns a function that runs the sweep of dest's directory
-// when it is due (sweepDue), or nil.
-func (h *Host) sweepLater(ctx context.Context, ctl Control, dest string) func(context.Context) {
-	sweep, done := h.sweepDue(ctx, ctl, dest)
-	if sweep == "" {
-		return nil
-	}
-	return func(ctx context.Context) {
-		if _, err := h.run(ctx, sweep, probeControl(ctl), ""); err == nil {
-			done()
-		}
-	}
+// sweepPending returns the sweep of dest's directory when it is due
+// (sweepDue).
+func (h *Host) sweepPending(ctx context.Context, ctl Control, dest string) pendingSweep {
+	script, done := h.sweepDue(ctx, ctl, dest)
+	return pendingSweep{script, done}
 }
 
 // sweepDue returns the sweep of dest's directory, and a function that
@@ -486,7 +515,7 @@ func (h *Host) putPlain(ctx context.Context, w fileWant, mode fs.FileMode) error
 // fails (an unknown user) or a validation that fails leaves the old file,
 // and the temporary file is removed.
 const ownedPut = `t=%s d=%s
-%sif %schmod %s "$t" && %s%smv -f -- "$t" "$d"; then exit 0; fi
+%s%sif %schmod %s "$t" && %s%smv -f -- "$t" "$d"; then exit 0; fi
 rm -f -- "$t"
 exit 1`
 
@@ -564,7 +593,7 @@ func lastLine(b []byte) string {
 // connector uploads to a temporary name of the run (connectors.TempName),
 // and ownedPut renames it into place once owner and mode are set. A
 // temporary file that a lost connection leaves is removed by a later run.
-func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileInfo, mode fs.FileMode, chown string) error {
+func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileInfo, mode fs.FileMode, chown, sweep string) error {
 	r, err := w.open()
 	if err != nil {
 		return err
@@ -584,7 +613,7 @@ func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileIn
 	if w.check != "" {
 		check = "{ " + w.check + "; } && "
 	}
-	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), keep, chownStep, formatMode(mode), check, w.unlinkStep())
+	script := fmt.Sprintf(ownedPut, connectors.Quote(tmp), connectors.Quote(w.dest), sweep, keep, chownStep, formatMode(mode), check, w.unlinkStep())
 	res, err := h.run(ctx, script, probeControl(ctl), "")
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)
@@ -602,7 +631,7 @@ func (h *Host) putOwned(ctx context.Context, ctl Control, w fileWant, cur fileIn
 // on failure (a rejected validation among them), and so is one that
 // did not get all w.size bytes (its input was cut short).
 const privilegedPut = `set -e
-d=%s
+%sd=%s
 t=$(mktemp %s)
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 143' TERM HUP INT
@@ -615,7 +644,7 @@ chmod %s "$t"
 %smv -f -- "$t" "$d"
 trap - EXIT`
 
-func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode fs.FileMode, chown string) error {
+func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode fs.FileMode, chown, sweep string) error {
 	r, err := w.open()
 	if err != nil {
 		return err
@@ -625,7 +654,7 @@ func (h *Host) putPrivileged(ctx context.Context, ctl Control, w fileWant, mode 
 	if chown != "" {
 		chownLine = "chown -- " + connectors.Quote(chown) + ` "$t"`
 	}
-	script := fmt.Sprintf(privilegedPut, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode), w.check, w.unlinkStep())
+	script := fmt.Sprintf(privilegedPut, sweep, connectors.Quote(w.dest), connectors.Quote(connectors.TempTemplate(ctx, w.dest)), w.size, w.size, chownLine, formatMode(mode), w.check, w.unlinkStep())
 	res, err := h.exec(ctx, script, probeControl(ctl), r)
 	if err != nil {
 		return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, err)

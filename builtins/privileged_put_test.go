@@ -40,7 +40,7 @@ func TestPrivilegedPutCancelledLeavesNoTempFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	w := fileWant{dest: dest, size: 1 << 10, open: func() (io.ReadCloser, error) { return io.NopCloser(conntest.CutReader(ctx)), nil }}
-	err = h.putPrivileged(ctx, Control{Sudo: true}, w, 0o644, "")
+	err = h.putPrivileged(ctx, Control{Sudo: true}, w, 0o644, "", "")
 	if err == nil {
 		t.Fatal("a cancelled privileged put succeeded")
 	}
