@@ -221,7 +221,7 @@ elif [ -f "$p" ]; then
 fi`
 
 func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	fi, err := h.statFile(ctx, ctl, args[0], "")
+	fi, _, err := h.statPath(ctx, ctl, args[0], "")
 	if err != nil {
 		return nil, err
 	}
@@ -245,16 +245,11 @@ if [ "$n" -gt 0 ]; then
 fi
 `
 
-// statFile reads the file fact of p, uncached. The script before, if any,
-// runs first in the same command (it must not print or exit), after the
-// line "p=PATH" that the probe starts with.
-func (h *Host) statFile(ctx context.Context, ctl Control, p, before string) (fileInfo, error) {
-	fi, _, err := h.statPath(ctx, ctl, p, before)
-	return fi, err
-}
-
-// statPath is statFile for a before that may move $p (followProbe): it
-// also returns the path the probe described, p or where p's links lead.
+// statPath reads the file fact of p, uncached, and returns the path the
+// probe described: p, or where p's links lead when before follows them
+// (followProbe). The script before, if any, runs first in the same command
+// (it must not print but "target PATH", nor exit but as followProbe does),
+// after the line "p=PATH" that the probe starts with.
 func (h *Host) statPath(ctx context.Context, ctl Control, p, before string) (fileInfo, string, error) {
 	head := "p=" + connectors.Quote(p) + "\n"
 	rest := strings.TrimPrefix(fmt.Sprintf(fileProbe, connectors.Quote(p)), head)
