@@ -306,8 +306,12 @@ func writePrefixed(w io.Writer, host, text string) {
 	if text == "" {
 		return
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	writeLines(bw, "["+host+"] ", text)
+	prefix := "[" + host + "] "
+	// The buffer fits the whole output when it is small, so that the usual
+	// short output costs one small allocation and one write.
+	size := len(text) + (strings.Count(text, "\n")+1)*(len(prefix)+1)
+	bw := bufio.NewWriterSize(w, min(size, 64<<10))
+	writeLines(bw, prefix, text)
 	bw.Flush()
 }
 
