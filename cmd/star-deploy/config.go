@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
@@ -135,26 +136,13 @@ func (d *defaults) readConfig(path string, src []byte, flags map[string]*kong.Fl
 	return nil
 }
 
-// bindings returns where each top-level name is first assigned or defined.
+// bindings returns where each global of the resolved file f is first
+// bound, as the resolver recorded it.
 func bindings(f *syntax.File) map[string]syntax.Position {
 	pos := map[string]syntax.Position{}
-	syntax.Walk(f, func(n syntax.Node) bool {
-		var id *syntax.Ident
-		switch n := n.(type) {
-		case *syntax.AssignStmt:
-			id, _ = n.LHS.(*syntax.Ident)
-		case *syntax.DefStmt:
-			id = n.Name
-		case *syntax.ForStmt:
-			id, _ = n.Vars.(*syntax.Ident)
-		}
-		if id != nil {
-			if _, seen := pos[id.Name]; !seen {
-				pos[id.Name] = id.NamePos
-			}
-		}
-		return true
-	})
+	for _, b := range f.Module.(*resolve.Module).Globals {
+		pos[b.First.Name] = b.First.NamePos
+	}
 	return pos
 }
 
