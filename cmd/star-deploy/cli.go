@@ -227,13 +227,8 @@ func negativeValues(parser *kong.Kong, args []string) []string {
 	numeric := map[string]bool{}
 	for _, group := range parser.Model.AllFlags(false) {
 		for _, f := range group {
-			switch f.Target.Kind() {
-			case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Float64:
+			if k := flagKind(f); isInt(k) || k == reflect.Float64 {
 				numeric["--"+f.Name] = true
-			case reflect.Pointer:
-				if k := f.Target.Type().Elem().Kind(); k == reflect.Int || k == reflect.Uint {
-					numeric["--"+f.Name] = true
-				}
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
@@ -135,26 +136,13 @@ func (d *defaults) readConfig(path string, src []byte, flags map[string]*kong.Fl
 	return nil
 }
 
-// bindings returns where each top-level name is first assigned or defined.
+// bindings returns where each global of the resolved file f is first
+// bound, as the resolver recorded it.
 func bindings(f *syntax.File) map[string]syntax.Position {
 	pos := map[string]syntax.Position{}
-	syntax.Walk(f, func(n syntax.Node) bool {
-		var id *syntax.Ident
-		switch n := n.(type) {
-		case *syntax.AssignStmt:
-			id, _ = n.LHS.(*syntax.Ident)
-		case *syntax.DefStmt:
-			id = n.Name
-		case *syntax.ForStmt:
-			id, _ = n.Vars.(*syntax.Ident)
-		}
-		if id != nil {
-			if _, seen := pos[id.Name]; !seen {
-				pos[id.Name] = id.NamePos
-			}
-		}
-		return true
-	})
+	for _, b := range f.Module.(*resolve.Module).Globals {
+		pos[b.First.Name] = b.First.NamePos
+	}
 	return pos
 }
 
@@ -189,27 +177,23 @@ func (d *defaults) set(flag *kong.Flag, v starlark.Value) error {
 // flagText returns v as the text kong parses for flag, or an error naming
 // the type the flag wants.
 func flagText(flag *kong.Flag, v starlark.Value) (string, error) {
-	t := flag.Target.Type()
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Bool:
+	switch k := flagKind(flag); {
+	case k == reflect.Bool:
 		if b, ok := v.(starlark.Bool); ok {
 			return strconv.FormatBool(bool(b)), nil
 		}
 		return "", fmt.Errorf("want a bool (True or False), got %s", v.Type())
-	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+	case isInt(k):
 		if i, ok := v.(starlark.Int); ok {
 			return i.String(), nil
 		}
 		return "", fmt.Errorf("want an int, got %s", v.Type())
-	case reflect.String:
+	case k == reflect.String:
 		if s, ok := starlark.AsString(v); ok {
 			return s, nil
 		}
 		return "", fmt.Errorf("want a string, got %s", v.Type())
-	case reflect.Slice:
+	case k == reflect.Slice:
 		return listText(v)
 	}
 	return "", fmt.Errorf("cannot be set in a config file")
@@ -282,16 +266,12 @@ func (d *defaults) readEnv(flags map[string]*kong.Flag) error {
 			}
 			continue
 		}
-		t := flag.Target.Type()
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch t.Kind() {
-		case reflect.Bool:
+		switch k := flagKind(flag); {
+		case k == reflect.Bool:
 			if _, err := strconv.ParseBool(v); err != nil {
 				return usagef("%s=%q: want true or false", env, v)
 			}
-		case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+		case isInt(k):
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return usagef("%s=%q: want an integer", env, v)
 			}
@@ -299,6 +279,25 @@ func (d *defaults) readEnv(flags map[string]*kong.Flag) error {
 		d.text[name] = v
 	}
 	return nil
+}
+
+// flagKind is the kind of the value flag takes: for an optional flag (a
+// pointer, like --fail-percent), the kind it points to.
+func flagKind(flag *kong.Flag) reflect.Kind {
+	t := flag.Target.Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind()
+}
+
+// isInt reports whether a flag of kind k takes an integer.
+func isInt(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // envName is the environment variable of the flag name.

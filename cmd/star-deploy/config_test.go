@@ -109,6 +109,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown", "parallel = 5\n\nparalel = 3\n", "bad.star:3: paralel is not a setting; did you mean parallel?"},
 		{"unknown far", "zzzzzz = 1\n", "bad.star:1: zzzzzz is not a setting; the settings are"},
 		{"bool", "x = 1\nsudo = \"yes\"\n", "bad.star:2: sudo: want a bool (True or False), got string"},
+		{"local first", "def _f():\n  parallel = 1\n  return parallel\nparallel = \"50\"\n", "bad.star:4: parallel: want an int, got string"},
 		{"int", "parallel = \"50\"\n", "bad.star:1: parallel: want an int, got string"},
 		{"data", "data = {\"a\": [1]}\n", "bad.star:1: data: a: want a str, int or bool value, got list"},
 		{"builtin", "x = shell(\"ls\")\n", "undefined: shell"},

@@ -124,7 +124,7 @@ func (o *jsonOutput) finish(rep *sdrt.Report, elapsed time.Duration, code int) {
 	end := runEvent{Time: time.Now(), Kind: kindRunEnd, Hosts: len(rep.Hosts), ExitCode: &code,
 		Counts: &runCounts{}, Interrupted: rep.Interrupted, Seconds: elapsed.Seconds()}
 	for _, h := range rep.Hosts {
-		end.Counts.add(hostState(rep, h))
+		end.Counts.add(hostState(h))
 	}
 	o.write(end)
 	writeSummary(o.cfg.stderr, rep, elapsed, summaryStyle{verbose: o.cfg.verbose, opFailed: o.opFailed})
@@ -306,8 +306,12 @@ func writePrefixed(w io.Writer, host, text string) {
 	if text == "" {
 		return
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	writeLines(bw, "["+host+"] ", text)
+	prefix := "[" + host + "] "
+	// The buffer fits the whole output when it is small, so that the usual
+	// short output costs one small allocation and one write.
+	size := len(text) + (strings.Count(text, "\n")+1)*(len(prefix)+1)
+	bw := bufio.NewWriterSize(w, min(size, 64<<10))
+	writeLines(bw, prefix, text)
 	bw.Flush()
 }
 
@@ -367,21 +371,12 @@ type summaryStyle struct {
 }
 
 // hostState is what the summary says about a host: its status word, with
-// "not started" for not_started. A report without statuses (from an
-// embedder or a test) is read from Started and Err.
-func hostState(rep *sdrt.Report, h sdrt.HostResult) string {
-	switch {
-	case h.Status == sdrt.StatusNotStarted, h.Status == "" && !h.Started:
+// "not started" for not_started. The runtime sets every host's Status.
+func hostState(h sdrt.HostResult) string {
+	if h.Status == sdrt.StatusNotStarted {
 		return "not started"
-	case h.Status != "":
-		return string(h.Status)
-	case h.Err == nil:
-		return "ok"
-	case rep.Interrupted && (errors.Is(h.Err, context.Canceled) || strings.HasSuffix(h.Err.Error(), context.Canceled.Error())):
-		return "interrupted"
-	default:
-		return "failed"
 	}
+	return string(h.Status)
 }
 
 // writeSummary writes the table of hosts (host, status, and operations
@@ -396,7 +391,7 @@ func writeSummary(w io.Writer, rep *sdrt.Report, elapsed time.Duration, style su
 	rows := [][]string{header}
 	states := make([]string, len(rep.Hosts))
 	for i, h := range rep.Hosts {
-		states[i] = hostState(rep, h)
+		states[i] = hostState(h)
 		t := formatDuration(h.Duration)
 		if !h.Started {
 			t = "-"

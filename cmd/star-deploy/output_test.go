@@ -41,10 +41,10 @@ func sampleEvents() []sdrt.Event {
 
 func sampleReport() *sdrt.Report {
 	return &sdrt.Report{Hosts: []sdrt.HostResult{
-		{Name: "web1", Started: true, Counts: sdrt.Counts{Changed: 1, Failed: 1}, Duration: 1620 * time.Millisecond,
+		{Name: "web1", Started: true, Status: sdrt.StatusFailed, Counts: sdrt.Counts{Changed: 1, Failed: 1}, Duration: 1620 * time.Millisecond,
 			Err: &sdrt.ScriptError{Host: "web1", Pos: "deploy.star:3:6", Msg: `command "false" on web1 exited with status 1`,
 				Backtrace: "Traceback (most recent call last):\n  deploy.star:3:6: in <toplevel>\nError in shell: ..."}},
-		{Name: "web2", Started: true, Counts: sdrt.Counts{Changed: 1, Skipped: 1}, Duration: 15 * time.Millisecond},
+		{Name: "web2", Started: true, Status: sdrt.StatusOK, Counts: sdrt.Counts{Changed: 1, Skipped: 1}, Duration: 15 * time.Millisecond},
 	}}
 }
 
@@ -106,7 +106,7 @@ func TestPlainHostFailureWithoutOp(t *testing.T) {
 		{Kind: sdrt.KindHostStart, Host: "db1"},
 		{Kind: sdrt.KindHostEnd, Host: "db1", Status: sdrt.StatusFailed, Error: "connect db1: connection refused"},
 	}
-	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "db1", Started: true, Err: errors.New("connect db1: connection refused")}}}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "db1", Started: true, Status: sdrt.StatusFailed, Err: errors.New("connect db1: connection refused")}}}
 	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
 	if !strings.HasPrefix(stdout, "[db1] failed: connect db1: connection refused\n") {
 		t.Errorf("output:\n%s", stdout)
@@ -122,7 +122,7 @@ func TestPlainExecOutput(t *testing.T) {
 		{Kind: sdrt.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: sdrt.StatusChanged, Stdout: "hi\nthere\n", Stderr: "warn\n"},
 		{Kind: sdrt.KindHostEnd, Host: "a", Status: sdrt.StatusOK},
 	}
-	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: sdrt.Counts{Changed: 1}}}}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Status: sdrt.StatusOK, Counts: sdrt.Counts{Changed: 1}}}}
 	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
 	if stdout != "[a] hi\n[a] there\n" {
 		t.Errorf("exec stdout = %q, want only the command's output", stdout)
@@ -208,7 +208,7 @@ func TestExecOutputSaysWhatWasDropped(t *testing.T) {
 		{Kind: sdrt.KindOpEnd, Host: "a", Op: "shell", Name: "exec", Status: sdrt.StatusChanged, Stdout: "head\ntail\n", MaxOutput: 10, StdoutDropped: 290},
 		{Kind: sdrt.KindHostEnd, Host: "a", Status: sdrt.StatusOK},
 	}
-	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Counts: sdrt.Counts{Changed: 1}}}}
+	rep := &sdrt.Report{Hosts: []sdrt.HostResult{{Name: "a", Started: true, Status: sdrt.StatusOK, Counts: sdrt.Counts{Changed: 1}}}}
 	stdout, stderr := render(outputConfig{hosts: 1, mode: modeExec}, events, rep)
 	if stdout != "[a] head\n[a] tail\n" {
 		t.Errorf("exec stdout = %q", stdout)
@@ -222,11 +222,11 @@ func TestSummary(t *testing.T) {
 	rep := &sdrt.Report{
 		Interrupted: true,
 		Hosts: []sdrt.HostResult{
-			{Name: "a-long-host-name", Started: true, Counts: sdrt.Counts{OK: 12, Changed: 3}, Duration: 75 * time.Second},
-			{Name: "b", Started: true, Counts: sdrt.Counts{OK: 1}, Duration: time.Second,
+			{Name: "a-long-host-name", Started: true, Status: sdrt.StatusOK, Counts: sdrt.Counts{OK: 12, Changed: 3}, Duration: 75 * time.Second},
+			{Name: "b", Started: true, Status: sdrt.StatusInterrupted, Counts: sdrt.Counts{OK: 1}, Duration: time.Second,
 				Err: &sdrt.ScriptError{Host: "b", Pos: "x.star:1:1", Msg: "interrupted", Err: fmt.Errorf("run: %w", context.Canceled)}},
-			{Name: "c", Started: true, Err: &sdrt.ScriptError{Host: "c", Pos: "lib/x.star:9:2", Msg: "boom", Backtrace: "trace"}},
-			{Name: "d"},
+			{Name: "c", Started: true, Status: sdrt.StatusFailed, Err: &sdrt.ScriptError{Host: "c", Pos: "lib/x.star:9:2", Msg: "boom", Backtrace: "trace"}},
+			{Name: "d", Status: sdrt.StatusNotStarted},
 			{Name: "e", Started: true, Status: sdrt.StatusUnreachable, Err: errors.New("connect to e: connection refused")},
 			{Name: "f", Started: true, Status: sdrt.StatusStopped, Counts: sdrt.Counts{OK: 2}, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
 			{Name: "g", Status: sdrt.StatusNotStarted, Err: errors.New("stopped: more than 0% of hosts failed (--fail-percent)")},
@@ -338,7 +338,7 @@ func TestTTYOutput(t *testing.T) {
 	o.mu.Lock()
 	o.redraw()
 	o.mu.Unlock()
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true}}}, time.Second, 0)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "host00", Started: true, Status: sdrt.StatusOK}}}, time.Second, 0)
 	got := out.String()
 	if !strings.Contains(got, "\x1b[J") || !strings.Contains(got, "HOST") {
 		t.Errorf("finish did not erase the block and print the summary:\n%q", got)
@@ -397,7 +397,7 @@ func TestTTYRedrawIsThrottled(t *testing.T) {
 		o.event(sdrt.Event{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "x", Status: sdrt.StatusOK})
 	}
 	time.Sleep(3 * redrawEvery)
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true, Status: sdrt.StatusOK}}}, time.Second, 0)
 	if n := strings.Count(out.String(), "hosts done"); n == 0 || n > 10 {
 		t.Errorf("the block was drawn %d times for 2000 events in ~%s", n, 3*redrawEvery)
 	}
@@ -410,7 +410,7 @@ func TestTTYExecOutput(t *testing.T) {
 	o := newTTYOutput(outputConfig{stdout: &out, hosts: 1, terminal: true, width: 80, mode: modeExec})
 	o.event(sdrt.Event{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "exec", Status: sdrt.StatusChanged,
 		Stdout: "one\ntwo", Stderr: "warn\n", MaxOutput: 8, StderrDropped: 5})
-	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true}}}, time.Second, 0)
+	o.finish(&sdrt.Report{Hosts: []sdrt.HostResult{{Name: "h", Started: true, Status: sdrt.StatusOK}}}, time.Second, 0)
 	want := "[h] one\n[h] two\n[h] warn\n[h] (output cut to max_output=8 bytes per stream: 0 bytes of stdout and 5 of stderr dropped from the middle)\n"
 	if got := stripANSI(out.String()); !strings.Contains(got, want) {
 		t.Errorf("terminal output %q lacks %q", got, want)
@@ -453,7 +453,7 @@ func TestInterruptedLines(t *testing.T) {
 	events := []sdrt.Event{
 		{Kind: sdrt.KindOpEnd, Host: "h", Op: "shell", Name: "sleep 30", Status: sdrt.StatusFailed, Error: `run "sleep 30" on h: context canceled`, Duration: time.Second},
 	}
-	rep := &sdrt.Report{Interrupted: true, Hosts: []sdrt.HostResult{{Name: "h"}}}
+	rep := &sdrt.Report{Interrupted: true, Hosts: []sdrt.HostResult{{Name: "h", Status: sdrt.StatusNotStarted}}}
 	stdout, _ := render(outputConfig{hosts: 1}, events, rep)
 	for _, want := range []string{"[h] sleep 30: interrupted (1.00s)", "1 host: 1 not started in 2.00s (interrupted)\n"} {
 		if !strings.Contains(stdout, want) {
