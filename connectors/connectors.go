@@ -112,6 +112,24 @@ type Field struct {
 	Secret  bool   // never printed, logged or put in events
 }
 
+// UnixMode returns the chmod(2) bits of a Put's mode: the permission bits
+// and the set-id and sticky bits, taken from either fs.FileMode's flags
+// (fs.ModeSetuid, ...) or Unix's bits (0o4755, as the builtins pass them),
+// as SFTP's chmod reads them.
+func UnixMode(mode fs.FileMode) uint32 {
+	m := uint32(mode) & 0o7777
+	if mode&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
+}
+
 // DataBool reads the "bool" field key of a host's data: def when it is
 // unset or empty, else yes or no, or what strconv.ParseBool takes (true,
 // false, 1, 0, ...), in any case.
