@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -108,6 +110,44 @@ type Field struct {
 	Default string // shown in docs; empty when there is none
 	Doc     string // one or two sentences
 	Secret  bool   // never printed, logged or put in events
+}
+
+// UnixMode returns the chmod(2) bits of a Put's mode: the permission bits
+// and the set-id and sticky bits, taken from either fs.FileMode's flags
+// (fs.ModeSetuid, ...) or Unix's bits (0o4755, as the builtins pass them),
+// as SFTP's chmod reads them.
+func UnixMode(mode fs.FileMode) uint32 {
+	m := uint32(mode) & 0o7777
+	if mode&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
+}
+
+// DataBool reads the "bool" field key of a host's data: def when it is
+// unset or empty, else yes or no, or what strconv.ParseBool takes (true,
+// false, 1, 0, ...), in any case.
+func DataBool(data map[string]string, key string, def bool) (bool, error) {
+	v := strings.TrimSpace(data[key])
+	switch strings.ToLower(v) {
+	case "":
+		return def, nil
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: want true or false, got %q", key, v)
+	}
+	return b, nil
 }
 
 // ExitError reports a command whose exit status was not accepted.

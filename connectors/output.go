@@ -41,15 +41,11 @@ func (o *Output) Stdout() io.Writer { return &o.stdout }
 // Stderr is the writer for the command's standard error.
 func (o *Output) Stderr() io.Writer { return &o.stderr }
 
-// Bytes returns what was kept of both streams. Call it once the
-// transport has stopped writing.
-func (o *Output) Bytes() (stdout, stderr []byte) { return o.stdout.keep.Bytes(), o.stderr.keep.Bytes() }
-
 // Fill sets what res reports of the output: Stdout, Stderr, MaxOutput and
 // the numbers of bytes dropped. Call it once the transport has stopped
 // writing.
 func (o *Output) Fill(res *Result) {
-	res.Stdout, res.Stderr = o.Bytes()
+	res.Stdout, res.Stderr = o.stdout.keep.Bytes(), o.stderr.keep.Bytes()
 	res.MaxOutput = o.stdout.keep.Limit()
 	res.StdoutDropped, res.StderrDropped = o.stdout.keep.Dropped(), o.stderr.keep.Dropped()
 }

@@ -140,7 +140,7 @@ func (r *Registry) CheckKey(key string) error {
 			names = append(names, fld.Name)
 		}
 		msg := fmt.Sprintf("unknown data key %q for the %s connector", key, s)
-		if best := closest(key, names); best != "" {
+		if best := Closest(key, names); best != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", best)
 		} else if len(names) > 0 {
 			msg += "; known keys: " + strings.Join(names, ", ")
@@ -177,10 +177,7 @@ func (r *Registry) atSchemes() []string {
 
 // Closest returns the candidate within edit distance 2 of s, if any: the
 // did-you-mean of an unknown name.
-func Closest(s string, candidates []string) string { return closest(s, candidates) }
-
-// closest returns the candidate within edit distance 2 of s, if any.
-func closest(s string, candidates []string) string {
+func Closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {

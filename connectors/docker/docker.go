@@ -395,7 +395,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		return wrap(err)
 	}
 	q := connectors.Quote(tmp)
-	res, err := c.Run(ctx, connectors.Command{Script: "chmod " + unixMode(mode) + " " + q + " && mv -f -- " + q + " " + connectors.Quote(dst)})
+	res, err := c.Run(ctx, connectors.Command{Script: "chmod " + fmt.Sprintf("%04o", connectors.UnixMode(mode)) + " " + q + " && mv -f -- " + q + " " + connectors.Quote(dst)})
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("rename into place: %s", bytes.TrimSpace(res.Stderr))
 	}
@@ -411,18 +411,6 @@ func (c *Conn) removeTemp(ctx context.Context, tmp string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	c.Run(ctx, connectors.Command{Script: "rm -f -- " + connectors.Quote(tmp)})
-}
-
-// unixMode renders mode as chmod's octal digits, taking the set-id and
-// sticky bits from either fs.FileMode's flags or Unix's bits.
-func unixMode(mode fs.FileMode) string {
-	m := uint32(mode) & 0o7777
-	for flag, bit := range map[fs.FileMode]uint32{fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000, fs.ModeSticky: 0o1000} {
-		if mode&flag != 0 {
-			m |= bit
-		}
-	}
-	return fmt.Sprintf("%04o", m)
 }
 
 // sized returns src's size and a reader of it: from Len() (content=) or

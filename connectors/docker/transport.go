@@ -9,10 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/moby/moby/client"
+
+	"github.com/star-deploy/star-deploy/connectors"
 )
 
 // engineEnv is what decides how the Engine is reached: the host's data
@@ -105,14 +106,9 @@ func engineEnvFor(data map[string]string) (engineEnv, error) {
 		tlsVerify: os.Getenv(client.EnvTLSVerify),
 	}
 	e.home, _ = os.UserHomeDir()
-	if v := data["docker_insecure"]; v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return e, fmt.Errorf("docker_insecure: want true or false, got %q", v)
-		}
-		e.insecure = b
-	}
-	return e, nil
+	var err error
+	e.insecure, err = connectors.DataBool(data, "docker_insecure", false)
+	return e, err
 }
 
 // clientOptions are the Engine client options that carry out p.

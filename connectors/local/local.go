@@ -291,9 +291,10 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	if _, err := io.Copy(f, connectors.ContextReader(ctx, src)); err != nil {
 		return err
 	}
-	// After the chown, which may clear set-id bits.
-	if err := f.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
-		return err
+	// After the chown, which may clear set-id bits. Not f.Chmod: it drops
+	// set-id bits given as Unix's bits (0o4755), which the builtins pass.
+	if err := syscall.Fchmod(int(f.Fd()), connectors.UnixMode(mode)); err != nil {
+		return &fs.PathError{Op: "chmod", Path: f.Name(), Err: err}
 	}
 	if err := f.Sync(); err != nil {
 		return err

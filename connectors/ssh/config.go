@@ -35,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/star-deploy/star-deploy/connectors"
 )
 
 // configEnv is what resolution takes from the machine, so tests can set
@@ -372,10 +374,10 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 	}
 	s.Password = data["ssh_password"]
 	s.KeyPassphrase = data["ssh_key_password"]
-	if s.AllowAgent, err = dataBool(data, "ssh_allow_agent", true); err != nil {
+	if s.AllowAgent, err = connectors.DataBool(data, "ssh_allow_agent", true); err != nil {
 		return err
 	}
-	s.ForwardAgent, err = dataBool(data, "ssh_forward_agent", false)
+	s.ForwardAgent, err = connectors.DataBool(data, "ssh_forward_agent", false)
 	return err
 }
 
@@ -616,23 +618,6 @@ func parseDataSeconds(v string) (time.Duration, error) {
 		return d, nil
 	}
 	return 0, fmt.Errorf("want a number of seconds (10, 0.5) or a duration (1m30s, 500ms), got %q", v)
-}
-
-func dataBool(data map[string]string, key string, def bool) (bool, error) {
-	v := strings.TrimSpace(data[key])
-	switch strings.ToLower(v) {
-	case "":
-		return def, nil
-	case "yes":
-		return true, nil
-	case "no":
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s: want true or false, got %q", key, v)
-	}
-	return b, nil
 }
 
 // expandTilde expands a leading ~ or ~user, as ssh(1)'s tilde_expand.

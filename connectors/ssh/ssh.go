@@ -593,26 +593,17 @@ const answerGrace = 2 * time.Second
 // called the returned stop within answerGrace, so that a cancelled Put or
 // Get returns even when the host has stalled.
 func (c *Conn) watch(ctx context.Context, what string) (stop func()) {
-	var mu sync.Mutex
-	var timer *time.Timer
-	stopped := false
+	stopped := make(chan struct{})
 	stopAfter := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			timer = time.AfterFunc(answerGrace, func() {
-				c.abort(fmt.Errorf("the host did not answer within %s when %s was cancelled", answerGrace, what))
-			})
+		select {
+		case <-stopped:
+		case <-time.After(answerGrace):
+			c.abort(fmt.Errorf("the host did not answer within %s when %s was cancelled", answerGrace, what))
 		}
 	})
 	return func() {
 		stopAfter()
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		if timer != nil {
-			timer.Stop()
-		}
+		close(stopped)
 	}
 }
 
