@@ -223,7 +223,12 @@ func startAtPassphrasePrompt(t *testing.T, after string) *passphraseRun {
 	deploy := writeFile(t, dir, "s.star", `print("connected to " + host.name)`)
 	line := strings.Join([]string{bin, "--key", key, "--user", p.srv.User, "--data", "ssh_allow_agent=false",
 		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + p.srv.Addr, deploy, after}, " ")
-	cmd := exec.Command(scriptCmd, "-qec", line, "/dev/null")
+	// script runs line with $SHELL, and a Ctrl-C on the terminal reaches
+	// that shell too: dash (/bin/sh on Debian, the shell when SHELL is unset)
+	// dies of it before `after` runs, where bash waits for its child. The
+	// shell ignores SIGINT here; Go's signal.Notify turns it back on in the
+	// binary.
+	cmd := exec.Command(scriptCmd, "-qec", "trap '' INT; "+line, "/dev/null")
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
