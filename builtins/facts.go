@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,9 @@ type factDef struct {
 	Doc     string
 	Example string
 	read    func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error)
+	// Paths are files a fact without them among its arguments reads: a
+	// write to one of them, or below, drops the fact from the cache.
+	Paths []string
 }
 
 // FactDoc documents one fact for the reference.
@@ -61,6 +65,7 @@ if f.exists and f.type == "file":
     print("nginx is not installed")`, read: readWhich},
 	}
 	defs = append(defs, systemFacts()...)
+	defs = append(defs, hostFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }
@@ -129,7 +134,7 @@ func factNames() string {
 // readFact reads a fact through the cache. The key holds the fact, its
 // arguments and the privilege it was read with.
 func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []string) (starlark.Value, error) {
-	key := factKey(def.Name, args, ctl)
+	key := factKey(def.Name, append(slices.Clip(args), def.Paths...), ctl)
 	return h.fact(key, func() (starlark.Value, error) {
 		v, err := def.read(ctx, h, probeControl(ctl), args)
 		if err != nil {
