@@ -279,3 +279,23 @@ func TestPostgresqlFactsWithoutPsql(t *testing.T) {
 		}
 	}
 }
+
+// A role that is no superuser cannot read pg_authid: the password of a role
+// reads as None, not as a failure.
+func TestPostgresqlRolePasswordWithoutSuperuser(t *testing.T) {
+	c := fake.New("db")
+	c.On("psql", connectors.Result{ExitCode: 3, Stderr: readCapture(t, "postgresql_authid_denied.txt")})
+	h := &Host{Name: "db", Conn: c}
+	v, err := readPostgresqlRolePassword(t.Context(), h, Control{}, []string{"", "app", "secret"})
+	if err != nil || v != starlark.None {
+		t.Errorf("got %v, %v; want None", v, err)
+	}
+	c.On("psql", connectors.Result{Stdout: readCapture(t, "postgresql_authid_absent.txt")})
+	if v, err := readPostgresqlRolePassword(t.Context(), h, Control{}, []string{"", "nobody", "secret"}); err != nil || v != starlark.None {
+		t.Errorf("a missing role: %v, %v; want None", v, err)
+	}
+	c.On("psql", connectors.Result{Stdout: readCapture(t, "postgresql_authid_app.txt")})
+	if v, err := readPostgresqlRolePassword(t.Context(), h, Control{}, []string{"", "app", "secret"}); err != nil || v != starlark.True {
+		t.Errorf("app's password: %v, %v; want True", v, err)
+	}
+}
