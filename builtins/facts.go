@@ -66,6 +66,7 @@ if f.exists and f.type == "file":
 	}
 	defs = append(defs, systemFacts()...)
 	defs = append(defs, hostFacts()...)
+	defs = append(defs, postgresqlFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }

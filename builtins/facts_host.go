@@ -143,13 +143,6 @@ func structDict[V any](m map[string]V, value func(V) starlark.Value) *starlark.D
 	return d
 }
 
-func optString(s string) starlark.Value {
-	if s == "" {
-		return starlark.None
-	}
-	return starlark.String(s)
-}
-
 // --- cpus, memory, kernel, modules, locales, timezone, fqdn
 
 const cpusProbe = `getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo`

@@ -165,6 +165,14 @@ func strList(ss []string) *starlark.List {
 	return starlark.NewList(vs)
 }
 
+// optString is s as a Starlark string, or None when it is empty.
+func optString(s string) starlark.Value {
+	if s == "" {
+		return starlark.None
+	}
+	return starlark.String(s)
+}
+
 func newStruct(name string, d starlark.StringDict) *starlarkstruct.Struct {
 	return starlarkstruct.FromStringDict(starlark.String(name), d)
 }
