@@ -1,9 +1,16 @@
 package builtins
 
 import (
+	"context"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
 )
 
 // The captures in testdata/facts/docker come from this machine's Docker
@@ -165,5 +172,30 @@ func TestPortSpec(t *testing.T) {
 		if got := portSpec(c.b, c.port); got != c.want {
 			t.Errorf("portSpec(%+v, %q) = %q, want %q", c.b, c.port, got, c.want)
 		}
+	}
+}
+
+// An object removed between the ls and the inspect of the probe (another
+// client) makes the probe run again; other failures are errors, and a host
+// without docker has none.
+func TestDockerInspectRetries(t *testing.T) {
+	calls := 0
+	conn := fake.New("@fake").OnFunc("ids=$(docker volume ls", func(context.Context, connectors.Command) (connectors.Result, error) {
+		calls++
+		if calls == 1 {
+			return connectors.Result{ExitCode: 1, Stdout: []byte("[]\n"), Stderr: []byte("Error: No such volume: gone\n")}, nil
+		}
+		return connectors.Result{Stdout: readCapture(t, "volumes.json")}, nil
+	}).On("ids=$(docker network ls", connectors.Result{ExitCode: 1, Stderr: []byte("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n")})
+	h := &Host{Name: "@fake", Conn: conn}
+	v, err := readDockerVolumes(t.Context(), h, Control{}, nil)
+	if err != nil || calls != 2 || v.(*starlark.Dict).Len() != 2 {
+		t.Errorf("volumes after %d calls: %v, %v", calls, v, err)
+	}
+	if _, err := readDockerNetworks(t.Context(), h, Control{}, nil); err == nil || !strings.Contains(err.Error(), "Is the docker daemon running?") {
+		t.Errorf("networks of an engine that does not answer: %v", err)
+	}
+	if v, err := readDockerImages(t.Context(), h, Control{}, nil); err != nil || v.(*starlark.Dict).Len() != 0 {
+		t.Errorf("images without docker: %v, %v", v, err)
 	}
 }
