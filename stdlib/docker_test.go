@@ -75,7 +75,17 @@ WEB = dict(
 		t.Helper()
 		return dockerCLI(t, "inspect", "--format", format, obj)
 	}
-	var webID string
+	var webID, cacheVolume string
+	anonymous := func(t *testing.T) string {
+		t.Helper()
+		return inspect(t, `{{range .Mounts}}{{if eq .Destination "/cache"}}{{.Name}}{{end}}{{end}}`, p+"-web")
+	}
+	gone := func(t *testing.T, what string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err == nil {
+			t.Errorf("%s is still there: %s", what, out)
+		}
+	}
 	steps := []struct {
 		name, script string
 		before       func(t *testing.T)
@@ -85,9 +95,7 @@ WEB = dict(
 docker.image(d["img1"])  # present: nothing to do, nothing pulled
 docker.image(d["alias"], present = False)
 `, check: func(t *testing.T) {
-			if out, err := exec.Command("docker", "image", "inspect", alias).CombinedOutput(); err == nil {
-				t.Errorf("%s is still there: %s", alias, out)
-			}
+			gone(t, alias, "image", "inspect", alias)
 			inspect(t, "{{.Id}}", img1)
 		}},
 		{name: "20-volume-network", script: `
@@ -107,7 +115,7 @@ docker.container(p + "-web", **WEB)
 docker.container(p + "-idle", image = d["img2"], start = False, command = ["true"])
 `, check: func(t *testing.T) {
 			web := p + "-web"
-			webID = inspect(t, "{{.Id}}", web)
+			webID, cacheVolume = inspect(t, "{{.Id}}", web), anonymous(t)
 			for format, want := range map[string]string{
 				"{{.State.Status}}":                                           "running",
 				"{{.HostConfig.RestartPolicy.Name}}":                          "unless-stopped",
@@ -147,6 +155,8 @@ docker.container(p + "-web", **WEB)
 			if got := inspect(t, "{{.State.Status}}", p+"-web"); got != "running" {
 				t.Errorf("status %s", got)
 			}
+			gone(t, "the anonymous volume of the container before", "volume", "inspect", cacheVolume)
+			cacheVolume = anonymous(t)
 		}},
 		{name: "50-moved-tag-recreates", before: func(t *testing.T) {
 			// img1 is built anew: its tag now names another image.
@@ -161,6 +171,8 @@ docker.container(p + "-web", **WEB)
 			if got, want := inspect(t, "{{.Image}}", p+"-web"), inspect(t, "{{.Id}}", img2); got != want {
 				t.Errorf("%s-web runs %s, want %s", p, got, want)
 			}
+			gone(t, "the anonymous volume of the container before", "volume", "inspect", cacheVolume)
+			cacheVolume = anonymous(t)
 		}},
 		{name: "60-stop", script: `
 docker.container(p + "-web", start = False)
@@ -178,10 +190,9 @@ docker.volume(p + "-data", present = False)
 docker.image(d["img2"], present = False)
 `, check: func(t *testing.T) {
 			for _, obj := range []string{p + "-web", p + "-idle", p + "-net", p + "-net2", p + "-data", img2} {
-				if out, err := exec.Command("docker", "inspect", obj).CombinedOutput(); err == nil {
-					t.Errorf("%s is still there: %s", obj, out)
-				}
+				gone(t, obj, "inspect", obj)
 			}
+			gone(t, "the anonymous volume of "+p+"-web", "volume", "inspect", cacheVolume)
 		}},
 	}
 	dir := t.TempDir()
