@@ -67,6 +67,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, systemFacts()...)
 	defs = append(defs, hostFacts()...)
 	defs = append(defs, postgresqlFacts()...)
+	defs = append(defs, dockerFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }

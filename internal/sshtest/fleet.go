@@ -97,21 +97,8 @@ func Fleet(t testing.TB, n int) []*Container {
 // FleetWith is Fleet with options.
 func FleetWith(t testing.TB, n int, opts FleetOptions) []*Container {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("sshtest: no container fleet with -short")
-	}
-	if findProgram("docker", "") == "" {
-		Skip(t, "docker is not installed (apt-get install docker.io)")
-	}
+	requireDocker(t)
 	ctx := t.Context()
-	{
-		vctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		out, err := exec.CommandContext(vctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
-		cancel()
-		if err != nil {
-			Skip(t, fmt.Sprintf("the Docker engine does not answer: %v: %s", err, bytes.TrimSpace(out)))
-		}
-	}
 	reapLeaked(ctx, t)
 	image := ensureImage(ctx, t)
 
@@ -162,6 +149,34 @@ func FleetWith(t testing.TB, n int, opts FleetOptions) []*Container {
 		t.Fatalf("sshtest: start fleet: %v", err)
 	}
 	return fleet
+}
+
+// requireDocker skips t with -short, and skips it (fails it under CI=true)
+// when docker is not installed or the engine does not answer.
+func requireDocker(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("sshtest: no containers with -short")
+	}
+	if findProgram("docker", "") == "" {
+		Skip(t, "docker is not installed (apt-get install docker.io)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err != nil {
+		Skip(t, fmt.Sprintf("the Docker engine does not answer: %v: %s", err, bytes.TrimSpace(out)))
+	}
+}
+
+// Image returns the fleet's image (star-deploy-test/debian:CODENAME),
+// building it as Fleet does when it is missing or stale, for tests that
+// make images of their own from it: nothing is pulled. It skips t as Fleet
+// does (fails it under CI=true) when docker or the engine is missing.
+func Image(t testing.TB) string {
+	t.Helper()
+	requireDocker(t)
+	return ensureImage(t.Context(), t)
 }
 
 // startContainer creates c, copies its host keys and authorized keys in,
