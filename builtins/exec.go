@@ -30,7 +30,8 @@ func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string
 	}
 	res, err := h.exec(ctx, script, ctl, in)
 	if err != nil {
-		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
+		// The connector's error names the host ("run on web1: ...").
+		return res, fmt.Errorf("command %q: %w", short(script), err)
 	}
 	return res, nil
 }

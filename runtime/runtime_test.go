@@ -101,7 +101,7 @@ func TestCompileErrors(t *testing.T) {
 	})
 	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: fstest.MapFS{}})
 	for _, tc := range []struct{ file, want string }{
-		{"syntax.star", "syntax.star:3:1: got newline, want ':'"},
+		{"syntax.star", "syntax.star:2:5: got newline, want ':'"},
 		{"undefined.star", "undefined.star:2:7: undefined: nope"},
 		{"missing.star", "missing.star:1:6: cannot load lib/none.star: no such file"},
 		{"cycle.star", "load cycle: " + filepath.Join(dir, "lib/a.star") + " -> " + filepath.Join(dir, "lib/b.star") + " -> " + filepath.Join(dir, "lib/a.star")},

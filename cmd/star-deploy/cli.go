@@ -21,6 +21,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
+	"github.com/star-deploy/star-deploy/internal/spell"
 	"github.com/star-deploy/star-deploy/inventory"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
@@ -381,6 +382,31 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	return rep, nil
 }
 
+// commands are the subcommands, which come first; runWords are the words
+// that may follow INVENTORY in place of a script.
+var (
+	commands = []string{"connectors", "docs"}
+	runWords = []string{"exec", "fact", "inventory"}
+)
+
+// misspeltCommand explains a lone first argument that is neither an
+// existing file nor an inventory name but nearly a subcommand or a run word
+// (`star-deploy exce`): without it, the word is read as an inventory that
+// lacks a script.
+func misspeltCommand(arg string) error {
+	if _, err := os.Stat(arg); err == nil {
+		return nil
+	}
+	const asHosts = "; read as hosts, it needs a SCRIPT after it"
+	if near := spell.Nearest(arg, commands); near != "" {
+		return usagef("%q is no command (did you mean %s?)%s", arg, near, asHosts)
+	}
+	if near := spell.Nearest(arg, runWords); near != "" {
+		return usagef("%q is no command (did you mean %s? it follows the hosts: star-deploy INVENTORY %s ...)%s", arg, near, near, asHosts)
+	}
+	return nil
+}
+
 // source is one script to compile: a file (src nil) or generated code.
 type source struct {
 	filename string
@@ -389,7 +415,14 @@ type source struct {
 
 // sources interprets the positional arguments after INVENTORY.
 func (r *runCmd) sources() (mode, []source, error) {
+	if _, err := os.Stat(r.Inventory); err != nil && slices.Contains(runWords, r.Inventory) {
+		// `star-deploy exec -- ls`: a host named exec is @ssh/exec.
+		return 0, nil, usagef("%s follows the hosts: star-deploy INVENTORY %s ...", r.Inventory, r.Inventory)
+	}
 	if len(r.Args) == 0 {
+		if err := misspeltCommand(r.Inventory); err != nil {
+			return 0, nil, err
+		}
 		return 0, nil, usagef("missing SCRIPT after %s: name one or more deploy scripts, or write exec -- CMD, or fact NAME", r.Inventory)
 	}
 	switch r.Args[0] {
@@ -435,7 +468,7 @@ func (r *runCmd) sources() (mode, []source, error) {
 		fi, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return 0, nil, usagef("script %s does not exist", path)
+			return 0, nil, usagef("script %s does not exist%s", path, spell.Suffix(path, runWords))
 		case err != nil:
 			return 0, nil, usagef("script %s: %w", path, err)
 		case fi.IsDir():

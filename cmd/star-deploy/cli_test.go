@@ -130,6 +130,12 @@ func TestCompileErrors(t *testing.T) {
 		{"undefined name", "print('a')\nshell(no_such_name)\n", []string{"bad.star:2:", "no_such_name"}},
 		{"missing module", "load('lib/nope.star', 'x')\nprint(x)\n", []string{"bad.star:1:", "nope.star"}},
 		{"missing stdlib module", "load('@stdlib//nope.star', 'x')\n", []string{"bad.star:1:", "nope.star"}},
+		// The resolver suggests the file's own names; the predeclared ones come from us.
+		{"misspelt builtin", "shel('true')\n", []string{"bad.star:1:1: undefined: shel (did you mean shell?)"}},
+		{"misspelt module", "load('@stdlib//files.star', 'files')\nfiels.put('/x', content = 'x')\n", []string{"bad.star:2:1: undefined: fiels (did you mean files?)"}},
+		// The parser finds the missing ':' at the newline, which it puts on the next line.
+		{"missing colon", "x = 1\nif x == 1\n    print(x)\n", []string{"bad.star:2:10: got newline, want ':'"}},
+		{"missing colon, blank lines after", "def f()\n\n\n    pass\n", []string{"bad.star:1:8: got newline, want ':'"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,4 +345,49 @@ func interruptBinary(t *testing.T, mark, host string, args ...string) {
 		}
 	}
 	noGoStack(t, out, r.stderr.String())
+}
+
+// TestDidYouMean: a misspelt subcommand, run word, fact, stdlib module or
+// operation is named with the nearest right one, before any host runs.
+func TestDidYouMean(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"conectors"}, `"conectors" is no command (did you mean connectors?)`},
+		{[]string{"docz"}, `"docz" is no command (did you mean docs?)`},
+		{[]string{"exce"}, `"exce" is no command (did you mean exec? it follows the hosts: star-deploy INVENTORY exec ...)`},
+		{[]string{"exec", "--", "ls"}, "exec follows the hosts: star-deploy INVENTORY exec ..."},
+		{[]string{"@local", "exce", "--", "ls"}, "script exce does not exist (did you mean exec?)"},
+		{[]string{"@local", "fiels.put", "/tmp/x"}, "no stdlib module fiels (did you mean files?)"},
+		{[]string{"@local", "files.putt", "/tmp/x"}, "has no operation putt (did you mean put?)"},
+		{[]string{"@local", "fact", "oss"}, `unknown fact "oss" (did you mean os?)`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d; stderr does not say %q:\n%s%s", code, tc.want, stderr, stdout)
+			}
+			if tc.args[0] != "@local" || tc.args[1] != "fact" {
+				if code != exitUsage || stdout != "" {
+					t.Errorf("exit %d, want %d before any host ran; stdout:\n%s", code, exitUsage, stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestInterruptedCommandSaysItOnce: the error of an interrupted command
+// names the command and the host once each.
+func TestInterruptedCommandSaysItOnce(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "mark")
+	script := writeFile(t, dir, "s.star", "shell('touch "+mark+"; sleep 30')\n")
+	r := startBinary(t, buildBinary(t), "@local", script)
+	r.waitForFile(t, mark)
+	r.signalAndWait(t, syscall.SIGINT, 10*time.Second)
+	out := r.stderr.String() + r.stdout.String()
+	if !strings.Contains(out, "run on @local") || strings.Count(out, "@local: run on @local") > 0 || strings.Contains(out, "run \"") {
+		t.Errorf("the interrupted command's error repeats itself or lost the host:\n%s", out)
+	}
 }
