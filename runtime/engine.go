@@ -160,6 +160,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 	if err != nil {
 		return nil, r.compileError(err, src, script)
 	}
+	loaded := map[*resolve.Binding]starlark.Value{}
 	for _, stmt := range f.Stmts {
 		ls, ok := stmt.(*syntax.LoadStmt)
 		if !ok {
@@ -170,11 +171,18 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ls.Module.TokenPos, err)
 		}
-		for _, from := range ls.From {
-			if _, ok := globals[from.Name]; !ok {
+		for i, from := range ls.From {
+			v, ok := globals[from.Name]
+			if !ok {
 				return nil, fmt.Errorf("%s: load: %s has no symbol %q", from.NamePos, name, from.Name)
 			}
+			if b, ok := ls.To[i].Binding.(*resolve.Binding); ok {
+				loaded[b] = v
+			}
 		}
+	}
+	if err := r.checkKeywords(f, loaded); err != nil {
+		return nil, err
 	}
 	return prog, nil
 }

@@ -135,6 +135,8 @@ func TestCompileErrors(t *testing.T) {
 		{"misspelt module", "load('@stdlib//files.star', 'files')\nfiels.put('/x', content = 'x')\n", []string{"bad.star:2:1: undefined: fiels (did you mean files?)"}},
 		// The parser finds the missing ':' at the newline, which it puts on the next line.
 		{"missing colon", "x = 1\nif x == 1\n    print(x)\n", []string{"bad.star:2:10: got newline, want ':'"}},
+		{"unknown keyword of a builtin", "put('/x', contents = 'x')\n", []string{`bad.star:1:11: put: unexpected keyword argument "contents" (did you mean content?)`}},
+		{"unknown keyword of a stdlib operation", "load('@stdlib//files.star', 'files')\nfiles.line('/x', 'a', presnt = True)\n", []string{`bad.star:2:23: files.line: unexpected keyword argument "presnt" (did you mean present?)`}},
 		{"missing colon, blank lines after", "def f()\n\n\n    pass\n", []string{"bad.star:1:8: got newline, want ':'"}},
 	}
 	for _, tt := range tests {
@@ -389,5 +391,19 @@ func TestInterruptedCommandSaysItOnce(t *testing.T) {
 	out := r.stderr.String() + r.stdout.String()
 	if !strings.Contains(out, "run on @local") || strings.Count(out, "@local: run on @local") > 0 || strings.Contains(out, "run \"") {
 		t.Errorf("the interrupted command's error repeats itself or lost the host:\n%s", out)
+	}
+}
+
+// TestUnknownKeywordReportedOnce: a keyword no callee takes fails the run
+// before any host connects (the second host has nothing listening), with
+// one message, not one per host.
+func TestUnknownKeywordReportedOnce(t *testing.T) {
+	script := writeFile(t, t.TempDir(), "s.star", "shell('true', tmeout = 3)\n")
+	code, stdout, stderr := runCLI(t, "@local,@ssh/127.0.0.1:1", script)
+	if code != exitUsage || stdout != "" {
+		t.Errorf("exit %d, want %d with no host run; stdout:\n%s", code, exitUsage, stdout)
+	}
+	if n := strings.Count(stderr, `unexpected keyword argument "tmeout" (did you mean timeout?)`); n != 1 {
+		t.Errorf("the error is reported %d times, want once:\n%s", n, stderr)
 	}
 }
