@@ -590,7 +590,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
 	h := &builtins.Host{
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
-		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace,
 		Emit:   emit,
 		Stop:   stop,
 		Once:   once,

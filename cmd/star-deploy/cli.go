@@ -70,7 +70,8 @@ type flags struct {
 	Data     []string `sep:"none" placeholder:"KEY=VALUE" help:"Set host data on every host (repeatable; values are strings). Connector keys (e.g. ssh_port=2222) configure the connector; control keys (sudo=true, sudo_user=app, timeout=30, ...) set the default of that control argument, like --sudo."`
 	Sudo     bool     `help:"Run every operation with sudo (the default of sudo=)."`
 	SudoUser string   `placeholder:"USER" help:"Become USER with sudo (the default of sudo_user=; implies --sudo)."`
-	Verbose  bool     `short:"v" help:"Show shell output and the Starlark backtrace of failures."`
+	Verbose  int      `short:"v" type:"counter" help:"More detail, repeatable: -v shell output, why an operation changed nothing and the Starlark backtrace of failures; -vv also every command sent to a host (secrets redacted); -vvv also each line of output as a host prints it."`
+	Quiet    bool     `short:"q" help:"Show only failures, print() output and the summary."`
 	MaxSteps uint64   `placeholder:"N" help:"Stop a host's script after N Starlark steps (0: no limit)."`
 
 	FailPercent  *int   `placeholder:"N" help:"Stop starting operations once more than N% of hosts have failed (0: at the first failure)."`
@@ -290,6 +291,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.Parallel < 0 {
 		return nil, usagef("--parallel must be ≥ 0 (0: all hosts at once), got %d", f.Parallel)
 	}
+	if f.Quiet && f.Verbose > 0 {
+		return nil, usagef("-q and -v cannot go together: -q shows less, -v more")
+	}
 	if f.Port < 0 || f.Port > 65535 {
 		return nil, usagef("--port must be between 1 and 65535, got %d", f.Port)
 	}
@@ -352,7 +356,8 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		Stdlib:      stdlib.FS,
 		Dry:         f.Dry,
 		Diff:        f.Diff,
-		Verbose:     f.Verbose || m == modeExec,
+		Verbose:     f.Verbose > 0 || m == modeExec,
+		Trace:       trace(f.Verbose),
 		Control:     control,
 		FailPercent: f.FailPercent,
 		OnEvent:     func(e sdrt.Event) { out.event(e) },
@@ -369,7 +374,8 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		stdout:  stdout,
 		stderr:  stderr,
 		json:    f.JSON,
-		verbose: f.Verbose,
+		verbose: f.Verbose > 0,
+		quiet:   f.Quiet,
 		mode:    m,
 		hosts:   len(hosts),
 	})
@@ -405,6 +411,17 @@ func misspeltCommand(arg string) error {
 		return usagef("%q is no command (did you mean %s? it follows the hosts: star-deploy INVENTORY %s ...)%s", arg, near, near, asHosts)
 	}
 	return nil
+}
+
+// trace is the runtime's trace level of -v given n times.
+func trace(n int) sdrt.Trace {
+	switch {
+	case n >= 3:
+		return sdrt.TraceOutput
+	case n == 2:
+		return sdrt.TraceCommands
+	}
+	return sdrt.TraceOff
 }
 
 // source is one script to compile: a file (src nil) or generated code.

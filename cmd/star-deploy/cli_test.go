@@ -407,3 +407,78 @@ func TestUnknownKeywordReportedOnce(t *testing.T) {
 		t.Errorf("the error is reported %d times, want once:\n%s", n, stderr)
 	}
 }
+
+// TestVerbosityLevels: -vv shows every command sent (probes too, secrets
+// redacted), -vvv also each line of output, -q only failures, print() and
+// the summary; the level also comes from STAR_DEPLOY_VERBOSE.
+func TestVerbosityLevels(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "s.star", `shell("echo line-one; echo line-two >&2")
+put("`+dir+`/f", content = "x")
+print("printed")
+shell("exit 3", ignore_errors = True, name = "fails")
+`)
+	run := func(env []string, args ...string) string {
+		t.Helper()
+		for _, e := range env {
+			k, v, _ := strings.Cut(e, "=")
+			t.Setenv(k, v)
+		}
+		code, stdout, stderr := runCLI(t, append(args, "--data", "api_password=pw-canary-1", "@local", script)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		if strings.Contains(stdout+stderr, "pw-canary-1") {
+			t.Errorf("%q: a secret reached the output", args)
+		}
+		return stdout
+	}
+	plain := run(nil)
+	vv := run(nil, "-vv")
+	vvv := run(nil, "-vvv")
+	quiet := run(nil, "-q")
+	env := run([]string{"STAR_DEPLOY_VERBOSE=2"}) // last: t.Setenv holds to the end
+
+	for _, c := range []struct {
+		name, out, want string
+		has             bool
+	}{
+		{"plain shows no command", plain, "[@local] $ ", false},
+		{"-vv shows the command", vv, "[@local] $ echo line-one; echo line-two >&2", true},
+		{"-vv shows put's probe", vv, dir + "/f", true},
+		{"-vv shows no live output", vv, "[@local] out| line-one", false},
+		{"-vvv shows stdout lines", vvv, "[@local] out| line-one", true},
+		{"-vvv shows stderr lines", vvv, "[@local] err| line-two", true},
+		{"STAR_DEPLOY_VERBOSE=2 is -vv", env, "[@local] $ echo line-one", true},
+		{"-q hides changes", quiet, "changed", false},
+		{"-q keeps print()", quiet, "[@local] printed", true},
+		{"-q keeps failures", quiet, "[@local] fails: failed (ignored)", true},
+		{"-q keeps the summary", quiet, "1 host: 1 ok", true},
+	} {
+		if strings.Contains(c.out, c.want) != c.has {
+			t.Errorf("%s: contains %q = %v, want %v:\n%s", c.name, c.want, !c.has, c.has, c.out)
+		}
+	}
+	t.Setenv("STAR_DEPLOY_VERBOSE", "0")
+	if code, _, stderr := runCLI(t, "-q", "-v", "@local", script); code != exitUsage || !strings.Contains(stderr, "-q and -v cannot go together") {
+		t.Errorf("-q -v: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestJSONTraceEvents: with --json -vvv, commands and output lines are
+// events of their own.
+func TestJSONTraceEvents(t *testing.T) {
+	script := writeFile(t, t.TempDir(), "s.star", `shell("echo hello")`+"\n")
+	code, stdout, stderr := runCLI(t, "--json", "-vvv", "@local", script)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var cmd, out bool
+	for _, e := range jsonEvents(t, stdout) {
+		cmd = cmd || e.Kind == sdrt.KindCommand && strings.Contains(e.Message, "echo hello")
+		out = out || e.Kind == sdrt.KindOutput && e.Stream == "stdout" && e.Message == "hello"
+	}
+	if !cmd || !out {
+		t.Errorf("command event %v, output event %v:\n%s", cmd, out, stdout)
+	}
+}
