@@ -35,6 +35,8 @@ const (
 	KindOpEnd     Kind = "op_end"     // an operation ended with Status
 	KindPrint     Kind = "print"      // the script called print()
 	KindHostEnd   Kind = "host_end"   // the host finished (or never began); Status is a host outcome, counts are set
+	KindCommand   Kind = "command"    // a command was sent to the host (Trace ≥ TraceCommands); Message holds it, secrets redacted
+	KindOutput    Kind = "output"     // a line a command printed (Trace ≥ TraceOutput); Stream says which, Message holds it
 )
 
 // Event is one thing that happened on one host. Events reach embedders
@@ -56,6 +58,7 @@ type Event struct {
 	Ignored  bool          `json:"ignored,omitempty"` // a failure that ignore_errors=True let pass
 	Stdout   string        `json:"stdout,omitempty"`  // shell output, only when verbose
 	Stderr   string        `json:"stderr,omitempty"`
+	Stream   string        `json:"stream,omitempty"` // output events: "stdout" or "stderr"
 	// ExitCode is the exit status of the last command an op_end's
 	// operation ran (shell; another operation when its command failed).
 	ExitCode *int    `json:"exit_code,omitempty"`

@@ -30,7 +30,8 @@ func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string
 	}
 	res, err := h.exec(ctx, script, ctl, in)
 	if err != nil {
-		return res, fmt.Errorf("run %q on %s: %w", short(script), h.Name, err)
+		// The connector's error names the host ("run on web1: ...").
+		return res, fmt.Errorf("command %q: %w", short(script), err)
 	}
 	return res, nil
 }
@@ -92,6 +93,9 @@ func (h *Host) runCommand(ctx context.Context, script string, ctl Control, cmd c
 		if err != nil {
 			return connectors.Result{}, err
 		}
+		h.traceCommand(rendered, ctl)
+		cmd, flush := h.traceOutput(cmd, ctl)
+		defer flush()
 		cmd.Script = rendered
 		return h.Conn.Run(ctx, cmd)
 	}
@@ -106,7 +110,10 @@ func (h *Host) runCommand(ctx context.Context, script string, ctl Control, cmd c
 	defer pr.Close()
 	f := &sudoFeeder{prompt: []byte(w.SudoPrompt), ready: []byte(w.SudoPrompt + connectors.SudoReady + "\n"), password: ctl.SudoPassword, stdin: stdin, pipe: pw, cancel: cancel}
 	f.after.Max = cmd.MaxOutput
+	h.traceCommand(rendered, ctl)
 	cmd.Script, cmd.Stdin, cmd.Stderr = rendered, pr, f
+	cmd, flush := h.traceOutput(cmd, ctl)
+	defer flush()
 	res, err := h.Conn.Run(ctx, cmd)
 	f.finish()
 	res.Stderr, res.StderrDropped = f.stderr()

@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/spell"
 )
 
 // A factDef describes one fact: its arguments, documentation and how to
@@ -102,7 +103,7 @@ func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark
 		return nil, fmt.Errorf("fact: unexpected keyword argument %s", kw[0][0])
 	}
 	if len(args) == 0 {
-		return nil, fmt.Errorf("fact: missing the fact's name, one of %s", factNames())
+		return nil, fmt.Errorf("fact: missing the fact's name, one of %s", strings.Join(factNames(), ", "))
 	}
 	var strs []string
 	for i, a := range args {
@@ -122,15 +123,15 @@ func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark
 		}
 		return h.readFact(contextFrom(thread), def, ctl, fargs)
 	}
-	return nil, fmt.Errorf("fact: unknown fact %q; known facts: %s", name, factNames())
+	return nil, fmt.Errorf("fact: unknown fact %q%s; known facts: %s", name, spell.Suffix(name, factNames()), strings.Join(factNames(), ", "))
 }
 
-func factNames() string {
+func factNames() []string {
 	var names []string
 	for _, d := range factDefs() {
 		names = append(names, d.Name)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // readFact reads a fact through the cache. The key holds the fact, its

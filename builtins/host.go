@@ -25,6 +25,7 @@ type Host struct {
 	Dry      bool
 	Diff     bool
 	Verbose  bool
+	Trace    Trace // command and output events (-vv, -vvv)
 
 	// Emit receives this host's events; it must be safe to call from the
 	// host's goroutine.

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/spell"
 )
 
 // FileOptions returns the Starlark dialect of deploy scripts and modules,
@@ -155,8 +158,9 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 	}
 	f, prog, err := starlark.SourceProgramOptions(FileOptions(), filename, src, isPredeclared)
 	if err != nil {
-		return nil, r.compileError(err)
+		return nil, r.compileError(err, src, script)
 	}
+	loaded := map[*resolve.Binding]starlark.Value{}
 	for _, stmt := range f.Stmts {
 		ls, ok := stmt.(*syntax.LoadStmt)
 		if !ok {
@@ -167,11 +171,18 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ls.Module.TokenPos, err)
 		}
-		for _, from := range ls.From {
-			if _, ok := globals[from.Name]; !ok {
+		for i, from := range ls.From {
+			v, ok := globals[from.Name]
+			if !ok {
 				return nil, fmt.Errorf("%s: load: %s has no symbol %q", from.NamePos, name, from.Name)
 			}
+			if b, ok := ls.To[i].Binding.(*resolve.Binding); ok {
+				loaded[b] = v
+			}
 		}
+	}
+	if err := r.checkKeywords(f, loaded); err != nil {
+		return nil, err
 	}
 	return prog, nil
 }
@@ -201,9 +212,15 @@ func checkUTF8(filename string, src []byte) error {
 }
 
 // compileError formats syntax and resolve errors, one per line, each with
-// its file:line:col. The use of a builtin the sandbox withholds says so,
-// and the error matches ErrSandbox.
-func (r *Runner) compileError(err error) error {
+// its file:line:col. An undefined name gets the nearest predeclared name as
+// a suggestion (the resolver suggests only the file's own names). The use
+// of a builtin the sandbox withholds says so, and the error matches
+// ErrSandbox.
+func (r *Runner) compileError(err error, src []byte, script bool) error {
+	var serr syntax.Error
+	if errors.As(err, &serr) {
+		return syntaxError(serr, src)
+	}
 	var list resolve.ErrorList
 	if !errors.As(err, &list) {
 		return err
@@ -225,6 +242,8 @@ func (r *Runner) compileError(err error) error {
 			}
 			msg = fmt.Sprintf("undefined: %s (%s is not available here: the sandbox does not allow the %s %s)", name, name, missing, effects)
 			refused = true
+		case !strings.Contains(msg, "did you mean"):
+			msg += spell.Suffix(name, r.predeclaredNames(script))
 		}
 		lines = append(lines, fmt.Sprintf("%s: %s", e.Pos, msg))
 	}
@@ -232,6 +251,34 @@ func (r *Runner) compileError(err error) error {
 		return refusef("%s", strings.Join(lines, "\n"))
 	}
 	return errors.New(strings.Join(lines, "\n"))
+}
+
+// predeclaredNames lists the names a file may use without defining them,
+// sorted, so that suggestions do not depend on map order.
+func (r *Runner) predeclaredNames(script bool) []string {
+	names := slices.Sorted(maps.Keys(r.globals))
+	if script {
+		names = append(names, "host")
+	}
+	return names
+}
+
+// syntaxError formats a syntax error. The parser reports a token missing at
+// the end of a line (the ':' of an if) at the newline, which it places at
+// the start of the next line: that is moved back to the end of the line
+// where the token is missing.
+func syntaxError(e syntax.Error, src []byte) error {
+	pos := e.Pos
+	if strings.HasPrefix(e.Msg, "got newline") && pos.Col == 1 && pos.Line > 1 {
+		lines := strings.Split(string(src), "\n")
+		for l := int(pos.Line) - 1; l >= 1 && l <= len(lines); l-- {
+			if text := strings.TrimRight(lines[l-1], " \t\r"); strings.TrimSpace(text) != "" {
+				pos.Line, pos.Col = int32(l), int32(utf8.RuneCountInString(text)+1)
+				break
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s", pos, e.Msg)
 }
 
 func readError(err error) error {
@@ -543,7 +590,7 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
 	h := &builtins.Host{
 		Name: host.Name, Groups: host.Groups, Data: host.Data,
-		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace,
 		Emit:   emit,
 		Stop:   stop,
 		Once:   once,

@@ -127,6 +127,7 @@ type request struct {
 	FailPercent *int
 	Dry, Diff   bool
 	Verbose     bool
+	Trace       builtins.Trace
 	Control     builtins.Control
 	Sandbox     *wireSandbox
 	Scripts     []Script
@@ -353,7 +354,7 @@ func (r *Runner) request(iso Isolation, scripts []Script, hosts []Host) (*reques
 	req := &request{
 		MemoryLimit: limit, MaxSteps: r.opts.MaxSteps, Timeout: r.opts.Timeout,
 		Parallel: r.opts.Parallel, Serial: r.opts.Serial, FailPercent: r.opts.FailPercent,
-		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Control: r.opts.Control,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace, Control: r.opts.Control,
 	}
 	if sb := r.opts.Sandbox; sb != nil {
 		ws := &wireSandbox{Effects: sb.Effects, Connectors: sb.Connectors, MaxOutput: sb.MaxOutput}
@@ -507,7 +508,7 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 
 	opts := Options{
 		Parallel: req.Parallel, Serial: req.Serial, MaxSteps: req.MaxSteps, Timeout: req.Timeout,
-		Connectors: cfg.Connectors, Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Control: req.Control,
+		Connectors: cfg.Connectors, Stdlib: cfg.Stdlib, Dry: req.Dry, Diff: req.Diff, Verbose: req.Verbose, Trace: req.Trace, Control: req.Control,
 		FailPercent: req.FailPercent, Builtins: cfg.Builtins, Modules: cfg.Modules,
 		OnEvent: func(e Event) { send(message{Event: &e, Duration: e.Duration}) },
 		Print:   func(host, msg string) { send(message{Print: &[2]string{host, msg}}) },

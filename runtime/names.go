@@ -20,6 +20,18 @@ const (
 	KindOpEnd     = builtins.KindOpEnd     // an operation ended with Status
 	KindPrint     = builtins.KindPrint     // the script called print()
 	KindHostEnd   = builtins.KindHostEnd   // the host finished (or never began); Status is a host outcome
+	KindCommand   = builtins.KindCommand   // a command sent to the host (Options.Trace), secrets redacted
+	KindOutput    = builtins.KindOutput    // a line a command printed (Options.Trace ≥ TraceOutput)
+)
+
+// Trace is how much of the traffic with hosts a run reports (Options.Trace).
+type Trace = builtins.Trace
+
+// The levels of Trace.
+const (
+	TraceOff      = builtins.TraceOff      // operations only
+	TraceCommands = builtins.TraceCommands // also a command event per command sent (-vv)
+	TraceOutput   = builtins.TraceOutput   // also an output event per line printed (-vvv)
 )
 
 // Status is how an operation (op_end) or a host (host_end) ended.

@@ -43,6 +43,10 @@ type Options struct {
 	Diff bool
 	// Verbose adds shell output to op_end events.
 	Verbose bool
+	// Trace adds command events (every command sent to a host, probes
+	// included, secrets redacted) and output events (each line a command
+	// prints, as it prints it).
+	Trace Trace
 	// Control holds the default control arguments (e.g. sudo) of every
 	// operation; host data and keywords on a call override them.
 	Control Control

@@ -98,10 +98,18 @@ func TestCompileErrors(t *testing.T) {
 		"nostd.star":       "load('@stdlib//nope.star', 'x')\n",
 		"badsym.star":      "load('lib/ok.star', 'zzz')\n",
 		"lib/ok.star":      "ok = 1\n",
+		// Keywords are checked where the callee is known: a builtin, a
+		// stdlib operation (params and control arguments), a loaded function
+		// without **kwargs.
+		"kwbuiltin.star": "put('/x', contents = 'x')\n",
+		"kwstdlib.star":  "load('@stdlib//m.star', 'm')\nm.op('a', timeout = 3, name = 'n')\nm.op('a', tmeout = 3)\n",
+		"kwfunc.star":    "load('lib/f.star', 'g', 'k')\nk(x = 1, anything = 2)\ng(y = 1)\n",
+		"lib/f.star":     "def g(x):\n    pass\ndef k(**kw):\n    pass\n",
 	})
-	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: fstest.MapFS{}})
+	stdlibFS := fstest.MapFS{"m.star": {Data: []byte("def _op(path, **control):\n    pass\nm = struct(op = _op)\n")}}
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: stdlibFS})
 	for _, tc := range []struct{ file, want string }{
-		{"syntax.star", "syntax.star:3:1: got newline, want ':'"},
+		{"syntax.star", "syntax.star:2:5: got newline, want ':'"},
 		{"undefined.star", "undefined.star:2:7: undefined: nope"},
 		{"missing.star", "missing.star:1:6: cannot load lib/none.star: no such file"},
 		{"cycle.star", "load cycle: " + filepath.Join(dir, "lib/a.star") + " -> " + filepath.Join(dir, "lib/b.star") + " -> " + filepath.Join(dir, "lib/a.star")},
@@ -110,6 +118,9 @@ func TestCompileErrors(t *testing.T) {
 		{"prefix.star", "unknown module prefix"},
 		{"nostd.star", `no stdlib module "nope.star"`},
 		{"badsym.star", `badsym.star:1:22: load: lib/ok.star has no symbol "zzz"`},
+		{"kwbuiltin.star", `kwbuiltin.star:1:11: put: unexpected keyword argument "contents" (did you mean content?)`},
+		{"kwstdlib.star", `kwstdlib.star:3:11: m.op: unexpected keyword argument "tmeout" (did you mean timeout?)`},
+		{"kwfunc.star", `kwfunc.star:3:3: g: unexpected keyword argument "y"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := r.Compile(t.Context(), filepath.Join(dir, tc.file), nil)

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/star-deploy/star-deploy/internal/gendocs"
+	"github.com/star-deploy/star-deploy/internal/spell"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -56,7 +57,7 @@ func adhocSource(target string, args []string) (source, error) {
 			names[i] = strings.TrimSuffix(n, ".star")
 		}
 		names = slices.DeleteFunc(names, func(n string) bool { return n == "ops" })
-		return source{}, usagef("%s: no script %s and no stdlib module %s; the modules are %s (see star-deploy docs stdlib)", target, target, module, strings.Join(names, ", "))
+		return source{}, usagef("%s: no script %s and no stdlib module %s%s; the modules are %s (see star-deploy docs stdlib)", target, target, module, spell.Suffix(module, names), strings.Join(names, ", "))
 	}
 	mod, err := gendocs.ParseModule(module+".star", src)
 	if err != nil {
@@ -67,7 +68,7 @@ func adhocSource(target string, args []string) (source, error) {
 		ops = append(ops, strings.TrimPrefix(o.Name, module+"."))
 	}
 	if !slices.Contains(ops, op) {
-		return source{}, usagef("%s: the stdlib module %s has no operation %s; its operations are %s (see star-deploy docs %s)", target, module, op, strings.Join(ops, ", "), module)
+		return source{}, usagef("%s: the stdlib module %s has no operation %s%s; its operations are %s (see star-deploy docs %s)", target, module, op, spell.Suffix(op, ops), strings.Join(ops, ", "), module)
 	}
 	var call []string
 	keyword := ""

@@ -21,6 +21,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/all"
+	"github.com/star-deploy/star-deploy/internal/spell"
 	"github.com/star-deploy/star-deploy/inventory"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
@@ -69,7 +70,8 @@ type flags struct {
 	Data     []string `sep:"none" placeholder:"KEY=VALUE" help:"Set host data on every host (repeatable; values are strings). Connector keys (e.g. ssh_port=2222) configure the connector; control keys (sudo=true, sudo_user=app, timeout=30, ...) set the default of that control argument, like --sudo."`
 	Sudo     bool     `help:"Run every operation with sudo (the default of sudo=)."`
 	SudoUser string   `placeholder:"USER" help:"Become USER with sudo (the default of sudo_user=; implies --sudo)."`
-	Verbose  bool     `short:"v" help:"Show shell output and the Starlark backtrace of failures."`
+	Verbose  int      `short:"v" type:"counter" help:"More detail, repeatable: -v shell output, why an operation changed nothing and the Starlark backtrace of failures; -vv also every command sent to a host (secrets redacted); -vvv also each line of output as a host prints it."`
+	Quiet    bool     `short:"q" help:"Show only failures, print() output and the summary."`
 	MaxSteps uint64   `placeholder:"N" help:"Stop a host's script after N Starlark steps (0: no limit)."`
 
 	FailPercent  *int   `placeholder:"N" help:"Stop starting operations once more than N% of hosts have failed (0: at the first failure)."`
@@ -289,6 +291,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.Parallel < 0 {
 		return nil, usagef("--parallel must be ≥ 0 (0: all hosts at once), got %d", f.Parallel)
 	}
+	if f.Quiet && f.Verbose > 0 {
+		return nil, usagef("-q and -v cannot go together: -q shows less, -v more")
+	}
 	if f.Port < 0 || f.Port > 65535 {
 		return nil, usagef("--port must be between 1 and 65535, got %d", f.Port)
 	}
@@ -351,7 +356,8 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		Stdlib:      stdlib.FS,
 		Dry:         f.Dry,
 		Diff:        f.Diff,
-		Verbose:     f.Verbose || m == modeExec,
+		Verbose:     f.Verbose > 0 || m == modeExec,
+		Trace:       trace(f.Verbose),
 		Control:     control,
 		FailPercent: f.FailPercent,
 		OnEvent:     func(e sdrt.Event) { out.event(e) },
@@ -368,7 +374,8 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		stdout:  stdout,
 		stderr:  stderr,
 		json:    f.JSON,
-		verbose: f.Verbose,
+		verbose: f.Verbose > 0,
+		quiet:   f.Quiet,
 		mode:    m,
 		hosts:   len(hosts),
 	})
@@ -381,6 +388,42 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	return rep, nil
 }
 
+// commands are the subcommands, which come first; runWords are the words
+// that may follow INVENTORY in place of a script.
+var (
+	commands = []string{"connectors", "docs"}
+	runWords = []string{"exec", "fact", "inventory"}
+)
+
+// misspeltCommand explains a lone first argument that is neither an
+// existing file nor an inventory name but nearly a subcommand or a run word
+// (`star-deploy exce`): without it, the word is read as an inventory that
+// lacks a script.
+func misspeltCommand(arg string) error {
+	if _, err := os.Stat(arg); err == nil {
+		return nil
+	}
+	const asHosts = "; read as hosts, it needs a SCRIPT after it"
+	if near := spell.Nearest(arg, commands); near != "" {
+		return usagef("%q is no command (did you mean %s?)%s", arg, near, asHosts)
+	}
+	if near := spell.Nearest(arg, runWords); near != "" {
+		return usagef("%q is no command (did you mean %s? it follows the hosts: star-deploy INVENTORY %s ...)%s", arg, near, near, asHosts)
+	}
+	return nil
+}
+
+// trace is the runtime's trace level of -v given n times.
+func trace(n int) sdrt.Trace {
+	switch {
+	case n >= 3:
+		return sdrt.TraceOutput
+	case n == 2:
+		return sdrt.TraceCommands
+	}
+	return sdrt.TraceOff
+}
+
 // source is one script to compile: a file (src nil) or generated code.
 type source struct {
 	filename string
@@ -389,7 +432,14 @@ type source struct {
 
 // sources interprets the positional arguments after INVENTORY.
 func (r *runCmd) sources() (mode, []source, error) {
+	if _, err := os.Stat(r.Inventory); err != nil && slices.Contains(runWords, r.Inventory) {
+		// `star-deploy exec -- ls`: a host named exec is @ssh/exec.
+		return 0, nil, usagef("%s follows the hosts: star-deploy INVENTORY %s ...", r.Inventory, r.Inventory)
+	}
 	if len(r.Args) == 0 {
+		if err := misspeltCommand(r.Inventory); err != nil {
+			return 0, nil, err
+		}
 		return 0, nil, usagef("missing SCRIPT after %s: name one or more deploy scripts, or write exec -- CMD, or fact NAME", r.Inventory)
 	}
 	switch r.Args[0] {
@@ -435,7 +485,7 @@ func (r *runCmd) sources() (mode, []source, error) {
 		fi, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return 0, nil, usagef("script %s does not exist", path)
+			return 0, nil, usagef("script %s does not exist%s", path, spell.Suffix(path, runWords))
 		case err != nil:
 			return 0, nil, usagef("script %s: %w", path, err)
 		case fi.IsDir():

@@ -130,6 +130,14 @@ func TestCompileErrors(t *testing.T) {
 		{"undefined name", "print('a')\nshell(no_such_name)\n", []string{"bad.star:2:", "no_such_name"}},
 		{"missing module", "load('lib/nope.star', 'x')\nprint(x)\n", []string{"bad.star:1:", "nope.star"}},
 		{"missing stdlib module", "load('@stdlib//nope.star', 'x')\n", []string{"bad.star:1:", "nope.star"}},
+		// The resolver suggests the file's own names; the predeclared ones come from us.
+		{"misspelt builtin", "shel('true')\n", []string{"bad.star:1:1: undefined: shel (did you mean shell?)"}},
+		{"misspelt module", "load('@stdlib//files.star', 'files')\nfiels.put('/x', content = 'x')\n", []string{"bad.star:2:1: undefined: fiels (did you mean files?)"}},
+		// The parser finds the missing ':' at the newline, which it puts on the next line.
+		{"missing colon", "x = 1\nif x == 1\n    print(x)\n", []string{"bad.star:2:10: got newline, want ':'"}},
+		{"unknown keyword of a builtin", "put('/x', contents = 'x')\n", []string{`bad.star:1:11: put: unexpected keyword argument "contents" (did you mean content?)`}},
+		{"unknown keyword of a stdlib operation", "load('@stdlib//files.star', 'files')\nfiles.line('/x', 'a', presnt = True)\n", []string{`bad.star:2:23: files.line: unexpected keyword argument "presnt" (did you mean present?)`}},
+		{"missing colon, blank lines after", "def f()\n\n\n    pass\n", []string{"bad.star:1:8: got newline, want ':'"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,4 +347,138 @@ func interruptBinary(t *testing.T, mark, host string, args ...string) {
 		}
 	}
 	noGoStack(t, out, r.stderr.String())
+}
+
+// TestDidYouMean: a misspelt subcommand, run word, fact, stdlib module or
+// operation is named with the nearest right one, before any host runs.
+func TestDidYouMean(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"conectors"}, `"conectors" is no command (did you mean connectors?)`},
+		{[]string{"docz"}, `"docz" is no command (did you mean docs?)`},
+		{[]string{"exce"}, `"exce" is no command (did you mean exec? it follows the hosts: star-deploy INVENTORY exec ...)`},
+		{[]string{"exec", "--", "ls"}, "exec follows the hosts: star-deploy INVENTORY exec ..."},
+		{[]string{"@local", "exce", "--", "ls"}, "script exce does not exist (did you mean exec?)"},
+		{[]string{"@local", "fiels.put", "/tmp/x"}, "no stdlib module fiels (did you mean files?)"},
+		{[]string{"@local", "files.putt", "/tmp/x"}, "has no operation putt (did you mean put?)"},
+		{[]string{"@local", "fact", "oss"}, `unknown fact "oss" (did you mean os?)`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d; stderr does not say %q:\n%s%s", code, tc.want, stderr, stdout)
+			}
+			if tc.args[0] != "@local" || tc.args[1] != "fact" {
+				if code != exitUsage || stdout != "" {
+					t.Errorf("exit %d, want %d before any host ran; stdout:\n%s", code, exitUsage, stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestInterruptedCommandSaysItOnce: the error of an interrupted command
+// names the command and the host once each.
+func TestInterruptedCommandSaysItOnce(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "mark")
+	script := writeFile(t, dir, "s.star", "shell('touch "+mark+"; sleep 30')\n")
+	r := startBinary(t, buildBinary(t), "@local", script)
+	r.waitForFile(t, mark)
+	r.signalAndWait(t, syscall.SIGINT, 10*time.Second)
+	out := r.stderr.String() + r.stdout.String()
+	if !strings.Contains(out, "run on @local") || strings.Count(out, "@local: run on @local") > 0 || strings.Contains(out, "run \"") {
+		t.Errorf("the interrupted command's error repeats itself or lost the host:\n%s", out)
+	}
+}
+
+// TestUnknownKeywordReportedOnce: a keyword no callee takes fails the run
+// before any host connects (the second host has nothing listening), with
+// one message, not one per host.
+func TestUnknownKeywordReportedOnce(t *testing.T) {
+	script := writeFile(t, t.TempDir(), "s.star", "shell('true', tmeout = 3)\n")
+	code, stdout, stderr := runCLI(t, "@local,@ssh/127.0.0.1:1", script)
+	if code != exitUsage || stdout != "" {
+		t.Errorf("exit %d, want %d with no host run; stdout:\n%s", code, exitUsage, stdout)
+	}
+	if n := strings.Count(stderr, `unexpected keyword argument "tmeout" (did you mean timeout?)`); n != 1 {
+		t.Errorf("the error is reported %d times, want once:\n%s", n, stderr)
+	}
+}
+
+// TestVerbosityLevels: -vv shows every command sent (probes too, secrets
+// redacted), -vvv also each line of output, -q only failures, print() and
+// the summary; the level also comes from STAR_DEPLOY_VERBOSE.
+func TestVerbosityLevels(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "s.star", `shell("echo line-one; echo line-two >&2")
+put("`+dir+`/f", content = "x")
+print("printed")
+shell("exit 3", ignore_errors = True, name = "fails")
+`)
+	run := func(env []string, args ...string) string {
+		t.Helper()
+		for _, e := range env {
+			k, v, _ := strings.Cut(e, "=")
+			t.Setenv(k, v)
+		}
+		code, stdout, stderr := runCLI(t, append(args, "--data", "api_password=pw-canary-1", "@local", script)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		if strings.Contains(stdout+stderr, "pw-canary-1") {
+			t.Errorf("%q: a secret reached the output", args)
+		}
+		return stdout
+	}
+	plain := run(nil)
+	vv := run(nil, "-vv")
+	vvv := run(nil, "-vvv")
+	quiet := run(nil, "-q")
+	env := run([]string{"STAR_DEPLOY_VERBOSE=2"}) // last: t.Setenv holds to the end
+
+	for _, c := range []struct {
+		name, out, want string
+		has             bool
+	}{
+		{"plain shows no command", plain, "[@local] $ ", false},
+		{"-vv shows the command", vv, "[@local] $ echo line-one; echo line-two >&2", true},
+		{"-vv shows put's probe", vv, dir + "/f", true},
+		{"-vv shows no live output", vv, "[@local] out| line-one", false},
+		{"-vvv shows stdout lines", vvv, "[@local] out| line-one", true},
+		{"-vvv shows stderr lines", vvv, "[@local] err| line-two", true},
+		{"STAR_DEPLOY_VERBOSE=2 is -vv", env, "[@local] $ echo line-one", true},
+		{"-q hides changes", quiet, "changed", false},
+		{"-q keeps print()", quiet, "[@local] printed", true},
+		{"-q keeps failures", quiet, "[@local] fails: failed (ignored)", true},
+		{"-q keeps the summary", quiet, "1 host: 1 ok", true},
+	} {
+		if strings.Contains(c.out, c.want) != c.has {
+			t.Errorf("%s: contains %q = %v, want %v:\n%s", c.name, c.want, !c.has, c.has, c.out)
+		}
+	}
+	t.Setenv("STAR_DEPLOY_VERBOSE", "0")
+	if code, _, stderr := runCLI(t, "-q", "-v", "@local", script); code != exitUsage || !strings.Contains(stderr, "-q and -v cannot go together") {
+		t.Errorf("-q -v: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestJSONTraceEvents: with --json -vvv, commands and output lines are
+// events of their own.
+func TestJSONTraceEvents(t *testing.T) {
+	script := writeFile(t, t.TempDir(), "s.star", `shell("echo hello")`+"\n")
+	code, stdout, stderr := runCLI(t, "--json", "-vvv", "@local", script)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var cmd, out bool
+	for _, e := range jsonEvents(t, stdout) {
+		cmd = cmd || e.Kind == sdrt.KindCommand && strings.Contains(e.Message, "echo hello")
+		out = out || e.Kind == sdrt.KindOutput && e.Stream == "stdout" && e.Message == "hello"
+	}
+	if !cmd || !out {
+		t.Errorf("command event %v, output event %v:\n%s", cmd, out, stdout)
+	}
 }

@@ -32,6 +32,7 @@ type outputConfig struct {
 	stdout, stderr io.Writer
 	json           bool // --json
 	verbose        bool // -v
+	quiet          bool // -q: failures, print() and the summary
 	mode           mode // scripts, exec or fact
 	hosts          int  // how many hosts run
 
@@ -56,7 +57,7 @@ func newOutput(cfg outputConfig) output {
 		o := &jsonOutput{cfg: cfg, enc: newJSONEncoder(cfg.stdout), opFailed: map[string]bool{}}
 		o.write(runEvent{Time: time.Now(), Kind: kindRunStart, Schema: jsonSchema, Hosts: cfg.hosts, Version: versionString()})
 		return o
-	case cfg.terminal:
+	case cfg.terminal && !cfg.quiet:
 		return newTTYOutput(cfg)
 	default:
 		return &plainOutput{cfg: cfg, w: cfg.stdout, opFailed: map[string]bool{}}
@@ -213,6 +214,9 @@ func (o *plainOutput) event(e sdrt.Event) {
 			return
 		}
 	}
+	if o.cfg.quiet && e.Kind == sdrt.KindOpEnd && e.Status != sdrt.StatusFailed {
+		return
+	}
 	formatEvent(&b, e, o.cfg.verbose, o.opFailed, plainPaint)
 	o.w.Write(b.Bytes())
 }
@@ -263,6 +267,16 @@ func formatEvent(b *bytes.Buffer, e sdrt.Event, verbose bool, opFailed map[strin
 		}
 	case sdrt.KindPrint:
 		writePrefixedBuf(b, e.Host, e.Message)
+	case sdrt.KindCommand: // -vv
+		first, rest, _ := strings.Cut(e.Message, "\n")
+		fmt.Fprintf(b, "[%s] %s %s\n", e.Host, paint(colorDim, "$"), first)
+		writeIndented(b, "    ", rest)
+	case sdrt.KindOutput: // -vvv
+		tag := "out|"
+		if e.Stream == "stderr" {
+			tag = "err|"
+		}
+		fmt.Fprintf(b, "[%s] %s %s\n", e.Host, paint(colorDim, tag), e.Message)
 	case sdrt.KindHostEnd:
 		// A failure no op_end showed: the connection, the script itself.
 		switch {
@@ -683,6 +697,8 @@ func (o *ttyOutput) event(e sdrt.Event) {
 		case e.Status == sdrt.StatusFailed || o.cfg.verbose || e.Diff != "":
 			formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
 		}
+	case sdrt.KindCommand, sdrt.KindOutput:
+		formatEvent(&scroll, e, o.cfg.verbose, o.opFailed, o.paint)
 	case sdrt.KindPrint, sdrt.KindHostEnd:
 		if e.Kind == sdrt.KindHostEnd {
 			if h.running {

@@ -492,7 +492,7 @@ func TestJSONKeepsBytes(t *testing.T) {
 func TestSummaryCountsEveryFailure(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ script, row string }{
-		{`shell("true")` + "\n" + `put(dest="/nonexistent/x", contents="x")`, "@local  failed          0        1       1        0"},
+		{`shell("true")` + "\n" + `put(dest="/nonexistent/x", **{"contents": "x"})`, "@local  failed          0        1       1        0"}, // **: past the compile-time check
 		{`shell("exit 3")`, "@local  failed          0        0       1        0"},
 		{`shell("exit 3", ignore_errors=True)` + "\n" + `fail("boom")`, "@local  failed          0        0       2        0"},
 	} {

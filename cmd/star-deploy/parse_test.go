@@ -56,7 +56,7 @@ func TestParseShapes(t *testing.T) {
 				if c.Dry {
 					t.Error("--dry after -- was taken as a flag")
 				}
-				if !c.Verbose {
+				if c.Verbose != 1 {
 					t.Error("-v before the inventory was not taken")
 				}
 			},
@@ -78,7 +78,7 @@ func TestParseShapes(t *testing.T) {
 			args:    []string{"@local", "x.star", "--diff", "--json", "--parallel", "5", "--sudo", "--sudo-user", "app", "-v", "--max-steps", "1000"},
 			command: "run", inv: "@local", rest: []string{"x.star"},
 			check: func(t *testing.T, c *cli) {
-				want := flags{Diff: true, JSON: true, Parallel: 5, Sudo: true, SudoUser: "app", Verbose: true, MaxSteps: 1000}
+				want := flags{Diff: true, JSON: true, Parallel: 5, Sudo: true, SudoUser: "app", Verbose: 1, MaxSteps: 1000}
 				if !reflect.DeepEqual(c.flags, want) {
 					t.Errorf("flags = %+v, want %+v", c.flags, want)
 				}

@@ -74,6 +74,8 @@ func forbidden(pkg, imp string) string {
 		return "inventory and stdlib are leaves (inventory may use internal/starvalue)"
 	case pkg == "/internal/starvalue" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "go.starlark.net/")):
 		return "internal/starvalue is a leaf: it imports only go.starlark.net and the standard library"
+	case pkg == "/internal/spell" && !isStd(imp):
+		return "internal/spell is a leaf: it imports only the standard library"
 	case pkg == "/builtins" && (rel == "/runtime" || isImpl(rel) || rel == "/connectors/all"):
 		return "builtins sit below runtime and never see a concrete connector"
 	case pkg == "/runtime" && (isImpl(rel) || rel == "/connectors/all" || rel == "/stdlib" || strings.HasPrefix(rel, "/cmd")):
@@ -92,6 +94,7 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/stdlib", mod + "/builtins"},
 		{"/inventory", mod + "/builtins"},
 		{"/internal/starvalue", mod + "/connectors"},
+		{"/internal/spell", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
 		{"/cmd/star-deploy", mod + "/builtins"},
 		{"/examples/embed", mod + "/builtins"},

@@ -1,0 +1,162 @@
+package builtins
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Trace says how much of its traffic with a host a run reports, beyond
+// operations: the CLI's -vv and -vvv.
+type Trace int
+
+const (
+	TraceOff      Trace = iota // operations only
+	TraceCommands              // also a command event for every command sent, probes included
+	TraceOutput                // also an output event for every line a command prints
+)
+
+// redacted stands for a secret in traced text.
+const redacted = "[secret]"
+
+// traceCommand emits the command event of script, rendered as the host
+// gets it, with secrets replaced (see redact).
+func (h *Host) traceCommand(rendered string, ctl Control) {
+	if h.Trace < TraceCommands {
+		return
+	}
+	h.emit(Event{Kind: KindCommand, Message: h.redact(rendered, ctl)})
+}
+
+// redact replaces in s the values of the host's secret data (passwords,
+// passphrases), the sudo password and the values of env= variables whose
+// names say they are secrets (MYSQL_PWD, PGPASSWORD, API_TOKEN).
+func (h *Host) redact(s string, ctl Control) string {
+	var secrets []string
+	secret := h.Secret
+	if secret == nil {
+		secret = connectors.IsSecretKey
+	}
+	for k, v := range h.Data {
+		if str, ok := v.(string); ok && secret(k) {
+			secrets = append(secrets, str)
+		}
+	}
+	secrets = append(secrets, ctl.SudoPassword)
+	for k, v := range ctl.Env {
+		if secretEnv(k) {
+			secrets = append(secrets, v)
+		}
+	}
+	// Longest first, so that a secret containing another goes whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, redacted)
+			s = strings.ReplaceAll(s, connectors.Quote(v), redacted)
+		}
+	}
+	return s
+}
+
+// secretEnv reports whether an environment variable's name says it holds a
+// secret.
+func secretEnv(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"password", "passwd", "pwd", "secret", "token", "passphrase", "key"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// traceOutput returns cmd with its live writers extended to emit an output
+// event per line, when the host traces output. Streamed standard output
+// (the content of a file get reads) is not traced, nor standard error
+// when a sudo password is fed (the feeder owns it).
+func (h *Host) traceOutput(cmd connectors.Command, ctl Control) (connectors.Command, func()) {
+	if h.Trace < TraceOutput {
+		return cmd, func() {}
+	}
+	var flush []func()
+	if !cmd.StreamOnly {
+		w := &lineEvents{h: h, ctl: ctl, stream: "stdout"}
+		cmd.Stdout, flush = tee(cmd.Stdout, w), append(flush, w.flush)
+	}
+	if cmd.Stderr == nil || ctl.SudoPassword == "" {
+		w := &lineEvents{h: h, ctl: ctl, stream: "stderr"}
+		cmd.Stderr, flush = tee(cmd.Stderr, w), append(flush, w.flush)
+	}
+	return cmd, func() {
+		for _, f := range flush {
+			f()
+		}
+	}
+}
+
+func tee(w io.Writer, also io.Writer) io.Writer {
+	if w == nil {
+		return also
+	}
+	return io.MultiWriter(w, also)
+}
+
+// maxTraceLine bounds one output event: a longer line is cut into pieces
+// of this size, so that memory stays bounded whatever a host prints.
+const maxTraceLine = 4096
+
+// lineEvents emits an output event for each line written to it.
+type lineEvents struct {
+	h      *Host
+	ctl    Control
+	stream string
+
+	mu      sync.Mutex
+	partial []byte
+}
+
+func (l *lineEvents) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		end := bytes.IndexByte(b, '\n')
+		newline := end >= 0
+		if !newline {
+			end = len(b)
+		}
+		if room := maxTraceLine - len(l.partial); end > room {
+			end, newline = room, false
+		}
+		l.partial = append(l.partial, b[:end]...)
+		if newline {
+			b = b[end+1:]
+		} else {
+			b = b[end:]
+		}
+		if newline || len(l.partial) == maxTraceLine {
+			l.emitLocked()
+		}
+	}
+	return n, nil
+}
+
+func (l *lineEvents) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.emitLocked()
+	}
+}
+
+func (l *lineEvents) emitLocked() {
+	text := strings.ToValidUTF8(string(l.partial), string(utf8.RuneError))
+	l.partial = l.partial[:0]
+	l.h.emit(Event{Kind: KindOutput, Stream: l.stream, Message: l.h.redact(text, l.ctl)})
+}
