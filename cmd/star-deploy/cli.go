@@ -338,7 +338,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
-	m, sources, err := r.sources()
+	m, sources, err := r.sources(f.JSON)
 	if err != nil {
 		return nil, err
 	}
@@ -430,8 +430,9 @@ type source struct {
 	src      []byte
 }
 
-// sources interprets the positional arguments after INVENTORY.
-func (r *runCmd) sources() (mode, []source, error) {
+// sources interprets the positional arguments after INVENTORY. asJSON
+// (--json) has a fact printed as JSON.
+func (r *runCmd) sources(asJSON bool) (mode, []source, error) {
 	if _, err := os.Stat(r.Inventory); err != nil && slices.Contains(runWords, r.Inventory) {
 		// `star-deploy exec -- ls`: a host named exec is @ssh/exec.
 		return 0, nil, usagef("%s follows the hosts: star-deploy INVENTORY %s ...", r.Inventory, r.Inventory)
@@ -465,6 +466,10 @@ func (r *runCmd) sources() (mode, []source, error) {
 			quoted[i] = syntax.Quote(a, false)
 		}
 		src := fmt.Sprintf("print(fact(%s))\n", strings.Join(quoted, ", "))
+		if asJSON {
+			// The value, not its Starlark text: a fact event (jsonOutput).
+			src = fmt.Sprintf("print(json.encode(fact(%s)))\n", strings.Join(quoted, ", "))
+		}
 		return modeFact, []source{{"<fact>", []byte(src)}}, nil
 	}
 	if isAdhoc(r.Args[0]) {

@@ -482,3 +482,44 @@ func TestJSONTraceEvents(t *testing.T) {
 		t.Errorf("command event %v, output event %v:\n%s", cmd, out, stdout)
 	}
 }
+
+// TestJSONFactAndErrorEvents: with --json a fact is a JSON value, not text,
+// and an error before any host runs is an error event on stdout.
+func TestJSONFactAndErrorEvents(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "--json", "@local", "fact", "file", "/")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var found bool
+	for line := range strings.Lines(stdout) {
+		var e struct {
+			Kind  string
+			Host  string
+			Value struct {
+				Exists bool
+				Type   string
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if e.Kind == "fact" {
+			found = e.Host == "@local" && e.Value.Exists && e.Value.Type == "directory"
+		}
+		if e.Kind == "print" {
+			t.Errorf("the fact came as a print event: %s", line)
+		}
+	}
+	if !found {
+		t.Errorf("no fact event with the value of file /:\n%s", stdout)
+	}
+
+	bad := writeFile(t, t.TempDir(), "bad.star", "shel('x')\n")
+	for _, args := range [][]string{{"--json", "@local", bad}, {"--json", "@local", "no-such.star"}, {"--json", "--parallel", "-1", "@local", bad}} {
+		code, stdout, _ := runCLI(t, args...)
+		var e errorEvent
+		if err := json.Unmarshal([]byte(stdout), &e); err != nil || e.Kind != "error" || e.ExitCode != exitUsage || code != exitUsage || e.Error == "" {
+			t.Errorf("%q: exit %d, want one error event on stdout, got %q (%v)", args, code, stdout, err)
+		}
+	}
+}

@@ -62,10 +62,14 @@ func onInterrupt(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Wri
 // returns the exit code. Tests call it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := execute(ctx, args, stdout, stderr)
+	code := exitCode(ctx, rep, err)
 	if err != nil {
 		printError(stderr, err)
+		if rep == nil && jsonRequested(args) {
+			writeErrorEvent(stdout, err, code)
+		}
 	}
-	return exitCode(ctx, rep, err)
+	return code
 }
 
 // exitCode is the one place that maps the outcome of a run to an exit code.

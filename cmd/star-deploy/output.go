@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -91,7 +92,11 @@ type jsonEvent struct {
 	StdoutBase64  []byte `json:"stdout_base64,omitempty"`
 	StderrBase64  []byte `json:"stderr_base64,omitempty"`
 	MessageBase64 []byte `json:"message_base64,omitempty"`
+	// Value is a fact's value, in fact events (star-deploy INV fact NAME --json).
+	Value json.RawMessage `json:"value,omitempty"`
 }
+
+const kindFact = "fact"
 
 func newJSONEvent(e sdrt.Event) jsonEvent {
 	j := jsonEvent{plainEvent: plainEvent(e), Seconds: e.Duration.Seconds()}
@@ -116,7 +121,12 @@ func (o *jsonOutput) event(e sdrt.Event) {
 	if e.Kind == sdrt.KindOpEnd && e.Status == sdrt.StatusFailed && !e.Ignored {
 		o.opFailed[e.Host] = true
 	}
-	if err := o.enc.Encode(newJSONEvent(e)); err != nil {
+	j := newJSONEvent(e)
+	if o.cfg.mode == modeFact && e.Kind == sdrt.KindPrint && json.Valid([]byte(e.Message)) {
+		// The fact's value, which the script printed as JSON.
+		j.Kind, j.Value, j.Message = kindFact, json.RawMessage(e.Message), ""
+	}
+	if err := o.enc.Encode(j); err != nil {
 		fmt.Fprintf(o.cfg.stderr, "star-deploy: writing event: %v\n", err)
 	}
 }
@@ -159,6 +169,41 @@ type runEvent struct {
 	Counts      *runCounts `json:"counts,omitempty"`      // run_end: hosts by status
 	Interrupted bool       `json:"interrupted,omitempty"` // run_end
 	Seconds     float64    `json:"duration,omitempty"`    // run_end
+}
+
+// errorEvent is the one event of a run that ended before any host ran
+// (a usage, inventory or script error), with --json.
+type errorEvent struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // kindError
+	Error    string    `json:"error"`
+	ExitCode int       `json:"exit_code"`
+}
+
+const kindError = "error"
+
+// writeErrorEvent writes err as an error event on w.
+func writeErrorEvent(w io.Writer, err error, code int) {
+	var exit kongExit
+	if errors.As(err, &exit) {
+		return // --help, --version
+	}
+	newJSONEncoder(w).Encode(errorEvent{Time: time.Now(), Kind: kindError, Error: err.Error(), ExitCode: code})
+}
+
+// jsonRequested reports whether the command line (or STAR_DEPLOY_JSON)
+// asks for JSON, for errors found before the flags could be parsed.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true":
+			return true
+		}
+	}
+	v, _ := strconv.ParseBool(os.Getenv(envName("json")))
+	return v
 }
 
 // runCounts tallies hosts by the status word of their host_end.

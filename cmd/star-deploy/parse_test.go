@@ -163,7 +163,7 @@ func TestSources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			r := runCmd{Inventory: "@local", Args: tt.args}
-			m, srcs, err := r.sources()
+			m, srcs, err := r.sources(false)
 			if err != nil {
 				t.Fatal(err)
 			}

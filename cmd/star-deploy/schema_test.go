@@ -87,11 +87,14 @@ func TestJSONSchemaIsDocumented(t *testing.T) {
 	if got, want := union(kindRunStart, kindRunEnd), sorted(jsonFields(reflect.TypeFor[runEvent]())); !slices.Equal(got, want) {
 		t.Errorf("README run_start/run_end fields:\n%v\nthe code writes:\n%v", got, want)
 	}
-	if got, want := union("host_start", "op_start", "op_end", "print", "command", "output", "host_end"), sorted(jsonFields(reflect.TypeFor[jsonEvent]())); !slices.Equal(got, want) {
+	if got, want := union("host_start", "op_start", "op_end", "print", "command", "output", "fact", "host_end"), sorted(jsonFields(reflect.TypeFor[jsonEvent]())); !slices.Equal(got, want) {
 		t.Errorf("README host event fields:\n%v\nthe code writes:\n%v", got, want)
 	}
-	if len(doc) != 9 {
-		t.Errorf("README documents %d kinds, want 9: %v", len(doc), doc)
+	if got, want := union(kindError), sorted(jsonFields(reflect.TypeFor[errorEvent]())); !slices.Equal(got, want) {
+		t.Errorf("README error event fields:\n%v\nthe code writes:\n%v", got, want)
+	}
+	if len(doc) != 11 {
+		t.Errorf("README documents %d kinds, want 11: %v", len(doc), doc)
 	}
 }
 
