@@ -664,7 +664,10 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func readPacmanPackages(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	out, err := h.probe(ctx, ctl, `command -v pacman >/dev/null 2>&1 || exit 0; pacman -Q`)
+	// pacman -Q exits 1, printing nothing, when no package is installed.
+	out, err := h.probe(ctx, ctl, `command -v pacman >/dev/null 2>&1 || exit 0; out=$(pacman -Q); s=$?
+if [ $s != 0 ] && { [ $s != 1 ] || [ -n "$out" ]; }; then exit $s; fi
+printf '%s\n' "$out"`)
 	if err != nil {
 		return nil, err
 	}

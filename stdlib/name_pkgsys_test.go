@@ -10,5 +10,16 @@ func init() {
 		"apt.ppa":          {args: `"ppa:star-deploy/probe"`},
 		"apt.upgrade":      {},
 		"apt.dist_upgrade": {},
+		"dnf.repo":         {args: `"probe", baseurl = "https://example.invalid/el9"`},
+		"dnf.rpm":          {args: `tmp + "/probe.rpm"`},
+		"dnf.key":          {args: `tmp + "/probe.asc", keyid = "621E9F35"`},
+		"yum.repo":         {args: `"probe", baseurl = "https://example.invalid/el7"`},
+		"yum.rpm":          {args: `tmp + "/probe.rpm"`},
+		"yum.key":          {args: `tmp + "/probe.asc", keyid = "352C64E5"`},
+		"zypper.packages":  {args: `"curl"`},
+		"zypper.repo":      {args: `"probe", baseurl = "https://example.invalid/leap"`},
+		"pacman.packages":  {args: `"curl"`},
+		"pacman.update":    {},
+		"pacman.upgrade":   {},
 	})
 }
