@@ -14,6 +14,9 @@ want star-deploy-tool 1.0
 if dpkg-query -W -f '${db:Status-Abbrev}' star-deploy-extra 2>/dev/null | grep -q '^ii'; then
 	echo "star-deploy-extra was installed despite no_recommends"; exit 1
 fi
+if dpkg-query -W -f '${db:Status-Abbrev}' star-deploy-orphan 2>/dev/null | grep -q '^ii'; then
+	echo "star-deploy-orphan was not auto-removed"; exit 1
+fi
 # The downloaded .deb stays in the cache; its partial file does not.
 ls /var/cache/star-deploy/deb/127.0.0.1_8070_star-deploy-web_2.0_all.deb
 ! ls /var/cache/star-deploy/deb/*.part 2>/dev/null

@@ -7,6 +7,7 @@
 #   star-deploy-old 1.0   repo has 1.1: apt.upgrade upgrades it
 #   star-deploy-kept 1.0  repo has 1.1, which depends on star-deploy-newdep: apt-get upgrade keeps it back, apt.dist_upgrade upgrades it
 #   star-deploy-pin 2.0   repo has 1.0 only: apt.packages("star-deploy-pin=1.0", allow_downgrades = True) downgrades it
+#   star-deploy-orphan 1.0, marked as installed automatically and needed by nothing: apt.upgrade(auto_remove = True) removes it
 d=/srv/star-deploy-apt
 mkdir -p $d/debs $d/www $d/repo $d/old
 
@@ -41,7 +42,9 @@ mkdeb $d/repo star-deploy-extra 1.0
 mkdeb $d/old star-deploy-old 1.0
 mkdeb $d/old star-deploy-kept 1.0
 mkdeb $d/old star-deploy-pin 2.0
+mkdeb $d/old star-deploy-orphan 1.0
 dpkg -i $d/old/*.deb >/dev/null
+apt-mark auto star-deploy-orphan >/dev/null
 
 # The repository's index, as dpkg-scanpackages would write it, and a Release file with its checksum.
 cd $d/repo
