@@ -69,6 +69,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, hostFacts()...)
 	defs = append(defs, postgresqlFacts()...)
 	defs = append(defs, dockerFacts()...)
+	defs = append(defs, pkgsysFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }

@@ -578,11 +578,6 @@ func parseIfconfig(out string, get func(string) *Interface) {
 	}
 }
 
-func isHex(s string) bool {
-	_, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s)
-	return err == nil
-}
-
 func addrsOnly(cidrs []string) []string {
 	out := []string{}
 	for _, c := range cidrs {

@@ -24,7 +24,8 @@ import (
 // scenario runs three times: with --dry, for real, and for real again. The
 // dry run must report exactly the operations the real run then changes,
 // the real run must not fail, and the second real run must change nothing.
-// NN-name.check.sh, when present, runs as root in the container after the
+// NN-name.setup.sh, when present, runs as root in the container before the
+// dry run; NN-name.check.sh, when present, runs as root in the container after the
 // real run and must exit 0.
 //
 // Then testdata/once/links_validate.star runs once, with sudo
@@ -67,6 +68,15 @@ func TestDebian(t *testing.T) {
 	for _, script := range scenarios {
 		name := strings.TrimSuffix(filepath.Base(script), ".star")
 		ok := t.Run(name, func(t *testing.T) {
+			// NN-name.setup.sh, when present, runs as root before the dry run:
+			// it makes the state a scenario starts from (packages to upgrade, say).
+			if body, err := os.ReadFile(strings.TrimSuffix(script, ".star") + ".setup.sh"); err == nil {
+				cmd := exec.Command("docker", "exec", "-i", "-u", "root", c.Name, "sh", "-eu")
+				cmd.Stdin = strings.NewReader(string(body))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s.setup.sh: %v\n%s", name, err, out)
+				}
+			}
 			scenario(t, host, script, builtins.Control{Sudo: true}, func(t *testing.T) {
 				check := strings.TrimSuffix(script, ".star") + ".check.sh"
 				body, err := os.ReadFile(check)
