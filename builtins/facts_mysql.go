@@ -41,6 +41,11 @@ if "app@localhost" not in users:
 			Doc: "The privileges of the account user@user_hostname (user_hostname defaults to `localhost`), from `SHOW GRANTS`, as a dict from `database.table` (`*.*`, `app.*`, `app.items`, names unquoted) to the sorted list of privileges granted on it (`SELECT`, `INSERT`, ...; `ALL PRIVILEGES` is `ALL`; `WITH GRANT OPTION` adds `GRANT OPTION`; column privileges such as `SELECT (id)` are listed as written). Grants of roles and proxies are left out. None when the account does not exist (error 1141)." + mysqlConnDoc,
 			Example: `g = fact("mysql_grants", "app", "localhost", sudo = True) or {}
 print(g.get("app.*", []))`, read: readMysqlGrants},
+		{Name: "mysql_query", Args: append([]string{"query", "database?"}, mysqlConnArgs...),
+			Doc: "The rows that query (one SQL statement) returns, run in database when it is given, as a list of dicts from column name to value (a string, or None for NULL). The query goes on standard input, not the command line, so it may hold a secret. This is the check behind `mysql.sql(unless_sql = ...)`." + mysqlConnDoc,
+			Example: `rows = fact("mysql_query", "SELECT COUNT(*) AS n FROM items", "app", sudo = True)
+if rows != None:
+    print(rows[0]["n"])`, read: readMysqlQuery},
 		{Name: "mysql_dump_sha256", Args: append([]string{"database?"}, mysqlConnArgs...),
 			Doc: "The SHA-256 (hex) of what `mysqldump --skip-dump-date` prints for database (all databases when it is \"\" or left out): what `mysql.dump` compares with its file, so that an unchanged database is not dumped again. It costs one dump." + mysqlConnDoc,
 			Example: `if fact("mysql_dump_sha256", "app", sudo = True) != fact("sha256", "/var/backups/app.sql", sudo = True):
@@ -123,15 +128,27 @@ func mysqlUnreachable(res connectors.Result) bool {
 	return res.ExitCode != 0 && (code == 2002 || code == 2003)
 }
 
-// mysqlQuery runs sql with `mysql --batch` and returns its output. It
+// A mysqlStatement is what a fact asks the server: the SQL, whether the
+// output has a header line, and whether the SQL may hold a secret (then it
+// goes on standard input; else on the command line, where it says what
+// the command is for).
+type mysqlStatement struct {
+	sql            string
+	header, secret bool
+}
+
+// mysqlQuery runs st with `mysql --batch` and returns its output. It
 // returns ok=false when there is no server to ask, and the client's error
 // number when the statement failed and allowed names it.
-func mysqlQuery(ctx context.Context, h *Host, ctl Control, c mysqlConn, sql string, header bool, allowed ...int) (out string, ok bool, code int, err error) {
-	args := "--batch"
-	if !header {
+func mysqlQuery(ctx context.Context, h *Host, ctl Control, c mysqlConn, st mysqlStatement, allowed ...int) (out string, ok bool, code int, err error) {
+	args, input := "--batch", st.sql+"\n"
+	if !st.header {
 		args += " --skip-column-names"
 	}
-	script, stdin := c.command("mysql", args, sql+"\n")
+	if !st.secret {
+		args, input = args+" --execute="+connectors.Quote(st.sql), ""
+	}
+	script, stdin := c.command("mysql", args, input)
 	res, err := h.run(ctx, script, ctl, stdin)
 	if err != nil {
 		return "", false, 0, err
@@ -196,7 +213,7 @@ func parseMysqlDatabases(out string) map[string]mysqlDatabase {
 }
 
 func readMysqlDatabases(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, ok, _, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), mysqlDatabasesQuery, true)
+	out, ok, _, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), mysqlStatement{sql: mysqlDatabasesQuery, header: true})
 	if err != nil || !ok {
 		return starlark.None, err
 	}
@@ -238,7 +255,7 @@ func parseMysqlUsers(out string) map[string]mysqlUser {
 }
 
 func readMysqlUsers(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, ok, _, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), "SELECT * FROM mysql.user", true)
+	out, ok, _, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), mysqlStatement{sql: "SELECT * FROM mysql.user", header: true})
 	if err != nil || !ok {
 		return starlark.None, err
 	}
@@ -368,7 +385,7 @@ func readMysqlGrants(ctx context.Context, h *Host, ctl Control, args []string) (
 	if hostname == "" {
 		hostname = "localhost"
 	}
-	out, ok, code, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), "SHOW GRANTS FOR "+mysqlString(user)+"@"+mysqlString(hostname), false, 1141)
+	out, ok, code, err := mysqlQuery(ctx, h, ctl, mysqlConnOf(args), mysqlStatement{sql: "SHOW GRANTS FOR " + mysqlString(user) + "@" + mysqlString(hostname)}, 1141)
 	if err != nil || !ok || code == 1141 {
 		return starlark.None, err
 	}
@@ -410,3 +427,31 @@ func readMysqlDumpSHA256(ctx context.Context, h *Host, ctl Control, args []strin
 	}
 	return starlark.String(strings.TrimSpace(string(res.Stdout))), nil
 }
+
+func readMysqlQuery(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	c := mysqlConnOf(args)
+	sql := args[0]
+	if args[1] != "" {
+		sql = "USE " + mysqlIdent(args[1]) + ";\n" + sql
+	}
+	out, ok, _, err := mysqlQuery(ctx, h, ctl, c, mysqlStatement{sql: sql, header: true, secret: true})
+	if err != nil || !ok {
+		return starlark.None, err
+	}
+	var rows []starlark.Value
+	for _, r := range parseMysqlBatch(out) {
+		d := starlark.NewDict(len(r))
+		for _, col := range slices.Sorted(maps.Keys(r)) {
+			var v starlark.Value = starlark.String(r[col])
+			if r[col] == "NULL" {
+				v = starlark.None
+			}
+			_ = d.SetKey(starlark.String(col), v)
+		}
+		rows = append(rows, d)
+	}
+	return starlark.NewList(rows), nil
+}
+
+// mysqlIdent writes s as a MySQL identifier in backticks.
+func mysqlIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
