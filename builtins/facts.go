@@ -21,7 +21,7 @@ import (
 // read it.
 type factDef struct {
 	Name    string
-	Args    []string
+	Args    []string // an argument whose name ends in "?" may be left out (trailing ones only): it is ""
 	Doc     string
 	Example string
 	read    func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error)
@@ -70,6 +70,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, postgresqlFacts()...)
 	defs = append(defs, dockerFacts()...)
 	defs = append(defs, pkgsysFacts()...)
+	defs = append(defs, mysqlFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }
@@ -119,12 +120,27 @@ func factFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark
 		if def.Name != name {
 			continue
 		}
-		if len(fargs) != len(def.Args) {
-			return nil, fmt.Errorf("fact: %s takes %d argument(s) (%s), got %d", name, len(def.Args), strings.Join(def.Args, ", "), len(fargs))
+		required := len(def.Args)
+		for required > 0 && strings.HasSuffix(def.Args[required-1], "?") {
+			required--
+		}
+		if len(fargs) < required || len(fargs) > len(def.Args) {
+			return nil, fmt.Errorf("fact: %s takes %s argument(s) (%s), got %d", name, argCount(required, len(def.Args)), strings.Join(def.Args, ", "), len(fargs))
+		}
+		for len(fargs) < len(def.Args) {
+			fargs = append(fargs, "") // an optional argument left out
 		}
 		return h.readFact(contextFrom(thread), def, ctl, fargs)
 	}
 	return nil, fmt.Errorf("fact: unknown fact %q%s; known facts: %s", name, spell.Suffix(name, factNames()), strings.Join(factNames(), ", "))
+}
+
+// argCount says how many arguments a fact takes: "2", or "1 to 3".
+func argCount(min, max int) string {
+	if min == max {
+		return strconv.Itoa(max)
+	}
+	return fmt.Sprintf("%d to %d", min, max)
 }
 
 func factNames() []string {

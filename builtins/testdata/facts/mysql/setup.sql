@@ -1,0 +1,10 @@
+CREATE DATABASE appdb CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE DATABASE `odd_db`;
+CREATE TABLE appdb.items (id INT PRIMARY KEY, name VARCHAR(40));
+INSERT INTO appdb.items VALUES (1, 'tab\there'), (2, NULL);
+CREATE USER 'app'@'localhost' IDENTIFIED BY 'p #"\'\\ $x';
+GRANT SELECT, INSERT ON appdb.* TO 'app'@'localhost';
+GRANT ALL PRIVILEGES ON odd_db.* TO 'app'@'localhost' WITH GRANT OPTION;
+GRANT SELECT (id), UPDATE ON appdb.items TO 'app'@'localhost';
+CREATE USER 'ro'@'%';
+GRANT RELOAD, PROCESS ON *.* TO 'ro'@'%' WITH GRANT OPTION;
