@@ -28,8 +28,9 @@ if c != None and c.get("core.filemode") == ["false"]:
 }
 
 // fileFlagsProbe prints lsattr's line for the path, or exits 3 when the
-// path does not exist (a dangling link exists).
-const fileFlagsProbe = `p=%s; [ -e "$p" ] || [ -L "$p" ] || exit 3; command -v lsattr >/dev/null 2>&1 || { echo 'lsattr is not installed (the e2fsprogs package)' >&2; exit 4; }; lsattr -d -- "$p"`
+// path does not exist (a dangling link exists). It opens with ": lsattr"
+// so that fakes and logs tell it from the file fact's probe.
+const fileFlagsProbe = `: lsattr; p=%s; [ -e "$p" ] || [ -L "$p" ] || exit 3; command -v lsattr >/dev/null 2>&1 || { echo 'lsattr is not installed (the e2fsprogs package)' >&2; exit 4; }; lsattr -d -- "$p"`
 
 func readFileFlags(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	res, err := h.run(ctx, fmt.Sprintf(fileFlagsProbe, connectors.Quote(args[0])), ctl, "")
@@ -81,7 +82,7 @@ func parseLsattr(out string) ([]string, error) {
 // gitConfigProbe lists a configuration with -z; exit 3: no git, 4: not a
 // repository. A missing global or system file makes git exit 128 with
 // nothing listed, which is an empty configuration.
-const gitConfigProbe = `command -v git >/dev/null 2>&1 || exit 3; %s`
+const gitConfigProbe = `: git config; command -v git >/dev/null 2>&1 || exit 3; %s`
 
 func readGitConfig(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	scope := args[0]
