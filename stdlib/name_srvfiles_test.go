@@ -15,7 +15,7 @@ import (
 func init() {
 	maps.Copy(nameCalls, map[string]nameCall{
 		"server.modprobe":             {args: `"overlay"`},
-		"server.locale":               {args: `"en_GB.UTF-8"`, fake: map[string]string{"[ -e /etc/locale.gen": "# en_GB.UTF-8 UTF-8\n"}},
+		"server.locale":               {args: `"en_GB.UTF-8"`, fake: map[string]string{"[ -e /etc/locale.gen": "# en_GB.UTF-8 UTF-8\n", "p=/etc/locale.gen": "regular file|644|root|root|20\nabc\n"}},
 		"server.timezone":             {args: `"Etc/UTC"`},
 		"server.security_limit":       {args: `"*", "soft", "nofile", 1024`},
 		"server.script_template":      {args: `"probe.tmpl"`},
