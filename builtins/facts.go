@@ -71,6 +71,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, dockerFacts()...)
 	defs = append(defs, pkgsysFacts()...)
 	defs = append(defs, mysqlFacts()...)
+	defs = append(defs, srvFilesFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }

@@ -28,12 +28,12 @@ func Keywords(name string) (keywords []string, ok bool) {
 	return nil, false
 }
 
-// ControlNames returns the names of the control arguments, name= included,
-// which every operation takes.
+// ControlNames returns the names of ControlParams: the control arguments
+// and name=, which every operation takes.
 func ControlNames() []string {
-	names := []string{nameParam.Name}
-	for _, a := range controlArgs {
-		names = append(names, a.Name)
+	var names []string
+	for _, p := range ControlParams() {
+		names = append(names, p.Name)
 	}
 	return names
 }
