@@ -72,6 +72,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, pkgsysFacts()...)
 	defs = append(defs, mysqlFacts()...)
 	defs = append(defs, srvFilesFacts()...)
+	defs = append(defs, pkgLangFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }
