@@ -89,7 +89,7 @@ func TestAdhocUsageErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"filez.line", "/tmp/x", "y"}, []string{"filez", "files, git"}},
+		{[]string{"filez.line", "/tmp/x", "y"}, []string{"filez (did you mean files?)", "files, flatpak"}},
 		{[]string{"files.lien", "/tmp/x", "y"}, []string{"no operation lien", "line, replace"}},
 		{[]string{"files.line", "present=False", "/tmp/x"}, []string{`"/tmp/x" follows the keyword argument`}},
 	} {
