@@ -61,6 +61,7 @@ if f.exists and f.type == "file":
     print("nginx is not installed")`, read: readWhich},
 	}
 	defs = append(defs, systemFacts()...)
+	defs = append(defs, fwsshFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }
