@@ -53,7 +53,7 @@ func TestParseIptables(t *testing.T) {
 func TestSplitIptables(t *testing.T) {
 	for in, want := range map[string][]string{
 		`-A X -m comment --comment "a \"b\" c" -j Y`: {"-A", "X", "-m", "comment", "--comment", `a "b" c`, "-j", "Y"},
-		`-A X  -j   LOG --log-prefix ""`:            {"-A", "X", "-j", "LOG", "--log-prefix", ""},
+		`-A X  -j   LOG --log-prefix ""`:             {"-A", "X", "-j", "LOG", "--log-prefix", ""},
 	} {
 		if got := splitIptables(in); !reflect.DeepEqual(got, want) {
 			t.Errorf("splitIptables(%q) = %q, want %q", in, got, want)
