@@ -73,6 +73,7 @@ if f.exists and f.type == "file":
 	defs = append(defs, mysqlFacts()...)
 	defs = append(defs, srvFilesFacts()...)
 	defs = append(defs, pkgLangFacts()...)
+	defs = append(defs, fwsshFacts()...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }

@@ -654,15 +654,6 @@ func isHex(s string) bool {
 	return err == nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 func readPacmanPackages(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
 	// pacman -Q exits 1, printing nothing, when no package is installed.
 	out, err := h.probe(ctx, ctl, `command -v pacman >/dev/null 2>&1 || exit 0; out=$(pacman -Q); s=$?

@@ -165,6 +165,11 @@ func strList(ss []string) *starlark.List {
 	return starlark.NewList(vs)
 }
 
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
 // optString is s as a Starlark string, or None when it is empty.
 func optString(s string) starlark.Value {
 	if s == "" {
