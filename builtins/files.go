@@ -127,6 +127,12 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	}
 	srcPath, hasSrc := src.(starlark.String)
 	text, hasContent := content.(starlark.String)
+	if !hasSrc && src != starlark.None {
+		return nil, fmt.Errorf("put: src must be a string (a local path), got %s", src.Type())
+	}
+	if !hasContent && content != starlark.None {
+		return nil, fmt.Errorf("put: content must be a string, got %s (content = str(x) writes a number's text)", content.Type())
+	}
 	switch {
 	case hasSrc == hasContent:
 		return nil, fmt.Errorf("put: give exactly one of src= (a local file) or content= (a string)")
