@@ -45,6 +45,21 @@ type completionCmd struct {
 	Shell string `arg:"" enum:"bash,zsh,fish" help:"The shell: bash, zsh or fish."`
 }
 
+// Help is the detail of `star-deploy completion --help`: how to enable
+// the script.
+func (*completionCmd) Help() string {
+	return `TAB then completes commands, flags, hosts, scripts, MODULE.OP operations, fact
+names, --data keys, and the groups and hosts of the inventory on the line after
+--limit and --exclude.
+
+  bash: source <(star-deploy completion bash)
+        or, for every shell, in ~/.bashrc: eval "$(star-deploy completion bash)"
+  zsh:  source <(star-deploy completion zsh)   (after compinit)
+        or, for every shell: star-deploy completion zsh > "${fpath[1]}/_star-deploy"
+  fish: star-deploy completion fish | source
+        or, for every shell: star-deploy completion fish > ~/.config/fish/completions/star-deploy.fish`
+}
+
 // run writes the script of c.Shell to w.
 func (c *completionCmd) run(w io.Writer) error {
 	script, ok := completionScripts[c.Shell]

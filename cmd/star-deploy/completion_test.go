@@ -19,6 +19,7 @@ func completionDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, dir, "inv.star", "web = [\"@local\", \"@docker/w1\"]\ndb = [\"@ssh/db1\"]\n")
+	writeFile(t, dir, "hosts.ini", "[app]\nh1 ansible_host=127.0.0.1\n")
 	writeFile(t, dir, "deploy.star", "def setup_nginx():\n    pass\n\ndef _helper():\n    pass\n")
 	return dir
 }
@@ -66,6 +67,8 @@ func TestComplete(t *testing.T) {
 		{words: []string{"@local", "files.put", "su"}, want: []string{"sudo="}, directive: "files"},
 		{words: []string{"inv.star", "--limit", "w"}, want: []string{"web"}, not: []string{"db"}},
 		{words: []string{"--limit", "w"}, not: []string{"web"}}, // no inventory yet
+		{words: []string{"hosts.ini", "--limit", "a"}, want: []string{"app"}},
+		{words: []string{"run", "inv.star", "--limit", "w"}, want: []string{"web"}},
 		{words: []string{"inv.star", "--limit=w"}, want: []string{"--limit=web"}},
 		{words: []string{"inv.star", "--exclude", "web,"}, want: []string{"web,db", "web,@ssh/db1", "web,@local"}},
 		{words: []string{"inv.star", "-v", "--parallel", "3", "--limit", "d"}, want: []string{"db"}},
@@ -117,6 +120,10 @@ func TestCompletionCommand(t *testing.T) {
 	out, err := exec.Command(bin, "completion", "tcsh").CombinedOutput()
 	if code := exitCodeOf(t, err); code != exitUsage || !strings.Contains(string(out), `"bash","zsh","fish"`) {
 		t.Errorf("completion tcsh: exit %d, %s", code, out)
+	}
+	out, _ = exec.Command(bin, "completion", "--help").Output()
+	if !strings.Contains(string(out), `eval "$(star-deploy completion bash)"`) {
+		t.Errorf("completion --help does not say how to enable it:\n%s", out)
 	}
 	out, _ = exec.Command(bin, "--help").Output()
 	if !strings.Contains(string(out), "completion bash|zsh|fish") {
