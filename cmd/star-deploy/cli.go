@@ -38,6 +38,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
   star-deploy connectors                            list the connectors and their data keys
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
+  star-deploy completion bash|zsh|fish              print the shell completion script
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
 bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
@@ -59,6 +60,7 @@ type cli struct {
 	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
 	Connectors connectorsCmd `cmd:"" help:"List the connectors and their data keys."`
 	Docs       docsCmd       `cmd:"" help:"Print the reference generated from the code (builtins, facts, stdlib, connectors), or write it with --dir."`
+	Completion completionCmd `cmd:"" help:"Print the shell completion script of bash, zsh or fish (source <(star-deploy completion bash))."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -248,6 +250,10 @@ func negativeValues(parser *kong.Kong, args []string) []string {
 
 // execute runs the command args name. The report is nil when no host ran.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdrt.Report, error) {
+	if len(args) > 0 && args[0] == completeCommand {
+		complete(stdout, args[1:])
+		return nil, nil
+	}
 	if len(args) == 0 {
 		// No arguments at all: show the whole help, as an error.
 		_, _, err := parse([]string{"--help"}, stderr, stderr)
@@ -266,6 +272,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	case "connectors":
 		listConnectors(stdout, reg)
 		return nil, nil
+	case "completion <shell>":
+		return nil, c.Completion.run(stdout)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -391,7 +399,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
-	commands = []string{"connectors", "docs"}
+	commands = []string{"completion", "connectors", "docs"}
 	runWords = []string{"exec", "fact", "inventory"}
 )
 
