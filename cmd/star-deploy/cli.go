@@ -300,17 +300,20 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
-	inv, err := inventory.Load(r.Inventory)
-	if err != nil {
-		return nil, &usageError{err}
-	}
-	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
+	inv, err := inventory.Load(ctx, r.Inventory)
 	if err != nil {
 		return nil, &usageError{err}
 	}
 	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
 	if err != nil {
 		return nil, err
+	}
+	if err := expandInventory(ctx, reg, inv, data); err != nil {
+		return nil, err
+	}
+	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
+	if err != nil {
+		return nil, &usageError{err}
 	}
 	flagData, err := f.sshData(prompt)
 	if err != nil {
