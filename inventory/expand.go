@@ -21,12 +21,15 @@ import (
 // A host that two entries produce (a container matched by two filters)
 // is kept once, where it first appears, in the groups of both; their
 // data must agree. An invalid name, or data that disagrees, is an error
-// naming both entries. Expand does no I/O of its own.
+// naming both entries. A name may expand to no host, but an inventory
+// left with none is an error naming the names. Expand does no I/O of its
+// own.
 func (inv *Inventory) Expand(fn func(e Entry) (hosts []Entry, ok bool, err error)) error {
 	var out []Entry
 	byKey := map[string]int{} // canonical name -> index in out
 	from := map[string]string{}
 	changed := false
+	var empty []string // names that expanded to no host
 	for _, e := range inv.Hosts {
 		hosts, ok, err := fn(e)
 		if err != nil {
@@ -36,6 +39,9 @@ func (inv *Inventory) Expand(fn func(e Entry) (hosts []Entry, ok bool, err error
 			hosts = []Entry{e}
 		} else {
 			changed = true
+			if len(hosts) == 0 {
+				empty = append(empty, e.Name)
+			}
 			for i, h := range hosts {
 				hosts[i] = expanded(e, h)
 			}
@@ -59,6 +65,9 @@ func (inv *Inventory) Expand(fn func(e Entry) (hosts []Entry, ok bool, err error
 	}
 	if !changed {
 		return nil
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("no host to run on: %s matched none", strings.Join(empty, " and "))
 	}
 	inv.Hosts = out
 	inv.regroup()
