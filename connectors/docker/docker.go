@@ -66,7 +66,9 @@ func (f *Factory) Scheme() string { return "docker" }
 // Doc describes the connector.
 func (f *Factory) Doc() string {
 	return "A running Docker container, through the Engine API (never the docker CLI): @docker/NAME or an id. " +
-		"Commands run through exec; files move through the archive API and are renamed into place."
+		"Commands run through exec; files move through the archive API and are renamed into place. " +
+		"@docker/KEY=VALUE (a docker ps filter: label=K=V, name=, ancestor=, status=, ...) stands for every container it matches, @docker/* for every running one; " +
+		"a container's label star-deploy.groups=web,db puts it in those groups."
 }
 
 // Fields declares the docker_* data keys.
