@@ -99,6 +99,9 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 		}
 		return Target{}, fmt.Errorf("host %q: unknown connector %q; known connectors: %s", name, scheme, strings.Join(r.atSchemes(), ", "))
 	}
+	if x, ok := f.(Expander); ok && x.Expands(addr) {
+		return Target{}, fmt.Errorf("host %q names many hosts: expand it first (Registry.Expand) and give each of them to Target", name)
+	}
 	own := map[string]string{}
 	for k, v := range data {
 		if err := r.CheckKey(k); err != nil {

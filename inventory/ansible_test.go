@@ -280,7 +280,7 @@ func TestAnsibleConnections(t *testing.T) {
 
 func TestAnsibleFormatDetection(t *testing.T) {
 	for _, name := range []string{"sniff/hosts", "sniff/inventory", "basic/hosts.ini", "basic/hosts.yml"} {
-		inv, err := Load(filepath.Join(ansibleDir, name))
+		inv, err := Load(t.Context(), filepath.Join(ansibleDir, name))
 		if err != nil {
 			t.Fatalf("Load(%s): %v", name, err)
 		}

@@ -1,9 +1,10 @@
 // Package inventory turns what the user names on the command line into the
 // list of hosts a deploy runs on, with each host's groups and data.
 //
-// Load takes one of three kinds of inventory: an inventory.star file (a
-// name ending in .star), an Ansible inventory (a name ending in .ini,
-// .yml, .yaml or .cfg, or any other existing regular file), or a host spec.
+// Load takes one of four kinds of inventory: an inventory.star file (a
+// name ending in .star), an Ansible dynamic inventory script (an
+// executable file), an Ansible inventory (a name ending in .ini, .yml,
+// .yaml or .cfg, or any other existing regular file), or a host spec.
 //
 // # Host specs
 //
@@ -149,8 +150,19 @@
 // Ansible role variable of such a name (docker_packages, env) is read as
 // star-deploy data; the run then refuses or applies it, naming file:line.
 //
+// Dynamic inventory scripts. An executable regular file (one named
+// .ini, .cfg, .yml, .yaml or .json only when it starts with #!) is an
+// Ansible dynamic inventory script: LoadAnsibleScript runs it with --list
+// and reads its JSON as Ansible's script plugin does (see there), then
+// resolves it as above, with host_vars/ and group_vars/ beside the script.
+//
+// Expansion. Inventory.Expand replaces a host that stands for many (a
+// Docker filter, @terraform) by the hosts a caller-supplied function lists
+// for it; the CLI asks connectors.Registry.Expand. This package knows no
+// connector and runs no expansion itself.
+//
 // Not supported: inventory directories and several inventory sources,
-// dynamic inventory scripts and plugins (keyed_groups, constructed), TOML
+// inventory plugins (keyed_groups, constructed), TOML
 // inventories, ansible-vault (an encrypted file or !vault value is an
 // error that says so), Jinja2 templates in values (kept as text),
 // group_vars beside a playbook, IPv6 addresses with a port in a host
@@ -160,7 +172,8 @@
 // Errors name file:line (the file alone when the whole file is at fault)
 // and say what to change.
 //
-// Parse does no I/O; Load, LoadStar and LoadAnsible only read files. This
+// Parse does no I/O; LoadStar and LoadAnsible only read files; Load and
+// LoadAnsibleScript also run a dynamic inventory script, until ctx ends. This
 // package is a leaf: it must not import any other star-deploy package, and
 // it never connects to a host.
 package inventory

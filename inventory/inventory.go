@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -117,13 +118,17 @@ type Group struct {
 }
 
 // Load reads the inventory that spec names: an inventory.star file (any
-// name ending in .star), an Ansible inventory (a file ending in .ini, .yml
-// or .yaml, or any other existing file; see LoadAnsible), or else a host
-// name or comma-separated list of them (see Parse).
-func Load(spec string) (*Inventory, error) {
+// name ending in .star), an Ansible dynamic inventory script (an
+// executable file: see isScript and LoadAnsibleScript; it runs until ctx
+// ends), an Ansible inventory (a file ending in .ini, .yml or .yaml, or
+// any other existing file; see LoadAnsible), or else a host name or
+// comma-separated list of them (see Parse).
+func Load(ctx context.Context, spec string) (*Inventory, error) {
 	switch {
 	case strings.HasSuffix(spec, ".star"):
 		return LoadStar(spec)
+	case isScript(spec):
+		return LoadAnsibleScript(ctx, spec)
 	case isAnsibleName(spec):
 		return LoadAnsible(spec)
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 func TestSelect(t *testing.T) {
-	inv, err := Load("testdata/star/inventory.star")
+	inv, err := Load(t.Context(), "testdata/star/inventory.star")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestLoadStar(t *testing.T) {
-	inv, err := Load("testdata/star/inventory.star")
+	inv, err := Load(t.Context(), "testdata/star/inventory.star")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestLoadStarErrors(t *testing.T) {
 			for name, src := range c.groupData {
 				write(filepath.Join(dir, "group_data", name), src)
 			}
-			_, err := Load(filepath.Join(dir, "inventory.star"))
+			_, err := Load(t.Context(), filepath.Join(dir, "inventory.star"))
 			if err == nil {
 				t.Fatal("no error")
 			}

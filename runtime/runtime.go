@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"strings"
 	"time"
 
@@ -110,6 +112,47 @@ func (r *Runner) Host(name string, data map[string]any) (Host, error) {
 		return Host{}, err
 	}
 	return Host{Name: t.Name, Data: data, Target: t}, nil
+}
+
+// Hosts returns the hosts an inventory name stands for: the one host of
+// Host, or, for a name that stands for many ("@docker/label=role=web",
+// "@terraform/web_ips": see connectors.Expander), each host it expands
+// to, with its data under data and its groups. Expansion may do I/O
+// (it asks the Docker engine, runs terraform) and stops when ctx ends.
+func (r *Runner) Hosts(ctx context.Context, name string, data map[string]any) ([]Host, error) {
+	if r.opts.Connectors == nil {
+		return nil, fmt.Errorf("host %q: %w", name, errNoConnectors)
+	}
+	scheme, _ := connectors.SplitName(name)
+	own := map[string]string{}
+	for k, v := range data {
+		if s, ok := connectorValue(v); ok && strings.HasPrefix(k, scheme+"_") {
+			own[k] = s
+		}
+	}
+	xs, ok, err := r.opts.Connectors.Expand(ctx, name, own)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		h, err := r.Host(name, data)
+		return []Host{h}, err
+	}
+	hosts := make([]Host, 0, len(xs))
+	for _, x := range xs {
+		d := maps.Clone(x.Data)
+		if d == nil {
+			d = map[string]any{}
+		}
+		maps.Copy(d, data)
+		h, err := r.Host(x.Name, d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		h.Groups = x.Groups
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
 }
 
 // connectorValue is v as connector data, which is text.

@@ -41,8 +41,11 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy completion bash|zsh|fish              print the shell completion script
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
-an Ansible inventory (INI or YAML).
+bare HOST), @docker/NAME; names that stand for many hosts: @docker/label=K=V
+(or another docker ps filter), @docker/* (every running container),
+@terraform/OUTPUT (the hosts of a Terraform output); or an inventory.star file
+(groups and host data); or an Ansible inventory (INI or YAML), or an Ansible
+dynamic inventory script (an executable, run with --list).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
@@ -128,7 +131,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
-	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, a comma-separated list, an inventory.star file or an Ansible inventory."`
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @terraform/OUTPUT, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
 	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
 }
 
@@ -308,17 +311,20 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
-	inv, err := inventory.Load(r.Inventory)
-	if err != nil {
-		return nil, &usageError{err}
-	}
-	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
+	inv, err := inventory.Load(ctx, r.Inventory)
 	if err != nil {
 		return nil, &usageError{err}
 	}
 	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
 	if err != nil {
 		return nil, err
+	}
+	if err := expandInventory(ctx, reg, inv, data); err != nil {
+		return nil, err
+	}
+	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
+	if err != nil {
+		return nil, &usageError{err}
 	}
 	flagData, err := f.sshData(prompt)
 	if err != nil {

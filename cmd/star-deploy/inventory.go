@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,4 +83,57 @@ func printInventory(w io.Writer, reg *connectors.Registry, inv *inventory.Invent
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// expandInventory replaces every host of inv that stands for many (a
+// Docker filter, @terraform: connectors.Expander) by the hosts it stands
+// for, before --limit selects and before anything connects. The connector
+// data the expansion sees is the entry's with --data on top. An error
+// names the entry (and its file:line).
+func expandInventory(ctx context.Context, reg *connectors.Registry, inv *inventory.Inventory, data map[string]string) error {
+	return inv.Expand(func(e inventory.Entry) ([]inventory.Entry, bool, error) {
+		if !reg.Expands(e.Name) {
+			return nil, false, nil
+		}
+		scheme, _ := connectors.SplitName(e.Name)
+		own := map[string]string{}
+		for k, v := range e.Data {
+			if !strings.HasPrefix(k, scheme+"_") {
+				continue
+			}
+			switch v := v.(type) {
+			case string:
+				own[k] = v
+			case bool, int64, float64:
+				own[k] = fmt.Sprint(v)
+			default:
+				return nil, true, usagef("%shost %s: data key %s: want a string, number or bool, got %T", posPrefix(e.At(k)), e.Name, k, v)
+			}
+		}
+		for k, v := range data {
+			if strings.HasPrefix(k, scheme+"_") {
+				own[k] = v
+			}
+		}
+		hosts, _, err := reg.Expand(ctx, e.Name, own)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, true, err
+			}
+			return nil, true, usagef("%s%w", posPrefix(e.Pos), err)
+		}
+		out := make([]inventory.Entry, len(hosts))
+		for i, h := range hosts {
+			out[i] = inventory.Entry{Name: h.Name, Data: h.Data, Groups: h.Groups}
+		}
+		return out, true, nil
+	})
+}
+
+// posPrefix is "file:line: " for a position, "" for none.
+func posPrefix(pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return pos + ": "
 }

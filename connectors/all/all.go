@@ -5,6 +5,7 @@ import (
 	"github.com/star-deploy/star-deploy/connectors/docker"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	"github.com/star-deploy/star-deploy/connectors/ssh"
+	"github.com/star-deploy/star-deploy/connectors/terraform"
 )
 
 // Options hold what connectors need from the program that runs them.
@@ -27,5 +28,6 @@ func Registry(opts ...Options) *connectors.Registry {
 		local.NewFactory(),
 		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
 		docker.NewFactory(docker.Options{Warn: o.Warn}),
+		terraform.NewFactory(),
 	)
 }

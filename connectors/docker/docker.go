@@ -66,7 +66,9 @@ func (f *Factory) Scheme() string { return "docker" }
 // Doc describes the connector.
 func (f *Factory) Doc() string {
 	return "A running Docker container, through the Engine API (never the docker CLI): @docker/NAME or an id. " +
-		"Commands run through exec; files move through the archive API and are renamed into place."
+		"Commands run through exec; files move through the archive API and are renamed into place. " +
+		"@docker/KEY=VALUE (a docker ps filter: label=K=V, name=, ancestor=, status=, ...) stands for every container it matches, @docker/* for every running one; " +
+		"a container's label star-deploy.groups=web,db puts it in those groups."
 }
 
 // Fields declares the docker_* data keys.
@@ -92,16 +94,26 @@ func (f *Factory) Parse(addr string, data map[string]string) (connectors.Target,
 }
 
 // engine returns the shared client for the Engine that t's data and the
-// environment name (see planEngine), warning once per client when the
-// connection is not authenticated.
+// environment name (see planEngine); errors name t.
 func (f *Factory) engine(t connectors.Target) (*client.Client, error) {
-	env, err := engineEnvFor(t.Data)
+	c, err := f.engineFor(t.Data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
+	return c, nil
+}
+
+// engineFor returns the shared client for the Engine that the docker_*
+// keys of data and the environment name, warning once per client when the
+// connection is not authenticated.
+func (f *Factory) engineFor(data map[string]string) (*client.Client, error) {
+	env, err := engineEnvFor(data)
+	if err != nil {
+		return nil, err
+	}
 	plan, err := planEngine(env)
 	if err != nil {
-		return nil, fmt.Errorf("%s: docker engine: %w", t.Name, err)
+		return nil, fmt.Errorf("docker engine: %w", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -119,7 +131,7 @@ func (f *Factory) engine(t connectors.Target) (*client.Client, error) {
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: docker engine: %w", t.Name, err)
+	return nil, fmt.Errorf("docker engine: %w", err)
 }
 
 // Open finds the container and checks that it runs.
