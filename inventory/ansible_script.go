@@ -33,6 +33,9 @@ const (
 // extension of a static inventory (.ini, .cfg, .yml, .yaml, .json).
 // An executable hosts.ini without #! stays a static inventory, which
 // Ansible would also read after failing to run it.
+// IsScript reports whether Load runs path as a dynamic inventory script.
+func IsScript(path string) bool { return isScript(path) }
+
 func isScript(path string) bool {
 	if strings.ContainsAny(path, ",@") {
 		return false

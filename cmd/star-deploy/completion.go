@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -507,9 +508,14 @@ func (c *completer) inventory(l line) *inventory.Inventory {
 	if l.node != c.root && l.node != c.runNode() || len(l.args) == 0 {
 		return nil
 	}
+	if inventory.IsScript(l.args[0]) {
+		return nil // a TAB does not run a dynamic inventory script
+	}
 	done := make(chan *inventory.Inventory, 1)
 	go func() {
-		inv, err := inventory.Load(l.args[0])
+		ctx, cancel := context.WithTimeout(context.Background(), inventoryTimeout)
+		defer cancel()
+		inv, err := inventory.Load(ctx, l.args[0])
 		if err != nil {
 			inv = nil
 		}
