@@ -338,6 +338,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
+	if len(r.Args) > 0 && r.Args[0] == "repl" {
+		return runREPL(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
+	}
 	m, sources, err := r.sources(f.JSON)
 	if err != nil {
 		return nil, err
@@ -348,20 +351,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, err
 	}
 	var out output // created once every script compiled
-	runner := sdrt.New(sdrt.Options{
-		Connectors:  reg,
-		Parallel:    f.Parallel,
-		Serial:      serial,
-		MaxSteps:    f.MaxSteps,
-		Stdlib:      stdlib.FS,
-		Dry:         f.Dry,
-		Diff:        f.Diff,
-		Verbose:     f.Verbose > 0 || m == modeExec,
-		Trace:       trace(f.Verbose),
-		Control:     control,
-		FailPercent: f.FailPercent,
-		OnEvent:     func(e sdrt.Event) { out.event(e) },
-	})
+	opts := f.runnerOptions(reg, control)
+	opts.Serial, opts.FailPercent = serial, f.FailPercent
+	opts.Verbose = opts.Verbose || m == modeExec
+	opts.OnEvent = func(e sdrt.Event) { out.event(e) }
+	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
 		p, err := runner.Compile(ctx, s.filename, s.src)
@@ -388,11 +382,27 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	return rep, nil
 }
 
+// runnerOptions are the runtime options the flags set, for a run or the
+// REPL.
+func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sdrt.Options {
+	return sdrt.Options{
+		Connectors: reg,
+		Parallel:   f.Parallel,
+		MaxSteps:   f.MaxSteps,
+		Stdlib:     stdlib.FS,
+		Dry:        f.Dry,
+		Diff:       f.Diff,
+		Verbose:    f.Verbose > 0,
+		Trace:      trace(f.Verbose),
+		Control:    control,
+	}
+}
+
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
 	commands = []string{"connectors", "docs"}
-	runWords = []string{"exec", "fact", "inventory"}
+	runWords = []string{"exec", "fact", "inventory", "repl"}
 )
 
 // misspeltCommand explains a lone first argument that is neither an
