@@ -55,8 +55,8 @@ type sessionHost struct {
 	h       *builtins.Host
 	globals starlark.StringDict // its own: predeclared names, host and what chunks defined
 	limit   *outputCap          // print() budget for the whole session, in a sandbox
-	start   time.Time // zero when it never began
-	err     error     // why it is not connected, or nil
+	start   time.Time           // zero when it never began
+	err     error               // why it is not connected, or nil
 }
 
 // ChunkResult is the outcome of one chunk on one host.
