@@ -74,6 +74,9 @@ func repl(ctx context.Context, runner *sdrt.Runner, hosts []sdrt.Host, out *repl
 	for ctx.Err() == nil && len(connected) > 0 {
 		src, err := readChunk(ctx, lines)
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			if _, ok := lines.(*termReader); ok {
+				fmt.Fprintln(out.stdout) // the shell's prompt on a line of its own
+			}
 			break
 		}
 		if errors.Is(err, errLineInterrupted) {
@@ -130,6 +133,9 @@ func evalChunk(ctx context.Context, sess *sdrt.Session, src []byte, out *replOut
 		unset := intr.set(func() bool {
 			if lineCtx.Err() != nil {
 				return false // a second Ctrl-C: the run's handling
+			}
+			if out.terminal {
+				fmt.Fprintln(out.stderr) // after the ^C the terminal shows
 			}
 			fmt.Fprintln(out.stderr, "star-deploy: interrupted: stopping the line on every host (interrupt again to end the REPL)")
 			cancel()
@@ -261,8 +267,8 @@ func newTermReader(in *os.File, stdout io.Writer, complete func(string) []string
 }
 
 func (r *termReader) readLine(cont bool) (string, error) {
-	if w, h, err := term.GetSize(r.fd); err == nil {
-		r.t.SetSize(w, h)
+	if w, h, err := term.GetSize(r.fd); err == nil && w > 0 && h > 0 {
+		r.t.SetSize(w, h) // a pseudo-terminal may say 0x0: keep 80x24
 	}
 	prompt := ">>> "
 	if cont {
