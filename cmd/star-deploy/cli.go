@@ -36,6 +36,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
   star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
   star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
+  star-deploy [flags] INVENTORY repl                run Starlark lines live on every host (see below)
   star-deploy connectors                            list the connectors and their data keys
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
 
@@ -45,7 +46,16 @@ an Ansible inventory (INI or YAML).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
-  star-deploy @local files.line /tmp/hosts "127.0.0.1 x" present=False`
+  star-deploy @local files.line /tmp/hosts "127.0.0.1 x" present=False
+
+repl connects every host once and runs each line (or block, ended by a
+blank line) on all of them, each host keeping its own globals; a value is
+printed per host, errors too, and the REPL goes on. The stdlib modules need
+no load(). On a terminal: history (Up), Tab completion, Ctrl-C drops the
+line; from a pipe, plain lines:
+  printf 'fact("arch")\n' | star-deploy @local repl
+Ctrl-C stops the running line on every host, Ctrl-D or the end of input
+exits (1 if a line failed anywhere).`
 
 // cli is the kong grammar. Deploying is the default command, so
 // `star-deploy @local deploy.star` and `star-deploy run @local deploy.star`
@@ -127,7 +137,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
 	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, a comma-separated list, an inventory.star file or an Ansible inventory."`
-	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
+	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory, or: repl."`
 }
 
 // connectorsCmd lists the registered connectors.
