@@ -55,7 +55,9 @@ func repl(ctx context.Context, runner *sdrt.Runner, hosts []sdrt.Host, out *repl
 	}
 	var lines lineReader
 	if term.IsTerminal(int(in.Fd())) && out.terminal {
-		lines = newTermReader(in, out.stdout, sess.Complete)
+		t := newTermReader(in, out.stdout, sess.Complete)
+		defer t.restore() // also when a SIGTERM came during a read
+		lines = t
 		names := strings.Join(connected, ", ")
 		if len(connected) == 0 {
 			names = "no host"
@@ -248,6 +250,9 @@ type termReader struct {
 	t       *term.Terminal
 	in      *ctrlCReader
 	history *history
+
+	mu  sync.Mutex
+	raw *term.State // the state to restore while the terminal is raw
 }
 
 func newTermReader(in *os.File, stdout io.Writer, complete func(string) []string) *termReader {
@@ -275,17 +280,30 @@ func (r *termReader) readLine(cont bool) (string, error) {
 		prompt = "... "
 	}
 	r.t.SetPrompt(prompt)
+	r.mu.Lock()
 	state, err := term.MakeRaw(r.fd)
+	r.raw = state
+	r.mu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
 	line, err := r.t.ReadLine()
-	term.Restore(r.fd, state)
+	r.restore()
 	if r.in.interrupted.Swap(false) {
 		r.history.drop(line)
 		return "", errLineInterrupted
 	}
 	return line, err
+}
+
+// restore puts the terminal back as it was before a read made it raw.
+func (r *termReader) restore() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.raw != nil {
+		term.Restore(r.fd, r.raw)
+		r.raw = nil
+	}
 }
 
 // complete is the Tab key: it completes the name before the cursor (files.li
