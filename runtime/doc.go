@@ -30,6 +30,12 @@
 // `host` is predeclared in deploy scripts only; module functions that need
 // it take it as an argument.
 //
+// Runner.OpenSession is the engine of a REPL: it connects the hosts once,
+// and each Session.Eval runs a chunk of source (a line, or a block) on all
+// of them, each host on a thread of its own with globals that persist from
+// chunk to chunk, and returns each host's value or error; Session.Close
+// disconnects them.
+//
 // Options.Serial runs the hosts in batches (a rolling deploy), each batch
 // finishing before the next starts; run_once() calls in the scripts run on
 // the first host to reach them and share the result with the others.

@@ -588,18 +588,8 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	start := time.Now()
 	res := HostResult{Name: host.Name, Started: true}
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
-	h := &builtins.Host{
-		Name: host.Name, Groups: host.Groups, Data: host.Data,
-		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace,
-		Emit:   emit,
-		Stop:   stop,
-		Once:   once,
-		Local:  builtins.OSFiles{},
-		Secret: r.opts.Connectors.IsSecretKey,
-	}
-	if r.opts.Sandbox != nil {
-		h.Local = sandboxLocal{r.files}
-	}
+	h := r.newHost(host, emit)
+	h.Stop, h.Once = stop, once
 	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
 	res.Counts = h.Counts
 	res.Output = h.Result
@@ -612,6 +602,22 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	}
 	emit(end)
 	return res
+}
+
+// newHost returns the builtins' state of host, not yet connected, that
+// emits its events through emit.
+func (r *Runner) newHost(host Host, emit func(Event)) *builtins.Host {
+	h := &builtins.Host{
+		Name: host.Name, Groups: host.Groups, Data: host.Data,
+		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace,
+		Emit:   emit,
+		Local:  builtins.OSFiles{},
+		Secret: r.opts.Connectors.IsSecretKey,
+	}
+	if r.opts.Sandbox != nil {
+		h.Local = sandboxLocal{r.files}
+	}
+	return h
 }
 
 // hostScriptsSafe is hostScripts with a panic (a bug in a builtin or a
@@ -627,6 +633,31 @@ func (r *Runner) hostScriptsSafe(ctx context.Context, progs []*Program, host Hos
 }
 
 func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h *builtins.Host) error {
+	if err := r.connect(ctx, host, h); err != nil {
+		return err
+	}
+	// reconnect() may replace h.Conn; close whichever is current.
+	defer func() { h.Conn.Close() }()
+	var err error
+	var limit *outputCap // one budget for all of a host's programs
+	if r.opts.Sandbox != nil {
+		limit = newOutputCap(r.opts.Sandbox.MaxOutput)
+	}
+	for _, p := range progs {
+		if err = r.runProgram(ctx, p, h, limit); err != nil {
+			break
+		}
+	}
+	if ferr := r.finish(ctx, h, err == nil && ctx.Err() == nil && !r.opts.Dry); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// connect sets h's control defaults and opens its connection (h.Conn and
+// h.Reopen); the caller closes h.Conn. A host the connector cannot open
+// fails with an *unreachableError.
+func (r *Runner) connect(ctx context.Context, host Host, h *builtins.Host) error {
 	var err error
 	if h.Defaults, err = builtins.ControlFromData(r.opts.Control, host.Data); err != nil {
 		return fmt.Errorf("%s: %w", host.Name, err)
@@ -647,57 +678,40 @@ func (r *Runner) hostScripts(ctx context.Context, progs []*Program, host Host, h
 		return &unreachableError{host: host.Name, err: err}
 	}
 	h.Conn = conn
-	// reconnect() may replace h.Conn; close whichever is current.
-	defer func() { h.Conn.Close() }()
 	h.Reopen = func(ctx context.Context) (connectors.Connector, error) {
 		return factory.Open(ctx, host.Target)
 	}
-	var limit *outputCap // one budget for all of a host's programs
-	if r.opts.Sandbox != nil {
-		limit = newOutputCap(r.opts.Sandbox.MaxOutput)
+	return nil
+}
+
+// finish lets a connector that is a connectors.Finisher end its work on h
+// (commit says whether to keep the result, e.g. a Docker image), with a
+// print event of what it produced. It runs also after a failure or a
+// cancel, to clean up, with a context of its own so that a cancelled run
+// can still do that.
+func (r *Runner) finish(ctx context.Context, h *builtins.Host, commit bool) error {
+	f, ok := h.Conn.(connectors.Finisher)
+	if !ok {
+		return nil
 	}
-	for _, p := range progs {
-		if err = r.runProgram(ctx, p, h, limit); err != nil {
-			break
-		}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	result, err := f.Finish(fctx, commit)
+	if result != "" {
+		h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: result})
+		h.Result = result
 	}
-	if f, ok := h.Conn.(connectors.Finisher); ok {
-		// Finish also after a failure or a cancel, to clean up; it gets a
-		// context of its own so that a cancelled run can still do that.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		result, ferr := f.Finish(fctx, err == nil && ctx.Err() == nil && !r.opts.Dry)
-		if result != "" {
-			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: result})
-			h.Result = result
-		}
-		if err == nil && ferr != nil {
-			err = fmt.Errorf("%s: %w", host.Name, ferr)
-		}
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.Name, err)
 	}
-	return err
+	return nil
 }
 
 // runProgram runs one program's top level on a fresh thread bound to h;
 // limit (nil outside a sandbox) caps its print output.
 func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, limit *outputCap) error {
 	var why error // set by the runtime's own reasons to cancel the thread
-	thread := &starlark.Thread{
-		Name: h.Name,
-		Load: p.loader,
-		Print: func(t *starlark.Thread, msg string) {
-			if limit != nil && !limit.take(len(msg)+1) {
-				why = ErrSandbox
-				t.Cancel("print: the output limit of the sandbox was exceeded")
-				return
-			}
-			if r.opts.Print != nil {
-				r.opts.Print(h.Name, msg)
-				return
-			}
-			h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
-		},
-	}
+	thread := &starlark.Thread{Name: h.Name, Load: p.loader, Print: r.printer(h, limit, &why)}
 	limitSteps(thread, r.opts.MaxSteps, &why)
 	builtins.WithHost(thread, ctx, h)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
@@ -712,6 +726,24 @@ func (r *Runner) runProgram(ctx context.Context, p *Program, h *builtins.Host, l
 		return nil
 	}
 	return withCause(scriptError(h.Name, err), why)
+}
+
+// printer is the print() of a thread bound to h: it sends what a script
+// prints to Options.Print or as a print event. Past the sandbox's output
+// limit (limit, nil outside a sandbox) it cancels the thread and sets *why.
+func (r *Runner) printer(h *builtins.Host, limit *outputCap, why *error) func(*starlark.Thread, string) {
+	return func(t *starlark.Thread, msg string) {
+		if limit != nil && !limit.take(len(msg)+1) {
+			*why = ErrSandbox
+			t.Cancel("print: the output limit of the sandbox was exceeded")
+			return
+		}
+		if r.opts.Print != nil {
+			r.opts.Print(h.Name, msg)
+			return
+		}
+		h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
+	}
 }
 
 // interruption is why ctx, made from parent with Options.Timeout, is done:

@@ -36,6 +36,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY exec -- CMD...      run one shell command on every host
   star-deploy [flags] INVENTORY fact NAME [ARG...]  print a fact of every host
   star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
+  star-deploy [flags] INVENTORY repl                run Starlark lines live on every host (see below)
   star-deploy connectors                            list the connectors and their data keys
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
   star-deploy completion bash|zsh|fish              print the shell completion script
@@ -49,7 +50,16 @@ dynamic inventory script (an executable, run with --list).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
-  star-deploy @local files.line /tmp/hosts "127.0.0.1 x" present=False`
+  star-deploy @local files.line /tmp/hosts "127.0.0.1 x" present=False
+
+repl connects every host once and runs each line (or block, ended by a
+blank line) on all of them, each host keeping its own globals; a value is
+printed per host, errors too, and the REPL goes on. The stdlib modules need
+no load(). On a terminal: history (Up), Tab completion, Ctrl-C drops the
+line; from a pipe, plain lines:
+  printf 'fact("arch")\n' | star-deploy @local repl
+Ctrl-C stops the running line on every host, Ctrl-D or the end of input
+exits (1 if a line failed anywhere).`
 
 // cli is the kong grammar. Deploying is the default command, so
 // `star-deploy @local deploy.star` and `star-deploy run @local deploy.star`
@@ -132,7 +142,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
 	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @terraform/OUTPUT, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
-	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
+	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory, or: repl."`
 }
 
 // connectorsCmd lists the registered connectors.
@@ -352,6 +362,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
+	if len(r.Args) > 0 && r.Args[0] == "repl" {
+		return runREPL(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
+	}
 	m, sources, err := r.sources(f.JSON)
 	if err != nil {
 		return nil, err
@@ -362,20 +375,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, err
 	}
 	var out output // created once every script compiled
-	runner := sdrt.New(sdrt.Options{
-		Connectors:  reg,
-		Parallel:    f.Parallel,
-		Serial:      serial,
-		MaxSteps:    f.MaxSteps,
-		Stdlib:      stdlib.FS,
-		Dry:         f.Dry,
-		Diff:        f.Diff,
-		Verbose:     f.Verbose > 0 || m == modeExec,
-		Trace:       trace(f.Verbose),
-		Control:     control,
-		FailPercent: f.FailPercent,
-		OnEvent:     func(e sdrt.Event) { out.event(e) },
-	})
+	opts := f.runnerOptions(reg, control)
+	opts.Serial, opts.FailPercent = serial, f.FailPercent
+	opts.Verbose = opts.Verbose || m == modeExec
+	opts.OnEvent = func(e sdrt.Event) { out.event(e) }
+	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
 		p, err := runner.Compile(ctx, s.filename, s.src)
@@ -402,11 +406,27 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	return rep, nil
 }
 
+// runnerOptions are the runtime options the flags set, for a run or the
+// REPL.
+func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sdrt.Options {
+	return sdrt.Options{
+		Connectors: reg,
+		Parallel:   f.Parallel,
+		MaxSteps:   f.MaxSteps,
+		Stdlib:     stdlib.FS,
+		Dry:        f.Dry,
+		Diff:       f.Diff,
+		Verbose:    f.Verbose > 0,
+		Trace:      trace(f.Verbose),
+		Control:    control,
+	}
+}
+
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
 	commands = []string{"completion", "connectors", "docs"}
-	runWords = []string{"exec", "fact", "inventory"}
+	runWords = []string{"exec", "fact", "inventory", "repl"}
 )
 
 // misspeltCommand explains a lone first argument that is neither an

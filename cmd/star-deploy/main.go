@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -40,22 +41,73 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go onInterrupt(sigs, cancel, os.Stderr)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	intr := &interrupts{}
+	go onInterrupt(sigs, cancel, os.Stderr, intr)
+	code := run(withInterrupts(ctx, intr), os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(code)
 }
 
 // onInterrupt cancels the run on the first SIGINT or SIGTERM: every host
 // stops and cleans up, each within a short deadline, and the run exits 130
 // with a partial summary. A second signal exits 130 at once, without the
-// cleanup, so remote commands may still run.
-func onInterrupt(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer) {
-	<-sigs
-	fmt.Fprintln(stderr, "star-deploy: interrupted: stopping every host (interrupt again to exit at once)")
-	cancel()
-	<-sigs
-	fmt.Fprintln(stderr, "star-deploy: interrupted again: exiting at once; remote commands may still run")
-	os.Exit(exitInterrupted)
+// cleanup, so remote commands may still run. A SIGINT that intr's handler
+// takes (the REPL's running line) does neither.
+func onInterrupt(sigs <-chan os.Signal, cancel context.CancelFunc, stderr io.Writer, intr *interrupts) {
+	cancelled := false
+	for sig := range sigs {
+		switch {
+		case sig == os.Interrupt && intr.handle():
+		case !cancelled:
+			fmt.Fprintln(stderr, "star-deploy: interrupted: stopping every host (interrupt again to exit at once)")
+			cancel()
+			cancelled = true
+		default:
+			fmt.Fprintln(stderr, "star-deploy: interrupted again: exiting at once; remote commands may still run")
+			os.Exit(exitInterrupted)
+		}
+	}
+}
+
+// interrupts lets a command take SIGINT for itself for a while: the REPL
+// interrupts the line it runs and goes on, where a run would stop.
+type interrupts struct {
+	mu      sync.Mutex
+	handler func() bool
+}
+
+// handle offers a SIGINT to the handler, if one is set; it reports
+// whether the handler took it.
+func (i *interrupts) handle() bool {
+	i.mu.Lock()
+	h := i.handler
+	i.mu.Unlock()
+	return h != nil && h()
+}
+
+// set makes h the handler until the returned function is called. h
+// reports whether it took the signal; one it does not take cancels the run.
+func (i *interrupts) set(h func() bool) (unset func()) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.handler = h
+	return func() {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		i.handler = nil
+	}
+}
+
+type interruptsKey struct{}
+
+func withInterrupts(ctx context.Context, i *interrupts) context.Context {
+	return context.WithValue(ctx, interruptsKey{}, i)
+}
+
+// interruptsFrom returns the SIGINT router of ctx, or nil when run() was
+// called without one (tests in-process: no signal reaches them).
+func interruptsFrom(ctx context.Context) *interrupts {
+	i, _ := ctx.Value(interruptsKey{}).(*interrupts)
+	return i
 }
 
 // run is the whole command line: it parses args, does what they say and

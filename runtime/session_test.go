@@ -1,0 +1,153 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/builtins"
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/fake"
+	"github.com/star-deploy/star-deploy/connectors/local"
+	sdrt "github.com/star-deploy/star-deploy/runtime"
+)
+
+// eval runs src in s and returns each host's value (its String, "" for
+// none) or error.
+func eval(t *testing.T, s *sdrt.Session, src string) []string {
+	t.Helper()
+	res, err := s.Eval(t.Context(), []byte(src))
+	if err != nil {
+		t.Fatalf("%q: %v", src, err)
+	}
+	var out []string
+	for _, r := range res {
+		switch {
+		case r.Err != nil:
+			out = append(out, "error: "+r.Err.Error())
+		case r.Value != nil:
+			out = append(out, r.Value.String())
+		default:
+			out = append(out, "")
+		}
+	}
+	return out
+}
+
+func TestSessionKeepsGlobalsPerHost(t *testing.T) {
+	var rec recorder
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), OnEvent: rec.add,
+		Stdlib: fstest.MapFS{"m.star": {Data: []byte("def twice(x):\n    return 2 * x\n")}}})
+	s, err := r.OpenSession(t.Context(), []sdrt.Host{localHost(t, "@local", nil), localHost(t, "@other", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		src  string
+		want []string
+	}{
+		{"x = len(host.name)", []string{"", ""}},
+		{"x + 1", []string{"7", "7"}},
+		{"_ * 2", []string{"14", "14"}},
+		{"if host.name == '@local':\n    y = 'l'\n\n", []string{"", ""}},
+		{"y", []string{"\"l\"", "error: <repl>:1:1: undefined: y"}},
+		{"def f(a):\n    return a + x\n\nf(1)\n", []string{"", ""}},
+		{"f(10)", []string{"16", "16"}},
+		{`load("@stdlib//m.star", "twice")`, []string{"", ""}},
+		{"twice(x)", []string{"12", "12"}},
+		{`shell("echo hi").stdout`, []string{`"hi\n"`, `"hi\n"`}},
+		{`fail("no")`, []string{"error: <repl>:1:5: fail: no", "error: <repl>:1:5: fail: no"}},
+		{"x", []string{"6", "6"}},
+		{"None", []string{"", ""}},
+	}
+	for _, st := range steps {
+		if got := eval(t, s, st.src); !slices.Equal(got, st.want) {
+			t.Errorf("%q:\n got %q\nwant %q", st.src, got, st.want)
+		}
+	}
+	if _, err := s.Eval(t.Context(), []byte("x = (")); err == nil || !strings.Contains(err.Error(), "<repl>:1:") {
+		t.Errorf("syntax error: %v", err)
+	}
+	if _, err := s.Eval(t.Context(), []byte(`load("@stdlib//nope.star", "a")`)); err == nil || !strings.Contains(err.Error(), "nope.star") {
+		t.Errorf("missing module: %v", err)
+	}
+	if got := s.Complete("tw"); !slices.Equal(got, []string{"twice"}) {
+		t.Errorf("Complete(tw) = %q", got)
+	}
+	if got := s.Complete("host.na"); !slices.Equal(got, []string{"host.name"}) {
+		t.Errorf("Complete(host.na) = %q", got)
+	}
+	if got := s.Complete("sh"); !slices.Contains(got, "shell") {
+		t.Errorf("Complete(sh) = %q", got)
+	}
+	rep := s.Close(t.Context())
+	if len(rep.Hosts) != 2 || rep.Hosts[0].Status != sdrt.StatusOK || rep.Hosts[0].Counts.Changed != 1 {
+		t.Errorf("report %+v", rep.Hosts)
+	}
+	if n := len(rec.of(builtins.KindHostStart)); n != 2 {
+		t.Errorf("%d host_start events, want 2 (one connection per host)", n)
+	}
+	if n := len(rec.of(builtins.KindHostEnd)); n != 2 {
+		t.Errorf("%d host_end events, want 2", n)
+	}
+}
+
+func TestSessionDryAndCancel(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Dry: true})
+	s, err := r.OpenSession(t.Context(), []sdrt.Host{localHost(t, "@local", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	if got := eval(t, s, `put(`+starlark.String(path).String()+`, content="x").changed`); !slices.Equal(got, []string{"True"}) {
+		t.Errorf("dry put: %q", got)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dry put wrote the file: %v", err)
+	}
+
+	// A cancelled chunk fails on the host; the session goes on.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err := s.Eval(ctx, []byte("1"))
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, sdrt.ErrCancelled) {
+		t.Errorf("cancelled chunk: %+v, %v", res, err)
+	}
+	if got := eval(t, s, "2"); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("after the cancel: %q", got)
+	}
+}
+
+func TestSessionUnreachable(t *testing.T) {
+	var rec recorder
+	down := &flakyFactory{Factory: fake.NewFactory(nil), down: func(int32) bool { return true }}
+	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(local.NewFactory(), down), OnEvent: rec.add})
+	bad := sdrt.Host{Name: "down", Target: connectors.Target{Scheme: "fake", Name: "down"}}
+	s, err := r.OpenSession(t.Context(), []sdrt.Host{localHost(t, "@local", nil), bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Connected(); !slices.Equal(got, []string{"@local"}) {
+		t.Errorf("connected %q", got)
+	}
+	if got := eval(t, s, "1"); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("%q", got)
+	}
+	ends := rec.of(builtins.KindHostEnd)
+	if len(ends) != 1 || ends[0].Status != sdrt.StatusUnreachable {
+		t.Errorf("host_end %+v", ends)
+	}
+	rep := s.Close(t.Context())
+	if rep.Failed() != 1 || rep.Hosts[1].Status != sdrt.StatusUnreachable {
+		t.Errorf("report %+v", rep.Hosts)
+	}
+}
