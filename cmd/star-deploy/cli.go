@@ -82,6 +82,9 @@ type flags struct {
 	Password     bool   `help:"Ask once for the SSH password of every host (ssh_password)."`
 	Jump         string `placeholder:"HOSTS" help:"SSH jump hosts, comma-separated, or none (ssh_proxy_jump)."`
 
+	Confirm bool `negatable:"" help:"On a terminal, do a dry run first, show what would change on each host and ask before changing anything (-y answers yes)."`
+	Yes     bool `short:"y" help:"Answer yes to --confirm: change the hosts without a dry run or a question."`
+
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable)."`
@@ -300,6 +303,10 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
+	ask, err := checkConfirm(f, r.Args)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := inventory.Load(r.Inventory)
 	if err != nil {
 		return nil, &usageError{err}
@@ -348,7 +355,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, err
 	}
 	var out output // created once every script compiled
-	runner := sdrt.New(sdrt.Options{
+	opts := sdrt.Options{
 		Connectors:  reg,
 		Parallel:    f.Parallel,
 		Serial:      serial,
@@ -361,7 +368,14 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		Control:     control,
 		FailPercent: f.FailPercent,
 		OnEvent:     func(e sdrt.Event) { out.event(e) },
-	})
+	}
+	var pool *connPool
+	if ask {
+		// The dry run's connections carry over to the real run.
+		pool = newConnPool()
+		opts.Connectors = pool.registry(reg)
+	}
+	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
 		p, err := runner.Compile(ctx, s.filename, s.src)
@@ -370,7 +384,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		progs = append(progs, p)
 	}
-	out = newOutput(outputConfig{
+	cfg := outputConfig{
 		stdout:  stdout,
 		stderr:  stderr,
 		json:    f.JSON,
@@ -378,14 +392,23 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		quiet:   f.Quiet,
 		mode:    m,
 		hosts:   len(hosts),
-	})
-	start := time.Now()
-	rep := runner.Run(ctx, progs, hosts)
-	if ctx.Err() != nil {
-		rep.Interrupted = true
 	}
-	out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
-	return rep, nil
+	// runOnce runs progs, compiled once, with runner and renders the run.
+	runOnce := func(runner *sdrt.Runner) *sdrt.Report {
+		out = newOutput(cfg)
+		start := time.Now()
+		rep := runner.Run(ctx, progs, hosts)
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+		}
+		out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
+		return rep
+	}
+	if ask {
+		opts.Dry = true
+		return confirmRun(ctx, sdrt.New(opts), runner, pool, runOnce, stderr), nil
+	}
+	return runOnce(runner), nil
 }
 
 // commands are the subcommands, which come first; runWords are the words
