@@ -39,6 +39,8 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy connectors                            list the connectors and their data keys
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
 
+star-deploy exec --help and star-deploy fact --help describe exec and fact.
+
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
 bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
 an Ansible inventory (INI or YAML).
@@ -165,13 +167,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 			}
 			return defs.helpValue(v)
 		}),
-		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
-			if err := kong.DefaultHelpPrinter(options, ctx); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(ctx.Stdout, "\n%s\n", exitCodesHelp)
-			return err
-		}),
+		kong.Help(printHelp),
 	)
 	if err != nil {
 		panic("internal error: " + err.Error())
@@ -191,6 +187,9 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 	kctx, err = parser.Parse(negativeValues(parser, args))
 	if err != nil {
 		return nil, nil, &usageError{fmt.Errorf("%w (see star-deploy --help)", err)}
+	}
+	if err := checkFlagsApply(kctx); err != nil {
+		return nil, nil, err
 	}
 	c.defaultData = defs.data
 	if tail != nil {
