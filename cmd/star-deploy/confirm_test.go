@@ -129,8 +129,14 @@ func startOnPTY(t *testing.T, dir, line string) *ptyRun {
 	return p
 }
 
-// answer waits for the question and types line.
+// answer waits for the question and types line and Enter.
 func (p *ptyRun) answer(t *testing.T, line string) {
+	t.Helper()
+	p.keys(t, line+"\n")
+}
+
+// keys waits for the question and types keys.
+func (p *ptyRun) keys(t *testing.T, keys string) {
 	t.Helper()
 	select {
 	case <-p.asked:
@@ -139,7 +145,7 @@ func (p *ptyRun) answer(t *testing.T, line string) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no question:\n%s", p.out.String())
 	}
-	io.WriteString(p.stdin, line+"\n")
+	io.WriteString(p.stdin, keys)
 }
 
 // wait waits for the end and returns what the terminal showed.
@@ -188,6 +194,16 @@ func TestConfirmOnTerminal(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Ctrl-C at the question", func(t *testing.T) {
+		dir := t.TempDir()
+		deploy, out := confirmDeploy(t, dir)
+		p := startOnPTY(t, dir, bin+" --confirm @local "+deploy)
+		p.keys(t, "\x03") // the terminal sends SIGINT
+		screen := p.wait(t)
+		if !strings.Contains(screen, "exit=130") || exists(t, out) {
+			t.Errorf("Ctrl-C at the question (out.txt made: %v):\n%s", exists(t, out), screen)
+		}
+	})
 	t.Run("nothing to change", func(t *testing.T) {
 		dir := t.TempDir()
 		deploy, out := confirmDeploy(t, dir)
