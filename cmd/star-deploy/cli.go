@@ -41,6 +41,8 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
   star-deploy completion bash|zsh|fish              print the shell completion script
 
+star-deploy exec --help and star-deploy fact --help describe exec and fact.
+
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
 bare HOST), @docker/NAME; names that stand for many hosts: @docker/label=K=V
 (or another docker ps filter), @docker/* (every running container),
@@ -96,6 +98,9 @@ type flags struct {
 	Key          string `placeholder:"FILE" type:"path" help:"SSH private key file (ssh_key)."`
 	Password     bool   `help:"Ask once for the SSH password of every host (ssh_password)."`
 	Jump         string `placeholder:"HOSTS" help:"SSH jump hosts, comma-separated, or none (ssh_proxy_jump)."`
+
+	Confirm bool `negatable:"" help:"On a terminal, do a dry run first, show what would change on each host and ask before changing anything (-y answers yes)."`
+	Yes     bool `short:"y" help:"Answer yes to --confirm: change the hosts without a dry run or a question."`
 
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
@@ -177,13 +182,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 			}
 			return defs.helpValue(v)
 		}),
-		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
-			if err := kong.DefaultHelpPrinter(options, ctx); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(ctx.Stdout, "\n%s\n", exitCodesHelp)
-			return err
-		}),
+		kong.Help(printHelp),
 	)
 	if err != nil {
 		panic("internal error: " + err.Error())
@@ -203,6 +202,9 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 	kctx, err = parser.Parse(negativeValues(parser, args))
 	if err != nil {
 		return nil, nil, &usageError{fmt.Errorf("%w (see star-deploy --help)", err)}
+	}
+	if err := checkFlagsApply(kctx); err != nil {
+		return nil, nil, err
 	}
 	c.defaultData = defs.data
 	if tail != nil {
@@ -321,6 +323,10 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
 		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
 	}
+	ask, err := checkConfirm(f, r.Args)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := inventory.Load(ctx, r.Inventory)
 	if err != nil {
 		return nil, &usageError{err}
@@ -379,6 +385,12 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	opts.Serial, opts.FailPercent = serial, f.FailPercent
 	opts.Verbose = opts.Verbose || m == modeExec
 	opts.OnEvent = func(e sdrt.Event) { out.event(e) }
+	var pool *connPool
+	if ask {
+		// The dry run's connections carry over to the real run.
+		pool = newConnPool()
+		opts.Connectors = pool.registry(reg)
+	}
 	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
@@ -388,7 +400,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		}
 		progs = append(progs, p)
 	}
-	out = newOutput(outputConfig{
+	cfg := outputConfig{
 		stdout:  stdout,
 		stderr:  stderr,
 		json:    f.JSON,
@@ -396,14 +408,23 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		quiet:   f.Quiet,
 		mode:    m,
 		hosts:   len(hosts),
-	})
-	start := time.Now()
-	rep := runner.Run(ctx, progs, hosts)
-	if ctx.Err() != nil {
-		rep.Interrupted = true
 	}
-	out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
-	return rep, nil
+	// runOnce runs progs, compiled once, with runner and renders the run.
+	runOnce := func(runner *sdrt.Runner) *sdrt.Report {
+		out = newOutput(cfg)
+		start := time.Now()
+		rep := runner.Run(ctx, progs, hosts)
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+		}
+		out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
+		return rep
+	}
+	if ask {
+		opts.Dry = true
+		return confirmRun(ctx, sdrt.New(opts), runner, pool, runOnce, stderr), nil
+	}
+	return runOnce(runner), nil
 }
 
 // runnerOptions are the runtime options the flags set, for a run or the

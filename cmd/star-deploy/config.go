@@ -39,8 +39,9 @@ var notSettable = []string{"help", "version", "config"}
 // --data (config first, then the environment), which the --data flags
 // override.
 type defaults struct {
-	text map[string]string
-	data []string
+	text     map[string]string
+	data     []string
+	settable map[string]*kong.Flag // the flags they may set, by name
 }
 
 // loadDefaults reads the config file (--config FILE in args, else
@@ -49,7 +50,7 @@ type defaults struct {
 // flag > environment > config > built-in default.
 func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 	flags := settableFlags(parser)
-	d := &defaults{text: map[string]string{}}
+	d := &defaults{text: map[string]string{}, settable: flags}
 	path, explicit := configPath(args)
 	src, err := os.ReadFile(path)
 	switch {
@@ -309,8 +310,8 @@ func envName(name string) string {
 // environment variable.
 func (d *defaults) helpValue(v *kong.Value) string {
 	help := v.Help
-	if v.Flag == nil || slices.Contains(notSettable, v.Name) {
-		return help
+	if v.Flag == nil || d.settable[v.Name] != v.Flag {
+		return help // an argument, --help, --config, a flag of docs
 	}
 	def := ""
 	if v.HasDefault {
