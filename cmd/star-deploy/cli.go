@@ -38,17 +38,19 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy [flags] INVENTORY inventory           print the hosts, groups and data, without connecting
   star-deploy [flags] INVENTORY repl                run Starlark lines live on every host (see below)
   star-deploy connectors                            list the connectors and their data keys
+  star-deploy connector test @NAME/ADDR             run the conformance suite against a connector
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
   star-deploy completion bash|zsh|fish              print the shell completion script
 
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME; names that stand for many hosts: @docker/label=K=V
-(or another docker ps filter), @docker/* (every running container),
-@terraform/OUTPUT (the hosts of a Terraform output); or an inventory.star file
-(groups and host data); or an Ansible inventory (INI or YAML), or an Ansible
-dynamic inventory script (an executable, run with --list).
+bare HOST), @docker/NAME, @NAME/ADDR of a connector plugin (the executable
+star-deploy-connector-NAME on PATH); names that stand for many hosts:
+@docker/label=K=V (or another docker ps filter), @docker/* (every running
+container), @terraform/OUTPUT (the hosts of a Terraform output); or an
+inventory.star file (groups and host data); or an Ansible inventory (INI or
+YAML), or an Ansible dynamic inventory script (an executable, run with --list).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
@@ -70,10 +72,13 @@ exits (1 if a line failed anywhere).`
 type cli struct {
 	Version kong.VersionFlag `help:"Print the version and commit and exit."`
 	Config  string           `placeholder:"FILE" help:"Read flag defaults from FILE (default: star-deploy.star in the current directory, if there is one)."`
-	flags   `embed:""`
+	// ConnectorPlugin adds plugins to those found on PATH (connector.go).
+	ConnectorPlugin []string `name:"connector-plugin" sep:"none" placeholder:"PATH" type:"path" help:"Use the connector plugin executable PATH (repeatable): a file named star-deploy-connector-NAME provides @NAME. Plugins named so on PATH are found without this flag."`
+	flags           `embed:""`
 
 	Run        runCmd        `cmd:"" default:"withargs" help:"Run scripts (the default command), exec a command or print a fact on every host."`
-	Connectors connectorsCmd `cmd:"" help:"List the connectors and their data keys."`
+	Connectors connectorsCmd `cmd:"" help:"List the connectors and their data keys, plugins on PATH included."`
+	Connector  connectorCmd  `cmd:"" help:"Test a connector: connector test @NAME/ADDR runs the conformance suite against it."`
 	Docs       docsCmd       `cmd:"" help:"Print the reference generated from the code (builtins, facts, stdlib, connectors), or write it with --dir."`
 	Completion completionCmd `cmd:"" help:"Print the shell completion script of bash, zsh or fish (source <(star-deploy completion bash))."`
 }
@@ -283,12 +288,17 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	}
 	prompt := terminalPrompt(ctx)
 	reg := all.Registry(all.Options{Prompt: prompt, Warn: func(msg string) { fmt.Fprintln(stderr, "star-deploy:", msg) }})
+	if err := registerPlugins(reg, c.ConnectorPlugin, os.Getenv("PATH")); err != nil {
+		return nil, err
+	}
 	switch kctx.Command() {
 	case "connectors":
 		listConnectors(stdout, reg)
 		return nil, nil
 	case "completion <shell>":
 		return nil, c.Completion.run(stdout)
+	case "connector test <host>":
+		return nil, c.Connector.Test.run(ctx, &c.flags, reg, stdout)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -685,6 +695,9 @@ func listConnectors(w io.Writer, reg *connectors.Registry) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "@%s\n", f.Scheme())
+		if p, ok := f.(interface{ Path() string }); ok {
+			fmt.Fprintf(w, "    plugin: %s\n", p.Path())
+		}
 		for _, line := range strings.Split(strings.TrimSpace(f.Doc()), "\n") {
 			fmt.Fprintf(w, "    %s\n", line)
 		}

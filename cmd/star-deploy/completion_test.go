@@ -51,7 +51,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{words: []string{"--dr"}, want: []string{"--dry"}, not: []string{"--diff"}},
 		{words: []string{"-"}, want: []string{"--dry", "--limit", "-v", "-q", "--help"}},
-		{words: []string{"conn"}, want: []string{"connectors"}, directive: "files"},
+		{words: []string{"conn"}, want: []string{"connector", "connectors"}, directive: "files"},
 		{words: []string{"comp"}, want: []string{"completion"}, directive: "files"},
 		{words: []string{""}, want: []string{"connectors", "docs", "completion", "@local", "@ssh/", "@docker/"}, directive: "files"},
 		{words: []string{"@local,@d"}, want: []string{"@local,@docker/"}, directive: "nospace"},
@@ -191,7 +191,7 @@ func TestCompletionBash(t *testing.T) {
 	dir := completionDir(t)
 	tests := []struct{ line, want string }{
 		{"star-deploy --dr", "--dry"},
-		{"star-deploy conn", "connectors"},
+		{"star-deploy connectors", "connectors"},
 		{"star-deploy comp", "completion"},
 		{"star-deploy completion ", "bash|zsh|fish"},
 		{"star-deploy @local fact o", "os"},
@@ -241,7 +241,7 @@ func TestCompletionFish(t *testing.T) {
 		want []string
 	}{
 		{"star-deploy --dr", []string{"--dry\tChange nothing: report what each operation would do"}},
-		{"star-deploy conn", []string{"connectors\tList the connectors and their data keys"}},
+		{"star-deploy conn", []string{"connector", "connectors"}},
 		{"star-deploy @local fact o", []string{"os"}},
 		{"star-deploy @local fil", []string{"files.put", "files.line"}},
 		{"star-deploy inv.star --limit w", []string{"web\tgroup of 2 hosts"}},
@@ -303,7 +303,7 @@ func TestCompletionZsh(t *testing.T) {
 	ansi := regexp.MustCompile("\x1b\\[[0-9;?]*[a-zA-Z]|[\r\b]")
 	tests := []struct{ typed, want string }{
 		{"--dr", "star-deploy --dry "},
-		{"conn", "star-deploy connectors "},
+		{"connectors", "star-deploy connectors "},
 		{"@local fact o", "star-deploy @local fact os "},
 		{"@local fil", "files.put"},          // listed on the second TAB
 		{"@local fil", "-- Uploads a local"}, // with its description

@@ -105,7 +105,8 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 func rootRunFlags(app *kong.Application) []*kong.Flag {
 	var out []*kong.Flag
 	for _, f := range app.Flags {
-		if !slices.Contains(notSettable, f.Name) {
+		// --connector-plugin applies everywhere: runs, connectors, connector test.
+		if !slices.Contains(notSettable, f.Name) && f.Name != "connector-plugin" {
 			out = append(out, f)
 		}
 	}
@@ -146,6 +147,12 @@ func runWord(ctx *kong.Context) string {
 // they do not apply to (star-deploy docs --dry). The config file and the
 // STAR_DEPLOY_* environment may set them all the same: they are defaults
 // for every command.
+// connectFlags are the run flags that commands other than run take: how
+// `connector test` reaches its host.
+var connectFlags = map[string][]string{
+	"connector": {"data", "user", "port", "key", "password", "jump", "sudo", "sudo-user", "sudo-password", "verbose"},
+}
+
 func checkFlagsApply(kctx *kong.Context) error {
 	cmd := strings.Fields(kctx.Command())
 	if len(cmd) == 0 || cmd[0] == "run" {
@@ -153,7 +160,7 @@ func checkFlagsApply(kctx *kong.Context) error {
 	}
 	run := rootRunFlags(kctx.Model)
 	for _, p := range kctx.Path {
-		if p.Flag != nil && slices.Contains(run, p.Flag) {
+		if p.Flag != nil && slices.Contains(run, p.Flag) && !slices.Contains(connectFlags[cmd[0]], p.Flag.Name) {
 			return usagef("--%s does not apply to %s (see star-deploy %s --help)", p.Flag.Name, cmd[0], cmd[0])
 		}
 	}

@@ -136,6 +136,8 @@ func exitCode(ctx context.Context, rep *sdrt.Report, err error) int {
 		return exitInterrupted
 	case errors.As(err, &usage), errors.As(err, &compile):
 		return exitUsage
+	case errors.As(err, new(*testsFailedError)): // connector test
+		return exitFailed
 	case err != nil: // any other error before a host ran
 		return exitUsage
 	case rep == nil: // a command that runs no host, e.g. `connectors`

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
@@ -19,7 +18,7 @@ import (
 
 // run runs script on c and fails the test on an error (not on a non-zero
 // exit status).
-func run(t testing.TB, c connectors.Connector, script string) connectors.Result {
+func run(t T, c connectors.Connector, script string) connectors.Result {
 	t.Helper()
 	res, err := c.Run(t.Context(), connectors.Command{Script: script})
 	if err != nil {
@@ -29,7 +28,7 @@ func run(t testing.TB, c connectors.Connector, script string) connectors.Result 
 }
 
 // runOK runs script, requires exit status 0 and returns its stdout.
-func runOK(t testing.TB, c connectors.Connector, script string) string {
+func runOK(t T, c connectors.Connector, script string) string {
 	t.Helper()
 	res := run(t, c, script)
 	if res.ExitCode != 0 {
@@ -39,7 +38,7 @@ func runOK(t testing.TB, c connectors.Connector, script string) string {
 }
 
 // render renders cmd with w and fails the test on an error.
-func render(t testing.TB, cmd string, w connectors.Wrap) string {
+func render(t T, cmd string, w connectors.Wrap) string {
 	t.Helper()
 	s, err := connectors.Render(cmd, w)
 	if err != nil {
@@ -49,7 +48,7 @@ func render(t testing.TB, cmd string, w connectors.Wrap) string {
 }
 
 // put writes content to dst on c and fails the test on an error.
-func put(t testing.TB, c connectors.Connector, dst string, content []byte, mode fs.FileMode) {
+func put(t T, c connectors.Connector, dst string, content []byte, mode fs.FileMode) {
 	t.Helper()
 	if err := c.Put(t.Context(), dst, bytes.NewReader(content), mode); err != nil {
 		t.Fatalf("put %s: %v", dst, err)
@@ -57,7 +56,7 @@ func put(t testing.TB, c connectors.Connector, dst string, content []byte, mode 
 }
 
 // get reads src from c and fails the test on an error.
-func get(t testing.TB, c connectors.Connector, src string) []byte {
+func get(t T, c connectors.Connector, src string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := c.Get(t.Context(), src, &b); err != nil {
@@ -67,7 +66,7 @@ func get(t testing.TB, c connectors.Connector, src string) []byte {
 }
 
 // equalBytes reports a mismatch of got and want without dumping megabytes.
-func equalBytes(t testing.TB, what string, got, want []byte) {
+func equalBytes(t T, what string, got, want []byte) {
 	t.Helper()
 	if bytes.Equal(got, want) {
 		return
@@ -85,7 +84,7 @@ func excerpt(b []byte, i int) []byte {
 }
 
 // listDir returns the names in dir (including dot files), sorted.
-func listDir(t testing.TB, c connectors.Connector, dir string) []string {
+func listDir(t T, c connectors.Connector, dir string) []string {
 	t.Helper()
 	out := runOK(t, c, "ls -A "+connectors.Quote(dir))
 	names := strings.Fields(out)
@@ -94,14 +93,14 @@ func listDir(t testing.TB, c connectors.Connector, dir string) []string {
 }
 
 // fileMode returns the permission bits of path in octal, as stat prints them.
-func fileMode(t testing.TB, c connectors.Connector, path string) string {
+func fileMode(t T, c connectors.Connector, path string) string {
 	t.Helper()
 	q := connectors.Quote(path)
 	return strings.TrimSpace(runOK(t, c, "stat -c %a "+q+" 2>/dev/null || stat -f %Lp "+q))
 }
 
 // readPID reads a process id that a script wrote to path.
-func readPID(t testing.TB, c connectors.Connector, path string) int {
+func readPID(t T, c connectors.Connector, path string) int {
 	t.Helper()
 	s := strings.TrimSpace(string(get(t, c, path)))
 	pid, err := strconv.Atoi(s)
@@ -123,7 +122,7 @@ exit 0`
 
 // requireGone polls the host until every pid has exited, and fails the test
 // if one is still running after about five seconds.
-func requireGone(t testing.TB, c connectors.Connector, pids ...int) {
+func requireGone(t T, c connectors.Connector, pids ...int) {
 	t.Helper()
 	for _, pid := range pids {
 		gone := false

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
@@ -36,30 +35,28 @@ const (
 // adversarial is a value that breaks any quoting short of the correct one.
 const adversarial = "-it's \"q\" $HOME $(id) `id` \\ \\n back\\slash\nnew line\ttab héllo ☃ *"
 
-// Suite runs the conformance tests against a connector. open is called
-// once per subtest with that subtest's t; it returns an open Connector and
-// the path of an empty directory on the target host that the test may
-// write into. open should register its own clean-up (closing the connector,
-// removing the directory) with t.Cleanup; the suite closes the connector as
-// well, to check that Close is idempotent.
+// Check runs the conformance tests against a connector, reporting to t,
+// which is a *testing.T (see Suite) or the runner of `star-deploy
+// connector test` (see Run). open is called once per subtest with that
+// subtest's t; it returns an open Connector and the path of an empty
+// directory on the target host that the test may write into. open should
+// register its own clean-up (closing the connector, removing the
+// directory) with t.Cleanup; the suite closes the connector as well, to
+// check that Close is idempotent.
 //
-// Suite does not call t.Parallel: the streaming subtest measures the Go
-// heap and must not share the process with other work.
-func Suite(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scratch string)) {
-	t.Helper()
-	SuiteSkipping(t, open, nil)
-}
-
-// SuiteSkipping is Suite with the subtests named in skip left out, each
-// with its reason: for a connector that cannot pass them by design (an
-// in-memory fake runs no shell). A name is relative to the suite, as
-// go test prints it: "RunStdin", "PutGetRoundTrip/from_host".
-func SuiteSkipping(t *testing.T, open func(t *testing.T) (conn connectors.Connector, scratch string), skip map[string]string) {
+// The subtests named in skip are left out, each with its reason: for a
+// connector that cannot pass them by design (an in-memory fake runs no
+// shell). A name is relative to the suite, as go test prints it:
+// "RunStdin", "PutGetRoundTrip/from_host".
+//
+// Check does not run subtests in parallel: the streaming subtest measures
+// the Go heap and must not share the process with other work.
+func Check(t T, open func(t T) (conn connectors.Connector, scratch string), skip map[string]string) {
 	t.Helper()
 	s := &suite{open: open, root: t.Name(), skip: skip}
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, c connectors.Connector, scratch string)
+		fn   func(t T, c connectors.Connector, scratch string)
 	}{
 		{"Target", s.target},
 		{"RunExitCodes", s.runExitCodes},
@@ -81,7 +78,7 @@ func SuiteSkipping(t *testing.T, open func(t *testing.T) (conn connectors.Connec
 		{"PutFailureKeepsOld", s.putFailureKeepsOld},
 	}
 	for _, tt := range tests {
-		s.subtest(t, tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t T) {
 			c, scratch := s.openConn(t)
 			tt.fn(t, c, scratch)
 		})
@@ -108,15 +105,15 @@ func (r *cutReader) Read(p []byte) (int, error) {
 }
 
 type suite struct {
-	open func(t *testing.T) (connectors.Connector, string)
+	open func(t T) (connectors.Connector, string)
 	root string            // the name of the suite's test
 	skip map[string]string // subtest name (relative to root) -> why it is skipped
 }
 
 // subtest runs fn as the subtest name of t, unless the suite skips it.
-func (s *suite) subtest(t *testing.T, name string, fn func(t *testing.T)) {
+func (s *suite) subtest(t T, name string, fn func(t T)) {
 	t.Helper()
-	t.Run(name, func(t *testing.T) {
+	t.Run(name, func(t T) {
 		if reason, ok := s.skip[strings.TrimPrefix(t.Name(), s.root+"/")]; ok {
 			t.Skip(reason)
 		}
@@ -124,7 +121,7 @@ func (s *suite) subtest(t *testing.T, name string, fn func(t *testing.T)) {
 	})
 }
 
-func (s *suite) openConn(t *testing.T) (connectors.Connector, string) {
+func (s *suite) openConn(t T) (connectors.Connector, string) {
 	t.Helper()
 	c, scratch := s.open(t)
 	if c == nil {
@@ -146,7 +143,7 @@ func (s *suite) openConn(t *testing.T) (connectors.Connector, string) {
 	return c, scratch
 }
 
-func (s *suite) target(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) target(t T, c connectors.Connector, _ string) {
 	tg := c.Target()
 	if tg.Scheme == "" || tg.Name == "" {
 		t.Errorf("Target() = %+v, want a scheme and a name", tg)
@@ -156,7 +153,7 @@ func (s *suite) target(t *testing.T, c connectors.Connector, _ string) {
 	}
 }
 
-func (s *suite) runExitCodes(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runExitCodes(t T, c connectors.Connector, _ string) {
 	for _, tt := range []struct {
 		script string
 		want   int
@@ -184,7 +181,7 @@ func (s *suite) runExitCodes(t *testing.T, c connectors.Connector, _ string) {
 	}
 }
 
-func (s *suite) runStdoutStderr(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runStdoutStderr(t T, c connectors.Connector, _ string) {
 	res := run(t, c, `printf 'out 1\n'; printf 'err 1\n' >&2; printf 'out 2'; printf 'err 2' >&2; exit 3`)
 	if res.ExitCode != 3 {
 		t.Errorf("exit status %d, want 3", res.ExitCode)
@@ -198,7 +195,7 @@ func (s *suite) runStdoutStderr(t *testing.T, c connectors.Connector, _ string) 
 	}
 }
 
-func (s *suite) runLargeOutput(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runLargeOutput(t T, c connectors.Connector, _ string) {
 	// Both streams at once, so a connector that drains one before the
 	// other deadlocks here instead of in production.
 	script := fmt.Sprintf(`(head -c %d /dev/zero | tr '\0' e >&2) &
@@ -215,7 +212,7 @@ wait`, largeOutput/2, largeOutput)
 // runMaxOutput checks that a Result keeps the head and the tail of each
 // stream within Command.MaxOutput and counts the rest, while the live
 // writer still gets everything.
-func (s *suite) runMaxOutput(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runMaxOutput(t T, c connectors.Connector, _ string) {
 	const limit = 64 << 10
 	var out, errOut bytes.Buffer
 	for i := 1; i <= 200000; i++ {
@@ -251,7 +248,7 @@ func (s *suite) runMaxOutput(t *testing.T, c connectors.Connector, _ string) {
 	}
 }
 
-func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) runStdin(t T, c connectors.Connector, scratch string) {
 	binary := make([]byte, 0, 3*256)
 	for range 3 {
 		for b := range 256 {
@@ -268,7 +265,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 		{"binary", binary},
 		{"large", large},
 	} {
-		s.subtest(t, tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t T) {
 			res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(tt.stdin)})
 			if err != nil {
 				t.Fatalf("run cat: %v", err)
@@ -279,7 +276,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			equalBytes(t, "stdout of cat", res.Stdout, tt.stdin)
 		})
 	}
-	s.subtest(t, "wc", func(t *testing.T) {
+	s.subtest(t, "wc", func(t T) {
 		res, err := c.Run(t.Context(), connectors.Command{Script: "wc -c", Stdin: bytes.NewReader(large)})
 		if err != nil {
 			t.Fatalf("run wc: %v", err)
@@ -288,7 +285,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("wc -c = %q, want %d", got, len(large))
 		}
 	})
-	s.subtest(t, "unread", func(t *testing.T) {
+	s.subtest(t, "unread", func(t T) {
 		// A command that ignores its input must still finish.
 		res, err := c.Run(t.Context(), connectors.Command{Script: "echo done", Stdin: bytes.NewReader(large)})
 		if err != nil {
@@ -298,7 +295,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("got exit %d, stdout %q; want 0, \"done\\n\"", res.ExitCode, res.Stdout)
 		}
 	})
-	s.subtest(t, "cancelled", func(t *testing.T) {
+	s.subtest(t, "cancelled", func(t T) {
 		// Input cut short by a cancel is not ended: the command is
 		// stopped, and does not go on as if it had all of its input.
 		mark := path.Join(scratch, "stdin-complete")
@@ -313,7 +310,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 			t.Errorf("the command took its cut-short input for a whole one and went on: %s exists", mark)
 		}
 	})
-	s.subtest(t, "none", func(t *testing.T) {
+	s.subtest(t, "none", func(t T) {
 		// Without Stdin, a reading command sees end of input at once.
 		if got := runOK(t, c, "wc -c"); strings.TrimSpace(got) != "0" {
 			t.Errorf("wc -c without stdin = %q, want 0", got)
@@ -321,7 +318,7 @@ func (s *suite) runStdin(t *testing.T, c connectors.Connector, scratch string) {
 	})
 }
 
-func (s *suite) runEnvChdir(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) runEnvChdir(t T, c connectors.Connector, scratch string) {
 	dir := path.Join(scratch, `d i r 'q' "dq" $x`)
 	runOK(t, c, "mkdir "+connectors.Quote(dir))
 	w := connectors.Wrap{
@@ -354,7 +351,7 @@ func (s *suite) runEnvChdir(t *testing.T, c connectors.Connector, scratch string
 	}
 }
 
-func (s *suite) runLiveOutput(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runLiveOutput(t T, c connectors.Connector, _ string) {
 	script := fmt.Sprintf(`i=0; while [ $i -lt 200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done
 head -c %d /dev/zero | tr '\0' z`, 1<<20)
 	var stdout, stderr SyncBuffer
@@ -390,7 +387,7 @@ head -c %d /dev/zero | tr '\0' z`, 1<<20)
 	}
 }
 
-func (s *suite) runConcurrent(t *testing.T, c connectors.Connector, _ string) {
+func (s *suite) runConcurrent(t T, c connectors.Connector, _ string) {
 	n := 8
 	if m := c.Capabilities().MaxSessions; m > 0 {
 		n = min(n, m)
@@ -419,7 +416,7 @@ echo $$ > %[1]s/pid
 echo ready
 wait`
 
-func (s *suite) runTimeout(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) runTimeout(t T, c connectors.Connector, scratch string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	start := time.Now()
@@ -433,7 +430,7 @@ func (s *suite) runTimeout(t *testing.T, c connectors.Connector, scratch string)
 	requireGone(t, c, readPID(t, c, path.Join(scratch, "pid")), readPID(t, c, path.Join(scratch, "child")))
 }
 
-func (s *suite) runCancel(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) runCancel(t T, c connectors.Connector, scratch string) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ready := &signalWriter{marker: "ready\n", fn: cancel}
@@ -453,7 +450,7 @@ func (s *suite) runCancel(t *testing.T, c connectors.Connector, scratch string) 
 	}
 }
 
-func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putGetRoundTrip(t T, c connectors.Connector, scratch string) {
 	for _, tt := range []struct {
 		name    string
 		content []byte
@@ -463,7 +460,7 @@ func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch st
 		{"text", []byte("hello\r\nwörld\n")},
 		{"1MiB random", randomBytes(1<<20, 2)},
 	} {
-		s.subtest(t, tt.name, func(t *testing.T) {
+		s.subtest(t, tt.name, func(t T) {
 			dst := path.Join(scratch, strings.ReplaceAll(tt.name, " ", "_"))
 			put(t, c, dst, tt.content, 0o644)
 			equalBytes(t, "get after put", get(t, c, dst), tt.content)
@@ -472,18 +469,18 @@ func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch st
 			}
 		})
 	}
-	s.subtest(t, "odd name", func(t *testing.T) {
+	s.subtest(t, "odd name", func(t T) {
 		dst := path.Join(scratch, `it's a "file" $x héllo`)
 		put(t, c, dst, []byte("odd"), 0o644)
 		equalBytes(t, "get", get(t, c, dst), []byte("odd"))
 	})
-	s.subtest(t, "replace", func(t *testing.T) {
+	s.subtest(t, "replace", func(t T) {
 		dst := path.Join(scratch, "replace")
 		put(t, c, dst, bytes.Repeat([]byte("long old content "), 100), 0o644)
 		put(t, c, dst, []byte("new"), 0o644)
 		equalBytes(t, "get after replace", get(t, c, dst), []byte("new"))
 	})
-	s.subtest(t, "from host", func(t *testing.T) {
+	s.subtest(t, "from host", func(t T) {
 		// Get reads what the host wrote, not a cache of Put.
 		dst := path.Join(scratch, "written-by-shell")
 		runOK(t, c, "printf 'from the shell' > "+connectors.Quote(dst))
@@ -491,7 +488,7 @@ func (s *suite) putGetRoundTrip(t *testing.T, c connectors.Connector, scratch st
 	})
 }
 
-func (s *suite) putGetStreaming(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putGetStreaming(t T, c connectors.Connector, scratch string) {
 	dst := path.Join(scratch, "huge")
 	want := sha256.New()
 	if _, err := io.Copy(want, newRandomReader(hugeFile, 3)); err != nil {
@@ -524,7 +521,7 @@ func (s *suite) putGetStreaming(t *testing.T, c connectors.Connector, scratch st
 	runOK(t, c, "rm -f "+connectors.Quote(dst))
 }
 
-func (s *suite) putMode(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putMode(t T, c connectors.Connector, scratch string) {
 	dst := path.Join(scratch, "mode")
 	// 0777 and 0666 would lose bits to a typical umask of 022 if the mode
 	// were left to the umask.
@@ -536,7 +533,7 @@ func (s *suite) putMode(t *testing.T, c connectors.Connector, scratch string) {
 	}
 }
 
-func (s *suite) getMissing(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) getMissing(t T, c connectors.Connector, scratch string) {
 	for _, src := range []string{path.Join(scratch, "missing"), path.Join(scratch, "no/such/dir/file")} {
 		var b bytes.Buffer
 		err := c.Get(t.Context(), src, &b)
@@ -549,7 +546,7 @@ func (s *suite) getMissing(t *testing.T, c connectors.Connector, scratch string)
 	}
 }
 
-func (s *suite) putMissingDir(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putMissingDir(t T, c connectors.Connector, scratch string) {
 	dst := path.Join(scratch, "no", "such", "dir", "file")
 	err := c.Put(t.Context(), dst, strings.NewReader("x"), 0o644)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -560,7 +557,7 @@ func (s *suite) putMissingDir(t *testing.T, c connectors.Connector, scratch stri
 	}
 }
 
-func (s *suite) putAtomicReplace(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putAtomicReplace(t T, c connectors.Connector, scratch string) {
 	if !c.Capabilities().AtomicPut {
 		t.Skip("connector does not declare AtomicPut")
 	}
@@ -605,13 +602,13 @@ func (s *suite) putAtomicReplace(t *testing.T, c connectors.Connector, scratch s
 
 var errBoom = errors.New("reader failed on purpose")
 
-func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch string) {
+func (s *suite) putFailureKeepsOld(t T, c connectors.Connector, scratch string) {
 	dst := path.Join(scratch, "f")
 	oldContent := []byte("old content\n")
 	half := randomBytes(128<<10, 5)
 	atomic := c.Capabilities().AtomicPut
 
-	check := func(t *testing.T) {
+	check := func(t T) {
 		t.Helper()
 		if !atomic {
 			return
@@ -622,7 +619,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 	}
 
-	s.subtest(t, "reader error", func(t *testing.T) {
+	s.subtest(t, "reader error", func(t T) {
 		put(t, c, dst, oldContent, 0o644)
 		err := c.Put(t.Context(), dst, failingReader{bytes.NewReader(half), errBoom}, 0o644)
 		if !errors.Is(err, errBoom) {
@@ -633,7 +630,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 		check(t)
 	})
-	s.subtest(t, "cancelled", func(t *testing.T) {
+	s.subtest(t, "cancelled", func(t T) {
 		put(t, c, dst, oldContent, 0o644)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -644,7 +641,7 @@ func (s *suite) putFailureKeepsOld(t *testing.T, c connectors.Connector, scratch
 		}
 		check(t)
 	})
-	s.subtest(t, "get cancelled", func(t *testing.T) {
+	s.subtest(t, "get cancelled", func(t T) {
 		put(t, c, dst, oldContent, 0o644)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()

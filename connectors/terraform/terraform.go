@@ -52,7 +52,7 @@ func (Factory) Doc() string {
 func (Factory) Fields() []connectors.Field {
 	return []connectors.Field{
 		{Name: "terraform_output_key", Type: "string", Default: strings.Join(DefaultOutputKeys, ", then "), Doc: "The output to read when the name is a bare @terraform, as a dotted path (servers.value.ips)."},
-		{Name: "terraform_dir", Type: "string", Default: "the current directory", Doc: "The Terraform working directory (terraform -chdir=DIR output -json)."},
+		{Name: "terraform_dir", Type: "string", Default: "the current directory", Doc: "The Terraform working directory (terraform -chdir=DIR output -json), e.g. infra/prod."},
 	}
 }
 

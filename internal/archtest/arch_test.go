@@ -3,7 +3,8 @@
 // Starlark or each other, inventory and stdlib are leaves (inventory may use
 // internal/starvalue, itself a leaf over go.starlark.net), third-party
 // transports stay inside their connector, and the CLI and the examples, like
-// any embedder, use runtime rather than builtins (in their tests too).
+// any embedder, use runtime rather than builtins (in their tests too), and
+// outside tests only the CLI imports the conformance suite (connector test).
 package archtest
 
 import (
@@ -70,6 +71,8 @@ func forbidden(pkg, imp string) string {
 		return "connectors is the interface package and imports nothing of the project"
 	case isImpl(pkg) && inRepo && rel != "/connectors":
 		return "a connector imports only the connectors interface package"
+	case rel == "/connectors/conntest" && pkg != "/cmd/star-deploy":
+		return "outside tests only the CLI (star-deploy connector test) runs the conformance suite"
 	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue") || (pkg == "/stdlib" && inRepo):
 		return "inventory and stdlib are leaves (inventory may use internal/starvalue)"
 	case pkg == "/internal/starvalue" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "go.starlark.net/")):
@@ -98,13 +101,17 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
 		{"/cmd/star-deploy", mod + "/builtins"},
 		{"/examples/embed", mod + "/builtins"},
+		{"/runtime", mod + "/connectors/conntest"},
+		{"/connectors/plugin", mod + "/connectors/conntest"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])
 		}
 	}
-	if msg := forbidden("/cmd/star-deploy", mod+"/connectors/all"); msg != "" {
-		t.Errorf("cmd importing connectors/all refused: %s", msg)
+	for _, imp := range []string{"/connectors/all", "/connectors/conntest", "/connectors/plugin"} {
+		if msg := forbidden("/cmd/star-deploy", mod+imp); msg != "" {
+			t.Errorf("cmd importing %s refused: %s", imp, msg)
+		}
 	}
 	for _, c := range [][2]string{
 		{"/inventory", mod + "/internal/starvalue"},

@@ -187,6 +187,7 @@ func (r *Reference) index() string {
 		fmt.Fprintf(b, "  - [%s](stdlib/%s.md): %s\n", m.Name, m.Name, firstSentence(m.Doc))
 	}
 	b.WriteString("- [Connectors](connectors.md): how hosts are reached, and the data keys that configure each connector.\n")
+	b.WriteString("- [Writing a connector](guide/writing-a-connector.md) (a handwritten guide): the connector contract, the plugin protocol, and the conformance suite.\n")
 	return b.String()
 }
 

@@ -31,6 +31,9 @@ func TestDocsInSync(t *testing.T) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
+		if err == nil && d.IsDir() && filepath.Base(p) == "guide" {
+			return filepath.SkipDir // handwritten pages (make docs leaves them alone)
+		}
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".md") {
 			return err
 		}
