@@ -2,6 +2,7 @@ package all
 
 import (
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/chroot"
 	"github.com/star-deploy/star-deploy/connectors/docker"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	"github.com/star-deploy/star-deploy/connectors/ssh"
@@ -25,6 +26,7 @@ func Registry(opts ...Options) *connectors.Registry {
 	}
 	return connectors.NewRegistry(
 		local.NewFactory(),
+		chroot.NewFactory(),
 		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
 		docker.NewFactory(docker.Options{Warn: o.Warn}),
 	)
