@@ -84,8 +84,17 @@ func SplitName(name string) (scheme, addr string) {
 	return rest, ""
 }
 
+// DataBorrower is a Factory that also reads the connector data of other
+// schemes, declared (and documented) by their own factories: @dockerssh
+// takes the ssh_* keys. Registry.Target passes it those keys besides its
+// own.
+type DataBorrower interface {
+	BorrowsData() []string // schemes whose keys the factory reads, e.g. "ssh"
+}
+
 // Target parses an inventory host name with the connector data found in
-// data (keys of the form "<scheme>_..."), validating every connector key.
+// data (keys of the form "<scheme>_...", and those of the schemes a
+// DataBorrower names), validating every connector key.
 // It does no I/O.
 func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 	if name == "" {
@@ -99,13 +108,21 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 		}
 		return Target{}, fmt.Errorf("host %q: unknown connector %q; known connectors: %s", name, scheme, strings.Join(r.atSchemes(), ", "))
 	}
+	prefixes := []string{scheme + "_"}
+	if b, ok := f.(DataBorrower); ok {
+		for _, s := range b.BorrowsData() {
+			prefixes = append(prefixes, s+"_")
+		}
+	}
 	own := map[string]string{}
 	for k, v := range data {
 		if err := r.CheckKey(k); err != nil {
 			return Target{}, fmt.Errorf("host %q: %w", name, err)
 		}
-		if strings.HasPrefix(k, scheme+"_") {
-			own[k] = v
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				own[k] = v
+			}
 		}
 	}
 	t, err := f.Parse(addr, own)

@@ -24,10 +24,12 @@ func Registry(opts ...Options) *connectors.Registry {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	sf := ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn})
 	return connectors.NewRegistry(
 		local.NewFactory(),
 		chroot.NewFactory(),
-		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
+		sf,
+		ssh.NewDockerSSHFactory(sf),
 		docker.NewFactory(docker.Options{Warn: o.Warn}),
 	)
 }
