@@ -31,5 +31,6 @@ func Registry(opts ...Options) *connectors.Registry {
 		sf,
 		ssh.NewDockerSSHFactory(sf),
 		docker.NewFactory(docker.Options{Warn: o.Warn}),
+		docker.NewPodmanFactory(docker.Options{Warn: o.Warn}),
 	)
 }
