@@ -40,8 +40,9 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME; or an inventory.star file (groups and host data); or
-an Ansible inventory (INI or YAML).
+bare HOST), @docker/NAME, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR;
+or an inventory.star file (groups and host data); or an Ansible inventory (INI
+or YAML).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
@@ -126,7 +127,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
-	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, a comma-separated list, an inventory.star file or an Ansible inventory."`
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR, a comma-separated list, an inventory.star file or an Ansible inventory."`
 	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory."`
 }
 

@@ -47,6 +47,9 @@ func (Factory) Doc() string {
 		"symbolic links resolved within DIR (Linux 5.6 or later), uploads renamed into place. Nothing is mounted: bind-mount /dev, /proc or /sys into DIR yourself when commands need them."
 }
 
+// ExampleAddr is the address the generated docs show.
+func (Factory) ExampleAddr() string { return "srv/rootfs" }
+
 // Fields returns nil: the chroot connector takes no data keys.
 func (Factory) Fields() []connectors.Field { return nil }
 

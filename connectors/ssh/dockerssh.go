@@ -41,6 +41,9 @@ func (d *DockerSSHFactory) Doc() string {
 		"files go through `docker exec -i` and are renamed into place. The SSH user must be allowed to run docker on HOST (root, the docker group, or dockerssh_docker=\"sudo -n docker\")."
 }
 
+// ExampleAddr is the address the generated docs show.
+func (d *DockerSSHFactory) ExampleAddr() string { return "deploy@web1:app" }
+
 // Fields declares the dockerssh_* keys; the ssh_* keys of @ssh apply too.
 func (d *DockerSSHFactory) Fields() []connectors.Field {
 	return []connectors.Field{
