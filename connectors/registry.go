@@ -108,21 +108,13 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 		}
 		return Target{}, fmt.Errorf("host %q: unknown connector %q; known connectors: %s", name, scheme, strings.Join(r.atSchemes(), ", "))
 	}
-	prefixes := []string{scheme + "_"}
-	if b, ok := f.(DataBorrower); ok {
-		for _, s := range b.BorrowsData() {
-			prefixes = append(prefixes, s+"_")
-		}
-	}
 	own := map[string]string{}
 	for k, v := range data {
 		if err := r.CheckKey(k); err != nil {
 			return Target{}, fmt.Errorf("host %q: %w", name, err)
 		}
-		for _, p := range prefixes {
-			if strings.HasPrefix(k, p) {
-				own[k] = v
-			}
+		if r.ConnectorKey(scheme, k) {
+			own[k] = v
 		}
 	}
 	t, err := f.Parse(addr, own)
@@ -134,6 +126,23 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 	}
 	t.Scheme = scheme
 	return t, nil
+}
+
+// ConnectorKey reports whether the data key is connector data for the
+// hosts of scheme: "<scheme>_..." or, for a DataBorrower, a key of a scheme
+// it borrows from ("ssh_port" for @dockerssh). Other keys are host data.
+func (r *Registry) ConnectorKey(scheme, key string) bool {
+	if strings.HasPrefix(key, scheme+"_") {
+		return true
+	}
+	if b, ok := r.factories[scheme].(DataBorrower); ok {
+		for _, s := range b.BorrowsData() {
+			if strings.HasPrefix(key, s+"_") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CheckKey reports an error for a data key that looks like connector data

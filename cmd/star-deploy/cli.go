@@ -566,7 +566,7 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		connData := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(hostData)) {
 			switch {
-			case strings.HasPrefix(k, scheme+"_"):
+			case reg.ConnectorKey(scheme, k):
 				if err := reg.CheckKey(k); err != nil {
 					return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
 				}

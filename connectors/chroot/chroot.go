@@ -72,18 +72,19 @@ func (Factory) Parse(addr string, data map[string]string) (connectors.Target, er
 // Open checks that the directory exists and that star-deploy runs as root
 // (chroot(2) needs it). It starts nothing.
 func (Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+	// The runtime puts "connect to NAME: " in front of these errors.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("open %s: %w", t.Name, err)
+		return nil, err
 	}
 	fi, err := os.Stat(t.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, fmt.Errorf("the root directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s: %s is not a directory", t.Name, t.Addr)
+		return nil, fmt.Errorf("the root %s is not a directory", t.Addr)
 	}
 	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%s: chroot needs root: run star-deploy as root (for example with sudo)", t.Name)
+		return nil, errors.New("chroot needs root: run star-deploy as root (for example with sudo)")
 	}
 	bin, err := exec.LookPath("chroot")
 	if err != nil {
@@ -94,7 +95,7 @@ func (Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connec
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: the chroot program is not installed (coreutils)", t.Name)
+			return nil, errors.New("the chroot program is not installed (coreutils)")
 		}
 	}
 	return &Conn{target: t, dir: t.Addr, bin: bin}, nil

@@ -96,10 +96,11 @@ func (p *PodmanFactory) Parse(addr string, data map[string]string) (connectors.T
 func (p *PodmanFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
 	sock, err := podmanSocket(t.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, err
 	}
+	// The runtime puts "connect to NAME: " in front.
 	if _, err := os.Stat(sock); err != nil {
-		return nil, fmt.Errorf("%s: no Podman API socket at %s (%v): start it with `systemctl start podman.socket` (root; `systemctl --user` otherwise) or `podman system service --time=0 unix://%s`, or set podman_socket", t.Name, sock, errors.Unwrap(err), sock)
+		return nil, fmt.Errorf("no Podman API socket at %s (%v): start it with `systemctl start podman.socket` (root; `systemctl --user` otherwise) or `podman system service --time=0 unix://%s`, or set podman_socket", sock, errors.Unwrap(err), sock)
 	}
 	dt := connectors.Target{Scheme: "docker", Name: t.Name, Addr: t.Addr, Data: map[string]string{
 		"docker_host":       "unix://" + sock,

@@ -117,19 +117,19 @@ func (d *DockerSSHFactory) Open(ctx context.Context, t connectors.Target) (conne
 	res, err := c.ssh.Run(ctx, connectors.Command{Script: docker + " inspect --type container --format '{{.Id}} {{.State.Running}}' " + connectors.Quote(ctr)})
 	if err != nil {
 		sc.Close()
-		return nil, fmt.Errorf("%s: docker inspect: %w", t.Name, err)
+		return nil, fmt.Errorf("connect to %s: docker inspect: %w", t.Name, err)
 	}
 	f := strings.Fields(string(res.Stdout))
 	switch {
 	case res.ExitCode == 127:
 		sc.Close()
-		return nil, fmt.Errorf("%s: %s: command not found on %s: install Docker there or set dockerssh_docker", t.Name, docker, host)
+		return nil, fmt.Errorf("connect to %s: %s: command not found on %s: install Docker there or set dockerssh_docker", t.Name, docker, host)
 	case res.ExitCode != 0 || len(f) != 2:
 		sc.Close()
-		return nil, fmt.Errorf("%s: no container %q on %s: %s", t.Name, ctr, host, lastLine(res.Stderr))
+		return nil, fmt.Errorf("connect to %s: no container %q on %s: %s", t.Name, ctr, host, lastLine(res.Stderr))
 	case f[1] != "true":
 		sc.Close()
-		return nil, fmt.Errorf("%s: container %q on %s is not running (start it with docker start %s)", t.Name, ctr, host, ctr)
+		return nil, fmt.Errorf("connect to %s: container %q on %s is not running (start it with docker start %s)", t.Name, ctr, host, ctr)
 	}
 	c.id = f[0]
 	return c, nil
