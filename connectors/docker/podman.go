@@ -42,8 +42,8 @@ func (p *PodmanFactory) Fields() []connectors.Field {
 		{Name: "podman_socket", Type: "path", Default: "$CONTAINER_HOST, else /run/podman/podman.sock (root) or $XDG_RUNTIME_DIR/podman/podman.sock",
 			Doc: "Podman's API socket: its path, with or without unix:// in front (e.g. /run/user/1000/podman/podman.sock). Only local sockets: Podman's TCP service has no authentication (reach a remote Podman with @dockerssh and dockerssh_docker=podman)."},
 		{Name: "podman_user", Type: "string", Doc: "User (name or uid[:gid]) that commands run as inside the container; the container's user when empty."},
-		{Name: "podman_platform", Type: "string", Doc: "Image mode: the platform (os/arch[/variant]) of the container started from the image; the engine's own when empty."},
-		{Name: "podman_commit_tag", Type: "string", Doc: "Image mode: the name:tag given to the committed image; untagged when empty. The image id is printed either way."},
+		{Name: "podman_platform", Type: "string", Doc: "Image mode: the platform (os/arch[/variant], e.g. linux/arm64) of the container started from the image; the engine's own when empty."},
+		{Name: "podman_commit_tag", Type: "string", Doc: "Image mode: the name:tag given to the committed image (e.g. localhost/myapp:deployed); untagged when empty. The image id is printed either way."},
 	}
 }
 
