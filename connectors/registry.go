@@ -84,8 +84,17 @@ func SplitName(name string) (scheme, addr string) {
 	return rest, ""
 }
 
+// DataBorrower is a Factory that also reads the connector data of other
+// schemes, declared (and documented) by their own factories: @dockerssh
+// takes the ssh_* keys. Registry.Target passes it those keys besides its
+// own.
+type DataBorrower interface {
+	BorrowsData() []string // schemes whose keys the factory reads, e.g. "ssh"
+}
+
 // Target parses an inventory host name with the connector data found in
-// data (keys of the form "<scheme>_..."), validating every connector key.
+// data (keys of the form "<scheme>_...", and those of the schemes a
+// DataBorrower names), validating every connector key.
 // It does no I/O.
 func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 	if name == "" {
@@ -107,7 +116,7 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 		if err := r.CheckKey(k); err != nil {
 			return Target{}, fmt.Errorf("host %q: %w", name, err)
 		}
-		if strings.HasPrefix(k, scheme+"_") {
+		if r.ConnectorKey(scheme, k) {
 			own[k] = v
 		}
 	}
@@ -120,6 +129,23 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 	}
 	t.Scheme = scheme
 	return t, nil
+}
+
+// ConnectorKey reports whether the data key is connector data for the
+// hosts of scheme: "<scheme>_..." or, for a DataBorrower, a key of a scheme
+// it borrows from ("ssh_port" for @dockerssh). Other keys are host data.
+func (r *Registry) ConnectorKey(scheme, key string) bool {
+	if strings.HasPrefix(key, scheme+"_") {
+		return true
+	}
+	if b, ok := r.factories[scheme].(DataBorrower); ok {
+		for _, s := range b.BorrowsData() {
+			if strings.HasPrefix(key, s+"_") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CheckKey reports an error for a data key that looks like connector data

@@ -98,7 +98,7 @@ func (r *Runner) Host(name string, data map[string]any) (Host, error) {
 	scheme, _ := connectors.SplitName(name)
 	own := map[string]string{}
 	for k, v := range data {
-		if !strings.HasPrefix(k, scheme+"_") {
+		if !r.opts.Connectors.ConnectorKey(scheme, k) {
 			continue // host data, or another connector's: not this one's
 		}
 		s, ok := connectorValue(v)

@@ -45,12 +45,13 @@ const description = `Run Starlark deploy scripts on many hosts at once.
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME, @NAME/ADDR of a connector plugin (the executable
-star-deploy-connector-NAME on PATH); names that stand for many hosts:
-@docker/label=K=V (or another docker ps filter), @docker/* (every running
-container), @terraform/OUTPUT (the hosts of a Terraform output); or an
-inventory.star file (groups and host data); or an Ansible inventory (INI or
-YAML), or an Ansible dynamic inventory script (an executable, run with --list).
+bare HOST), @docker/NAME, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR,
+@NAME/ADDR of a connector plugin (the executable star-deploy-connector-NAME on
+PATH); names that stand for many hosts: @docker/label=K=V (or another docker ps
+filter), @docker/* (every running container), @terraform/OUTPUT (the hosts of a
+Terraform output); or an inventory.star file (groups and host data); or an
+Ansible inventory (INI or YAML), or an Ansible dynamic inventory script (an
+executable, run with --list).
 
 An ad-hoc operation's ARG and VALUE are Starlark literals when they parse as
 one (True, 8080, ["a","b"], "quoted"), else strings:
@@ -151,7 +152,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
-	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @terraform/OUTPUT, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR, @terraform/OUTPUT, @PLUGIN/ADDR, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
 	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory, or: repl."`
 }
 
@@ -630,7 +631,7 @@ func buildHosts(reg *connectors.Registry, entries []inventory.Entry, data map[st
 		connData := map[string]string{}
 		for _, k := range slices.Sorted(maps.Keys(hostData)) {
 			switch {
-			case strings.HasPrefix(k, scheme+"_"):
+			case reg.ConnectorKey(scheme, k):
 				if err := reg.CheckKey(k); err != nil {
 					return nil, usagef("%shost %s: data key %s: %w", at(k), e.Name, k, err)
 				}

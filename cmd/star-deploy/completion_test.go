@@ -303,7 +303,7 @@ func TestCompletionZsh(t *testing.T) {
 	ansi := regexp.MustCompile("\x1b\\[[0-9;?]*[a-zA-Z]|[\r\b]")
 	tests := []struct{ typed, want string }{
 		{"--dr", "star-deploy --dry "},
-		{"connectors", "star-deploy connectors "},
+		{"doc", "star-deploy docs "},
 		{"@local fact o", "star-deploy @local fact os "},
 		{"@local fil", "files.put"},          // listed on the second TAB
 		{"@local fil", "-- Uploads a local"}, // with its description

@@ -2,6 +2,7 @@ package all
 
 import (
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/chroot"
 	"github.com/star-deploy/star-deploy/connectors/docker"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	"github.com/star-deploy/star-deploy/connectors/ssh"
@@ -24,10 +25,14 @@ func Registry(opts ...Options) *connectors.Registry {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	sf := ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn})
 	return connectors.NewRegistry(
 		local.NewFactory(),
-		ssh.NewFactory(ssh.Options{Prompt: o.Prompt, Warn: o.Warn}),
+		chroot.NewFactory(),
+		sf,
+		ssh.NewDockerSSHFactory(sf),
 		docker.NewFactory(docker.Options{Warn: o.Warn}),
 		terraform.NewFactory(),
+		docker.NewPodmanFactory(docker.Options{Warn: o.Warn}),
 	)
 }

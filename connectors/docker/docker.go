@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -187,7 +189,7 @@ func (f *Factory) fromImage(ctx context.Context, eng *client.Client, t connector
 	if err != nil {
 		return nil, fmt.Errorf("%s: create a container of image %s: %w", t.Name, t.Addr, err)
 	}
-	c := &Conn{target: t, eng: eng, id: created.ID, user: t.Data["docker_user"], ephemeral: true}
+	c := &Conn{target: t, eng: eng, id: created.ID, user: t.Data["docker_user"], ephemeral: true, commitTag: t.Data["docker_commit_tag"]}
 	if img.Config != nil {
 		c.origEntrypoint, c.origCmd = img.Config.Entrypoint, img.Config.Cmd
 	}
@@ -207,6 +209,8 @@ type Conn struct {
 
 	// Image mode: the container is ours, committed and removed at the end.
 	ephemeral               bool
+	commitTag               string // the name:tag of the committed image; "" for none
+	changes                 bool   // commit restores entrypoint and command as changes (Podman)
 	origEntrypoint, origCmd []string
 	removeOnce              sync.Once
 }
@@ -228,17 +232,29 @@ func (c *Conn) Finish(ctx context.Context, ok bool) (string, error) {
 	if cfg.Entrypoint == nil {
 		cfg.Entrypoint = []string{}
 	}
-	res, err := c.eng.ContainerCommit(ctx, c.id, client.ContainerCommitOptions{
-		Reference: c.target.Data["docker_commit_tag"], Config: cfg, Comment: "star-deploy run on " + c.target.Addr,
-	})
+	opts := client.ContainerCommitOptions{Reference: c.commitTag, Config: cfg, Comment: "star-deploy run on " + c.target.Addr}
+	if c.changes {
+		// Podman's compatible API ignores the config; it applies changes.
+		ep, _ := json.Marshal(cfg.Entrypoint)
+		cmd, _ := json.Marshal(cmdOrEmpty(cfg.Cmd))
+		opts.Changes = []string{"ENTRYPOINT " + string(ep), "CMD " + string(cmd)}
+	}
+	res, err := c.eng.ContainerCommit(ctx, c.id, opts)
 	if err != nil {
 		return "", fmt.Errorf("commit the container of %s: %w", c.target.Addr, err)
 	}
 	msg := "committed image " + res.ID
-	if tag := c.target.Data["docker_commit_tag"]; tag != "" {
+	if tag := c.commitTag; tag != "" {
 		msg += " as " + tag
 	}
 	return msg, nil
+}
+
+func cmdOrEmpty(cmd []string) []string {
+	if cmd == nil {
+		return []string{}
+	}
+	return cmd
 }
 
 // remove deletes an image-mode container, at most once. It runs from Close,
@@ -313,6 +329,12 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 		out.Fill(&res)
 		return res, wrap(ctx.Err())
 	}
+	if err != nil && cmd.Stdin != nil && errors.Is(err, syscall.ECONNRESET) {
+		// Podman resets the stream of a command that exited without
+		// reading all of its input (the unread bytes make the kernel
+		// send a reset); exec inspect tells whether it ended.
+		err = nil
+	}
 	if err != nil {
 		return connectors.Result{}, wrap(err)
 	}
@@ -348,7 +370,8 @@ func (c *Conn) kill(ctx context.Context, pid *connectors.PIDWriter) {
 	if err != nil {
 		return
 	}
-	c.eng.ExecStart(ctx, ex.ID, client.ExecStartOptions{})
+	// Detached: Podman's compatible API waits for a non-detached start.
+	c.eng.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true})
 	for range 50 {
 		if st, err := c.eng.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{}); err != nil || !st.Running {
 			return
@@ -373,11 +396,17 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 	}
 	defer cleanup()
 	dir, tmp := path.Dir(dst), connectors.TempName(ctx, dst)
-	// An existing file keeps its owner: the tar header carries it.
+	// An existing file keeps its owner: the tar header carries it. The
+	// directory is checked here too: Podman's archive API would create it.
 	uid, gid := 0, 0
-	if res, err := c.Run(ctx, connectors.Command{Script: "stat -c '%u %g' -- " + connectors.Quote(dst) + " 2>/dev/null || echo $(id -u) $(id -g)"}); err == nil {
-		fmt.Sscan(string(res.Stdout), &uid, &gid)
+	res, err := c.Run(ctx, connectors.Command{Script: "[ -d " + connectors.Quote(dir) + " ] || exit 66; stat -c '%u %g' -- " + connectors.Quote(dst) + " 2>/dev/null || echo $(id -u) $(id -g)"})
+	switch {
+	case err != nil:
+		return wrap(err)
+	case res.ExitCode == 66:
+		return wrap(fmt.Errorf("directory %s: %w", dir, fs.ErrNotExist))
 	}
+	fmt.Sscan(string(res.Stdout), &uid, &gid)
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -407,7 +436,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		return wrap(err)
 	}
 	q := connectors.Quote(tmp)
-	res, err := c.Run(ctx, connectors.Command{Script: "chmod " + fmt.Sprintf("%04o", connectors.UnixMode(mode)) + " " + q + " && mv -f -- " + q + " " + connectors.Quote(dst)})
+	res, err = c.Run(ctx, connectors.Command{Script: "chmod " + fmt.Sprintf("%04o", connectors.UnixMode(mode)) + " " + q + " && mv -f -- " + q + " " + connectors.Quote(dst)})
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("rename into place: %s", bytes.TrimSpace(res.Stderr))
 	}

@@ -24,6 +24,18 @@ type keyring struct {
 	failed  map[string]error
 }
 
+// agentSocket is the ssh-agent socket of s: IdentityAgent of the SSH
+// config, else SSH_AUTH_SOCK; "" when there is none.
+func agentSocket(s settings) string {
+	switch s.IdentityAgent {
+	case "none":
+		return ""
+	case "":
+		return os.Getenv("SSH_AUTH_SOCK")
+	}
+	return s.IdentityAgent
+}
+
 // authMethods returns the methods OpenSSH would try for s, each key offered
 // once: agent keys (only those of IdentityFiles when IdentitiesOnly), then
 // the identity files, then the password when one is set, unless guard
@@ -60,11 +72,7 @@ func (f *Factory) authMethods(s settings, guard *passwordGuard) ([]ssh.AuthMetho
 
 	var closer io.Closer
 	if s.AllowAgent && s.IdentityAgent != "none" {
-		sock := s.IdentityAgent
-		if sock == "" {
-			sock = os.Getenv("SSH_AUTH_SOCK")
-		}
-		if sock != "" {
+		if sock := agentSocket(s); sock != "" {
 			conn, err := net.Dial("unix", sock)
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("ssh agent at %s: %v", sock, err))

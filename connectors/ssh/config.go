@@ -132,7 +132,8 @@ type sshOptions struct {
 	user           opt[string]
 	identityFiles  []opt[string] // raw, in order, without duplicates
 	identitiesOnly opt[bool]
-	identityAgent  opt[string]   // raw
+	identityAgent  opt[string] // raw
+	forwardAgent   opt[bool]
 	proxyJump      opt[[]string] // hops; an empty list is "none"
 	proxyCommand   opt[string]
 	strict         opt[string]   // normalised: yes, accept-new or no
@@ -377,7 +378,7 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 	if s.AllowAgent, err = connectors.DataBool(data, "ssh_allow_agent", true); err != nil {
 		return err
 	}
-	s.ForwardAgent, err = connectors.DataBool(data, "ssh_forward_agent", false)
+	s.ForwardAgent, err = connectors.DataBool(data, "ssh_forward_agent", o.forwardAgent.v)
 	return err
 }
 

@@ -213,6 +213,7 @@ func configKeywords() map[string]keywordFunc {
 		"identityagent":         oneValue(asIs, into(func(o *sshOptions) *opt[string] { return &o.identityAgent })),
 		"identityfile":          oneValue(asIs, (*sshOptions).addIdentity),
 		"identitiesonly":        oneValue(flagValue, into(func(o *sshOptions) *opt[bool] { return &o.identitiesOnly })),
+		"forwardagent":          oneValue(forwardAgentValue, into(func(o *sshOptions) *opt[bool] { return &o.forwardAgent })),
 		"port":                  oneValue(portValue, into(func(o *sshOptions) *opt[int] { return &o.port })),
 		"stricthostkeychecking": oneValue(strictValue, into(func(o *sshOptions) *opt[string] { return &o.strict })),
 		"connecttimeout":        oneValue(timeValue, into(func(o *sshOptions) *opt[time.Duration] { return &o.connectTimeout })),
@@ -317,6 +318,16 @@ func flagValue(l *configLine, v string) (bool, bool, error) {
 	b, ok := parseFlag(v)
 	if !ok {
 		return false, false, fmt.Errorf("%s: %s %s: want yes or no", l.at, l.keyword, v)
+	}
+	return b, true, nil
+}
+
+// forwardAgentValue takes yes or no; OpenSSH's other form, a socket to
+// forward instead of the agent's, is refused with the way out.
+func forwardAgentValue(l *configLine, v string) (bool, bool, error) {
+	b, ok := parseFlag(v)
+	if !ok {
+		return false, false, fmt.Errorf("%s: %s %s: star-deploy forwards only the agent it uses (IdentityAgent or SSH_AUTH_SOCK): want yes or no", l.at, l.keyword, v)
 	}
 	return b, true, nil
 }

@@ -31,7 +31,7 @@ var comparedKeys = []string{
 	"hostname", "port", "user", "identityfile", "proxyjump",
 	"stricthostkeychecking", "userknownhostsfile", "connecttimeout",
 	"serveraliveinterval", "serveralivecountmax", "identitiesonly",
-	"identityagent", "hostkeyalias",
+	"identityagent", "hostkeyalias", "forwardagent",
 }
 
 // ourDefaults is appended to the config that ssh -G reads: as the last
@@ -74,6 +74,11 @@ var configCases = []configCase{
 	{name: "defaults with user and port", addr: "bob@Plain.Example:2222", want: map[string]string{
 		"hostname": "plain.example", "port": "2222", "user": "bob",
 	}},
+
+	// ForwardAgent of the config; ssh_forward_agent wins over it.
+	{name: "forward agent", file: "forward.config", addr: "fwd-1", want: map[string]string{"forwardagent": "yes"}},
+	{name: "forward agent off", file: "forward.config", addr: "other", want: map[string]string{"forwardagent": "no"}},
+	{name: "forward agent data", file: "forward.config", addr: "fwd-1", data: map[string]string{"ssh_forward_agent": "no"}, want: map[string]string{"forwardagent": "no"}},
 
 	// Host patterns and first-value-wins.
 	{name: "pattern list", file: "patterns.config", addr: "web1", want: map[string]string{
@@ -402,6 +407,7 @@ func viewSettings(s settings) map[string]string {
 		"identitiesonly":        yesNo[s.IdentitiesOnly],
 		"identityagent":         s.IdentityAgent,
 		"hostkeyalias":          s.HostKeyAlias,
+		"forwardagent":          yesNo[s.ForwardAgent],
 	}
 }
 
@@ -457,6 +463,7 @@ func sshG(t *testing.T, sshPath, home, cfg, addr string, data, environ map[strin
 		"ssh_known_hosts_file":         "UserKnownHostsFile",
 		"ssh_connect_timeout":          "ConnectTimeout",
 		"ssh_keepalive_interval":       "ServerAliveInterval",
+		"ssh_forward_agent":            "ForwardAgent",
 	} {
 		if v := data[key]; v != "" {
 			args = append(args, "-o", opt+"="+v)

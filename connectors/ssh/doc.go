@@ -12,7 +12,14 @@
 // key, not an unknown host) is let through with a warning naming the host
 // and the known_hosts file:line, but, as in OpenSSH, that connection sends
 // no password and answers no keyboard-interactive prompt; key and agent
-// authentication go on (agent forwarding is not implemented).
+// authentication go on.
+//
+// Agent forwarding (ssh_forward_agent, ForwardAgent) serves the host's
+// auth-agent@openssh.com channels from the local agent socket. It is asked
+// for on the connection's first session only: OpenSSH's sshd grants one
+// request per connection and gives its socket to every later session. A
+// host whose key was not verified (see above) gets no agent: a warning says
+// so, and the connection goes on without.
 //
 // Cancelling never waits on a host that does not answer: Run returns at
 // once and stops the remote process group in the background within

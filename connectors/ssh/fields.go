@@ -22,7 +22,7 @@ func fields() []connectors.Field {
 		{Name: "ssh_allow_agent", Type: "bool", Default: "true",
 			Doc: "Offer the keys of the ssh-agent at SSH_AUTH_SOCK, or at IdentityAgent of the SSH config. false never contacts an agent."},
 		{Name: "ssh_forward_agent", Type: "bool", Default: "false",
-			Doc: "Forward the local ssh-agent to the host (accepted for compatibility; forwarding is not implemented yet and the value is ignored)."},
+			Doc: "Forward the local ssh-agent (IdentityAgent of the SSH config, else SSH_AUTH_SOCK) to the host, so that commands there (git over SSH) use its keys, as `ssh -A`. It wins over ForwardAgent of the SSH config. Refused, with a warning, when the host key was not verified (ssh_strict_host_key_checking=no and a key that known_hosts does not hold); never forwarded to jump hosts."},
 		{Name: "ssh_config_file", Type: "path", Default: "~/.ssh/config",
 			Doc: "OpenSSH client config to read Host, Match and Include blocks from, as `ssh -F`: it replaces both ~/.ssh/config and the system-wide /etc/ssh/ssh_config, which are otherwise read in that order. A missing default file is ignored, a missing named file is an error, and none reads no config."},
 		{Name: "ssh_known_hosts_file", Type: "path", Default: "~/.ssh/known_hosts",

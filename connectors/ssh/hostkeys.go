@@ -98,11 +98,13 @@ func (h *hostKeys) algorithms(hostport, alias string) []string {
 //     known_hosts contradicts (a changed key, a bad certificate) is passed
 //     to mismatch (when not nil) before the connection goes on: the caller
 //     warns and withholds passwords, as OpenSSH does. An unknown host is
-//     no mismatch.
+//     no mismatch. Either way, a key that known_hosts does not hold is
+//     reported to unverified (when not nil): the host may be anyone, and
+//     the caller forwards no agent to it.
 //
 // In every mode a key marked @revoked is refused, and a changed key (in
 // "yes" and "accept-new") fails with *HostKeyChangedError.
-func (h *hostKeys) callback(hostport, alias, mode string, mismatch func(error)) ssh.HostKeyCallback {
+func (h *hostKeys) callback(hostport, alias, mode string, mismatch func(error), unverified func()) ssh.HostKeyCallback {
 	t := newHKTarget(hostport, alias)
 	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		switch mode {
@@ -115,8 +117,12 @@ func (h *hostKeys) callback(hostport, alias, mode string, mismatch func(error)) 
 			return err
 		}
 		if mode == "no" {
-			if _, err := st.verify(t, key); err != nil && mismatch != nil {
+			known, err := st.verify(t, key)
+			if err != nil && mismatch != nil {
 				mismatch(err)
+			}
+			if !known && unverified != nil {
+				unverified()
 			}
 			return nil
 		}

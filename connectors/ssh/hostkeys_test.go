@@ -98,7 +98,7 @@ func hkCheck(h *hostKeys, hostport, alias, mode string, key ssh.PublicKey) error
 	if _, port, err := net.SplitHostPort(hostport); err == nil {
 		remote.Port, _ = strconv.Atoi(port)
 	}
-	return h.callback(hostport, alias, mode, nil)(hostport, remote, key)
+	return h.callback(hostport, alias, mode, nil, nil)(hostport, remote, key)
 }
 
 func hkRead(t testing.TB, p string) string {
@@ -583,7 +583,7 @@ func hkHandshake(t *testing.T, addr string, h *hostKeys, algos []string) (string
 	}
 	defer c.Close()
 	var got string
-	cb := h.callback(addr, "", "yes", nil)
+	cb := h.callback(addr, "", "yes", nil, nil)
 	cfg := &ssh.ClientConfig{User: "u", HostKeyAlgorithms: algos, HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
 		got = key.Type()
 		return cb(host, remote, key)

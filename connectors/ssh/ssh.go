@@ -14,11 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/star-deploy/star-deploy/connectors"
 )
@@ -84,7 +86,7 @@ func (f *Factory) Open(ctx context.Context, t connectors.Target) (connectors.Con
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{target: t, settings: s, sessions: make(chan struct{}, maxSessions), done: make(chan struct{})}
+	c := &Conn{target: t, settings: s, sessions: make(chan struct{}, maxSessions), done: make(chan struct{}), warn: f.opts.Warn}
 	if err := c.connect(ctx, f); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("connect to %s: %w", t.Name, err)
@@ -140,6 +142,15 @@ type Conn struct {
 	client *ssh.Client
 	jumps  []*ssh.Client // ProxyJump hops, closed after client
 	agent  io.Closer     // agent socket, if any
+	// forward is the agent socket forwarded to the host (ssh_forward_agent),
+	// "" when forwarding is off or was refused.
+	forward string
+	warn    func(msg string)
+	// fwdMu guards fwdAsked: whether the host has answered a forwarding
+	// request. OpenSSH's sshd grants one per connection, whose socket every
+	// later session gets, and refuses more; so only the first session asks.
+	fwdMu    sync.Mutex
+	fwdAsked bool
 
 	sessions chan struct{} // semaphore of maxSessions
 
@@ -211,7 +222,7 @@ func (c *Conn) dialChain(ctx context.Context, f *Factory) error {
 			return fail(fmt.Errorf("proxy jump %s: %w", hop, err))
 		}
 		hs.ProxyJump = nil
-		cl, closer, err := dialOne(ctx, f, hs, prev, c.settings.ConnectTimeout)
+		cl, closer, _, err := dialOne(ctx, f, hs, prev, c.settings.ConnectTimeout)
 		if closer != nil {
 			defer closer.Close()
 		}
@@ -221,12 +232,43 @@ func (c *Conn) dialChain(ctx context.Context, f *Factory) error {
 		jumps = append(jumps, cl)
 		prev = cl
 	}
-	cl, closer, err := dialOne(ctx, f, c.settings, prev, c.settings.ConnectTimeout)
+	cl, closer, verified, err := dialOne(ctx, f, c.settings, prev, c.settings.ConnectTimeout)
 	if err != nil {
 		return fail(err)
 	}
 	c.client, c.jumps, c.agent = cl, jumps, closer
+	if c.settings.ForwardAgent {
+		c.forwardAgent(verified)
+	}
 	return nil
+}
+
+// forwardAgent sets up agent forwarding (ssh_forward_agent) on the new
+// connection: channels the host opens to the agent reach the local agent
+// socket, which each session then asks for (see begin). It refuses, with a
+// warning, when the host key was not verified (ssh_strict_host_key_checking
+// no and a key that known_hosts does not hold): the agent would sign for
+// whoever answers. Only the target gets the agent, never a jump host.
+func (c *Conn) forwardAgent(verified bool) {
+	warn := func(why string) {
+		if c.warn != nil {
+			c.warn(fmt.Sprintf("WARNING: %s: not forwarding the ssh agent (ssh_forward_agent): %s", c.target.Name, why))
+		}
+	}
+	if !verified {
+		warn("the host key was not verified (ssh_strict_host_key_checking=no and the key is not in known_hosts), so the host may be an impostor that would use your keys")
+		return
+	}
+	sock := agentSocket(c.settings)
+	if sock == "" {
+		warn("there is no agent: SSH_AUTH_SOCK is unset or IdentityAgent is none")
+		return
+	}
+	if err := agent.ForwardToRemote(c.client, sock); err != nil {
+		warn(err.Error())
+		return
+	}
+	c.forward = sock
 }
 
 // hopData is the connector data a jump host inherits from its target: where
@@ -244,16 +286,22 @@ func hopData(data map[string]string) map[string]string {
 
 // dialOne opens one SSH connection to s, directly or through via. The
 // timeout covers the TCP connection and the whole handshake.
-func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeout time.Duration) (*ssh.Client, io.Closer, error) {
+//
+// verified reports whether the host key was verified: it matched
+// known_hosts, or was recorded there under accept-new, as OpenSSH trusts
+// it; not under ssh_strict_host_key_checking=no with a key that known_hosts
+// does not hold.
+func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeout time.Duration) (cl *ssh.Client, agentConn io.Closer, verified bool, err error) {
 	hk, err := f.hostKeysFor(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	guard := &passwordGuard{}
 	auth, closer, err := f.authMethods(s, guard)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
+	var unverified atomic.Bool // set by the callback, also on a later key exchange
 	addr := net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port))
 	// Ask for the key types on file, not the client's favourite; with
 	// strictness "no", any other type will do after them.
@@ -278,7 +326,7 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 		User:              s.User,
 		Auth:              auth,
 		AuthCallback:      guard.next,
-		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking, mismatch),
+		HostKeyCallback:   hk.callback(addr, s.HostKeyAlias, s.StrictHostKeyChecking, mismatch, func() { unverified.Store(true) }),
 		HostKeyAlgorithms: algorithms,
 		Timeout:           timeout,
 		ClientVersion:     "SSH-2.0-star-deploy",
@@ -288,7 +336,7 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 		defer func() { <-f.handshakes }()
 	case <-ctx.Done():
 		closeIf(closer)
-		return nil, nil, ctx.Err()
+		return nil, nil, false, ctx.Err()
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -304,7 +352,7 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	}
 	if err != nil {
 		closeIf(closer)
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	// The handshake has no context of its own: a deadline bounds it, and
 	// cancelling ctx closes the connection.
@@ -326,15 +374,15 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 		conn.Close()
 		closeIf(closer)
 		if timeout > 0 && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
-			return nil, nil, fmt.Errorf("ssh handshake with %s timed out after %s (ssh_connect_timeout): %w", addr, timeout, context.DeadlineExceeded)
+			return nil, nil, false, fmt.Errorf("ssh handshake with %s timed out after %s (ssh_connect_timeout): %w", addr, timeout, context.DeadlineExceeded)
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, false, ctx.Err()
 		}
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sc, chans, reqs), closer, nil
+	return ssh.NewClient(sc, chans, reqs), closer, !unverified.Load(), nil
 }
 
 // mismatchReason says how the key of a host contradicts known_hosts, for
@@ -509,6 +557,9 @@ func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
 			return started{err: err}
 		}
 	}
+	if c.forward != "" {
+		c.requestForwarding(sess)
+	}
 	if cmd.PTY {
 		if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
 			sess.Close()
@@ -520,6 +571,22 @@ func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
 		return started{err: err}
 	}
 	return started{sess: sess, stdin: stdin}
+}
+
+// requestForwarding asks the host, on the connection's first session, to
+// forward the agent (see fwdMu); later sessions wait for that answer, so
+// that they start after the host's agent socket exists. A refusal (sshd's
+// AllowAgentForwarding no) is warned about once; commands run without it.
+func (c *Conn) requestForwarding(sess *ssh.Session) {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	if c.fwdAsked {
+		return
+	}
+	c.fwdAsked = true
+	if err := agent.RequestAgentForwarding(sess); err != nil && c.warn != nil {
+		c.warn(fmt.Sprintf("WARNING: %s refused agent forwarding (ssh_forward_agent): %v; commands run without the agent", c.target.Name, err))
+	}
 }
 
 // killTimeout bounds the cleanup of a cancelled command: starting its

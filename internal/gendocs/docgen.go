@@ -362,10 +362,14 @@ func (r *Reference) connectorsPage() string {
 }
 
 // hostExample returns a host name of f's connector: "@local" when it
-// takes no address, else "@scheme/web1".
+// takes no address, "@scheme/ADDR" when the factory has an ExampleAddr
+// method, else "@scheme/web1".
 func hostExample(f connectors.Factory) string {
 	if _, err := f.Parse("", nil); err == nil {
 		return "@" + f.Scheme()
+	}
+	if e, ok := f.(interface{ ExampleAddr() string }); ok {
+		return "@" + f.Scheme() + "/" + e.ExampleAddr()
 	}
 	return "@" + f.Scheme() + "/web1"
 }

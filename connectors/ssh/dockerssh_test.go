@@ -1,0 +1,169 @@
+package ssh
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/connectors/conntest"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+)
+
+// dockerHost starts a loopback sshd and, on this machine's engine (the
+// sshd's own, since both run here), a container of the Debian test image
+// with no network. It returns the server, a known_hosts file for it and
+// the container's name.
+func dockerHost(t *testing.T) (*sshtest.Server, string, string) {
+	t.Helper()
+	image := sshtest.Image(t)
+	srv := sshtest.Start(t, sshtest.Options{})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name := "sdtest-dockerssh-" + hex.EncodeToString(rnd[:])
+	// sh as PID 1 ends on SIGTERM, so removing it takes no 10 s.
+	if out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", "none", image,
+		"sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait").CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	return srv, kh, name
+}
+
+func openDockerSSH(t *testing.T, d *DockerSSHFactory, srv *sshtest.Server, kh, ctr string, data map[string]string) (connectors.Connector, error) {
+	t.Helper()
+	reg := connectors.NewRegistry(d.ssh, d)
+	all := map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false",
+		"ssh_port": strconv.Itoa(srv.Port), "ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes", "role": "app"}
+	for k, v := range data {
+		all[k] = v
+	}
+	tg, err := reg.Target("@dockerssh/"+srv.Host+":"+ctr, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Open(t.Context(), tg)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// TestDockerSSHConformance runs the connector suite in a container reached
+// through a loopback sshd and the docker CLI on that host.
+func TestDockerSSHConformance(t *testing.T) {
+	srv, kh, ctr := dockerHost(t)
+	f, _ := testFactory(t)
+	d := NewDockerSSHFactory(f)
+	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+		c, err := openDockerSSH(t, d, srv, kh, ctr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("mktemp -d: %v %+v", err, res)
+		}
+		dir := strings.TrimSpace(string(res.Stdout))
+		t.Cleanup(func() { exec.Command("docker", "exec", ctr, "rm", "-rf", dir).Run() })
+		return c, dir
+	})
+}
+
+// TestDockerSSHInside checks that commands run in the container (not on
+// the SSH host), as the docker exec user, and that errors name what is
+// wrong.
+func TestDockerSSHInside(t *testing.T) {
+	srv, kh, ctr := dockerHost(t)
+	f, _ := testFactory(t)
+	d := NewDockerSSHFactory(f)
+	c, err := openDockerSSH(t, d, srv, kh, ctr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	res := run(t, c, "hostname; id -un; cat /etc/debian_version >/dev/null && echo debian")
+	if lines := strings.Fields(string(res.Stdout)); len(lines) != 3 || lines[0] == host || lines[1] != "root" || lines[2] != "debian" {
+		t.Errorf("in the container: %q (this machine is %s)", res.Stdout, host)
+	}
+	if err := c.Put(t.Context(), "/etc/star-deploy-put", strings.NewReader("in the container\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("docker", "exec", ctr, "stat", "-c", "%a %U", "/etc/star-deploy-put").CombinedOutput()
+	if err != nil || string(out) != "640 root\n" {
+		t.Errorf("docker exec stat: %q, %v", out, err)
+	}
+	if _, err := os.Stat("/etc/star-deploy-put"); err == nil {
+		t.Errorf("the file was written on the SSH host")
+	}
+
+	u, err := openDockerSSH(t, d, srv, kh, ctr, map[string]string{"dockerssh_user": "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := run(t, u, "id -un"); string(res.Stdout) != "deploy\n" {
+		t.Errorf("dockerssh_user=deploy: id -un = %q", res.Stdout)
+	}
+	var got bytes.Buffer
+	if err := u.Get(t.Context(), "/etc/star-deploy-put", &got); err == nil {
+		t.Errorf("Get of a 0640 root file as deploy: no error")
+	}
+
+	if _, err := openDockerSSH(t, d, srv, kh, "sdtest-no-such-container", nil); err == nil || !strings.Contains(err.Error(), `no container "sdtest-no-such-container"`) {
+		t.Errorf("missing container: %v", err)
+	}
+	if _, err := openDockerSSH(t, d, srv, kh, ctr, map[string]string{"dockerssh_docker": "no-such-docker-cli"}); err == nil || !strings.Contains(err.Error(), "command not found") {
+		t.Errorf("missing docker CLI: %v", err)
+	}
+	exec.Command("docker", "stop", "-t", "1", ctr).Run()
+	if _, err := openDockerSSH(t, d, srv, kh, ctr, nil); err == nil || !strings.Contains(err.Error(), "is not running") {
+		t.Errorf("stopped container: %v", err)
+	}
+}
+
+func TestDockerSSHParse(t *testing.T) {
+	f, _ := testFactory(t)
+	d := NewDockerSSHFactory(f)
+	for _, tc := range []struct{ addr, host, ctr, err string }{
+		{"web1:app", "web1", "app", ""},
+		{"deploy@10.0.0.5:app", "deploy@10.0.0.5", "app", ""},
+		{"[::1]:app", "[::1]", "app", ""},
+		{"deploy@[::1]:app", "deploy@[::1]", "app", ""},
+		{"web1", "", "", "want HOST:CONTAINER"},
+		{":app", "", "", "both non-empty"},
+		{"web1:", "", "", "both non-empty"},
+		{"web1:a/b", "", "", "not a container name"},
+	} {
+		h, c, err := splitDockerSSH(tc.addr)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("split %q: error %v, want %q", tc.addr, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || h != tc.host || c != tc.ctr {
+			t.Errorf("split %q = %q, %q, %v", tc.addr, h, c, err)
+		}
+	}
+	reg := connectors.NewRegistry(f, d)
+	tg, err := reg.Target("@dockerssh/web1:app", map[string]string{"ssh_user": "deploy", "dockerssh_docker": "sudo -n docker", "role": "x"})
+	if err != nil || tg.Data["ssh_user"] != "deploy" || tg.Data["dockerssh_docker"] != "sudo -n docker" || tg.Data["role"] != "" {
+		t.Errorf("Target = %+v, %v; want the ssh_* and dockerssh_* keys", tg, err)
+	}
+	if _, err := reg.Target("@dockerssh/web1:app", map[string]string{"ssh_port": "x"}); err == nil || !strings.Contains(err.Error(), "ssh_port") {
+		t.Errorf("bad ssh_port: %v", err)
+	}
+	if _, err := reg.Target("@dockerssh/web1:app", map[string]string{"dockerssh_dockr": "x"}); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("misspelt key: %v", err)
+	}
+}
