@@ -86,15 +86,15 @@ type cli struct {
 
 // flags are the options of a deploy, exec or fact run.
 type flags struct {
-	Dry      bool     `help:"Change nothing: report what each operation would do."`
-	Diff     bool     `help:"Show unified diffs of file contents."`
-	JSON     bool     `name:"json" help:"Write one JSON event per line to stdout and nothing else; errors and the summary go to stderr."`
+	Dry      bool     `negatable:"" help:"Change nothing: report what each operation would do."`
+	Diff     bool     `negatable:"" help:"Show unified diffs of file contents."`
+	JSON     bool     `negatable:"" name:"json" help:"Write one JSON event per line to stdout and nothing else; errors and the summary go to stderr."`
 	Parallel int      `default:"20" placeholder:"N" help:"Run at most N hosts at once (0: all)."`
 	Data     []string `sep:"none" placeholder:"KEY=VALUE" help:"Set host data on every host (repeatable; values are strings). Connector keys (e.g. ssh_port=2222) configure the connector; control keys (sudo=true, sudo_user=app, timeout=30, ...) set the default of that control argument, like --sudo."`
-	Sudo     bool     `help:"Run every operation with sudo (the default of sudo=)."`
+	Sudo     bool     `negatable:"" help:"Run every operation with sudo (the default of sudo=)."`
 	SudoUser string   `placeholder:"USER" help:"Become USER with sudo (the default of sudo_user=; implies --sudo)."`
 	Verbose  int      `short:"v" type:"counter" help:"More detail, repeatable: -v shell output, why an operation changed nothing and the Starlark backtrace of failures; -vv also every command sent to a host (secrets redacted); -vvv also each line of output as a host prints it."`
-	Quiet    bool     `short:"q" help:"Show only failures, print() output and the summary."`
+	Quiet    bool     `negatable:"" short:"q" help:"Show only failures, print() output and the summary."`
 	MaxSteps uint64   `placeholder:"N" help:"Stop a host's script after N Starlark steps (0: no limit)."`
 
 	FailPercent  *int   `placeholder:"N" help:"Stop starting operations once more than N% of hosts have failed (0: at the first failure)."`

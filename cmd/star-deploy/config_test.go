@@ -134,3 +134,18 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("bad env: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestNegatedFlagBeatsConfig: a bool the config file turns on is turned off
+// for one run with --no-FLAG (flag > config).
+func TestNegatedFlagBeatsConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "cfg.star", "dry = True\n")
+	out := filepath.Join(dir, "out.txt")
+	script := writeFile(t, dir, "p.star", "put("+q(out)+", content = 'x')\n")
+	if code, stdout, stderr := runCLI(t, "--config", cfg, "@local", script); code != 0 || exists(t, out) {
+		t.Fatalf("config dry = True: exit %d, file written %v\n%s%s", code, exists(t, out), stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "--config", cfg, "--no-dry", "@local", script); code != 0 || !exists(t, out) {
+		t.Fatalf("--no-dry: exit %d, file written %v\n%s%s", code, exists(t, out), stdout, stderr)
+	}
+}

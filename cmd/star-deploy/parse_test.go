@@ -245,7 +245,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("--help: exit code %d, want 0", code)
 	}
-	for _, want := range []string{"exec -- CMD", "fact NAME", "--dry", "--data", "--parallel", "Exit codes:", "130"} {
+	for _, want := range []string{"exec -- CMD", "fact NAME", "--[no-]dry", "--data", "--parallel", "Exit codes:", "130"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, stdout)
 		}
