@@ -20,6 +20,7 @@ const (
 	EffectWriteHost                    // may change the host
 	EffectLocalFS                      // reads or writes files on the machine running star-deploy
 	EffectNetwork                      // opens network connections of its own
+	EffectLocalExec                    // runs a program on the machine running star-deploy
 )
 
 func (e Effect) String() string {
@@ -30,7 +31,7 @@ func (e Effect) String() string {
 	for _, p := range []struct {
 		e    Effect
 		name string
-	}{{EffectReadHost, "read-host"}, {EffectWriteHost, "write-host"}, {EffectLocalFS, "local-fs"}, {EffectNetwork, "network"}} {
+	}{{EffectReadHost, "read-host"}, {EffectWriteHost, "write-host"}, {EffectLocalFS, "local-fs"}, {EffectNetwork, "network"}, {EffectLocalExec, "local-exec"}} {
 		if e&p.e != 0 {
 			parts = append(parts, p.name)
 		}
@@ -133,7 +134,7 @@ func fits(ptr any, typ string) bool {
 
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
-	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec,
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec, rsyncSpec,
 		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs

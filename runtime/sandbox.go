@@ -32,6 +32,11 @@ import (
 //     put(src=): effects are declared per builtin and checked when the
 //     script compiles. A sandbox with local-fs and no Files lets content=
 //     through and refuses every src=.
+//     The embedded stdlib is compiled against the same builtins, except
+//     that a withheld one is a false value that fails when called with
+//     the same message, so that a stdlib module still loads, and an
+//     operation can fall back (files.rsync without the local-exec effect
+//     is files.sync) or fail with that message when it is called.
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
@@ -213,3 +218,52 @@ var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b 
 	}
 	return v, nil
 })
+
+// withheldBuiltin stands for a builtin the sandbox withholds, in stdlib
+// modules: it is false (`if rsync:`), and calling it fails with the
+// sandbox's refusal.
+type withheldBuiltin struct {
+	name    string
+	missing Effect
+}
+
+var _ starlark.Callable = withheldBuiltin{}
+
+func (w withheldBuiltin) String() string        { return "<withheld builtin " + w.name + ">" }
+func (w withheldBuiltin) Type() string          { return "withheld_builtin" }
+func (w withheldBuiltin) Freeze()               {}
+func (w withheldBuiltin) Truth() starlark.Bool  { return false }
+func (w withheldBuiltin) Hash() (uint32, error) { return starlark.String(w.name).Hash() }
+func (w withheldBuiltin) Name() string          { return w.name }
+func (w withheldBuiltin) CallInternal(*starlark.Thread, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	effects := "effect"
+	if strings.Contains(w.missing.String(), "+") {
+		effects += "s"
+	}
+	return nil, refusef("%s is not available here: the sandbox does not allow the %s %s", w.name, w.missing, effects)
+}
+
+// withWithheld returns globals with a withheldBuiltin for each name of
+// withheld, for stdlib modules; globals itself when none is withheld.
+func withWithheld(globals starlark.StringDict, withheld map[string]Effect) starlark.StringDict {
+	if len(withheld) == 0 {
+		return globals
+	}
+	out := make(starlark.StringDict, len(globals)+len(withheld))
+	for k, v := range globals {
+		out[k] = v
+	}
+	for name, missing := range withheld {
+		out[name] = withheldBuiltin{name, missing}
+	}
+	out.Freeze()
+	return out
+}
+
+// predeclared returns the predeclared names of the file or module key.
+func (r *Runner) predeclared(key string) starlark.StringDict {
+	if strings.HasPrefix(key, stdlibPrefix) {
+		return r.stdlibGlobals
+	}
+	return r.globals
+}
