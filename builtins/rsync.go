@@ -15,28 +15,29 @@ import (
 
 var rsyncSpec = &Spec{
 	Name: "rsync",
-	Doc: "Copies a local directory (or file) to the host with the rsync program on both ends, over the host's own " +
-		"connection: the local `rsync` runs with a remote shell that hands its remote command line and its stdin and " +
-		"stdout to star-deploy, which checks that the command is `rsync --server ...` and runs it with one command of the " +
-		"host's connector, sudo/su/doas rendered around it as for any command (so it works on @local, SSH, Docker and " +
-		"plugins alike, and needs no SSH of its own). Changed means rsync itemized a change (`--itemize-changes`): a " +
-		"second run with nothing new changes nothing. Under `--dry` it runs `rsync --dry-run`, which reports the same " +
-		"changes without making them. It needs rsync here and on the host, and the machine's own files (not an app's " +
-		"fs.FS): it fails otherwise, unless `fallback` is given. Its local-exec effect (it runs a program on this " +
-		"machine) is one an embedding app's sandbox does not allow unless it says so, and a sandboxed run never has " +
-		"the machine's own files, so apps reach `fallback` (`files.rsync` falls back to `files.sync`). " +
-		"Ctrl-C stops the local rsync and the remote command.",
+	Doc: "Copies a local directory (or file) to the host with the rsync program on both ends, over the host's own connection. " +
+		"The local `rsync` runs with a remote shell (a small `sh` relay over two FIFOs in a private 0700 temporary directory) that " +
+		"hands its remote command line and its stdin and stdout to star-deploy, which checks that the command is `rsync --server ...` " +
+		"and runs it with one command of the host's connector, sudo/su/doas rendered around it as for any command: so it works on " +
+		"@local, SSH, Docker and plugins alike, with the inventory's keys and no SSH of its own. File names travel inside rsync's " +
+		"protocol (`-s`), never through a shell. Changed means rsync itemized a change (`--itemize-changes`): a second run with " +
+		"nothing new changes nothing. Under `--dry` it runs `rsync --dry-run`, which reports the same changes without making them. " +
+		"It needs rsync here and on the host (`command -v rsync`, as the operation's user), and the machine's own files (not an " +
+		"app's fs.FS): it fails otherwise, unless `fallback` is given. Its local-exec effect (it runs a program on this machine) " +
+		"is one an embedding app's sandbox withholds unless it allows it, and a sandboxed run never has the machine's own files, " +
+		"so apps get `fallback` (`files.rsync` falls back to `files.sync`). Ctrl-C stops the local rsync and the remote command.",
 	Params: []Param{
 		{"src", "str", "", "The local directory or file, relative to the calling file; a directory ending in `/` copies its content into dest, without it the directory itself (dest/NAME), as rsync does."},
 		{"dest", "str", "", "The absolute path on the host; rsync creates its last element when missing."},
 		{"flags?", "list of str", `["-ax", "--delete"]`, "rsync's options (pyinfra's default). Options that would break the relay or the change detection are refused: `-e`/`--rsh`, `--rsync-path`, `-n`/`--dry-run` (use --dry), `--out-format`, `--log-format`, `--server`, `--daemon`, `--list-only`."},
 		{"fallback?", "function", "None", "Called with no arguments, instead of rsync, when rsync cannot run (missing here or on the host, or the local files are not this machine's); its result is returned."},
 	},
-	Control: true,
-	Returns: "a result with `.changed`, `.ok`, `.stdout` (rsync's itemized changes, one per line: `<f+++++++++ a.txt`, `*deleting old`), `.stderr` and `.exit_code`; or fallback's result",
-	Example: `rsync("site/", "/var/www/site", flags = ["-a", "--delete", "--exclude=*.swp"], sudo = True)`,
-	Effects: EffectReadHost | EffectWriteHost | EffectLocalFS | EffectLocalExec,
-	Fn:      rsyncFn,
+	Control:  true,
+	Returns:  "a result with `.changed`, `.ok`, `.stdout` (rsync's itemized changes, one per line: `<f+++++++++ a.txt`, `*deleting old`), `.stderr` and `.exit_code`; or fallback's result",
+	Example:  `rsync("site/", "/var/www/site", flags = ["-a", "--delete", "--exclude=*.swp"], sudo = True)`,
+	Effects:  EffectReadHost | EffectWriteHost | EffectLocalFS | EffectLocalExec,
+	Optional: true, // files.rsync falls back to files.sync
+	Fn:       rsyncFn,
 }
 
 // rsyncRefused are the options files.rsync cannot pass on, with why.

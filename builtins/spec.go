@@ -59,7 +59,12 @@ type Spec struct {
 	Returns string // what the call returns
 	Example string // a short Starlark example for the docs
 	Effects Effect
-	Fn      func(t *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error)
+	// Optional says the stdlib can do without it: where a sandbox
+	// withholds it, stdlib modules see a false value in its place (the
+	// stdlib tests `if rsync:` and falls back), so that they still load.
+	// Scripts do not: for them a withheld builtin is undefined.
+	Optional bool
+	Fn       func(t *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error)
 }
 
 // Builtin returns the Starlark value of s.

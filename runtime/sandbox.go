@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // Sandbox restricts what scripts run by a Runner can reach, for apps that
@@ -33,10 +35,9 @@ import (
 //     script compiles. A sandbox with local-fs and no Files lets content=
 //     through and refuses every src=.
 //     The embedded stdlib is compiled against the same builtins, except
-//     that a withheld one is a false value that fails when called with
-//     the same message, so that a stdlib module still loads, and an
-//     operation can fall back (files.rsync without the local-exec effect
-//     is files.sync) or fail with that message when it is called.
+//     that an optional one (rsync) that is withheld is a false value
+//     there, which fails when called with the same message: files.rsync
+//     tests `if rsync:` and falls back to files.sync.
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
@@ -54,8 +55,8 @@ type Sandbox struct {
 	// local files at all.
 	Files fs.FS
 	// Effects are the effects a builtin may have to be defined: a
-	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS and
-	// EffectNetwork. The zero value allows pure builtins
+	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS,
+	// EffectNetwork and EffectLocalExec. The zero value allows pure builtins
 	// only (quote, re, ...).
 	Effects Effect
 	// Connectors are the connector schemes ("local", "ssh", "docker", or an
@@ -219,8 +220,8 @@ var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b 
 	return v, nil
 })
 
-// withheldBuiltin stands for a builtin the sandbox withholds, in stdlib
-// modules: it is false (`if rsync:`), and calling it fails with the
+// withheldBuiltin stands for an optional builtin the sandbox withholds, in
+// stdlib modules: it is false (`if rsync:`), and calling it fails with the
 // sandbox's refusal.
 type withheldBuiltin struct {
 	name    string
@@ -243,18 +244,25 @@ func (w withheldBuiltin) CallInternal(*starlark.Thread, starlark.Tuple, []starla
 	return nil, refusef("%s is not available here: the sandbox does not allow the %s %s", w.name, w.missing, effects)
 }
 
-// withWithheld returns globals with a withheldBuiltin for each name of
-// withheld, for stdlib modules; globals itself when none is withheld.
+// withWithheld returns globals with a withheldBuiltin for each optional
+// builtin (builtins.Spec.Optional) in withheld, for stdlib modules; globals
+// itself when there is none.
 func withWithheld(globals starlark.StringDict, withheld map[string]Effect) starlark.StringDict {
-	if len(withheld) == 0 {
+	stubs := starlark.StringDict{}
+	for _, s := range builtins.All() {
+		if missing, ok := withheld[s.Name]; ok && s.Optional {
+			stubs[s.Name] = withheldBuiltin{s.Name, missing}
+		}
+	}
+	if len(stubs) == 0 {
 		return globals
 	}
-	out := make(starlark.StringDict, len(globals)+len(withheld))
+	out := make(starlark.StringDict, len(globals)+len(stubs))
 	for k, v := range globals {
 		out[k] = v
 	}
-	for name, missing := range withheld {
-		out[name] = withheldBuiltin{name, missing}
+	for k, v := range stubs {
+		out[k] = v
 	}
 	out.Freeze()
 	return out
