@@ -245,3 +245,43 @@ func TestRsyncInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestRsyncSudoPassword: files.rsync to a Debian container over SSH as a
+// user whose sudo asks for a password: the password is fed to sudo before
+// rsync's protocol starts on the same stdin, /srv (root's) gets the files,
+// owned by root (--chown), and the password is not in the output.
+func TestRsyncSudoPassword(t *testing.T) {
+	needRsync(t)
+	c := sshtest.Fleet(t, 1)[0]
+	if out, err := c.Exec(t, "sh", "-c", "command -v rsync || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; } >/dev/null"); err != nil {
+		t.Fatalf("install rsync in the container: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "site/index.html", "<h1>hi</h1>\n")
+	writeFile(t, dir, "site/css/a.css", "a{}\n")
+	script := writeFile(t, dir, "pw.star", `load("@stdlib//files.star", "files")
+r = files.rsync("site/", "/srv/rsync-pw", flags = ["-a", "--chown=root:root"], sudo = True)
+print("changed=%s stdout=%r" % (r.changed, r.stdout))
+`)
+	run := func() string {
+		t.Helper()
+		code, out, errOut := runCLI(t, append(sshArgs(t, c, sshtest.UserPasswd, "--data", "sudo_password="+sshtest.SudoPassword), "@ssh/"+c.Addr, script)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, sshtest.SudoPassword) {
+			t.Errorf("the sudo password appears in the output:\n%s\n%s", out, errOut)
+		}
+		return out
+	}
+	if out := run(); !strings.Contains(out, "changed=True") || !strings.Contains(out, "<f+++++++++ css/a.css") {
+		t.Fatalf("first run:\n%s", out)
+	}
+	owners, err := c.Exec(t, "stat", "-c", "%U %n", "/srv/rsync-pw/index.html", "/srv/rsync-pw/css/a.css")
+	if err != nil || owners != "root /srv/rsync-pw/index.html\nroot /srv/rsync-pw/css/a.css\n" {
+		t.Errorf("owners %q, %v", owners, err)
+	}
+	if out := run(); !strings.Contains(out, `changed=False stdout=""`) {
+		t.Errorf("second run:\n%s", out)
+	}
+}
