@@ -285,3 +285,28 @@ print("changed=%s stdout=%r" % (r.changed, r.stdout))
 		t.Errorf("second run:\n%s", out)
 	}
 }
+
+// TestRsyncDocker: files.rsync to a container through the Docker
+// connector (an exec with its stdin and stdout as rsync's stream), twice.
+func TestRsyncDocker(t *testing.T) {
+	needRsync(t)
+	c := sshtest.Fleet(t, 1)[0]
+	if out, err := c.Exec(t, "sh", "-c", "command -v rsync || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; } >/dev/null"); err != nil {
+		t.Fatalf("install rsync in the container: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "site/index.html", "<h1>hi</h1>\n")
+	script := writeFile(t, dir, "docker.star", `load("@stdlib//files.star", "files")
+r = files.rsync("site/", "/srv/rsync-docker", flags = ["-a", "--delete"])
+print("changed=%s stdout=%r" % (r.changed, r.stdout))
+`)
+	for i, want := range []string{`changed=True stdout="created directory /srv/rsync-docker\ncd+++++++++ ./\n<f+++++++++ index.html\n"`, `changed=False stdout=""`} {
+		code, out, errOut := runCLI(t, "@docker/"+c.Name, script)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("run %d: exit %d, want %s\n%s\n%s", i+1, code, want, out, errOut)
+		}
+	}
+	if b, err := c.Exec(t, "cat", "/srv/rsync-docker/index.html"); err != nil || b != "<h1>hi</h1>\n" {
+		t.Errorf("index.html = %q, %v", b, err)
+	}
+}
