@@ -51,27 +51,53 @@ var rsyncRefused = map[string]string{
 }
 
 // rsyncShortWithArg are rsync's one-letter options that take an argument:
-// in a cluster (-aT/tmp), what follows them is the argument.
+// in a cluster (-aT/tmp), what follows them is the argument, and at its end
+// (-aT /tmp) the next flag is.
 const rsyncShortWithArg = "BefMT@"
 
-// checkRsyncFlags refuses the flags rsyncRefused names.
+// rsyncLongWithArg are rsync's long options that take an argument, which
+// may be the next flag (--exclude PATTERN) rather than after "=".
+var rsyncLongWithArg = map[string]bool{
+	"--exclude": true, "--include": true, "--filter": true, "--exclude-from": true, "--include-from": true, "--files-from": true,
+	"--chown": true, "--chmod": true, "--usermap": true, "--groupmap": true, "--temp-dir": true, "--partial-dir": true,
+	"--link-dest": true, "--copy-dest": true, "--compare-dest": true, "--backup-dir": true, "--suffix": true,
+	"--bwlimit": true, "--timeout": true, "--contimeout": true, "--max-size": true, "--min-size": true, "--max-delete": true,
+	"--block-size": true, "--modify-window": true, "--compress-choice": true, "--compress-level": true, "--checksum-choice": true,
+	"--skip-compress": true, "--iconv": true, "--log-file": true, "--log-file-format": true, "--remote-option": true,
+	"--info": true, "--debug": true, "--max-alloc": true, "--stop-after": true, "--stop-at": true, "--outbuf": true,
+	"--password-file": true, "--port": true, "--sockopts": true, "--early-input": true, "--write-batch": true,
+}
+
+// checkRsyncFlags refuses the flags rsyncRefused names, skipping the
+// arguments of options.
 func checkRsyncFlags(flags []string) error {
-	for _, f := range flags {
+	for i := 0; i < len(flags); i++ {
+		f := flags[i]
 		if f == "--" {
 			return fmt.Errorf(`rsync: flags: "--" is not allowed: src and dest are given as arguments`)
 		}
-		key, _, _ := strings.Cut(f, "=")
-		if why, ok := rsyncRefused[key]; ok && strings.HasPrefix(f, "--") {
-			return fmt.Errorf("rsync: flags: %s is not allowed: %s", key, why)
+		key, _, hasValue := strings.Cut(f, "=")
+		if strings.HasPrefix(f, "--") {
+			if why, ok := rsyncRefused[key]; ok {
+				return fmt.Errorf("rsync: flags: %s is not allowed: %s", key, why)
+			}
+			if rsyncLongWithArg[key] && !hasValue {
+				i++ // its argument
+			}
+			continue
 		}
-		if strings.HasPrefix(f, "-") && !strings.HasPrefix(f, "--") {
-			for _, c := range f[1:] {
-				if why, ok := rsyncRefused["-"+string(c)]; ok {
-					return fmt.Errorf("rsync: flags: -%c (in %s) is not allowed: %s", c, f, why)
+		if !strings.HasPrefix(f, "-") {
+			continue
+		}
+		for j, c := range f[1:] {
+			if why, ok := rsyncRefused["-"+string(c)]; ok {
+				return fmt.Errorf("rsync: flags: -%c (in %s) is not allowed: %s", c, f, why)
+			}
+			if strings.ContainsRune(rsyncShortWithArg, c) {
+				if j == len(f)-2 {
+					i++ // its argument is the next flag
 				}
-				if strings.ContainsRune(rsyncShortWithArg, c) {
-					break
-				}
+				break
 			}
 		}
 	}
