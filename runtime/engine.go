@@ -53,7 +53,7 @@ type Runner struct {
 	// the effects it lacks for them.
 	withheld map[string]builtins.Effect
 	// stdlibGlobals are the predeclared names of stdlib modules: globals,
-	// and a withheldBuiltin for each withheld builtin.
+	// and a withheldBuiltin for each optional builtin withheld.
 	stdlibGlobals starlark.StringDict
 	files         fs.FS // the sandbox's files (Options.Sandbox.Files, made safe)
 	err           error // a setup error, reported by Compile
