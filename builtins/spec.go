@@ -20,6 +20,7 @@ const (
 	EffectWriteHost                    // may change the host
 	EffectLocalFS                      // reads or writes files on the machine running star-deploy
 	EffectNetwork                      // opens network connections of its own
+	EffectLocalExec                    // runs a program on the machine running star-deploy
 )
 
 func (e Effect) String() string {
@@ -30,7 +31,7 @@ func (e Effect) String() string {
 	for _, p := range []struct {
 		e    Effect
 		name string
-	}{{EffectReadHost, "read-host"}, {EffectWriteHost, "write-host"}, {EffectLocalFS, "local-fs"}, {EffectNetwork, "network"}} {
+	}{{EffectReadHost, "read-host"}, {EffectWriteHost, "write-host"}, {EffectLocalFS, "local-fs"}, {EffectNetwork, "network"}, {EffectLocalExec, "local-exec"}} {
 		if e&p.e != 0 {
 			parts = append(parts, p.name)
 		}
@@ -58,7 +59,12 @@ type Spec struct {
 	Returns string // what the call returns
 	Example string // a short Starlark example for the docs
 	Effects Effect
-	Fn      func(t *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error)
+	// Optional says the stdlib can do without it: where a sandbox
+	// withholds it, stdlib modules see a false value in its place (the
+	// stdlib tests `if rsync:` and falls back), so that they still load.
+	// Scripts do not: for them a withheld builtin is undefined.
+	Optional bool
+	Fn       func(t *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error)
 }
 
 // Builtin returns the Starlark value of s.
@@ -133,7 +139,7 @@ func fits(ptr any, typ string) bool {
 
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
-	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec,
+	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec, rsyncSpec,
 		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec, secretSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs

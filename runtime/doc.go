@@ -47,7 +47,9 @@
 // fs.FS: load(), put(src=), template() and local_tree() can name nothing
 // outside it, by absolute path, "..", or a link), only the builtins whose
 // declared effects (Effect: pure, read-host, write-host, local-fs,
-// network) Sandbox.Effects allows are defined, hosts can use only the
+// network, local-exec) Sandbox.Effects allows are defined (the stdlib sees
+// the optional rsync, when withheld, as a false value, so files.rsync
+// falls back to files.sync), hosts can use only the
 // connectors in Sandbox.Connectors, and print() output is capped.
 // Options.MaxSteps and Options.Timeout bound steps and wall-clock time;
 // Options.Builtins, Modules and Print add the app's own builtins, modules

@@ -52,8 +52,11 @@ type Runner struct {
 	// withheld are the builtins the sandbox does not define, each with
 	// the effects it lacks for them.
 	withheld map[string]builtins.Effect
-	files    fs.FS // the sandbox's files (Options.Sandbox.Files, made safe)
-	err      error // a setup error, reported by Compile
+	// stdlibGlobals are the predeclared names of stdlib modules: globals,
+	// and a withheldBuiltin for each optional builtin withheld.
+	stdlibGlobals starlark.StringDict
+	files         fs.FS // the sandbox's files (Options.Sandbox.Files, made safe)
+	err           error // a setup error, reported by Compile
 
 	mu      sync.Mutex                     // serialises module loading; guards modules
 	modules map[string]starlark.StringDict // loaded, frozen modules by key
@@ -76,6 +79,7 @@ func New(opts Options) *Runner {
 	}
 	g.Freeze()
 	r := &Runner{opts: opts, globals: g, withheld: withheld(g, allow), modules: map[string]starlark.StringDict{}}
+	r.stdlibGlobals = withWithheld(g, r.withheld)
 	for name, m := range opts.Modules {
 		m.Freeze()
 		r.modules[name] = m
@@ -150,7 +154,7 @@ func (r *Runner) Compile(ctx context.Context, filename string, src []byte) (*Pro
 // checking that every loaded symbol exists. Callers hold r.mu.
 func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain []string, script bool) (*starlark.Program, error) {
 	isPredeclared := func(name string) bool {
-		_, ok := r.globals[name]
+		_, ok := r.predeclared(filename)[name]
 		return ok || (script && name == "host")
 	}
 	if err := checkUTF8(filename, src); err != nil {
@@ -344,7 +348,7 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	builtins.WithContext(thread, ctx)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })
 	defer stop()
-	globals, err := initModule(prog, thread, r.globals)
+	globals, err := initModule(prog, thread, r.predeclared(key))
 	if err != nil {
 		var pe *PanicError
 		if errors.As(err, &pe) {

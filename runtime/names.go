@@ -84,4 +84,5 @@ const (
 	EffectWriteHost = builtins.EffectWriteHost // may change the host
 	EffectLocalFS   = builtins.EffectLocalFS   // reads local files (in a sandbox, Sandbox.Files only) or writes them
 	EffectNetwork   = builtins.EffectNetwork   // opens network connections of its own
+	EffectLocalExec = builtins.EffectLocalExec // runs a program on this machine (rsync)
 )

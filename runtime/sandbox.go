@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"go.starlark.net/starlark"
+
+	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // Sandbox restricts what scripts run by a Runner can reach, for apps that
@@ -32,6 +34,10 @@ import (
 //     put(src=): effects are declared per builtin and checked when the
 //     script compiles. A sandbox with local-fs and no Files lets content=
 //     through and refuses every src=.
+//     The embedded stdlib is compiled against the same builtins, except
+//     that an optional one (rsync) that is withheld is a false value
+//     there, which fails when called with the same message: files.rsync
+//     tests `if rsync:` and falls back to files.sync.
 //   - Hosts whose connector scheme is not in Connectors fail before they
 //     are opened.
 //   - A host's print() output is capped at MaxOutput bytes.
@@ -49,8 +55,8 @@ type Sandbox struct {
 	// local files at all.
 	Files fs.FS
 	// Effects are the effects a builtin may have to be defined: a
-	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS and
-	// EffectNetwork. The zero value allows pure builtins
+	// combination of EffectReadHost, EffectWriteHost, EffectLocalFS,
+	// EffectNetwork and EffectLocalExec. The zero value allows pure builtins
 	// only (quote, re, ...).
 	Effects Effect
 	// Connectors are the connector schemes ("local", "ssh", "docker", or an
@@ -213,3 +219,59 @@ var sandboxRange = starlark.NewBuiltin("range", func(thread *starlark.Thread, b 
 	}
 	return v, nil
 })
+
+// withheldBuiltin stands for an optional builtin the sandbox withholds, in
+// stdlib modules: it is false (`if rsync:`), and calling it fails with the
+// sandbox's refusal.
+type withheldBuiltin struct {
+	name    string
+	missing Effect
+}
+
+var _ starlark.Callable = withheldBuiltin{}
+
+func (w withheldBuiltin) String() string        { return "<withheld builtin " + w.name + ">" }
+func (w withheldBuiltin) Type() string          { return "withheld_builtin" }
+func (w withheldBuiltin) Freeze()               {}
+func (w withheldBuiltin) Truth() starlark.Bool  { return false }
+func (w withheldBuiltin) Hash() (uint32, error) { return starlark.String(w.name).Hash() }
+func (w withheldBuiltin) Name() string          { return w.name }
+func (w withheldBuiltin) CallInternal(*starlark.Thread, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	effects := "effect"
+	if strings.Contains(w.missing.String(), "+") {
+		effects += "s"
+	}
+	return nil, refusef("%s is not available here: the sandbox does not allow the %s %s", w.name, w.missing, effects)
+}
+
+// withWithheld returns globals with a withheldBuiltin for each optional
+// builtin (builtins.Spec.Optional) in withheld, for stdlib modules; globals
+// itself when there is none.
+func withWithheld(globals starlark.StringDict, withheld map[string]Effect) starlark.StringDict {
+	stubs := starlark.StringDict{}
+	for _, s := range builtins.All() {
+		if missing, ok := withheld[s.Name]; ok && s.Optional {
+			stubs[s.Name] = withheldBuiltin{s.Name, missing}
+		}
+	}
+	if len(stubs) == 0 {
+		return globals
+	}
+	out := make(starlark.StringDict, len(globals)+len(stubs))
+	for k, v := range globals {
+		out[k] = v
+	}
+	for k, v := range stubs {
+		out[k] = v
+	}
+	out.Freeze()
+	return out
+}
+
+// predeclared returns the predeclared names of the file or module key.
+func (r *Runner) predeclared(key string) starlark.StringDict {
+	if strings.HasPrefix(key, stdlibPrefix) {
+		return r.stdlibGlobals
+	}
+	return r.globals
+}

@@ -197,7 +197,8 @@ func (r *Reference) builtinsPage() string {
 	b := newPage("Builtins", "The functions predeclared in every deploy script. A dotted name is a member of a module value: "+
 		"`re.sub` is the member `sub` of the predeclared module `re`. "+
 		"Each builtin's **Effects** say what it may do: pure, read-host, write-host, local-fs (read or write files on the machine "+
-		"running star-deploy; in an app's sandbox, read its files only) and network. "+
+		"running star-deploy; in an app's sandbox, read its files only), network and local-exec (run a program on the machine "+
+		"running star-deploy: `rsync`). "+
 		"An app that embeds star-deploy in a sandbox defines only the builtins whose effects it allows "+
 		"(`runtime.Sandbox.Effects`); a script using another fails to compile with \"NAME is not available here\".")
 	indexList(b, r.Builtins, func(s *builtins.Spec) (string, string) { return s.Name, s.Doc })
