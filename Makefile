@@ -66,7 +66,7 @@ lint:
 # docs/ holds only generated files: stale ones (a removed stdlib module) go.
 docs:
 	rm -f docs/*.md docs/stdlib/*.md
-	$(GO) run ./cmd/star-deploy docs --dir docs
+	COLUMNS= $(GO) run ./cmd/star-deploy docs --dir docs
 
 # Fuzz targets: package and name, one per line of FUZZ_TARGETS.
 FUZZTIME ?= 30s

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/star-deploy/star-deploy/internal/gendocs"
 )
@@ -29,6 +33,9 @@ func (d *docsCmd) run(w io.Writer) error {
 		if err := ref.Write(d.Dir); err != nil {
 			return fmt.Errorf("docs: %w", err)
 		}
+		if err := os.WriteFile(filepath.Join(d.Dir, "cli.md"), cliReference(), 0o644); err != nil {
+			return fmt.Errorf("docs: %w", err)
+		}
 		return nil
 	}
 	md, err := ref.Markdown(d.Topic)
@@ -37,4 +44,32 @@ func (d *docsCmd) run(w io.Writer) error {
 	}
 	_, err = w.Write(md)
 	return err
+}
+
+// helpPages are the commands whose --help makes up docs/cli.md.
+var helpPages = [][]string{
+	{"--help"},
+	{"exec", "--help"},
+	{"fact", "--help"},
+	{"connectors", "--help"},
+	{"connector", "test", "--help"},
+	{"docs", "--help"},
+	{"completion", "--help"},
+}
+
+// cliReference renders docs/cli.md: the --help of every command, as the
+// binary prints it with no config file and no STAR_DEPLOY_* variables
+// (make docs runs it so; a variable set would show as a default).
+func cliReference() []byte {
+	var b bytes.Buffer
+	b.WriteString("<!-- Generated from the code by `make docs` (star-deploy docs --dir docs). Do not edit. -->\n\n")
+	b.WriteString("# Command line\n\nThe `--help` of each command. The README's Command line section explains them with examples; [JSON events](guide/json-events.md) describes `--json`.\n")
+	for _, args := range helpPages {
+		var out bytes.Buffer
+		// --config /dev/null: the help shows built-in defaults, not those of
+		// a star-deploy.star in the current directory.
+		parse(append([]string{"--config", os.DevNull}, args...), &out, &out)
+		fmt.Fprintf(&b, "\n## star-deploy %s\n\n```\n%s```\n", strings.Join(args, " "), out.String())
+	}
+	return b.Bytes()
 }

@@ -53,3 +53,28 @@ func TestDocsDir(t *testing.T) {
 		t.Errorf("docs --dir DIR facts: exit %d; want 2", code)
 	}
 }
+
+// TestDocsCLIPageIsCurrent: docs/cli.md is what `docs --dir` writes now,
+// and it holds the help of every command in helpPages.
+func TestDocsCLIPageIsCurrent(t *testing.T) {
+	// As make docs runs it: help at 80 columns, no STAR_DEPLOY_* defaults.
+	t.Setenv("COLUMNS", "")
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, cliReference()) {
+		t.Errorf("docs/cli.md is out of date: run `make docs`")
+	}
+	for _, want := range []string{"## star-deploy exec --help", "## star-deploy completion --help", "--[no-]dry"} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Errorf("docs/cli.md lacks %q", want)
+		}
+	}
+}

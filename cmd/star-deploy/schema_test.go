@@ -11,22 +11,17 @@ import (
 	"testing"
 )
 
-// readmeEventFields reads the table of the README's "JSON events" section:
+// documentedEventFields reads the table of docs/guide/json-events.md:
 // for each kind, the fields it documents.
-func readmeEventFields(t *testing.T) map[string][]string {
+func documentedEventFields(t *testing.T) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "guide", "json-events.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n### JSON events\n")
+	_, table, ok := strings.Cut(string(b), "| kind | fields |\n| --- | --- |\n")
 	if !ok {
-		t.Fatal(`README.md has no "### JSON events" section`)
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
-	_, table, ok := strings.Cut(sec, "| kind | fields |\n| --- | --- |\n")
-	if !ok {
-		t.Fatal(`the JSON events section has no "| kind | fields |" table`)
+		t.Fatal(`docs/guide/json-events.md has no "| kind | fields |" table`)
 	}
 	tick := regexp.MustCompile("`([a-z_0-9]+)`")
 	doc := map[string][]string{}
@@ -66,17 +61,17 @@ func jsonFields(t reflect.Type) []string {
 	return out
 }
 
-// TestJSONSchemaIsDocumented checks that the README documents exactly the
+// TestJSONSchemaIsDocumented checks that docs/guide/json-events.md documents exactly the
 // fields --json can write: the run events from runEvent, the host events
-// from jsonEvent. A field added to either without a line in the README
+// from jsonEvent. A field added to either without a line there
 // fails here, and so does a documented field that no longer exists.
 func TestJSONSchemaIsDocumented(t *testing.T) {
-	doc := readmeEventFields(t)
+	doc := documentedEventFields(t)
 	union := func(kinds ...string) []string {
 		var out []string
 		for _, k := range kinds {
 			if doc[k] == nil {
-				t.Errorf("README documents no fields for %s", k)
+				t.Errorf("docs/guide/json-events.md documents no fields for %s", k)
 			}
 			out = append(out, doc[k]...)
 		}
@@ -85,25 +80,25 @@ func TestJSONSchemaIsDocumented(t *testing.T) {
 	}
 	sorted := func(s []string) []string { slices.Sort(s); return s }
 	if got, want := union(kindRunStart, kindRunEnd), sorted(jsonFields(reflect.TypeFor[runEvent]())); !slices.Equal(got, want) {
-		t.Errorf("README run_start/run_end fields:\n%v\nthe code writes:\n%v", got, want)
+		t.Errorf("documented run_start/run_end fields:\n%v\nthe code writes:\n%v", got, want)
 	}
 	if got, want := union("host_start", "op_start", "op_end", "print", "command", "output", "fact", "host_end"), sorted(jsonFields(reflect.TypeFor[jsonEvent]())); !slices.Equal(got, want) {
-		t.Errorf("README host event fields:\n%v\nthe code writes:\n%v", got, want)
+		t.Errorf("documented host event fields:\n%v\nthe code writes:\n%v", got, want)
 	}
 	if got, want := union(kindError), sorted(jsonFields(reflect.TypeFor[errorEvent]())); !slices.Equal(got, want) {
-		t.Errorf("README error event fields:\n%v\nthe code writes:\n%v", got, want)
+		t.Errorf("documented error event fields:\n%v\nthe code writes:\n%v", got, want)
 	}
 	if len(doc) != 11 {
-		t.Errorf("README documents %d kinds, want 11: %v", len(doc), doc)
+		t.Errorf("docs/guide/json-events.md documents %d kinds, want 11: %v", len(doc), doc)
 	}
 }
 
-// TestJSONEventsMatchREADME runs a script through the real binary's code
+// TestJSONEventsMatchTheGuide runs a script through the real binary's code
 // with --json and checks that every field each event carries is one the
-// README documents for its kind, and that the fields this issue added are
+// docs/guide/json-events.md documents for its kind, and that the fields this issue added are
 // there: schema and version in run_start, exit_code on shell's op_end.
-func TestJSONEventsMatchREADME(t *testing.T) {
-	doc := readmeEventFields(t)
+func TestJSONEventsMatchTheGuide(t *testing.T) {
+	doc := documentedEventFields(t)
 	dir := t.TempDir()
 	script := writeFile(t, dir, "deploy.star", `
 shell("echo hi")
@@ -124,7 +119,7 @@ print("done")
 		kind, _ := ev["kind"].(string)
 		for k := range ev {
 			if !slices.Contains(doc[kind], k) {
-				t.Errorf("%s carries %q, which the README does not list for it: %s", kind, k, line)
+				t.Errorf("%s carries %q, which docs/guide/json-events.md does not list for it: %s", kind, k, line)
 			}
 		}
 		switch {

@@ -38,6 +38,9 @@ func TestDocsInSync(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(docsDir, p)
+		if filepath.ToSlash(rel) == "cli.md" {
+			return nil // the CLI writes it (cmd/star-deploy TestDocsCLIPageIsCurrent)
+		}
 		if !generated[filepath.ToSlash(rel)] {
 			t.Errorf("docs/%s is no longer generated: run `make docs`", filepath.ToSlash(rel))
 		}
