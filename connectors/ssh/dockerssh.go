@@ -37,8 +37,9 @@ func (d *DockerSSHFactory) Scheme() string { return "dockerssh" }
 
 // Doc describes the connector.
 func (d *DockerSSHFactory) Doc() string {
-	return "A running container on an SSH host (pyinfra's @dockerssh): @dockerssh/HOST:CONTAINER connects to HOST as @ssh does (the ssh_* keys apply) and runs commands in CONTAINER with `docker exec` on HOST; " +
-		"files go through `docker exec -i` and are renamed into place. The SSH user must be allowed to run docker on HOST (root, the docker group, or dockerssh_docker=\"sudo -n docker\")."
+	return "A container on an SSH host (pyinfra's @dockerssh): @dockerssh/HOST:CONTAINER connects to HOST as @ssh does (the ssh_* keys apply) and runs commands in CONTAINER with `docker exec` on HOST; " +
+		"files go through `docker exec -i` and are renamed into place. @dockerssh/HOST:IMAGE, when no container has that name, starts a container of the image on HOST for the run, commits it to a new image when every script succeeded and removes it, as @docker/IMAGE does. " +
+		"The SSH user must be allowed to run docker on HOST (root, the docker group, or dockerssh_docker=\"sudo -n docker\")."
 }
 
 // ExampleAddr is the address the generated docs show.
@@ -51,6 +52,10 @@ func (d *DockerSSHFactory) Fields() []connectors.Field {
 			Doc: "The Docker CLI command on the SSH host, as shell words: docker, `sudo -n docker`, or podman (whose CLI takes the same exec arguments)."},
 		{Name: "dockerssh_user", Type: "string",
 			Doc: "User (name or uid[:gid]) that commands run as inside the container, as `docker exec -u`; the container's user when empty."},
+		{Name: "dockerssh_platform", Type: "string",
+			Doc: "Image mode: the platform (os/arch[/variant], e.g. linux/arm64) of the container started from the image, as `docker run --platform`; the engine's own when empty."},
+		{Name: "dockerssh_commit_tag", Type: "string",
+			Doc: "Image mode: the name:tag given to the committed image (e.g. myapp:deployed); untagged when empty. The image id is printed either way."},
 	}
 }
 
@@ -75,8 +80,10 @@ func splitDockerSSH(addr string) (host, ctr string, err error) {
 	if host == "" || ctr == "" {
 		return "", "", fmt.Errorf("@dockerssh/%s: want HOST:CONTAINER, both non-empty", addr)
 	}
-	if strings.ContainsAny(ctr, " \t\n/:") {
-		return "", "", fmt.Errorf("@dockerssh/%s: %q is not a container name or id", addr, ctr)
+	// An image reference may hold a registry's port, a path and a tag or
+	// digest (registry:5000/team/app:v1, app@sha256:...).
+	if strings.ContainsAny(ctr, " \t\n'\"\\") || strings.HasPrefix(ctr, "-") {
+		return "", "", fmt.Errorf("@dockerssh/%s: %q is not a container or image name", addr, ctr)
 	}
 	return host, ctr, nil
 }
@@ -94,10 +101,18 @@ func (d *DockerSSHFactory) Parse(addr string, data map[string]string) (connector
 	if strings.TrimSpace(data["dockerssh_docker"]) == "" && data["dockerssh_docker"] != "" {
 		return connectors.Target{}, errors.New("dockerssh_docker: empty command")
 	}
+	if p := data["dockerssh_platform"]; p != "" && !validPlatform(p) {
+		return connectors.Target{}, fmt.Errorf("dockerssh_platform: %q is not os/arch[/variant], such as linux/amd64 or linux/arm64/v8", p)
+	}
+	if tag := data["dockerssh_commit_tag"]; tag != "" && (strings.ContainsAny(tag, " \t\n'\"\\") || strings.HasPrefix(tag, "-")) {
+		return connectors.Target{}, fmt.Errorf("dockerssh_commit_tag: %q is not an image name[:tag], such as myapp:deployed", tag)
+	}
 	return connectors.Target{Scheme: "dockerssh", Name: "@dockerssh/" + addr, Addr: addr, Data: data}, nil
 }
 
-// Open connects to the SSH host and checks that the container runs there.
+// Open connects to the SSH host and checks that the container runs there;
+// when HOST has no container of that name but an image, it starts a
+// container of the image (image mode, see DockerImageConn).
 func (d *DockerSSHFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
 	host, ctr, err := splitDockerSSH(t.Addr)
 	if err != nil {
@@ -125,8 +140,15 @@ func (d *DockerSSHFactory) Open(ctx context.Context, t connectors.Target) (conne
 		sc.Close()
 		return nil, fmt.Errorf("connect to %s: %s: command not found on %s: install Docker there or set dockerssh_docker", t.Name, docker, host)
 	case res.ExitCode != 0 || len(f) != 2:
-		sc.Close()
-		return nil, fmt.Errorf("connect to %s: no container %q on %s: %s", t.Name, ctr, host, lastLine(res.Stderr))
+		ic, err := c.fromImage(ctx, ctr, host)
+		if err != nil {
+			sc.Close()
+			if errors.Is(err, errNoImage) {
+				return nil, fmt.Errorf("connect to %s: no container and no image named %q on %s (nothing is pulled from a registry: start a container, or build or load the image there): %s", t.Name, ctr, host, lastLine(res.Stderr))
+			}
+			return nil, fmt.Errorf("connect to %s: %w", t.Name, err)
+		}
+		return ic, nil
 	case f[1] != "true":
 		sc.Close()
 		return nil, fmt.Errorf("connect to %s: container %q on %s is not running (start it with docker start %s)", t.Name, ctr, host, ctr)

@@ -119,7 +119,7 @@ func TestDockerSSHInside(t *testing.T) {
 		t.Errorf("Get of a 0640 root file as deploy: no error")
 	}
 
-	if _, err := openDockerSSH(t, d, srv, kh, "sdtest-no-such-container", nil); err == nil || !strings.Contains(err.Error(), `no container "sdtest-no-such-container"`) {
+	if _, err := openDockerSSH(t, d, srv, kh, "sdtest-no-such-container", nil); err == nil || !strings.Contains(err.Error(), `no container and no image named "sdtest-no-such-container"`) {
 		t.Errorf("missing container: %v", err)
 	}
 	if _, err := openDockerSSH(t, d, srv, kh, ctr, map[string]string{"dockerssh_docker": "no-such-docker-cli"}); err == nil || !strings.Contains(err.Error(), "command not found") {
@@ -142,7 +142,10 @@ func TestDockerSSHParse(t *testing.T) {
 		{"web1", "", "", "want HOST:CONTAINER"},
 		{":app", "", "", "both non-empty"},
 		{"web1:", "", "", "both non-empty"},
-		{"web1:a/b", "", "", "not a container name"},
+		{"web1:a/b", "web1", "a/b", ""},
+		{"web1:registry:5000/team/app:v1", "web1", "registry:5000/team/app:v1", ""},
+		{"web1:a b", "", "", "not a container or image name"},
+		{"web1:-v", "", "", "not a container or image name"},
 	} {
 		h, c, err := splitDockerSSH(tc.addr)
 		if tc.err != "" {
@@ -162,6 +165,14 @@ func TestDockerSSHParse(t *testing.T) {
 	}
 	if _, err := reg.Target("@dockerssh/web1:app", map[string]string{"ssh_port": "x"}); err == nil || !strings.Contains(err.Error(), "ssh_port") {
 		t.Errorf("bad ssh_port: %v", err)
+	}
+	for k, v := range map[string]string{"dockerssh_platform": "arm64", "dockerssh_commit_tag": "-x"} {
+		if _, err := reg.Target("@dockerssh/web1:app", map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	if _, err := reg.Target("@dockerssh/web1:app", map[string]string{"dockerssh_platform": "linux/arm64/v8", "dockerssh_commit_tag": "reg:5000/app:deployed"}); err != nil {
+		t.Errorf("good platform and tag: %v", err)
 	}
 	if _, err := reg.Target("@dockerssh/web1:app", map[string]string{"dockerssh_dockr": "x"}); err == nil || !strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("misspelt key: %v", err)
