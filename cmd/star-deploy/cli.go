@@ -45,7 +45,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
 INVENTORY is a host or a comma-separated list of hosts: @local, @ssh/HOST (or a
-bare HOST), @docker/NAME, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR,
+bare HOST), @docker/NAME, @podman/NAME, @dockerssh/HOST:CONTAINER (or IMAGE), @chroot/DIR,
 @NAME/ADDR of a connector plugin (the executable star-deploy-connector-NAME on
 PATH); names that stand for many hosts: @docker/label=K=V (or another docker ps
 filter), @docker/* (every running container), @terraform/OUTPUT (the hosts of a
