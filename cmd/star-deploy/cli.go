@@ -152,7 +152,7 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 
 // runCmd holds the arguments of a deploy, exec or fact run.
 type runCmd struct {
-	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @podman/NAME, @dockerssh/HOST:CONTAINER, @chroot/DIR, @terraform/OUTPUT, @PLUGIN/ADDR, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
+	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @podman/NAME, @dockerssh/HOST:CONTAINER (or IMAGE), @chroot/DIR, @terraform/OUTPUT, @PLUGIN/ADDR, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
 	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory, or: repl."`
 }
 
