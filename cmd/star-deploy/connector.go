@@ -80,7 +80,7 @@ func (c *connectorTestCmd) run(ctx context.Context, f *flags, reg *connectors.Re
 	scheme, _ := connectors.SplitName(c.Host)
 	own := map[string]string{}
 	for k, v := range data {
-		if strings.HasPrefix(k, scheme+"_") {
+		if reg.ConnectorKey(scheme, k) { // @dockerssh takes ssh_* too
 			own[k] = v
 		}
 	}

@@ -302,7 +302,8 @@ func (c *DockerConn) script(ctx context.Context, s string, stdin io.Reader, stdo
 const exitMissing = 66
 
 // Put streams src into a new temporary file in dst's directory
-// (connectors.TempName, created 0600 and exclusive) through docker exec -i
+// (connectors.TempName, created 0600 and exclusive with umask and
+// noclobber) through docker exec -i
 // cat; only when all of src arrived does a second exec give it the old
 // file's owner, set mode and rename it over dst. A cut input (cancel, a
 // failing reader) never reaches dst; the temporary file is removed, best
@@ -319,10 +320,26 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 	if dst == "" || strings.HasSuffix(dst, "/") {
 		return wrap(errors.New("destination must name a file"))
 	}
-	dir, tmp := path.Dir(dst), connectors.TempTemplate(ctx, dst)
-	// mktemp creates the file 0600 and exclusive, and prints its name.
-	var name bytes.Buffer
-	res, err := c.script(ctx, fmt.Sprintf(`[ -d %s ] || exit %d; mktemp %s`, connectors.Quote(dir), exitMissing, connectors.Quote(tmp)), nil, &name)
+	// The name is chosen here, not by mktemp, so that a cancel that cuts the
+	// creating exec short still knows what to remove.
+	dir, tmp := path.Dir(dst), connectors.TempName(ctx, dst)
+	defer func() {
+		if err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+			defer cancel()
+			// A cancelled exec may still be running in the container (killing
+			// the docker client does not stop it) and create tmp after a first
+			// rm: remove it again once such an exec has had time to end.
+			q := connectors.Quote(tmp)
+			c.script(rctx, "rm -f -- "+q+"; sleep 0.5; rm -f -- "+q, nil, nil)
+		}
+	}()
+	// umask and noclobber: created 0600 and exclusive, as mktemp would. A
+	// tiny command, not cut short by a cancel, so that it has ended (and
+	// the file exists or not) when the removal above runs.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	defer ccancel()
+	res, err := c.script(cctx, fmt.Sprintf(`[ -d %s ] || exit %d; umask 077 && set -C && : > %s`, connectors.Quote(dir), exitMissing, connectors.Quote(tmp)), nil, nil)
 	switch {
 	case err != nil:
 		return wrap(err)
@@ -331,17 +348,6 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 	case res.ExitCode != 0:
 		return wrap(fmt.Errorf("create a temporary file in %s: %s", dir, lastLine(res.Stderr)))
 	}
-	tmp = strings.TrimSpace(name.String())
-	if path.Dir(tmp) != dir && path.Dir(tmp) != path.Clean(dir) {
-		return wrap(fmt.Errorf("mktemp printed %q", tmp))
-	}
-	defer func() {
-		if err != nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
-			defer cancel()
-			c.script(rctx, "rm -f -- "+connectors.Quote(tmp), nil, nil)
-		}
-	}()
 	in := &errReader{r: src}
 	res, err = c.script(ctx, "cat > "+connectors.Quote(tmp), in, nil)
 	if err != nil {
