@@ -140,7 +140,7 @@ func fits(ptr any, typ string) bool {
 // All returns every builtin spec, sorted by name.
 func All() []*Spec {
 	specs := []*Spec{shellSpec, putSpec, getSpec, templateSpec, factSpec, quoteSpec, noopSpec, localTreeSpec, currentHostSpec, runOnceSpec, reconnectSpec, rsyncSpec,
-		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec, secretSpec}
+		reSearchSpec, reFindallSpec, reSubSpec, reEscapeSpec, secretSpec, tempFileSpec}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs
 }

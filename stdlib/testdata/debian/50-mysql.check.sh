@@ -29,7 +29,7 @@ never grep -q 'Dump completed on' /var/backups/appdb.sql
 
 # No option file with a password is left behind, nor a temporary dump.
 never grep -rlsF 'password=' /tmp
-never ls /var/backups/.star-deploy-mysqldump-* 2>/dev/null
+never ls /var/backups/.star-deploy-* 2>/dev/null
 
 # The command lines the logger saw (each ends in a space, for the NUL after the last argument): the operations'
 # clients (one with an option file) and the scripts and sudo above them, with no password in any of them.
