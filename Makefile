@@ -8,7 +8,9 @@
 #                     (TESTFLAGS="-run TestX -v" to narrow it down)
 #   make bench        benchmarks of the runtime and the builtins, and star-deploy
 #                     against the OpenSSH client on 1, 10 and 50 loopback sshd hosts
-#                     (SSH_BENCH=1,10,50,200 for more)
+#                     (SSH_BENCH=1,10,50,200 for more), and the engine's own
+#                     overhead per host-operation on SIM_HOSTS (10000) simulated
+#                     hosts × 100 operations, SIM_RUNS (3) runs and their median
 #   make lint         go vet and gofmt
 #   make docs         regenerate the reference in docs/ from the code
 #                     (a test fails when docs/ is out of date)
@@ -21,6 +23,8 @@
 GO        ?= go
 TESTFLAGS ?=
 BIN       := bin/star-deploy
+SIM_HOSTS ?= 10000
+SIM_RUNS  ?= 3
 
 .PHONY: all build release test bench lint docs docs-check fuzz clean
 
@@ -54,7 +58,10 @@ test:
 SSH_BENCH ?= 1,10,50
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./runtime/... ./builtins/... ./stdlib/...
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkSimulatedHosts$$' -benchmem ./runtime/... ./builtins/... ./stdlib/...
+	@echo "BenchmarkSimulatedHosts: $(SIM_HOSTS) fake hosts × 100 operations, $(SIM_RUNS) runs..."
+	@out="$$(STAR_DEPLOY_SIM_HOSTS=$(SIM_HOSTS) $(GO) test -run '^$$' -bench '^BenchmarkSimulatedHosts$$' -benchtime 1x -count $(SIM_RUNS) ./runtime/)" || { echo "$$out"; exit 1; }; \
+	echo "$$out" | awk -f runtime/testdata/sim_median.awk
 	STAR_DEPLOY_SSH_BENCH=$(SSH_BENCH) $(GO) test -count=1 -v -timeout 30m -run '^TestSSHBenchmark$$' ./cmd/star-deploy/
 
 lint:

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -42,12 +43,17 @@ type FactDoc struct {
 func FactDocs() []FactDoc {
 	var out []FactDoc
 	for _, f := range factDefs() {
-		out = append(out, FactDoc{Name: f.Name, Args: f.Args, Doc: f.Doc, Example: f.Example})
+		out = append(out, FactDoc{Name: f.Name, Args: slices.Clone(f.Args), Doc: f.Doc, Example: f.Example})
 	}
 	return out
 }
 
-func factDefs() []factDef {
+// factDefs returns every fact, sorted by name. It builds the table once:
+// fact() looks a name up on every call. The result is shared; do not
+// modify it.
+var factDefs = sync.OnceValue(buildFactDefs)
+
+func buildFactDefs() []factDef {
 	defs := []factDef{
 		{Name: "arch", Doc: "The machine architecture, as `uname -m` prints it (`x86_64`, `aarch64`).",
 			Example: `if fact("arch") == "aarch64":

@@ -103,24 +103,49 @@ func (h *Host) operation(thread *starlark.Thread, op, name string, ctl Control, 
 	if err != nil && (!ctl.IgnoreErrors || ctx.Err() != nil) {
 		return nil, err
 	}
-	fields := starlark.StringDict{
-		"changed": starlark.Bool(out.status == StatusChanged),
-		"ok":      starlark.Bool(err == nil),
-		"skipped": starlark.Bool(out.status == StatusSkipped),
-		"dry":     starlark.Bool(h.Dry),
-	}
+	// The fields in sorted order, as starlarkstruct keeps them: FromKeywords
+	// then has nothing to reorder, and no map is built per operation.
+	n := 4
 	if out.shell {
-		fields["stdout"] = starlark.String(stdout)
-		fields["stderr"] = starlark.String(stderr)
-		fields["exit_code"] = starlark.MakeInt(out.exitCode)
-		fields["max_output"] = starlark.MakeInt64(out.maxOutput)
-		fields["stdout_dropped"] = starlark.MakeInt64(out.stdoutDropped)
-		fields["stderr_dropped"] = starlark.MakeInt64(out.stderrDropped)
+		n = 10
 	}
-	r := starlarkstruct.FromStringDict(starlark.String("result"), fields)
+	vals := make([]starlark.Value, 0, 2*n)
+	field := func(k string, v starlark.Value) { vals = append(vals, resultKeys[k], v) }
+	field("changed", starlark.Bool(out.status == StatusChanged))
+	field("dry", starlark.Bool(h.Dry))
+	if out.shell {
+		field("exit_code", starlark.MakeInt(out.exitCode))
+		field("max_output", starlark.MakeInt64(out.maxOutput))
+	}
+	field("ok", starlark.Bool(err == nil))
+	field("skipped", starlark.Bool(out.status == StatusSkipped))
+	if out.shell {
+		field("stderr", starlark.String(stderr))
+		field("stderr_dropped", starlark.MakeInt64(out.stderrDropped))
+		field("stdout", starlark.String(stdout))
+		field("stdout_dropped", starlark.MakeInt64(out.stdoutDropped))
+	}
+	kw := make([]starlark.Tuple, n)
+	for i := range kw {
+		kw[i] = starlark.Tuple(vals[2*i : 2*i+2 : 2*i+2])
+	}
+	r := starlarkstruct.FromKeywords(resultName, kw)
 	r.Freeze()
 	return r, nil
 }
+
+// resultName is the constructor of operation results; resultKeys are
+// their field names as Starlark values, made once.
+var (
+	resultName = starlark.String("result")
+	resultKeys = func() map[string]starlark.Value {
+		m := map[string]starlark.Value{}
+		for _, k := range []string{"changed", "dry", "exit_code", "max_output", "ok", "skipped", "stderr", "stderr_dropped", "stdout", "stdout_dropped"} {
+			m[k] = starlark.String(k)
+		}
+		return m
+	}()
+)
 
 func (h *Host) attempt(ctx context.Context, ctl Control, fn func(ctx context.Context) (outcome, error)) (outcome, error) {
 	if ctl.Timeout > 0 {

@@ -88,6 +88,7 @@ type Conn struct {
 	commands []string
 	puts     []string
 	closed   bool
+	latency  time.Duration
 }
 
 // New returns an empty fake host named name: no files, and every command
@@ -116,6 +117,35 @@ func (c *Conn) OnFunc(prefix string, h Handler) *Conn {
 	defer c.mu.Unlock()
 	c.handlers[prefix] = h
 	return c
+}
+
+// Latency makes every Run, Put and Get wait d before it does anything, as
+// one round trip to a remote host would; the wait ends early, with an
+// error, when ctx ends. The default is 0: no wait. It is for benchmarks
+// that simulate many hosts (see runtime's BenchmarkSimulatedHosts).
+func (c *Conn) Latency(d time.Duration) *Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.latency = d
+	return c
+}
+
+// wait waits the host's latency, or until ctx ends.
+func (c *Conn) wait(ctx context.Context) error {
+	c.mu.Lock()
+	d := c.latency
+	c.mu.Unlock()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SetFile creates or replaces the file path.
@@ -190,7 +220,7 @@ func (c *Conn) Close() error {
 // itself). It copies the output to cmd.Stdout and cmd.Stderr when set.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	start := time.Now()
-	if err := ctx.Err(); err != nil {
+	if err := c.wait(ctx); err != nil {
 		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
 	}
 	c.mu.Lock()
@@ -241,6 +271,9 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 // Put reads src into the file dst with mode. On an error, including ctx
 // ending, dst is left as it was and nothing is recorded.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
+	if err := c.wait(ctx); err != nil {
+		return fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)
+	}
 	var b bytes.Buffer
 	if src != nil {
 		if _, err := io.Copy(&b, connectors.ContextReader(ctx, src)); err != nil {
@@ -260,7 +293,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 // Get writes the content of the file src to dst. A missing file yields an
 // error wrapping fs.ErrNotExist.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	if err := ctx.Err(); err != nil {
+	if err := c.wait(ctx); err != nil {
 		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
 	}
 	f, ok := c.File(src)

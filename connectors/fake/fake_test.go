@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/fake"
@@ -185,5 +187,37 @@ func BenchmarkRun(b *testing.B) {
 	c := fake.New("h").On("x", connectors.Result{Stdout: []byte("ok")})
 	for b.Loop() {
 		_, _ = c.Run(b.Context(), connectors.Command{Script: "x y"})
+	}
+}
+
+func TestLatency(t *testing.T) {
+	c := fake.New("web1").Latency(time.Microsecond).On("uname", connectors.Result{Stdout: []byte("Linux\n")})
+	res, err := c.Run(t.Context(), connectors.Command{Script: "uname"})
+	if err != nil || string(res.Stdout) != "Linux\n" || res.Duration <= 0 {
+		t.Fatalf("run with latency = %+v, %v; want Linux and a duration", res, err)
+	}
+	if err := c.Put(t.Context(), "/f", strings.NewReader("x"), 0o644); err != nil {
+		t.Fatalf("put with latency: %v", err)
+	}
+	var b bytes.Buffer
+	if err := c.Get(t.Context(), "/f", &b); err != nil || b.String() != "x" {
+		t.Fatalf("get with latency = %q, %v", b.String(), err)
+	}
+
+	// A wait that would outlast the test ends with the context.
+	slow := fake.New("web2").Latency(time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := slow.Run(ctx, connectors.Command{Script: "true"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("run with a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := slow.Put(ctx, "/f", strings.NewReader("x"), 0o644); !errors.Is(err, context.Canceled) {
+		t.Errorf("put with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, ok := slow.File("/f"); ok {
+		t.Error("a cancelled put wrote the file")
+	}
+	if err := slow.Get(ctx, "/f", io.Discard); !errors.Is(err, context.Canceled) {
+		t.Errorf("get with a cancelled context = %v, want context.Canceled", err)
 	}
 }
