@@ -42,9 +42,11 @@ func imageRun(t *testing.T, ctx context.Context, script string, onEvent func(sdr
 	return rep.Hosts[0], tag
 }
 
-// leftovers lists image-mode containers still there.
+// leftovers lists the image-mode containers of testImage still there (not
+// those of other tests on the same engine: @dockerssh's image tests run at
+// the same time, with images of their own).
 func leftovers(t *testing.T) string {
-	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=star-deploy.image-mode").Output()
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=star-deploy.image-mode="+testImage).Output()
 	return strings.TrimSpace(string(out))
 }
 
