@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,11 +69,14 @@ func printInventory(w io.Writer, reg *connectors.Registry, inv *inventory.Invent
 			fmt.Fprintf(&b, "  groups: %s\n", strings.Join(h.Groups, ", "))
 		}
 		for _, k := range slices.Sorted(maps.Keys(h.Data)) {
-			v, err := json.Marshal(h.Data[k])
-			if err != nil {
+			// Not json.Marshal, which writes <redacted> as \u003credacted\u003e.
+			var v bytes.Buffer
+			enc := json.NewEncoder(&v)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(h.Data[k]); err != nil {
 				return err
 			}
-			fmt.Fprintf(&b, "  %s = %s\n", k, v)
+			fmt.Fprintf(&b, "  %s = %s\n", k, bytes.TrimSuffix(v.Bytes(), []byte("\n")))
 		}
 	}
 	if len(inv.Groups) > 0 {

@@ -45,7 +45,7 @@ local = [("@local", {"role": "builder", "db_password": "canary-secret"})]
 		t.Errorf("a secret was printed: %s", out)
 	}
 	code, out, _ = runCLI(t, inv, "inventory")
-	if code != 0 || !strings.Contains(out, "  port = 8080\n") || strings.Contains(out, "canary-secret") {
+	if code != 0 || !strings.Contains(out, "  port = 8080\n") || strings.Contains(out, "canary-secret") || !strings.Contains(out, `  db_password = "<redacted>"`) {
 		t.Errorf("inventory: exit %d\n%s", code, out)
 	}
 }

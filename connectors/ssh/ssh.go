@@ -737,6 +737,15 @@ func signalNumber(name string) int {
 	return 0
 }
 
+// sftpHint adds what to do to the error of a server that refuses the
+// SFTP subsystem, which put, get and template need.
+func sftpHint(err error) error {
+	if strings.Contains(err.Error(), "subsystem request failed") {
+		return fmt.Errorf("%w (the server offers no SFTP subsystem: add `Subsystem sftp internal-sftp` to its sshd_config)", err)
+	}
+	return err
+}
+
 // files returns the connection's SFTP client, starting it on first use.
 func (c *Conn) files() (*sftp.Client, error) {
 	c.sftpMu.Lock()
@@ -746,7 +755,7 @@ func (c *Conn) files() (*sftp.Client, error) {
 	}
 	cl, err := sftp.NewClient(c.client, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true))
 	if err != nil {
-		return nil, c.explain(fmt.Errorf("start sftp on %s: %w", c.target.Name, err))
+		return nil, c.explain(fmt.Errorf("start sftp on %s: %w", c.target.Name, sftpHint(err)))
 	}
 	c.sftp = cl
 	return cl, nil
