@@ -5,25 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
-)
-
-const (
-	// killGrace is how long a cancelled command's process group has between
-	// SIGTERM and SIGKILL (as connectors/local's).
-	killGrace = 500 * time.Millisecond
-	// pipeGrace is how long Run waits, after the shell exited, for
-	// processes it left in the background to close its output.
-	pipeGrace = time.Second
 )
 
 var (
@@ -143,135 +130,14 @@ func env() []string {
 // short grace period, SIGKILL (processes in a chroot are this machine's
 // processes); Run then returns an error wrapping ctx.Err().
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
-	}
-	out := connectors.NewOutput(cmd)
 	ex := exec.Command(c.bin, c.dir, "/bin/sh", "-c", cmd.Script)
 	ex.Env = env()
 	ex.Dir = "/"
-	var stdin io.WriteCloser
-	if cmd.Stdin != nil {
-		var err error
-		if stdin, err = ex.StdinPipe(); err != nil {
-			return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
-		}
-	}
-	ex.Stdout = out.Stdout()
-	ex.Stderr = out.Stderr()
-	ex.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	ex.WaitDelay = pipeGrace
-
-	start := time.Now()
-	if err := ex.Start(); err != nil {
-		return connectors.Result{}, fmt.Errorf("run on %s: start chroot: %w", c.target.Name, err)
-	}
-	pgid := ex.Process.Pid
-	if stdin != nil {
-		go connectors.CopyStdin(ctx, stdin, cmd.Stdin)
-	}
-	stop := make(chan struct{})
-	watched := make(chan bool, 1) // true when ctx ended and the group was killed
-	go func() {
-		select {
-		case <-stop:
-			watched <- false
-			return
-		case <-ctx.Done():
-		}
-		select {
-		case <-stop:
-			watched <- false
-			return
-		default:
-		}
-		killGroup(pgid)
-		watched <- true
-	}()
-	waitErr := ex.Wait()
-	close(stop)
-	cancelled := <-watched
-	res := connectors.Result{Duration: time.Since(start), ExitCode: exitCode(ex.ProcessState)}
-	out.Fill(&res)
-	if cancelled {
-		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case waitErr == nil, errors.Is(waitErr, exec.ErrWaitDelay), errors.As(waitErr, &exitErr):
-	default:
-		return res, fmt.Errorf("run on %s: %w", c.target.Name, waitErr)
-	}
-	if err := out.Err(); err != nil {
-		return res, fmt.Errorf("run on %s: copy live output: %w", c.target.Name, err)
-	}
+	res, err := connectors.RunProcess(ctx, c.target.Name, ex, cmd)
 	// chroot(8) exits 125 when it cannot change root and 126 or 127 when
 	// it cannot run the shell; its message says which.
-	if res.ExitCode >= 125 && res.ExitCode <= 127 && bytes.HasPrefix(res.Stderr, []byte("chroot: ")) {
+	if err == nil && res.ExitCode >= 125 && res.ExitCode <= 127 && bytes.HasPrefix(res.Stderr, []byte("chroot: ")) {
 		return res, fmt.Errorf("run on %s: %s", c.target.Name, bytes.TrimSpace(res.Stderr))
 	}
-	return res, nil
-}
-
-// killGroup sends SIGTERM to the process group pgid, waits up to killGrace
-// for it to end, then sends SIGKILL.
-func killGroup(pgid int) {
-	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
-		return // gone already
-	}
-	for deadline := time.Now().Add(killGrace); time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		if !groupAlive(pgid) {
-			return
-		}
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
-// groupAlive reports whether process group pgid has a process that has not
-// exited (a zombie waiting for a late init does not count), judged by
-// /proc where there is one.
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	found := false
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		found = true
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 {
-			continue
-		}
-		if pg, err := strconv.Atoi(f[2]); err == nil && pg == pgid && f[0] != "Z" && f[0] != "X" {
-			return true
-		}
-	}
-	return !found
-}
-
-// exitCode returns the exit status as a shell reports it: 128+N for a
-// process killed by signal N.
-func exitCode(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return res, err
 }

@@ -10,25 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
 // Name is the inventory and display name of the local host.
 const Name = "@local"
-
-const (
-	// killGrace is how long a cancelled command's process group has between
-	// SIGTERM and SIGKILL; short, so that Ctrl-C stops a run within a second.
-	killGrace = 500 * time.Millisecond
-	// pipeGrace is how long Run waits, after the shell exited, for
-	// processes it left in the background to close its stdout and stderr.
-	pipeGrace = time.Second
-)
 
 var (
 	_ connectors.Factory   = Factory{}
@@ -108,140 +97,7 @@ func (c *Conn) Close() error { return nil }
 // background processes it started; Run waits at most about a second for them
 // to close its output.
 func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
-	}
-	out := connectors.NewOutput(cmd)
-	ex := exec.Command("sh", "-c", cmd.Script)
-	var stdin io.WriteCloser
-	if cmd.Stdin != nil {
-		// Fed by hand: os/exec would close the pipe when the reader fails
-		// on cancel, and the command would take a cut-short input for a
-		// whole one (connectors.CopyStdin).
-		var err error
-		if stdin, err = ex.StdinPipe(); err != nil {
-			return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, err)
-		}
-	}
-	ex.Stdout = out.Stdout()
-	ex.Stderr = out.Stderr()
-	ex.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	ex.WaitDelay = pipeGrace
-
-	start := time.Now()
-	if err := ex.Start(); err != nil {
-		return connectors.Result{}, fmt.Errorf("run on %s: start sh: %w", c.target.Name, err)
-	}
-	pgid := ex.Process.Pid
-	if stdin != nil {
-		go connectors.CopyStdin(ctx, stdin, cmd.Stdin)
-	}
-
-	stop := make(chan struct{})
-	watched := make(chan bool, 1) // true when ctx ended and the group was killed
-	go func() {
-		select {
-		case <-stop:
-			watched <- false
-			return
-		case <-ctx.Done():
-		}
-		select {
-		case <-stop: // finished on its own at the same moment
-			watched <- false
-			return
-		default:
-		}
-		killGroup(pgid)
-		watched <- true
-	}()
-
-	waitErr := ex.Wait()
-	close(stop)
-	cancelled := <-watched
-	res := connectors.Result{Duration: time.Since(start), ExitCode: exitCode(ex.ProcessState)}
-	out.Fill(&res)
-	if cancelled {
-		return res, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case waitErr == nil, errors.Is(waitErr, exec.ErrWaitDelay), errors.As(waitErr, &exitErr):
-		// ErrWaitDelay: the shell exited and a background process kept
-		// the output open; the exit status is known.
-	default:
-		return res, fmt.Errorf("run on %s: %w", c.target.Name, waitErr)
-	}
-	if err := out.Err(); err != nil {
-		return res, fmt.Errorf("run on %s: copy live output: %w", c.target.Name, err)
-	}
-	return res, nil
-}
-
-// killGroup sends SIGTERM to the process group pgid, waits up to killGrace
-// for its processes to exit, then sends SIGKILL.
-func killGroup(pgid int) {
-	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
-		return // ESRCH: the group is gone already
-	}
-	deadline := time.Now().Add(killGrace)
-	for time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		if !groupAlive(pgid) {
-			return
-		}
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH only: gone in the meantime
-}
-
-// groupAlive reports whether process group pgid has a process that has not
-// exited. Orphans that exited stay zombies until init reaps them, which
-// some inits do late, and kill(2) still finds them; so where /proc exists
-// it decides, and without it the group counts as alive.
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	found := false
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited while we looked
-		}
-		found = true
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and ")".
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 {
-			continue
-		}
-		if pg, err := strconv.Atoi(f[2]); err == nil && pg == pgid && f[0] != "Z" && f[0] != "X" {
-			return true
-		}
-	}
-	return !found // an empty or unreadable /proc tells nothing
-}
-
-// exitCode returns the exit status the way a shell reports it: 128+N for a
-// process killed by signal N.
-func exitCode(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return connectors.RunProcess(ctx, c.target.Name, exec.Command("sh", "-c", cmd.Script), cmd)
 }
 
 // Put streams src into dst with permission bits mode, atomically: it writes
