@@ -327,11 +327,7 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 			defer cancel()
-			// A cancelled exec may still be running in the container (killing
-			// the docker client does not stop it) and create tmp after a first
-			// rm: remove it again once such an exec has had time to end.
-			q := connectors.Quote(tmp)
-			c.script(rctx, "rm -f -- "+q+"; sleep 0.5; rm -f -- "+q, nil, nil)
+			c.script(rctx, "rm -f -- "+connectors.Quote(tmp), nil, nil)
 		}
 	}()
 	// umask and noclobber: created 0600 and exclusive, as mktemp would. A
@@ -348,8 +344,11 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 	case res.ExitCode != 0:
 		return wrap(fmt.Errorf("create a temporary file in %s: %s", dir, lastLine(res.Stderr)))
 	}
+	// Through Run, which on a cancel kills cat inside the container and
+	// waits for it (killing the docker client alone leaves cat writing), so
+	// that the removal above comes after the last write.
 	in := &errReader{r: src}
-	res, err = c.script(ctx, "cat > "+connectors.Quote(tmp), in, nil)
+	res, err = c.Run(ctx, connectors.Command{Script: "cat > " + connectors.Quote(tmp), Stdin: in})
 	if err != nil {
 		return wrap(err)
 	}
