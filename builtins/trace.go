@@ -25,18 +25,20 @@ const (
 const redacted = "[secret]"
 
 // traceCommand emits the command event of script, rendered as the host
-// gets it, with secrets replaced (see redact).
+// gets it, with secrets replaced (see redactor).
 func (h *Host) traceCommand(rendered string, ctl Control) {
 	if h.Trace < TraceCommands {
 		return
 	}
-	h.emit(Event{Kind: KindCommand, Message: h.redact(rendered, ctl)})
+	h.emit(Event{Kind: KindCommand, Message: h.redactor(ctl).Replace(rendered)})
 }
 
-// redact replaces in s the values of the host's secret data (passwords,
+// redactor replaces the values of the host's secret data (passwords,
 // passphrases), the sudo password and the values of env= variables whose
-// names say they are secrets (MYSQL_PWD, PGPASSWORD, API_TOKEN).
-func (h *Host) redact(s string, ctl Control) string {
+// names say they are secrets (MYSQL_PWD, PGPASSWORD, API_TOKEN), as they
+// are and shell-quoted. Made once per command: -vvv applies it to every
+// line the command prints.
+func (h *Host) redactor(ctl Control) *strings.Replacer {
 	var secrets []string
 	secret := h.Secret
 	if secret == nil {
@@ -55,13 +57,13 @@ func (h *Host) redact(s string, ctl Control) string {
 	}
 	// Longest first, so that a secret containing another goes whole.
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
 	for _, v := range secrets {
 		if v != "" {
-			s = strings.ReplaceAll(s, v, redacted)
-			s = strings.ReplaceAll(s, connectors.Quote(v), redacted)
+			pairs = append(pairs, connectors.Quote(v), redacted, v, redacted)
 		}
 	}
-	return s
+	return strings.NewReplacer(pairs...)
 }
 
 // secretEnv reports whether an environment variable's name says it holds a
@@ -84,13 +86,14 @@ func (h *Host) traceOutput(cmd connectors.Command, ctl Control) (connectors.Comm
 	if h.Trace < TraceOutput {
 		return cmd, func() {}
 	}
+	red := h.redactor(ctl)
 	var flush []func()
 	if !cmd.StreamOnly {
-		w := &lineEvents{h: h, ctl: ctl, stream: "stdout"}
+		w := &lineEvents{h: h, redact: red, stream: "stdout"}
 		cmd.Stdout, flush = tee(cmd.Stdout, w), append(flush, w.flush)
 	}
 	if cmd.Stderr == nil || ctl.SudoPassword == "" {
-		w := &lineEvents{h: h, ctl: ctl, stream: "stderr"}
+		w := &lineEvents{h: h, redact: red, stream: "stderr"}
 		cmd.Stderr, flush = tee(cmd.Stderr, w), append(flush, w.flush)
 	}
 	return cmd, func() {
@@ -114,7 +117,7 @@ const maxTraceLine = 4096
 // lineEvents emits an output event for each line written to it.
 type lineEvents struct {
 	h      *Host
-	ctl    Control
+	redact *strings.Replacer
 	stream string
 
 	mu      sync.Mutex
@@ -158,5 +161,5 @@ func (l *lineEvents) flush() {
 func (l *lineEvents) emitLocked() {
 	text := strings.ToValidUTF8(string(l.partial), string(utf8.RuneError))
 	l.partial = l.partial[:0]
-	l.h.emit(Event{Kind: KindOutput, Stream: l.stream, Message: l.h.redact(text, l.ctl)})
+	l.h.emit(Event{Kind: KindOutput, Stream: l.stream, Message: l.redact.Replace(text)})
 }
