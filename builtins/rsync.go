@@ -231,23 +231,3 @@ func rsyncError(host string, run *rsyncRun) error {
 	}
 	return errors.New(msg)
 }
-
-// stringList accepts a list or tuple of strings.
-func stringList(v starlark.Value) ([]string, error) {
-	it, ok := v.(starlark.Iterable)
-	if !ok || v.Type() == "string" {
-		return nil, fmt.Errorf("want a list of strings, got %s", v.Type())
-	}
-	var out []string
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		s, ok := x.(starlark.String)
-		if !ok {
-			return nil, fmt.Errorf("want a list of strings, got an element of type %s", x.Type())
-		}
-		out = append(out, string(s))
-	}
-	return out, nil
-}

@@ -99,16 +99,9 @@ func commandList(v starlark.Value) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("want a string or a list of strings, got %s", v.Type())
 	}
-	var out []string
-	iter := seq.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		s, ok := x.(starlark.String)
-		if !ok {
-			return nil, fmt.Errorf("want a list of strings, got an element of type %s", x.Type())
-		}
-		out = append(out, string(s))
+	out, err := elems(seq, "strings", isString)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("the list of commands is empty")

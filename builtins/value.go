@@ -40,20 +40,44 @@ func asInt(v starlark.Value) (int, error) {
 }
 
 func asIntList(v starlark.Value) ([]int, error) {
+	return asList(v, "int", func(x starlark.Value) (int, bool) {
+		n, err := asInt(x)
+		return n, err == nil
+	})
+}
+
+// stringList accepts a list, a tuple or another iterable of strings.
+func stringList(v starlark.Value) ([]string, error) {
+	return asList(v, "strings", isString)
+}
+
+func isString(x starlark.Value) (string, bool) {
+	s, ok := x.(starlark.String)
+	return string(s), ok
+}
+
+// asList reads any iterable but a string (a list, a tuple, ...) whose
+// elements elem converts; what names the element type in errors.
+func asList[T any](v starlark.Value, what string, elem func(starlark.Value) (T, bool)) ([]T, error) {
 	it, ok := v.(starlark.Iterable)
 	if !ok || v.Type() == "string" {
-		return nil, fmt.Errorf("want a list of int, got %s", v.Type())
+		return nil, fmt.Errorf("want a list of %s, got %s", what, v.Type())
 	}
-	var out []int
+	return elems(it, what, elem)
+}
+
+// elems converts the elements of it with elem.
+func elems[T any](it starlark.Iterable, what string, elem func(starlark.Value) (T, bool)) ([]T, error) {
+	var out []T
 	iter := it.Iterate()
 	defer iter.Done()
 	var x starlark.Value
 	for iter.Next(&x) {
-		n, err := asInt(x)
-		if err != nil {
-			return nil, fmt.Errorf("want a list of int, got an element of type %s", x.Type())
+		e, ok := elem(x)
+		if !ok {
+			return nil, fmt.Errorf("want a list of %s, got an element of type %s", what, x.Type())
 		}
-		out = append(out, n)
+		out = append(out, e)
 	}
 	return out, nil
 }
