@@ -80,6 +80,31 @@ func dockerInspect(ctx context.Context, h *Host, ctl Control, kind, ls string) (
 	}
 }
 
+// The docker facts: each inspects every object of its kind and keys the
+// records by name (images by ID).
+var (
+	readDockerContainers = readDockerObjects("container", "container ls -aq --no-trunc", parseDockerContainers, func(c dockerContainer) string { return c.Name })
+	readDockerImages     = readDockerObjects("image", "image ls -q --no-trunc", parseDockerImages, func(i dockerImage) string { return i.ID })
+	readDockerNetworks   = readDockerObjects("network", "network ls -q --no-trunc", parseDockerNetworks, func(n dockerNetwork) string { return n.Name })
+	readDockerVolumes    = readDockerObjects("volume", "volume ls -q", parseDockerVolumes, func(v dockerVolume) string { return v.Name })
+)
+
+// readDockerObjects reads the objects of kind that `docker ls` lists, with
+// parse, into a dict keyed by key.
+func readDockerObjects[T valuer](kind, ls string, parse func([]byte) ([]T, error), key func(T) string) readFunc {
+	return func(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+		data, err := dockerInspect(ctx, h, ctl, kind, ls)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := parse(data)
+		if err != nil {
+			return nil, err
+		}
+		return keyedDict(objs, key), nil
+	}
+}
+
 // decodeInspect decodes the JSON array of a docker inspect into out;
 // empty output is no objects.
 func decodeInspect(kind string, data []byte, out any) error {
@@ -274,22 +299,6 @@ func nonNilList(ss []string) []string {
 	return ss
 }
 
-func readDockerContainers(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	data, err := dockerInspect(ctx, h, ctl, "container", "container ls -aq --no-trunc")
-	if err != nil {
-		return nil, err
-	}
-	cs, err := parseDockerContainers(data)
-	if err != nil {
-		return nil, err
-	}
-	d := starlark.NewDict(len(cs))
-	for _, c := range cs {
-		_ = d.SetKey(starlark.String(c.Name), c.value())
-	}
-	return d, nil
-}
-
 // dockerImage is the part of `docker image inspect` that the docker_images
 // fact keeps.
 type dockerImage struct {
@@ -359,22 +368,6 @@ func (i dockerImage) value() starlark.Value {
 		"labels":     stringDict(i.Labels),
 		"volumes":    strList(nonNilList(i.Volumes)),
 	})
-}
-
-func readDockerImages(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	data, err := dockerInspect(ctx, h, ctl, "image", "image ls -q --no-trunc")
-	if err != nil {
-		return nil, err
-	}
-	imgs, err := parseDockerImages(data)
-	if err != nil {
-		return nil, err
-	}
-	d := starlark.NewDict(len(imgs))
-	for _, i := range imgs {
-		_ = d.SetKey(starlark.String(i.ID), i.value())
-	}
-	return d, nil
 }
 
 // dockerNetwork is the part of `docker network inspect` that the
@@ -450,22 +443,6 @@ func (n dockerNetwork) value() starlark.Value {
 	})
 }
 
-func readDockerNetworks(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	data, err := dockerInspect(ctx, h, ctl, "network", "network ls -q --no-trunc")
-	if err != nil {
-		return nil, err
-	}
-	ns, err := parseDockerNetworks(data)
-	if err != nil {
-		return nil, err
-	}
-	d := starlark.NewDict(len(ns))
-	for _, n := range ns {
-		_ = d.SetKey(starlark.String(n.Name), n.value())
-	}
-	return d, nil
-}
-
 // dockerVolume is the part of `docker volume inspect` that the
 // docker_volumes fact keeps.
 type dockerVolume struct {
@@ -511,18 +488,3 @@ func (v dockerVolume) value() starlark.Value {
 	})
 }
 
-func readDockerVolumes(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	data, err := dockerInspect(ctx, h, ctl, "volume", "volume ls -q")
-	if err != nil {
-		return nil, err
-	}
-	vs, err := parseDockerVolumes(data)
-	if err != nil {
-		return nil, err
-	}
-	d := starlark.NewDict(len(vs))
-	for _, v := range vs {
-		_ = d.SetKey(starlark.String(v.Name), v.value())
-	}
-	return d, nil
-}

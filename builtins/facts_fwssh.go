@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/star-deploy/star-deploy/connectors"
 	"go.starlark.net/starlark"
 )
 
@@ -63,10 +64,7 @@ func iptablesSave(ctx context.Context, h *Host, ctl Control, version int, table 
 		cmd = "ip6tables-save"
 	}
 	def := factDef{Name: cmd, read: func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-		res, err := h.run(ctx, fmt.Sprintf("command -v %s >/dev/null 2>&1 || exit 127; %s -t %s", cmd, cmd, args[0]), ctl, "")
-		if err == nil {
-			err = whole(res)
-		}
+		res, err := h.probeResult(ctx, ctl, fmt.Sprintf("command -v %s >/dev/null 2>&1 || exit 127; %s -t %s", cmd, cmd, args[0]))
 		if err != nil {
 			return nil, err
 		}
@@ -86,21 +84,17 @@ func iptablesSave(ctx context.Context, h *Host, ctl Control, version int, table 
 	return string(v.(starlark.String)), nil
 }
 
-func readIptablesRules(version int) func(context.Context, *Host, Control, []string) (starlark.Value, error) {
+func readIptablesRules(version int) readFunc {
 	return func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 		out, err := iptablesSave(ctx, h, ctl, version, args[0])
 		if err != nil {
 			return nil, err
 		}
-		var vs []starlark.Value
-		for _, r := range ParseIptablesRules(out) {
-			vs = append(vs, r.value())
-		}
-		return starlark.NewList(vs), nil
+		return valueList(ParseIptablesRules(out)), nil
 	}
 }
 
-func readIptablesChains(version int) func(context.Context, *Host, Control, []string) (starlark.Value, error) {
+func readIptablesChains(version int) readFunc {
 	return func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 		out, err := iptablesSave(ctx, h, ctl, version, args[0])
 		if err != nil {
@@ -266,21 +260,13 @@ cat /etc/default/ufw 2>/dev/null; echo '--star-deploy--'
 ufw show added`
 
 func readUfwStatus(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	res, err := h.run(ctx, ufwProbe, ctl, "")
-	if err == nil {
-		err = whole(res)
+	out, found, err := h.probeFound(ctx, ctl, ufwProbe, func(res connectors.Result) error {
+		return fmt.Errorf("ufw show added exited with status %d: %s (it needs root: sudo = True)", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	})
+	if !found {
+		return starlark.None, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	switch res.ExitCode {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("ufw show added exited with status %d: %s (it needs root: sudo = True)", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	u := ParseUfw(string(res.Stdout))
+	u := ParseUfw(out)
 	defaults := starlark.NewDict(3)
 	for _, k := range []string{"incoming", "outgoing", "routed"} {
 		_ = defaults.SetKey(starlark.String(k), starlark.String(u.Defaults[k]))
@@ -375,12 +361,7 @@ func readSELinuxBooleans(ctx context.Context, h *Host, ctl Control, _ []string) 
 	if err != nil {
 		return nil, err
 	}
-	bs := ParseGetsebool(out)
-	d := starlark.NewDict(len(bs))
-	for _, k := range sortedKeys(bs) {
-		_ = d.SetKey(starlark.String(k), starlark.Bool(bs[k]))
-	}
-	return d, nil
+	return structDict(ParseGetsebool(out), func(on bool) starlark.Value { return starlark.Bool(on) }), nil
 }
 
 // ParseGetsebool parses `getsebool -a` lines ("httpd_can_network_connect
@@ -412,25 +393,21 @@ func readSystemdUnits(ctx context.Context, h *Host, ctl Control, _ []string) (st
 	if code != 0 {
 		return nil, fmt.Errorf("systemctl list-units exited with status %d (is systemd running on the host? see fact(\"init_system\"))", code)
 	}
-	units := ParseSystemdUnits(out)
-	d := starlark.NewDict(len(units))
 	opt := func(s string, ok bool) starlark.Value {
 		if !ok {
 			return starlark.None
 		}
 		return starlark.String(s)
 	}
-	for _, name := range sortedKeys(units) {
-		u := units[name]
-		_ = d.SetKey(starlark.String(name), newStruct("systemd_units", starlark.StringDict{
+	return structDict(ParseSystemdUnits(out), func(u SystemdListedUnit) starlark.Value {
+		return newStruct("systemd_units", starlark.StringDict{
 			"load_state":      opt(u.LoadState, u.Loaded),
 			"active_state":    opt(u.ActiveState, u.Loaded),
 			"sub_state":       opt(u.SubState, u.Loaded),
 			"description":     opt(u.Description, u.Loaded),
 			"unit_file_state": opt(u.UnitFileState, u.UnitFileState != ""),
-		}))
-	}
-	return d, nil
+		})
+	}), nil
 }
 
 // SystemdListedUnit is one unit of `systemctl list-units` and
@@ -483,16 +460,12 @@ func readServiceStatus(ctx context.Context, h *Host, ctl Control, _ []string) (s
 	if err != nil {
 		return nil, err
 	}
-	st := ParseServiceStatus(out)
-	d := starlark.NewDict(len(st))
-	for _, k := range sortedKeys(st) {
-		var v starlark.Value = starlark.None
-		if st[k] != nil {
-			v = starlark.Bool(*st[k])
+	return structDict(ParseServiceStatus(out), func(running *bool) starlark.Value {
+		if running == nil {
+			return starlark.None
 		}
-		_ = d.SetKey(starlark.String(k), v)
-	}
-	return d, nil
+		return starlark.Bool(*running)
+	}), nil
 }
 
 var openrcLine = regexp.MustCompile(`^\s*(\S+)\s+\[\s*([a-z]+)[^\]]*\]`)
@@ -545,12 +518,7 @@ func readSELinuxPorts(ctx context.Context, h *Host, ctl Control, _ []string) (st
 	if err != nil {
 		return nil, err
 	}
-	ports := ParseSemanagePorts(out)
-	d := starlark.NewDict(len(ports))
-	for _, k := range sortedKeys(ports) {
-		_ = d.SetKey(starlark.String(k), starlark.String(ports[k]))
-	}
-	return d, nil
+	return stringDict(ParseSemanagePorts(out)), nil
 }
 
 var semanagePort = regexp.MustCompile(`^(\w+)\s+(tcp|udp|sctp|dccp)\s+([0-9][0-9, -]*)$`)

@@ -117,32 +117,6 @@ func lines(s string) []string {
 	return out
 }
 
-func intDict[V any](m map[int]V, value func(V) starlark.Value) *starlark.Dict {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	d := starlark.NewDict(len(m))
-	for _, k := range keys {
-		_ = d.SetKey(starlark.MakeInt(k), value(m[k]))
-	}
-	return d
-}
-
-func structDict[V any](m map[string]V, value func(V) starlark.Value) *starlark.Dict {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	d := starlark.NewDict(len(m))
-	for _, k := range keys {
-		_ = d.SetKey(starlark.String(k), value(m[k]))
-	}
-	return d
-}
-
 // --- cpus, memory, kernel, modules, locales, timezone, fqdn
 
 const cpusProbe = `getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo`
@@ -279,17 +253,11 @@ func parseModules(out string) map[string]KernelModule {
 }
 
 func readLocales(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	out, code, err := h.probeExit(ctx, ctl, "command -v locale >/dev/null 2>&1 || exit 3; locale -a")
+	out, _, err := h.probeFound(ctx, ctl, "command -v locale >/dev/null 2>&1 || exit 3; locale -a", exitStatus("locale -a"))
 	if err != nil {
 		return nil, err
 	}
-	switch code {
-	case 0:
-		return strList(parseLocales(out)), nil
-	case 3:
-		return strList(nil), nil
-	}
-	return nil, fmt.Errorf("locale -a exited with status %d", code)
+	return strList(parseLocales(out)), nil // no locale: none
 }
 
 func parseLocales(out string) []string {
@@ -1162,16 +1130,9 @@ var sshdMulti = map[string]bool{
 var sshdSplit = map[string]bool{"acceptenv": true, "allowusers": true, "denyusers": true, "allowgroups": true, "denygroups": true}
 
 func readSSHDConfig(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	out, code, err := h.probeExit(ctx, ctl, sshdProbe)
-	if err != nil {
-		return nil, err
-	}
-	switch code {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("reading sshd's configuration exited with status %d", code)
+	out, found, err := h.probeFound(ctx, ctl, sshdProbe, exitStatus("reading sshd's configuration"))
+	if !found {
+		return starlark.None, err
 	}
 	cfg := parseSSHD(out)
 	d := starlark.NewDict(len(cfg))

@@ -3,7 +3,6 @@ package builtins
 import (
 	"context"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -217,17 +216,13 @@ func readMysqlDatabases(ctx context.Context, h *Host, ctl Control, args []string
 	if err != nil || !ok {
 		return starlark.None, err
 	}
-	dbs := parseMysqlDatabases(out)
-	d := starlark.NewDict(len(dbs))
-	for _, name := range slices.Sorted(maps.Keys(dbs)) {
-		db := dbs[name]
-		_ = d.SetKey(starlark.String(name), newStruct("mysql_database", starlark.StringDict{
+	return structDict(parseMysqlDatabases(out), func(db mysqlDatabase) starlark.Value {
+		return newStruct("mysql_database", starlark.StringDict{
 			"character_set":  starlark.String(db.Charset),
 			"collation_name": starlark.String(db.Collation),
 			"tables":         starlark.MakeInt(db.Tables),
-		}))
-	}
-	return d, nil
+		})
+	}), nil
 }
 
 // mysqlUser is one account of the mysql_users fact.
@@ -259,23 +254,19 @@ func readMysqlUsers(ctx context.Context, h *Host, ctl Control, args []string) (s
 	if err != nil || !ok {
 		return starlark.None, err
 	}
-	users := parseMysqlUsers(out)
-	d := starlark.NewDict(len(users))
-	for _, key := range slices.Sorted(maps.Keys(users)) {
-		u := users[key]
+	return structDict(parseMysqlUsers(out), func(u mysqlUser) starlark.Value {
 		var plugin starlark.Value = starlark.None
 		if u.Plugin != "" && u.Plugin != "NULL" {
 			plugin = starlark.String(u.Plugin)
 		}
-		_ = d.SetKey(starlark.String(key), newStruct("mysql_user", starlark.StringDict{
+		return newStruct("mysql_user", starlark.StringDict{
 			"user":       starlark.String(u.User),
 			"host":       starlark.String(u.Host),
 			"privileges": strList(u.Privileges),
 			"plugin":     plugin,
 			"is_role":    starlark.Bool(u.IsRole),
-		}))
-	}
-	return d, nil
+		})
+	}), nil
 }
 
 // mysqlString writes s as a MySQL string literal (quotes and backslashes
@@ -389,12 +380,7 @@ func readMysqlGrants(ctx context.Context, h *Host, ctl Control, args []string) (
 	if err != nil || !ok || code == 1141 {
 		return starlark.None, err
 	}
-	grants := parseMysqlGrants(out)
-	d := starlark.NewDict(len(grants))
-	for _, key := range slices.Sorted(maps.Keys(grants)) {
-		_ = d.SetKey(starlark.String(key), strList(grants[key]))
-	}
-	return d, nil
+	return structDict(parseMysqlGrants(out), func(privs []string) starlark.Value { return strList(privs) }), nil
 }
 
 // mysqlDumpFailed is what the dump probe prints on stderr when mysqldump
@@ -440,15 +426,12 @@ func readMysqlQuery(ctx context.Context, h *Host, ctl Control, args []string) (s
 	}
 	var rows []starlark.Value
 	for _, r := range parseMysqlBatch(out) {
-		d := starlark.NewDict(len(r))
-		for _, col := range slices.Sorted(maps.Keys(r)) {
-			var v starlark.Value = starlark.String(r[col])
-			if r[col] == "NULL" {
-				v = starlark.None
+		rows = append(rows, structDict(r, func(v string) starlark.Value {
+			if v == "NULL" {
+				return starlark.None
 			}
-			_ = d.SetKey(starlark.String(col), v)
-		}
-		rows = append(rows, d)
+			return starlark.String(v)
+		}))
 	}
 	return starlark.NewList(rows), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -73,11 +72,17 @@ func pep503(name string) string {
 var pep503Runs = regexp.MustCompile(`[-_.]+`)
 
 func readPipPackages(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, ok, err := h.toolProbe(ctx, ctl, args[0]+" list --format=json --disable-pip-version-check")
+	return h.toolVersions(ctx, ctl, args[0]+" list --format=json --disable-pip-version-check", parsePipList)
+}
+
+// toolVersions runs script with toolProbe and reads its output with parse
+// into a dict from name to version: empty where the tool is missing.
+func (h *Host) toolVersions(ctx context.Context, ctl Control, script string, parse func(string) (map[string]string, error), accept ...int) (starlark.Value, error) {
+	out, ok, err := h.toolProbe(ctx, ctl, script, accept...)
 	if err != nil || !ok {
 		return starlark.NewDict(0), err
 	}
-	m, err := parsePipList(out)
+	m, err := parse(out)
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +131,7 @@ func readNpmPackages(ctx context.Context, h *Host, ctl Control, args []string) (
 	}
 	// npm ls exits 1 when the tree has problems (a dependency missing,
 	// one extraneous) and still prints it.
-	out, ok, err := h.toolProbe(ctx, ctl, fmt.Sprintf(npmProbe, connectors.Quote(dir)), 1)
-	if err != nil || !ok {
-		return starlark.NewDict(0), err
-	}
-	m, err := parseNpmLs(out)
-	if err != nil {
-		return nil, err
-	}
-	return stringDict(m), nil
+	return h.toolVersions(ctx, ctl, fmt.Sprintf(npmProbe, connectors.Quote(dir)), parseNpmLs, 1)
 }
 
 // parseNpmLs parses `npm ls --json --depth=0`. An error other than the
@@ -170,12 +167,7 @@ func readGemPackages(ctx context.Context, h *Host, ctl Control, _ []string) (sta
 	if err != nil || !ok {
 		return starlark.NewDict(0), err
 	}
-	m := parseGemList(out)
-	d := starlark.NewDict(len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		_ = d.SetKey(starlark.String(k), strList(m[k]))
-	}
-	return d, nil
+	return structDict(parseGemList(out), func(versions []string) starlark.Value { return strList(versions) }), nil
 }
 
 var gemLine = regexp.MustCompile(`^(\S+) \((.*)\)$`)
@@ -202,15 +194,7 @@ func parseGemList(out string) map[string][]string {
 }
 
 func readPipxPackages(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, ok, err := h.toolProbe(ctx, ctl, args[0]+" list --json")
-	if err != nil || !ok {
-		return starlark.NewDict(0), err
-	}
-	m, err := parsePipxList(out)
-	if err != nil {
-		return nil, err
-	}
-	return stringDict(m), nil
+	return h.toolVersions(ctx, ctl, args[0]+" list --json", parsePipxList)
 }
 
 // parsePipxList parses `pipx list --json`: its venvs, each with the main
@@ -253,18 +237,17 @@ func readSnapPackages(ctx context.Context, h *Host, ctl Control, _ []string) (st
 	if err != nil || !ok {
 		return starlark.NewDict(0), err
 	}
-	snaps := parseSnapList(out)
-	d := starlark.NewDict(len(snaps))
-	for _, s := range snaps {
-		_ = d.SetKey(starlark.String(s.Name), newStruct("snap", starlark.StringDict{
-			"version":   starlark.String(s.Version),
-			"revision":  starlark.String(s.Revision),
-			"tracking":  starlark.String(s.Tracking),
-			"publisher": starlark.String(s.Publisher),
-			"notes":     starlark.String(s.Notes),
-		}))
-	}
-	return d, nil
+	return keyedDict(parseSnapList(out), func(s snap) string { return s.Name }), nil
+}
+
+func (s snap) value() starlark.Value {
+	return newStruct("snap", starlark.StringDict{
+		"version":   starlark.String(s.Version),
+		"revision":  starlark.String(s.Revision),
+		"tracking":  starlark.String(s.Tracking),
+		"publisher": starlark.String(s.Publisher),
+		"notes":     starlark.String(s.Notes),
+	})
 }
 
 // parseSnapList parses `snap list`: a header line, then one line a snap
@@ -286,15 +269,12 @@ func readFlatpakPackages(ctx context.Context, h *Host, ctl Control, _ []string) 
 	if err != nil || !ok {
 		return starlark.NewDict(0), err
 	}
-	m := parseFlatpakList(out)
-	d := starlark.NewDict(len(m))
-	for _, id := range slices.Sorted(maps.Keys(m)) {
-		_ = d.SetKey(starlark.String(id), newStruct("flatpak", starlark.StringDict{
-			"branches": strList(m[id].branches),
-			"origins":  strList(m[id].origins),
-		}))
-	}
-	return d, nil
+	return structDict(parseFlatpakList(out), func(r flatpakRefs) starlark.Value {
+		return newStruct("flatpak", starlark.StringDict{
+			"branches": strList(r.branches),
+			"origins":  strList(r.origins),
+		})
+	}), nil
 }
 
 // flatpakRefs are the branches and origins of one flatpak ID.

@@ -90,11 +90,7 @@ func readAptSources(ctx context.Context, h *Host, ctl Control, _ []string) (star
 	if err != nil {
 		return nil, err
 	}
-	var vs []starlark.Value
-	for _, s := range parseAptSources(out) {
-		vs = append(vs, s.value())
-	}
-	return starlark.NewList(vs), nil
+	return valueList(parseAptSources(out)), nil
 }
 
 // aptSource is one source: one type, URI and suite.
@@ -243,11 +239,7 @@ func readAptKeys(ctx context.Context, h *Host, ctl Control, _ []string) (starlar
 	if err != nil {
 		return nil, err
 	}
-	d := starlark.NewDict(len(keys))
-	for _, k := range keys {
-		_ = d.SetKey(starlark.String(k.KeyID), k.value())
-	}
-	return d, nil
+	return keyedDict(keys, func(k pgpKey) string { return k.KeyID }), nil
 }
 
 // pgpKey is a primary OpenPGP public key of a keyring.
@@ -445,16 +437,11 @@ func dearmor(data []byte) [][]byte {
 
 func readDebPackage(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, code, err := h.probeExit(ctx, ctl, "[ -f "+p+" ] || exit 3; dpkg-deb -f "+p+" Package Version Architecture")
-	if err != nil {
-		return nil, err
-	}
-	switch code {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("dpkg-deb -f %s exited with status %d: is it a .deb file, and is dpkg-deb on the host?", args[0], code)
+	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; dpkg-deb -f "+p+" Package Version Architecture", func(res connectors.Result) error {
+		return fmt.Errorf("dpkg-deb -f %s exited with status %d: is it a .deb file, and is dpkg-deb on the host?", args[0], res.ExitCode)
+	})
+	if !found {
+		return starlark.None, err
 	}
 	f := parseControlFields(out)
 	if f["Package"] == "" || f["Version"] == "" {
@@ -480,16 +467,11 @@ func parseControlFields(out string) map[string]string {
 
 func readRpmPackage(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, code, err := h.probeExit(ctx, ctl, "[ -f "+p+" ] || exit 3; rpm -qp --nosignature --qf '%{NAME}|%{EPOCH}|%{VERSION}-%{RELEASE}|%{ARCH}\\n' -- "+p)
-	if err != nil {
-		return nil, err
-	}
-	switch code {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("rpm -qp %s exited with status %d: is it an .rpm file, and is rpm on the host?", args[0], code)
+	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; rpm -qp --nosignature --qf '%{NAME}|%{EPOCH}|%{VERSION}-%{RELEASE}|%{ARCH}\\n' -- "+p, func(res connectors.Result) error {
+		return fmt.Errorf("rpm -qp %s exited with status %d: is it an .rpm file, and is rpm on the host?", args[0], res.ExitCode)
+	})
+	if !found {
+		return starlark.None, err
 	}
 	r, ok := parseRpmQuery(out)
 	if !ok {
@@ -524,12 +506,7 @@ func readRpmRepos(ctx context.Context, h *Host, ctl Control, _ []string) (starla
 	if err != nil {
 		return nil, err
 	}
-	repos := parseRpmRepos(out)
-	d := starlark.NewDict(len(repos))
-	for _, r := range repos {
-		_ = d.SetKey(starlark.String(r.ID), r.value())
-	}
-	return d, nil
+	return keyedDict(parseRpmRepos(out), func(r rpmRepo) string { return r.ID }), nil
 }
 
 // rpmRepo is one [section] of a .repo file.
@@ -621,15 +598,12 @@ func readRpmKeys(ctx context.Context, h *Host, ctl Control, _ []string) (starlar
 	if err != nil {
 		return nil, err
 	}
-	keys := parseRpmKeys(out)
-	d := starlark.NewDict(len(keys))
-	for _, id := range sortedKeys(keys) {
-		_ = d.SetKey(starlark.String(id), newStruct("rpm_key", starlark.StringDict{
-			"release": starlark.String(keys[id][0]),
-			"summary": starlark.String(keys[id][1]),
-		}))
-	}
-	return d, nil
+	return structDict(parseRpmKeys(out), func(k [2]string) starlark.Value {
+		return newStruct("rpm_key", starlark.StringDict{
+			"release": starlark.String(k[0]),
+			"summary": starlark.String(k[1]),
+		})
+	}), nil
 }
 
 // parseRpmKeys parses VERSION|RELEASE|SUMMARY lines of the gpg-pubkey

@@ -200,24 +200,13 @@ func readPostgresqlRoles(ctx context.Context, h *Host, ctl Control, args []strin
 }
 
 func parsePostgresqlRoles(rows [][]string) (*starlark.Dict, error) {
-	d := starlark.NewDict(len(rows))
-	for _, r := range rows {
-		if len(r) != 10 {
-			return nil, fmt.Errorf("psql printed a row of %d fields for pg_roles, want 10: %q", len(r), r)
-		}
-		limit, err := strconv.Atoi(r[8])
-		if err != nil {
-			return nil, fmt.Errorf("pg_roles: connection limit %q of %s: %w", r[8], r[0], err)
-		}
-		fields := starlark.StringDict{"connection_limit": starlark.MakeInt(limit), "valid_until": optString(r[9])}
+	return psqlCatalog(rows, "pg_roles", 10, "postgresql_role", func(r []string) starlark.StringDict {
+		fields := starlark.StringDict{"valid_until": optString(r[9])}
 		for i, k := range []string{"superuser", "inherit", "createrole", "createdb", "login", "replication", "bypassrls"} {
 			fields[k] = starlark.Bool(r[1+i] == "t")
 		}
-		if err := d.SetKey(starlark.String(r[0]), newStruct("postgresql_role", fields)); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
+		return fields
+	})
 }
 
 const postgresqlDatabasesQuery = `SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, COALESCE(t.spcname, ''), d.datistemplate, d.datallowconn, d.datconnlimit FROM pg_catalog.pg_database d LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace ORDER BY d.datname`
@@ -231,16 +220,8 @@ func readPostgresqlDatabases(ctx context.Context, h *Host, ctl Control, args []s
 }
 
 func parsePostgresqlDatabases(rows [][]string) (*starlark.Dict, error) {
-	d := starlark.NewDict(len(rows))
-	for _, r := range rows {
-		if len(r) != 9 {
-			return nil, fmt.Errorf("psql printed a row of %d fields for pg_database, want 9: %q", len(r), r)
-		}
-		limit, err := strconv.Atoi(r[8])
-		if err != nil {
-			return nil, fmt.Errorf("pg_database: connection limit %q of %s: %w", r[8], r[0], err)
-		}
-		fields := starlark.StringDict{
+	return psqlCatalog(rows, "pg_database", 9, "postgresql_database", func(r []string) starlark.StringDict {
+		return starlark.StringDict{
 			"owner":             starlark.String(r[1]),
 			"encoding":          starlark.String(r[2]),
 			"collate":           starlark.String(r[3]),
@@ -248,9 +229,27 @@ func parsePostgresqlDatabases(rows [][]string) (*starlark.Dict, error) {
 			"tablespace":        starlark.String(r[5]),
 			"is_template":       starlark.Bool(r[6] == "t"),
 			"allow_connections": starlark.Bool(r[7] == "t"),
-			"connection_limit":  starlark.MakeInt(limit),
 		}
-		if err := d.SetKey(starlark.String(r[0]), newStruct("postgresql_database", fields)); err != nil {
+	})
+}
+
+// psqlCatalog reads the rows of a catalog query whose rows have width
+// fields, the object's name first and its connection limit ninth, into a
+// dict from name to a struct named name of the fields that fields reads
+// and connection_limit.
+func psqlCatalog(rows [][]string, catalog string, width int, name string, fields func(r []string) starlark.StringDict) (*starlark.Dict, error) {
+	d := starlark.NewDict(len(rows))
+	for _, r := range rows {
+		if len(r) != width {
+			return nil, fmt.Errorf("psql printed a row of %d fields for %s, want %d: %q", len(r), catalog, width, r)
+		}
+		limit, err := strconv.Atoi(r[8])
+		if err != nil {
+			return nil, fmt.Errorf("%s: connection limit %q of %s: %w", catalog, r[8], r[0], err)
+		}
+		f := fields(r)
+		f["connection_limit"] = starlark.MakeInt(limit)
+		if err := d.SetKey(starlark.String(r[0]), newStruct(name, f)); err != nil {
 			return nil, err
 		}
 	}

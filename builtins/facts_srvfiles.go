@@ -6,8 +6,6 @@ package builtins
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -33,29 +31,17 @@ if c != None and c.get("core.filemode") == ["false"]:
 const fileFlagsProbe = `: lsattr; p=%s; [ -e "$p" ] || [ -L "$p" ] || exit 3; command -v lsattr >/dev/null 2>&1 || { echo 'lsattr is not installed (the e2fsprogs package)' >&2; exit 4; }; lsattr -d -- "$p"`
 
 func readFileFlags(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	res, err := h.run(ctx, fmt.Sprintf(fileFlagsProbe, connectors.Quote(args[0])), ctl, "")
-	if err == nil {
-		err = whole(res)
+	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(fileFlagsProbe, connectors.Quote(args[0])), func(res connectors.Result) error {
+		return fmt.Errorf("cannot read the attributes of %s: %s", args[0], strings.TrimSpace(string(res.Stderr)))
+	})
+	if !found {
+		return starlark.None, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	switch res.ExitCode {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("cannot read the attributes of %s: %s", args[0], strings.TrimSpace(string(res.Stderr)))
-	}
-	flags, err := parseLsattr(string(res.Stdout))
+	flags, err := parseLsattr(out)
 	if err != nil {
 		return nil, fmt.Errorf("attributes of %s: %w", args[0], err)
 	}
-	out := make([]starlark.Value, len(flags))
-	for i, f := range flags {
-		out[i] = starlark.String(f)
-	}
-	return starlark.NewList(out), nil
+	return strList(flags), nil
 }
 
 // parseLsattr returns the attribute letters of the first line of `lsattr
@@ -107,17 +93,7 @@ func readGitConfig(ctx context.Context, h *Host, ctl Control, args []string) (st
 	default:
 		return nil, fmt.Errorf("git config --list in %s exited with status %d", scope, code)
 	}
-	d := starlark.NewDict(0)
-	m := parseGitConfigList(out)
-	for _, key := range slices.Sorted(maps.Keys(m)) {
-		values := m[key]
-		l := make([]starlark.Value, len(values))
-		for i, v := range values {
-			l[i] = starlark.String(v)
-		}
-		d.SetKey(starlark.String(key), starlark.NewList(l))
-	}
-	return d, nil
+	return structDict(parseGitConfigList(out), func(values []string) starlark.Value { return strList(values) }), nil
 }
 
 // parseGitConfigList parses `git config --list -z`: entries end in NUL,

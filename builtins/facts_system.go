@@ -3,15 +3,12 @@ package builtins
 import (
 	"context"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"github.com/star-deploy/star-deploy/connectors"
 )
@@ -60,16 +57,6 @@ print(text.strip() if text else "no hostname file")`, read: readContent},
 		{Name: "crontab", Args: []string{"user"}, Doc: "The crontab of user as `crontab -l` prints it, or \"\" when the user has none.",
 			Example: `print(fact("crontab", "root"))`, read: readCrontab},
 	}
-}
-
-// probeExit runs script and returns stdout and the exit code, failing only
-// when the command could not run at all.
-func (h *Host) probeExit(ctx context.Context, ctl Control, script string) (string, int, error) {
-	res, err := h.run(ctx, script, ctl, "")
-	if err == nil {
-		err = whole(res)
-	}
-	return string(res.Stdout), res.ExitCode, err
 }
 
 // account is one line of passwd.
@@ -157,31 +144,6 @@ func parseGroup(s string) []group {
 	return out
 }
 
-func strList(ss []string) *starlark.List {
-	vs := make([]starlark.Value, len(ss))
-	for i, s := range ss {
-		vs[i] = starlark.String(s)
-	}
-	return starlark.NewList(vs)
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
-// optString is s as a Starlark string, or None when it is empty.
-func optString(s string) starlark.Value {
-	if s == "" {
-		return starlark.None
-	}
-	return starlark.String(s)
-}
-
-func newStruct(name string, d starlark.StringDict) *starlarkstruct.Struct {
-	return starlarkstruct.FromStringDict(starlark.String(name), d)
-}
-
 func readUsers(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
 	accounts, groups, err := readAccounts(ctx, h, ctl)
 	if err != nil {
@@ -251,15 +213,6 @@ func readPackages(ctx context.Context, h *Host, ctl Control, _ []string) (starla
 		return nil, err
 	}
 	return stringDict(parsePackages(out)), nil
-}
-
-// stringDict returns m as a Starlark dict with sorted keys.
-func stringDict(m map[string]string) *starlark.Dict {
-	d := starlark.NewDict(len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		_ = d.SetKey(starlark.String(k), starlark.String(m[k]))
-	}
-	return d
 }
 
 var apkName = regexp.MustCompile(`^(.+)-([^-]+-r\d+)$`)
@@ -389,15 +342,9 @@ git symbolic-ref --short -q HEAD || echo
 git config --get remote.origin.url || echo`
 
 func readGit(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, code, err := h.probeExit(ctx, ctl, fmt.Sprintf(gitProbe, connectors.Quote(args[0])))
-	if err != nil {
-		return nil, err
-	}
-	if code == 3 {
-		return starlark.None, nil
-	}
-	if code != 0 {
-		return nil, fmt.Errorf("git in %s exited with status %d", args[0], code)
+	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(gitProbe, connectors.Quote(args[0])), exitStatus("git in "+args[0]))
+	if !found {
+		return starlark.None, err
 	}
 	lines := strings.Split(out, "\n")
 	for len(lines) < 3 {
@@ -484,17 +431,13 @@ func validSysctlKey(k string) bool {
 
 func readContent(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, code, err := h.probeExit(ctx, ctl, "[ -e "+p+" ] || exit 3; cat -- "+p)
-	if err != nil {
-		return nil, err
+	out, found, err := h.probeFound(ctx, ctl, "[ -e "+p+" ] || exit 3; cat -- "+p, func(res connectors.Result) error {
+		return fmt.Errorf("cannot read %s (cat exited with status %d)", args[0], res.ExitCode)
+	})
+	if !found {
+		return starlark.None, err
 	}
-	switch code {
-	case 0:
-		return starlark.String(out), nil
-	case 3:
-		return starlark.None, nil
-	}
-	return nil, fmt.Errorf("cannot read %s (cat exited with status %d)", args[0], code)
+	return starlark.String(out), nil
 }
 
 func readSHA256(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
@@ -525,29 +468,17 @@ find . -mindepth 1 -exec sh -c 'for p; do
 done' sh {} +`
 
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, code, err := h.probeExit(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])))
-	if err != nil {
-		return nil, err
+	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])), func(res connectors.Result) error {
+		return fmt.Errorf("cannot list %s (find exited with status %d)", args[0], res.ExitCode)
+	})
+	if !found {
+		return starlark.None, err
 	}
-	switch code {
-	case 0:
-	case 3:
-		return starlark.None, nil
-	default:
-		return nil, fmt.Errorf("cannot list %s (find exited with status %d)", args[0], code)
-	}
-	type entry struct{ path, typ string }
-	var entries []entry
+	types := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
-		typ, p, ok := strings.Cut(line, " ./")
-		if ok {
-			entries = append(entries, entry{p, typ})
+		if typ, p, ok := strings.Cut(line, " ./"); ok {
+			types[p] = typ
 		}
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
-	d := starlark.NewDict(len(entries))
-	for _, e := range entries {
-		_ = d.SetKey(starlark.String(e.path), starlark.String(e.typ))
-	}
-	return d, nil
+	return stringDict(types), nil
 }
