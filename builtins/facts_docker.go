@@ -487,4 +487,3 @@ func (v dockerVolume) value() starlark.Value {
 		"options":    stringDict(v.Options),
 	})
 }
-
