@@ -15,14 +15,22 @@ import (
 // The captures in testdata/facts/docker come from this machine's Docker
 // engine (see the README there).
 
-func TestParseDockerContainers(t *testing.T) {
-	cs, err := parseDockerContainers(readCapture(t, "docker/containers.json"))
+// parseTwo parses data, the capture of two objects, and fails t unless
+// parse reads two.
+func parseTwo[T any](t *testing.T, parse func([]byte) ([]T, error), data []byte) []T {
+	t.Helper()
+	xs, err := parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 2 {
-		t.Fatalf("got %d containers, want 2", len(cs))
+	if len(xs) != 2 {
+		t.Fatalf("got %d objects, want 2: %+v", len(xs), xs)
 	}
+	return xs
+}
+
+func TestParseDockerContainers(t *testing.T) {
+	cs := parseTwo(t, parseDockerContainers, readCapture(t, "docker/containers.json"))
 	web, stopped := cs[0], cs[1]
 	want := dockerContainer{
 		ID:         "10ee84e3f3203b5c7c9ccf10a776501b70575db818e5e919ee830387a7f91e8f",
@@ -57,13 +65,7 @@ func TestParseDockerContainers(t *testing.T) {
 func TestParseDockerImages(t *testing.T) {
 	// Listed once per tag by docker image ls: kept once.
 	data := readCapture(t, "docker/images.json")
-	imgs, err := parseDockerImages(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(imgs) != 2 {
-		t.Fatalf("got %d images, want 2", len(imgs))
-	}
+	imgs := parseTwo(t, parseDockerImages, data)
 	app, base := imgs[0], imgs[1]
 	want := dockerImage{
 		ID:      "sha256:e3f84ff98a0d2ae81418dfce4f86fff1c1093ec559981ca43f880b679be7183b",
