@@ -105,16 +105,23 @@ func readDockerObjects[T valuer](kind, ls string, parse func([]byte) ([]T, error
 	}
 }
 
-// decodeInspect decodes the JSON array of a docker inspect into out;
-// empty output is no objects.
-func decodeInspect(kind string, data []byte, out any) error {
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil
+// decodeInspect decodes the JSON array of a docker inspect of kind (empty
+// output is no objects) and makes a record of each object with record,
+// leaving out those it says no to.
+func decodeInspect[R, T any](kind string, data []byte, record func(R) (T, bool)) ([]T, error) {
+	var raw []R
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("parse the output of docker %s inspect: %w", kind, err)
+		}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("parse the output of docker %s inspect: %w", kind, err)
+	out := make([]T, 0, len(raw))
+	for _, r := range raw {
+		if t, ok := record(r); ok {
+			out = append(out, t)
+		}
 	}
-	return nil
+	return out, nil
 }
 
 // dockerContainer is the part of `docker container inspect` that the
@@ -169,12 +176,7 @@ type containerInspect struct {
 
 // parseDockerContainers parses the output of `docker container inspect`.
 func parseDockerContainers(data []byte) ([]dockerContainer, error) {
-	var raw []containerInspect
-	if err := decodeInspect("container", data, &raw); err != nil {
-		return nil, err
-	}
-	out := make([]dockerContainer, 0, len(raw))
-	for _, r := range raw {
+	return decodeInspect("container", data, func(r containerInspect) (dockerContainer, bool) {
 		c := dockerContainer{
 			ID:         r.ID,
 			Name:       strings.TrimPrefix(r.Name, "/"),
@@ -203,9 +205,8 @@ func parseDockerContainers(data []byte) ([]dockerContainer, error) {
 		case c.RestartPolicy == "on-failure" && r.HostConfig.RestartPolicy.MaximumRetryCount > 0:
 			c.RestartPolicy += ":" + strconv.Itoa(r.HostConfig.RestartPolicy.MaximumRetryCount)
 		}
-		out = append(out, c)
-	}
-	return out, nil
+		return c, true
+	})
 }
 
 // portSpec spells a port binding as `-p` takes it: [IP:][HOSTPORT:]PORT/PROTO,
@@ -328,18 +329,13 @@ type imageInspect struct {
 // parseDockerImages parses the output of `docker image inspect`; an image
 // listed twice (once per tag) is kept once.
 func parseDockerImages(data []byte) ([]dockerImage, error) {
-	var raw []imageInspect
-	if err := decodeInspect("image", data, &raw); err != nil {
-		return nil, err
-	}
-	var out []dockerImage
 	seen := map[string]bool{}
-	for _, r := range raw {
+	return decodeInspect("image", data, func(r imageInspect) (dockerImage, bool) {
 		if seen[r.ID] {
-			continue
+			return dockerImage{}, false
 		}
 		seen[r.ID] = true
-		out = append(out, dockerImage{
+		return dockerImage{
 			ID:         r.ID,
 			Created:    r.Created,
 			Size:       r.Size,
@@ -350,9 +346,8 @@ func parseDockerImages(data []byte) ([]dockerImage, error) {
 			Env:        envMap(r.Config.Env),
 			Labels:     nonNil(r.Config.Labels),
 			Volumes:    nonNilList(slices.Sorted(maps.Keys(r.Config.Volumes))),
-		})
-	}
-	return out, nil
+		}, true
+	})
 }
 
 func (i dockerImage) value() starlark.Value {
@@ -397,12 +392,7 @@ type networkInspect struct {
 
 // parseDockerNetworks parses the output of `docker network inspect`.
 func parseDockerNetworks(data []byte) ([]dockerNetwork, error) {
-	var raw []networkInspect
-	if err := decodeInspect("network", data, &raw); err != nil {
-		return nil, err
-	}
-	out := make([]dockerNetwork, 0, len(raw))
-	for _, r := range raw {
+	return decodeInspect("network", data, func(r networkInspect) (dockerNetwork, bool) {
 		n := dockerNetwork{
 			ID: r.ID, Name: r.Name, Driver: r.Driver, Scope: r.Scope,
 			Internal: r.Internal, Attachable: r.Attachable, IPv6: r.EnableIPv6,
@@ -421,9 +411,8 @@ func parseDockerNetworks(data []byte) ([]dockerNetwork, error) {
 			n.Containers = append(n.Containers, c.Name)
 		}
 		slices.Sort(n.Containers)
-		out = append(out, n)
-	}
-	return out, nil
+		return n, true
+	})
 }
 
 func (n dockerNetwork) value() starlark.Value {
@@ -462,18 +451,12 @@ type volumeInspect struct {
 
 // parseDockerVolumes parses the output of `docker volume inspect`.
 func parseDockerVolumes(data []byte) ([]dockerVolume, error) {
-	var raw []volumeInspect
-	if err := decodeInspect("volume", data, &raw); err != nil {
-		return nil, err
-	}
-	out := make([]dockerVolume, 0, len(raw))
-	for _, r := range raw {
-		out = append(out, dockerVolume{
+	return decodeInspect("volume", data, func(r volumeInspect) (dockerVolume, bool) {
+		return dockerVolume{
 			Name: r.Name, Driver: r.Driver, Mountpoint: r.Mountpoint, Scope: r.Scope, Created: r.CreatedAt,
 			Labels: nonNil(r.Labels), Options: nonNil(r.Options),
-		})
-	}
-	return out, nil
+		}, true
+	})
 }
 
 func (v dockerVolume) value() starlark.Value {
