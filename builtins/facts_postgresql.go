@@ -191,13 +191,7 @@ func parsePsqlRows(out []byte) [][]string {
 
 const postgresqlRolesQuery = `SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, COALESCE(rolvaliduntil::text, '') FROM pg_catalog.pg_roles ORDER BY rolname`
 
-func readPostgresqlRoles(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	rows, _, _, err := h.psqlRows(ctx, ctl, args[0], postgresqlRolesQuery)
-	if err != nil {
-		return nil, err
-	}
-	return parsePostgresqlRoles(rows)
-}
+var readPostgresqlRoles = readPsqlCatalog(postgresqlRolesQuery, parsePostgresqlRoles)
 
 func parsePostgresqlRoles(rows [][]string) (*starlark.Dict, error) {
 	return psqlCatalog(rows, "pg_roles", 10, "postgresql_role", func(r []string) starlark.StringDict {
@@ -211,13 +205,7 @@ func parsePostgresqlRoles(rows [][]string) (*starlark.Dict, error) {
 
 const postgresqlDatabasesQuery = `SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, COALESCE(t.spcname, ''), d.datistemplate, d.datallowconn, d.datconnlimit FROM pg_catalog.pg_database d LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace ORDER BY d.datname`
 
-func readPostgresqlDatabases(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	rows, _, _, err := h.psqlRows(ctx, ctl, args[0], postgresqlDatabasesQuery)
-	if err != nil {
-		return nil, err
-	}
-	return parsePostgresqlDatabases(rows)
-}
+var readPostgresqlDatabases = readPsqlCatalog(postgresqlDatabasesQuery, parsePostgresqlDatabases)
 
 func parsePostgresqlDatabases(rows [][]string) (*starlark.Dict, error) {
 	return psqlCatalog(rows, "pg_database", 9, "postgresql_database", func(r []string) starlark.StringDict {
@@ -231,6 +219,18 @@ func parsePostgresqlDatabases(rows [][]string) (*starlark.Dict, error) {
 			"allow_connections": starlark.Bool(r[7] == "t"),
 		}
 	})
+}
+
+// readPsqlCatalog reads a catalog fact: the rows of query (run with the
+// connection of args[0]), read by parse.
+func readPsqlCatalog(query string, parse func([][]string) (*starlark.Dict, error)) readFunc {
+	return func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+		rows, _, _, err := h.psqlRows(ctx, ctl, args[0], query)
+		if err != nil {
+			return nil, err
+		}
+		return parse(rows)
+	}
 }
 
 // psqlCatalog reads the rows of a catalog query whose rows have width
