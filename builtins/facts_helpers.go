@@ -53,10 +53,11 @@ func (h *Host) probeFound(ctx context.Context, ctl Control, script string, faile
 	return "", false, failed(res)
 }
 
-// exitStatus is a failed for probeFound: what exited with status N.
-func exitStatus(what string) func(connectors.Result) error {
+// exitedf is a failed for probeFound: the error of format and args, with
+// the exit status as the last argument.
+func exitedf(format string, args ...any) func(connectors.Result) error {
 	return func(res connectors.Result) error {
-		return fmt.Errorf("%s exited with status %d", what, res.ExitCode)
+		return fmt.Errorf(format, append(args, res.ExitCode)...)
 	}
 }
 

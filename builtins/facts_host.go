@@ -253,7 +253,7 @@ func parseModules(out string) map[string]KernelModule {
 }
 
 func readLocales(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	out, _, err := h.probeFound(ctx, ctl, "command -v locale >/dev/null 2>&1 || exit 3; locale -a", exitStatus("locale -a"))
+	out, _, err := h.probeFound(ctx, ctl, "command -v locale >/dev/null 2>&1 || exit 3; locale -a", exitedf("locale -a exited with status %d"))
 	if err != nil {
 		return nil, err
 	}
@@ -1130,7 +1130,7 @@ var sshdMulti = map[string]bool{
 var sshdSplit = map[string]bool{"acceptenv": true, "allowusers": true, "denyusers": true, "allowgroups": true, "denygroups": true}
 
 func readSSHDConfig(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
-	out, found, err := h.probeFound(ctx, ctl, sshdProbe, exitStatus("reading sshd's configuration"))
+	out, found, err := h.probeFound(ctx, ctl, sshdProbe, exitedf("reading sshd's configuration exited with status %d"))
 	if !found {
 		return starlark.None, err
 	}

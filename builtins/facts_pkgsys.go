@@ -437,9 +437,7 @@ func dearmor(data []byte) [][]byte {
 
 func readDebPackage(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; dpkg-deb -f "+p+" Package Version Architecture", func(res connectors.Result) error {
-		return fmt.Errorf("dpkg-deb -f %s exited with status %d: is it a .deb file, and is dpkg-deb on the host?", args[0], res.ExitCode)
-	})
+	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; dpkg-deb -f "+p+" Package Version Architecture", exitedf("dpkg-deb -f %s exited with status %d: is it a .deb file, and is dpkg-deb on the host?", args[0]))
 	if !found {
 		return starlark.None, err
 	}
@@ -467,9 +465,7 @@ func parseControlFields(out string) map[string]string {
 
 func readRpmPackage(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; rpm -qp --nosignature --qf '%{NAME}|%{EPOCH}|%{VERSION}-%{RELEASE}|%{ARCH}\\n' -- "+p, func(res connectors.Result) error {
-		return fmt.Errorf("rpm -qp %s exited with status %d: is it an .rpm file, and is rpm on the host?", args[0], res.ExitCode)
-	})
+	out, found, err := h.probeFound(ctx, ctl, "[ -f "+p+" ] || exit 3; rpm -qp --nosignature --qf '%{NAME}|%{EPOCH}|%{VERSION}-%{RELEASE}|%{ARCH}\\n' -- "+p, exitedf("rpm -qp %s exited with status %d: is it an .rpm file, and is rpm on the host?", args[0]))
 	if !found {
 		return starlark.None, err
 	}

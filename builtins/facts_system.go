@@ -342,7 +342,7 @@ git symbolic-ref --short -q HEAD || echo
 git config --get remote.origin.url || echo`
 
 func readGit(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(gitProbe, connectors.Quote(args[0])), exitStatus("git in "+args[0]))
+	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(gitProbe, connectors.Quote(args[0])), exitedf("git in %s exited with status %d", args[0]))
 	if !found {
 		return starlark.None, err
 	}
@@ -431,9 +431,7 @@ func validSysctlKey(k string) bool {
 
 func readContent(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	p := connectors.Quote(args[0])
-	out, found, err := h.probeFound(ctx, ctl, "[ -e "+p+" ] || exit 3; cat -- "+p, func(res connectors.Result) error {
-		return fmt.Errorf("cannot read %s (cat exited with status %d)", args[0], res.ExitCode)
-	})
+	out, found, err := h.probeFound(ctx, ctl, "[ -e "+p+" ] || exit 3; cat -- "+p, exitedf("cannot read %s (cat exited with status %d)", args[0]))
 	if !found {
 		return starlark.None, err
 	}
@@ -468,9 +466,7 @@ find . -mindepth 1 -exec sh -c 'for p; do
 done' sh {} +`
 
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])), func(res connectors.Result) error {
-		return fmt.Errorf("cannot list %s (find exited with status %d)", args[0], res.ExitCode)
-	})
+	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])), exitedf("cannot list %s (find exited with status %d)", args[0]))
 	if !found {
 		return starlark.None, err
 	}
