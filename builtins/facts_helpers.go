@@ -81,11 +81,6 @@ func optString(s string) starlark.Value {
 	return starlark.String(s)
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
 // sortedDict is m as a Starlark dict in the order of its keys, each key
 // made a Starlark value by key and each value by value.
 func sortedDict[K cmp.Ordered, V any](m map[K]V, key func(K) starlark.Value, value func(V) starlark.Value) *starlark.Dict {
