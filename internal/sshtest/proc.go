@@ -72,3 +72,28 @@ func killTree(root int) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+// Processes returns how many processes run under the servers now: their
+// connection processes and the commands those run, not the listening sshd
+// processes themselves. It reads /proc once.
+func Processes(servers []*Server) int {
+	seen := map[int]bool{}
+	for _, s := range servers {
+		s.mu.Lock()
+		if s.cmd != nil {
+			seen[s.cmd.Process.Pid] = true
+		}
+		s.mu.Unlock()
+	}
+	roots := len(seen)
+	ps := parents()
+	for changed := true; changed; {
+		changed = false
+		for pid, ppid := range ps {
+			if seen[ppid] && !seen[pid] {
+				seen[pid], changed = true, true
+			}
+		}
+	}
+	return len(seen) - roots
+}
