@@ -121,14 +121,18 @@ put(d + "/conf", content = "name " + host.name + "\n")
 		runDir := filepath.Join(dir, fmt.Sprintf("p%d", p))
 		sd := fleetStarDeploy(t, bin, servers, n, p, key, user, known, inventory, script, runDir)
 		floor := fleetOpenSSH(t, servers, endpoints, p, key, user, known, runDir+"-ssh")
-		fmt.Printf("fleet --parallel %d: star-deploy: %d/%d hosts ok, no handshake timeout (retries off), wall %v (%.2f ms/host-op), controller CPU %.2f s (%.0f µs/host-op), peak RSS %.1f MiB = %.2f MiB/host (target ≤ 2), peak sshd connection processes %d\n",
+		fmt.Printf("fleet --parallel %d: star-deploy: %d/%d hosts ok, no handshake timeout (retries off), wall %v (%.2f ms/host-op), controller CPU %.2f s (%.0f µs/host-op), peak RSS %.1f MiB = %.2f MiB/host (target ≤ 2), peak sshd connection processes %d (sampled every %v)\n",
 			p, n, n, sd.wall.Round(time.Millisecond), ms(sd.wall)/float64(ops), sd.cpu.Seconds(), float64(sd.cpu.Microseconds())/float64(ops),
-			mib(sd.rss), mib(sd.rss)/float64(n), sd.procs)
+			mib(sd.rss), mib(sd.rss)/float64(n), sd.procs, fleetSample)
 		fmt.Printf("fleet --parallel %d: openssh floor (one ssh exec per host doing the same work, %d at once): wall %v (%.2f ms/host-op), client CPU %.2f s (%.0f µs/host-op), peak RSS of one ssh %.1f MiB; star-deploy/openssh: wall %.2fx, CPU %.2fx\n",
 			p, p, floor.wall.Round(time.Millisecond), ms(floor.wall)/float64(ops), floor.cpu.Seconds(), float64(floor.cpu.Microseconds())/float64(ops),
 			mib(floor.rss), sd.wall.Seconds()/floor.wall.Seconds(), sd.cpu.Seconds()/floor.cpu.Seconds())
 	}
 }
+
+// fleetSample is how often the sshd connection processes are counted
+// (one read of /proc each time).
+const fleetSample = 500 * time.Millisecond
 
 // fleetName is the inventory name of host i.
 func fleetName(i int) string { return fmt.Sprintf("host%04d", i+1) }
@@ -181,8 +185,11 @@ func fleetStarDeploy(t *testing.T, bin string, servers []*sshtest.Server, n, par
 		}
 	}
 	for i := range n {
-		if !ok[fleetName(i)] {
-			t.Errorf("host %s did not end ok", fleetName(i))
+		name := fleetName(i)
+		if !ok[name] {
+			t.Errorf("host %s did not end ok", name)
+		} else if b, err := os.ReadFile(filepath.Join(runDir, name, "conf")); err != nil || string(b) != "name "+name+"\n" {
+			t.Errorf("host %s ended ok but its conf is %q (%v)", name, b, err)
 		}
 	}
 	if counts["ok"] != n || strings.Contains(stderr.String(), "timed out") {
@@ -244,7 +251,7 @@ func fleetExec(t *testing.T, servers []*sshtest.Server, stdout, stderr *bytes.Bu
 // fleetExecIn runs a command in a process group of its own, killed whole
 // after fleetGuard, and returns its wall time, CPU and peak RSS (its own
 // and its waited-for descendants', from wait4) and the peak number of
-// processes under the servers while it ran, sampled every second.
+// processes under the servers while it ran, sampled every fleetSample.
 func fleetExecIn(t *testing.T, servers []*sshtest.Server, stdin *strings.Reader, env []string, stdout, stderr *bytes.Buffer, name string, args ...string) (fleetRun, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), fleetGuard)
@@ -263,7 +270,7 @@ func fleetExecIn(t *testing.T, servers []*sshtest.Server, stdin *strings.Reader,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(fleetSample)
 		defer tick.Stop()
 		for {
 			select {
