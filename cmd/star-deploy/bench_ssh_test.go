@@ -175,7 +175,11 @@ run_host() {
 		grep -qxF '127.0.0.1 bench' '$d/hosts' 2>/dev/null || echo '127.0.0.1 bench' >> '$d/hosts'
 	" < "$files/big.bin" >/dev/null
 }
-pids=""
+` + runHosts
+
+// runHosts ends floorScript and baselineScript: run_host for every host
+// argument at once, failing when one failed.
+const runHosts = `pids=""
 for hp in "$@"; do run_host "$hp" & pids="$pids $!"; done
 fail=0
 for pid in $pids; do wait "$pid" || fail=1; done
@@ -205,9 +209,4 @@ run_host() {
 	ssh $o "$user@$h" "grep -qxF '127.0.0.1 bench' '$d/hosts' 2>/dev/null || echo '127.0.0.1 bench' >> '$d/hosts'"
 	ssh $o -O exit "$user@$h" 2>/dev/null || true
 }
-pids=""
-for hp in "$@"; do run_host "$hp" & pids="$pids $!"; done
-fail=0
-for pid in $pids; do wait "$pid" || fail=1; done
-exit $fail
-`
+` + runHosts

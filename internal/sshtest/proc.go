@@ -38,8 +38,13 @@ func parents() map[int]int {
 // descendants returns root followed by all its live descendants. sshd's
 // connection processes call setsid, so a process group does not hold them.
 func descendants(root int) []int {
-	out := []int{root}
-	seen := map[int]bool{root: true}
+	return append([]int{root}, below(map[int]bool{root: true})...)
+}
+
+// below adds the live descendants of the processes in seen to it, and
+// returns them.
+func below(seen map[int]bool) []int {
+	var out []int
 	ps := parents()
 	for changed := true; changed; {
 		changed = false
@@ -85,15 +90,5 @@ func Processes(servers []*Server) int {
 		}
 		s.mu.Unlock()
 	}
-	roots := len(seen)
-	ps := parents()
-	for changed := true; changed; {
-		changed = false
-		for pid, ppid := range ps {
-			if seen[ppid] && !seen[pid] {
-				seen[pid], changed = true, true
-			}
-		}
-	}
-	return len(seen) - roots
+	return len(below(seen))
 }
