@@ -124,7 +124,7 @@ put(d + "/conf", content = "name " + host.name + "\n")
 		fmt.Printf("fleet --parallel %d: star-deploy: %d/%d hosts ok, no handshake timeout (retries off), wall %v (%.2f ms/host-op), controller CPU %.2f s (%.0f µs/host-op), peak RSS %.1f MiB = %.2f MiB/host (target ≤ 2), peak sshd connection processes %d (sampled every %v)\n",
 			p, n, n, sd.wall.Round(time.Millisecond), ms(sd.wall)/float64(ops), sd.cpu.Seconds(), float64(sd.cpu.Microseconds())/float64(ops),
 			mib(sd.rss), mib(sd.rss)/float64(n), sd.procs, fleetSample)
-		fmt.Printf("fleet --parallel %d: openssh floor (one ssh exec per host doing the same work, %d at once): wall %v (%.2f ms/host-op), client CPU %.2f s (%.0f µs/host-op), peak RSS of one ssh %.1f MiB; star-deploy/openssh: wall %.2fx, CPU %.2fx\n",
+		fmt.Printf("fleet --parallel %d: openssh floor (one ssh exec per host doing the same work, %d at once): wall %v (%.2f ms/host-op), client CPU %.2f s (%.0f µs/host-op), peak RSS of its largest process %.1f MiB; star-deploy/openssh: wall %.2fx, CPU %.2fx\n",
 			p, p, floor.wall.Round(time.Millisecond), ms(floor.wall)/float64(ops), floor.cpu.Seconds(), float64(floor.cpu.Microseconds())/float64(ops),
 			mib(floor.rss), sd.wall.Seconds()/floor.wall.Seconds(), sd.cpu.Seconds()/floor.cpu.Seconds())
 	}
