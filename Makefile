@@ -8,7 +8,8 @@
 #                     (TESTFLAGS="-run TestX -v" to narrow it down)
 #   make bench        benchmarks of the runtime and the builtins, and star-deploy
 #                     against the OpenSSH client on 1, 10 and 50 loopback sshd hosts
-#                     (SSH_BENCH=1,10,50,200 for more), and the engine's own
+#                     (SSH_BENCH=1,10,50,200 for more), FLEET_BENCH (1000) inventory
+#                     hosts on real sshd (FLEET_BENCH= to leave it out), and the engine's own
 #                     overhead per host-operation on SIM_HOSTS (10000) simulated
 #                     hosts × 100 operations, SIM_RUNS (3) runs and their median
 #   make lint         go vet and gofmt
@@ -56,6 +57,10 @@ test:
 # SSH_BENCH lists the host counts of the star-deploy vs OpenSSH comparison
 # (sshd on 127.0.0.2 ... 127.0.0.N+1).
 SSH_BENCH ?= 1,10,50
+# FLEET_BENCH is the host count of the one-controller fleet bench: ceil(N/16)
+# sshd processes on 16 ports each; FLEET_PARALLEL lists the --parallel values.
+FLEET_BENCH    ?= 1000
+FLEET_PARALLEL ?= 1000,100
 
 bench:
 	$(GO) test -run '^$$' -bench . -skip '^BenchmarkSimulatedHosts$$' -benchmem ./runtime/... ./builtins/... ./stdlib/...
@@ -63,6 +68,7 @@ bench:
 	@out="$$(STAR_DEPLOY_SIM_HOSTS=$(SIM_HOSTS) $(GO) test -run '^$$' -bench '^BenchmarkSimulatedHosts$$' -benchtime 1x -count $(SIM_RUNS) ./runtime/)" || { echo "$$out"; exit 1; }; \
 	echo "$$out" | awk -f runtime/testdata/sim_median.awk
 	STAR_DEPLOY_SSH_BENCH=$(SSH_BENCH) $(GO) test -count=1 -v -timeout 30m -run '^TestSSHBenchmark$$' ./cmd/star-deploy/
+	STAR_DEPLOY_FLEET_BENCH=$(FLEET_BENCH) STAR_DEPLOY_FLEET_PARALLEL=$(FLEET_PARALLEL) $(GO) test -count=1 -v -timeout 60m -run '^TestSSHFleetBenchmark$$' ./cmd/star-deploy/
 
 lint:
 	$(GO) vet ./...

@@ -38,8 +38,13 @@ func parents() map[int]int {
 // descendants returns root followed by all its live descendants. sshd's
 // connection processes call setsid, so a process group does not hold them.
 func descendants(root int) []int {
-	out := []int{root}
-	seen := map[int]bool{root: true}
+	return append([]int{root}, below(map[int]bool{root: true})...)
+}
+
+// below adds the live descendants of the processes in seen to it, and
+// returns them.
+func below(seen map[int]bool) []int {
+	var out []int
 	ps := parents()
 	for changed := true; changed; {
 		changed = false
@@ -71,4 +76,19 @@ func killTree(root int) {
 	for pid := range stopped {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// Processes returns how many processes run under the servers now: their
+// connection processes and the commands those run, not the listening sshd
+// processes themselves. It reads /proc once.
+func Processes(servers []*Server) int {
+	seen := map[int]bool{}
+	for _, s := range servers {
+		s.mu.Lock()
+		if s.cmd != nil {
+			seen[s.cmd.Process.Pid] = true
+		}
+		s.mu.Unlock()
+	}
+	return len(below(seen))
 }

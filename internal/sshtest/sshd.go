@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ type Options struct {
 	// Addr is the loopback IP address to listen on, "127.0.0.1" when
 	// empty. Any of 127.0.0.1–127.0.0.254 works on Linux without setup.
 	Addr string
+	// Listen are more loopback IP addresses to listen on, on a free port
+	// of each; an address may repeat (one more port each time). Each is
+	// a host of its own for a client (Server.Listeners). sshd caps its
+	// listening sockets at 16 (MAX_LISTEN_SOCKS in sshd.c): at most 15.
+	Listen []string
 	// HostKeyTypes are the host key types, in ssh-keygen -t names
 	// ("ed25519", "rsa", "ecdsa"); ed25519 and rsa when empty.
 	HostKeyTypes []string
@@ -46,11 +52,16 @@ type Options struct {
 	ExtraConfig []string
 }
 
+// maxListen is MAX_LISTEN_SOCKS of OpenSSH's sshd.c: the listening sockets
+// one sshd process may have (it exits with "Too many listen sockets" past it).
+const maxListen = 16
+
 // Server is a running sshd. It is stopped (SIGTERM, then wait) when the
 // test that started it ends, and its log is written to the test log when
 // that test failed.
 type Server struct {
 	Addr            string   // host:port, e.g. "127.0.0.2:41234"
+	Listeners       []string // every host:port it listens on: Addr, then one per Options.Listen
 	Host            string   // the IP address, e.g. "127.0.0.2"
 	Port            int      // the TCP port
 	User            string   // the current user's name: sshd runs as it and accepts only it
@@ -80,8 +91,13 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1"
 	}
-	if ip := net.ParseIP(opts.Addr); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		t.Fatalf("sshtest: Options.Addr %q is not an IPv4 loopback address (127.x.y.z)", opts.Addr)
+	for _, a := range append([]string{opts.Addr}, opts.Listen...) {
+		if ip := net.ParseIP(a); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+			t.Fatalf("sshtest: Options.Addr or Listen %q is not an IPv4 loopback address (127.x.y.z)", a)
+		}
+	}
+	if len(opts.Listen) > maxListen-1 {
+		t.Fatalf("sshtest: Options.Listen has %d addresses; sshd listens on at most %d sockets (MAX_LISTEN_SOCKS)", len(opts.Listen), maxListen)
 	}
 	if len(opts.HostKeyTypes) == 0 {
 		opts.HostKeyTypes = []string{"ed25519", "rsa"}
@@ -162,7 +178,19 @@ func Start(t testing.TB, opts Options) *Server {
 	for attempt := 0; attempt < 10; attempt++ {
 		s.Port = freePort(t, opts.Addr)
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
-		conf := fmt.Sprintf("ListenAddress %s\n%s", s.Addr, base)
+		s.Listeners = []string{s.Addr}
+		for _, a := range opts.Listen {
+			l := net.JoinHostPort(a, strconv.Itoa(freePort(t, a)))
+			if slices.Contains(s.Listeners, l) {
+				l = net.JoinHostPort(a, strconv.Itoa(freePort(t, a))) // a retry binds it, if it is taken again
+			}
+			s.Listeners = append(s.Listeners, l)
+		}
+		var conf string
+		for _, l := range s.Listeners {
+			conf += "ListenAddress " + l + "\n"
+		}
+		conf += base
 		if err := os.WriteFile(s.config, []byte(conf), 0o600); err != nil {
 			t.Fatalf("sshtest: %v", err)
 		}
@@ -197,7 +225,15 @@ func (s *Server) start() error {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
-	if err := waitBanner(s.Addr, 5*time.Second, done); err != nil {
+	err = waitBanner(s.Addr, 5*time.Second, done)
+	// sshd binds every listener before it accepts on any, and carries on
+	// when only some binds fail ("Bind to port ... failed" in its log).
+	for _, l := range s.Listeners {
+		if err == nil && l != s.Addr {
+			err = readBanner(l)
+		}
+	}
+	if err != nil {
 		killTree(cmd.Process.Pid)
 		<-done
 		return err
@@ -297,6 +333,18 @@ func (s *Server) KnownHostsLine(host string) string {
 		host = s.Host
 	}
 	return knownHosts(host, s.Port, s.HostPublicKeys)
+}
+
+// ListenersKnownHosts returns the known_hosts entries of every listener
+// (Listeners), one line per listener and host key.
+func (s *Server) ListenersKnownHosts() string {
+	var b strings.Builder
+	for _, l := range s.Listeners {
+		host, port, _ := net.SplitHostPort(l)
+		p, _ := strconv.Atoi(port)
+		b.WriteString(knownHosts(host, p, s.HostPublicKeys))
+	}
+	return b.String()
 }
 
 // knownHosts formats known_hosts lines for keys of host:port.

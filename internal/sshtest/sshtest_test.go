@@ -97,6 +97,38 @@ func TestStartOnTwoLoopbackAddresses(t *testing.T) {
 	}
 }
 
+// TestListenOnManyPorts runs one sshd on 16 sockets (OpenSSH's cap) over
+// two addresses; a client gets in through each with that socket's own
+// known_hosts entry.
+func TestListenOnManyPorts(t *testing.T) {
+	t.Parallel()
+	var more []string
+	for i := range maxListen - 1 {
+		more = append(more, fmt.Sprintf("127.0.0.%d", 5+i%2))
+	}
+	s := Start(t, Options{Addr: "127.0.0.5", Listen: more, HostKeyTypes: []string{"ed25519"}})
+	if len(s.Listeners) != maxListen || s.Listeners[0] != s.Addr {
+		t.Fatalf("Listeners = %q, want %d starting with %s", s.Listeners, maxListen, s.Addr)
+	}
+	kh := s.ListenersKnownHosts()
+	if n := strings.Count(kh, "\n"); n != maxListen {
+		t.Errorf("ListenersKnownHosts has %d lines, want %d:\n%s", n, maxListen, kh)
+	}
+	seen := map[string]bool{}
+	for _, l := range s.Listeners {
+		if seen[l] {
+			t.Errorf("listener %s twice", l)
+		}
+		seen[l] = true
+		host, port, _ := strings.Cut(l, ":")
+		p, _ := strconv.Atoi(port)
+		c := client{key: s.ClientKeyPath, knownHosts: kh}
+		if out, err := c.run(t, s.User, host, p, "echo ok"); err != nil || out != "ok\n" {
+			t.Errorf("ssh %s: %v %q\n%s", l, err, out, s.Log())
+		}
+	}
+}
+
 func TestKillAndRestart(t *testing.T) {
 	t.Parallel()
 	s := Start(t, Options{Addr: "127.0.0.4", HostKeyTypes: []string{"ed25519"}})
