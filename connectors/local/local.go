@@ -69,6 +69,7 @@ func (Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connec
 // all its methods are safe for concurrent use without limit.
 type Conn struct {
 	target connectors.Target
+	names  names // for Native
 }
 
 // New returns a Conn named "@local".
