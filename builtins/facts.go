@@ -181,6 +181,18 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 	})
 }
 
+// nativeExists is test -e p on a connectors.Native host (stat(2) of p,
+// through its links, succeeds); false when the shell must answer.
+func (h *Host) nativeExists(ctx context.Context, ctl Control, p string) (exists, ok bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return false, false
+	}
+	h.traceNative(ctl, "test -e "+connectors.Quote(p))
+	st, err := n.Stat(ctx, p, true)
+	return st.Exists, err == nil
+}
+
 // nativeFacts read the facts defined elsewhere whose probes have a
 // connectors.Native equivalent; false sends the fact to its probe.
 var nativeFacts = map[string]func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, bool){
@@ -421,7 +433,13 @@ func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow boo
 	if !st.Exists {
 		return fileInfo{}, st.Path, true
 	}
-	fi := fileInfo{Exists: true, Type: st.Type, Mode: st.Mode, Owner: st.Owner, Group: st.Group, Size: st.Size, SHA256: st.SHA256}
+	fi := fileInfo{Exists: true, Type: st.Type, Mode: st.Mode, Owner: st.Owner, Group: st.Group, Size: st.Size}
+	if st.Type == "file" {
+		h.traceNative(ctl, "sha256 "+connectors.Quote(st.Path))
+		if fi.SHA256, err = n.SHA256(ctx, st.Path); err != nil {
+			return fileInfo{}, "", false
+		}
+	}
 	if st.Type == "link" {
 		fi.Target, _, _ = strings.Cut(strings.TrimRightFunc(st.Target, unicode.IsSpace), "\n")
 	}

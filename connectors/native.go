@@ -35,6 +35,9 @@ type Native interface {
 	// directory), and the directory of where they end is resolved through
 	// its own links (as `cd -P`); FileStat.Path is then that path.
 	Stat(ctx context.Context, p string, follow bool) (FileStat, error)
+	// SHA256 returns the hex SHA-256 of the regular file p (not through a
+	// link), read as a stream.
+	SHA256(ctx context.Context, p string) (string, error)
 	// ReadFile returns the content of the regular file p, following links
 	// (as cat does). A missing file (a dangling link too) yields an error
 	// wrapping fs.ErrNotExist; one of more than max bytes, or that is not a
@@ -55,7 +58,8 @@ type Native interface {
 }
 
 // FileStat is what Native.Stat found. Its fields are those of the file
-// fact (stat(1)'s %F, %a, %U, %G and %s, sha256sum, readlink).
+// fact (stat(1)'s %F, %a, %U, %G and %s, readlink); the fact's sha256 is
+// Native.SHA256's.
 type FileStat struct {
 	Path   string      // the path described: p, or where p's links led when followed
 	Exists bool        // false: the other fields are empty
@@ -64,7 +68,6 @@ type FileStat struct {
 	Owner  string      // the owner's name
 	Group  string      // the group's name
 	Size   int64       // bytes; of a link, the length of its target
-	SHA256 string      // hex, of a regular file
 	Target string      // of a link
 }
 

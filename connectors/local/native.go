@@ -83,9 +83,6 @@ func (c *Conn) Stat(ctx context.Context, p string, follow bool) (connectors.File
 	switch s.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
 		st.Type = "file"
-		if st.SHA256, err = hashFile(ctx, p); err != nil {
-			return connectors.FileStat{}, err
-		}
 	case syscall.S_IFDIR:
 		st.Type = "directory"
 	case syscall.S_IFLNK:
@@ -149,13 +146,19 @@ func followLinks(p string) (string, error) {
 	return strings.TrimSuffix(d, "/") + "/" + p[slash+1:], nil
 }
 
-// hashFile returns the hex SHA-256 of the file p, streamed.
-func hashFile(ctx context.Context, p string) (string, error) {
+// SHA256 returns the hex SHA-256 of the regular file p, streamed.
+func (c *Conn) SHA256(ctx context.Context, p string) (string, error) {
+	if err := checkPath(ctx, p); err != nil {
+		return "", err
+	}
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", &fs.PathError{Op: "hash", Path: p, Err: errors.New("not a regular file")}
+	}
 	sum := sha256.New()
 	if _, err := io.Copy(sum, connectors.ContextReader(ctx, f)); err != nil {
 		return "", fmt.Errorf("hash %s: %w", p, err)
