@@ -255,7 +255,7 @@ func TestNativeSweep(t *testing.T) {
 		".star-deploy-aaaaaaaaaaaa-conf.123456": false, // this run's
 		".star-deploy-cccccccccccc-new.123456":  false, // not older than the run
 		".star-deploy-zzzzzzzzzzzz-conf.123456": false, // not a run id
-		"conf": false,
+		"conf":                                  false,
 	}
 	for name := range files {
 		p := filepath.Join(dir, name)
