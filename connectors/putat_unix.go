@@ -105,3 +105,24 @@ func PutError(err *error, dst, name string) {
 		*err = fmt.Errorf("put %s on %s: %w", dst, name, *err)
 	}
 }
+
+// GetFile is the Get of the same connectors: it opens src with open
+// (which names src in its error) and streams it into dst, checking ctx
+// between chunks; errors say "get SRC from NAME".
+func GetFile(ctx context.Context, src, name string, dst io.Writer, open func() (*os.File, error)) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("get %s from %s: %w", src, name, err)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(dst, ContextReader(ctx, f))
+	return err
+}

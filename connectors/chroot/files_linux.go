@@ -65,16 +65,7 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 // Get streams the file src (a path inside the chroot) into dst. A missing
 // src yields an error wrapping fs.ErrNotExist.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	f, err := c.openIn(path.Join("/", src), unix.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(dst, connectors.ContextReader(ctx, f)); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	return nil
+	return connectors.GetFile(ctx, src, c.target.Name, dst, func() (*os.File, error) {
+		return c.openIn(path.Join("/", src), unix.O_RDONLY, 0)
+	})
 }

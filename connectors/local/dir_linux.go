@@ -1,17 +1,7 @@
 package local
 
-import (
-	"os"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// openDir opens the directory dir for connectors.PutAt; O_PATH needs no
-// read permission on it.
-func openDir(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), dir), nil
-}
+// dirFlags open a directory for connectors.PutAt; O_PATH needs no read
+// permission on it.
+const dirFlags = unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC

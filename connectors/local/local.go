@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"golang.org/x/sys/unix"
 )
 
 // Name is the inventory and display name of the local host.
@@ -122,16 +123,14 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 // Get streams the file src into dst. A missing src yields an error wrapping
 // fs.ErrNotExist; ctx is checked between chunks.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	f, err := os.Open(src)
+	return connectors.GetFile(ctx, src, c.target.Name, dst, func() (*os.File, error) { return os.Open(src) })
+}
+
+// openDir opens the directory dir for connectors.PutAt.
+func openDir(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, dirFlags, 0)
 	if err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
+		return nil, err
 	}
-	defer f.Close()
-	if _, err := io.Copy(dst, connectors.ContextReader(ctx, f)); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	return nil
+	return os.NewFile(uintptr(fd), dir), nil
 }
