@@ -21,6 +21,26 @@ import (
 	"github.com/star-deploy/star-deploy/connectors"
 )
 
+// native returns the host's connectors.Native, when its connector has
+// one, for what runs under ctl: only as the user star-deploy runs as (no
+// sudo=, su_user= or doas=; those keep the shell, which becomes that
+// user). A caller uses it in place of a probe's or a chmod's shell command
+// and, on any error from it, runs that command after all, so that results
+// and messages are the shell's (see connectors.Native). A trace of -vv
+// shows each native call as a command line starting with "(native)".
+func (h *Host) native(ctl Control) (connectors.Native, bool) {
+	if ctl.privileged() {
+		return nil, false
+	}
+	n, ok := h.Conn.(connectors.Native)
+	return n, ok
+}
+
+// traceNative is traceCommand for a call to connectors.Native.
+func (h *Host) traceNative(ctl Control, what string) {
+	h.traceCommand("(native) "+what, ctl)
+}
+
 // run renders script with ctl's privilege and environment settings and runs
 // it. Probes and operations both go through here.
 func (h *Host) run(ctx context.Context, script string, ctl Control, stdin string) (connectors.Result, error) {

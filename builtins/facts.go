@@ -3,6 +3,7 @@ package builtins
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -165,12 +167,55 @@ func factNames() []string {
 func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []string) (starlark.Value, error) {
 	key := factKey(def.Name, append(slices.Clip(args), def.Paths...), ctl)
 	return h.fact(key, func() (starlark.Value, error) {
-		v, err := def.read(ctx, h, probeControl(ctl), args)
+		pc := probeControl(ctl)
+		if native := nativeFacts[def.Name]; native != nil {
+			if v, ok := native(ctx, h, pc, args); ok {
+				return v, nil
+			}
+		}
+		v, err := def.read(ctx, h, pc, args)
 		if err != nil {
 			return nil, fmt.Errorf("fact %s on %s: %w", def.Name, h.Name, err)
 		}
 		return v, nil
 	})
+}
+
+// nativeExists is test -e p on a connectors.Native host (stat(2) of p,
+// through its links, succeeds); false when the shell must answer.
+func (h *Host) nativeExists(ctx context.Context, ctl Control, p string) (exists, ok bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return false, false
+	}
+	h.traceNative(ctl, "test -e "+connectors.Quote(p))
+	st, err := n.Stat(ctx, p, true)
+	return st.Exists, err == nil
+}
+
+// nativeFacts read the facts defined elsewhere whose probes have a
+// connectors.Native equivalent; false sends the fact to its probe.
+var nativeFacts = map[string]func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, bool){
+	"content": nativeContent,
+}
+
+// nativeContent is the content fact's probe ([ -e p ] || exit 3; cat p) on
+// a connectors.Native host: None for a missing file, its content for a
+// regular file within max_output.
+func nativeContent(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return nil, false
+	}
+	h.traceNative(ctl, "read "+connectors.Quote(args[0]))
+	b, err := n.ReadFile(ctx, args[0], outputLimit(ctl))
+	switch {
+	case err == nil:
+		return starlark.String(b), true
+	case errors.Is(err, fs.ErrNotExist):
+		return starlark.None, true
+	}
+	return nil, false
 }
 
 // factKey is the cache key of the fact name with args, read with ctl's
@@ -180,13 +225,31 @@ func factKey(name string, args []string, ctl Control) string {
 }
 
 func readArch(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	if u, ok := h.nativeUname(ctx, ctl); ok {
+		return starlark.String(strings.TrimSpace(u.Machine)), nil
+	}
 	out, err := h.probe(ctx, ctl, "uname -m")
 	return starlark.String(strings.TrimSpace(out)), err
 }
 
 func readHostname(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	if u, ok := h.nativeUname(ctx, ctl); ok {
+		return starlark.String(strings.TrimSpace(u.Nodename)), nil
+	}
 	out, err := h.probe(ctx, ctl, "uname -n")
 	return starlark.String(strings.TrimSpace(out)), err
+}
+
+// nativeUname is uname(2) on a connectors.Native host; false when the
+// shell must answer.
+func (h *Host) nativeUname(ctx context.Context, ctl Control) (connectors.Uname, bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return connectors.Uname{}, false
+	}
+	h.traceNative(ctl, "uname")
+	u, err := n.Uname(ctx)
+	return u, err == nil
 }
 
 func readWhich(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
@@ -202,11 +265,52 @@ func readWhich(ctx context.Context, h *Host, ctl Control, args []string) (starla
 }
 
 func readOS(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Value, error) {
+	if out, ok := h.nativeOS(ctx, ctl); ok {
+		return stringDict(parseOSRelease(out)), nil
+	}
 	out, err := h.probe(ctx, ctl, "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || echo ID=$(uname -s | tr A-Z a-z)")
 	if err != nil {
 		return nil, err
 	}
 	return stringDict(parseOSRelease(out)), nil
+}
+
+// nativeOS is the os fact's probe on a connectors.Native host: the first
+// of the os-release files that exists, else "ID=" and uname -s in lower
+// case. False when the shell must answer (a file there that cannot be
+// read, or larger than max_output).
+func (h *Host) nativeOS(ctx context.Context, ctl Control) (string, bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return "", false
+	}
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		h.traceNative(ctl, "read "+p)
+		b, err := n.ReadFile(ctx, p, outputLimit(ctl))
+		if err == nil {
+			return string(b), true
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", false
+		}
+	}
+	u, ok := h.nativeUname(ctx, ctl)
+	return "ID=" + asciiLower(u.Sysname) + "\n", ok
+}
+
+// asciiLower is tr A-Z a-z.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
+
+// outputLimit is the most bytes of output a probe under ctl may parse.
+func outputLimit(ctl Control) int64 {
+	return (&connectors.CapBuffer{Max: ctl.MaxOutput}).Limit()
 }
 
 // parseOSRelease parses os-release(5) lines KEY=value with optional quotes.
@@ -255,6 +359,9 @@ elif [ -f "$p" ]; then
 fi`
 
 func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	if fi, _, ok := h.nativeStat(ctx, ctl, args[0], false); ok {
+		return fi.value(), nil
+	}
 	fi, _, err := h.statPath(ctx, ctl, args[0], "")
 	if err != nil {
 		return nil, err
@@ -306,6 +413,37 @@ func (h *Host) statPath(ctx context.Context, ctl Control, p, before string) (fil
 	}
 	fi, err := parseStat(final, out)
 	return fi, final, err
+}
+
+// nativeStat is statPath (with followProbe when follow) on a
+// connectors.Native host, and false when the shell must answer: the native
+// stat failed, or found what the probe's output would not carry as it is
+// (a '|' or a newline in a name). A link's target is cut as parseStat cuts
+// readlink's output: trailing white space off, the first line kept.
+func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow bool) (fileInfo, string, bool) {
+	n, ok := h.native(ctl)
+	if !ok {
+		return fileInfo{}, "", false
+	}
+	h.traceNative(ctl, "stat "+connectors.Quote(p))
+	st, err := n.Stat(ctx, p, follow)
+	if err != nil || strings.ContainsAny(st.Owner+st.Group, "|\n") || strings.Contains(st.Path, "\n") {
+		return fileInfo{}, "", false
+	}
+	if !st.Exists {
+		return fileInfo{}, st.Path, true
+	}
+	fi := fileInfo{Exists: true, Type: st.Type, Mode: st.Mode, Owner: st.Owner, Group: st.Group, Size: st.Size}
+	if st.Type == "file" {
+		h.traceNative(ctl, "sha256 "+connectors.Quote(st.Path))
+		if fi.SHA256, err = n.SHA256(ctx, st.Path); err != nil {
+			return fileInfo{}, "", false
+		}
+	}
+	if st.Type == "link" {
+		fi.Target, _, _ = strings.Cut(strings.TrimRightFunc(st.Target, unicode.IsSpace), "\n")
+	}
+	return fi, st.Path, true
 }
 
 // parseStat parses the output of fileProbe about p.

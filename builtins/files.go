@@ -353,15 +353,18 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	case !sameContent:
 		// The connector's upload runs no script of ours: the sweep
 		// takes a round trip of its own.
-		if sweep.script != "" {
+		if n, ok := h.native(ctl); ok && sweep.script != "" {
+			h.sweepNative(ctx, n, ctl, sweep.dir)
+			sweep.ran()
+		} else if sweep.script != "" {
 			if _, err := h.run(ctx, sweep.script, probeControl(ctl), ""); err == nil {
 				sweep.ran()
 			}
-			sweep = pendingSweep{}
 		}
+		sweep = pendingSweep{}
 		err = h.putPlain(ctx, w, mode)
 	default:
-		err = h.setModeOwner(ctx, ctl, w.dest, sameMode, mode, sameOwner, chown, sweep.script)
+		err = h.setModeOwner(ctx, ctl, w.dest, sameMode, mode, sameOwner, chown, sweep)
 	}
 	if err != nil {
 		return outcome{}, err
@@ -402,7 +405,13 @@ func changeMessage(w fileWant, cur fileInfo, mode fs.FileMode, sameContent, same
 // setModeOwner changes the mode and owner of path, which holds the wanted
 // content already; sweep (a pendingSweep's script) runs in the same
 // command.
-func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameMode bool, mode fs.FileMode, sameOwner bool, chown, sweep string) error {
+func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameMode bool, mode fs.FileMode, sameOwner bool, chown string, sweep pendingSweep) error {
+	if h.nativeModeOwner(ctx, ctl, path, sameMode, mode, sameOwner, chown) {
+		if n, ok := h.native(ctl); ok && sweep.script != "" {
+			h.sweepNative(ctx, n, ctl, sweep.dir)
+		}
+		return nil
+	}
 	var cmds []string
 	if !sameMode {
 		cmds = append(cmds, "chmod -- "+formatMode(mode)+" "+connectors.Quote(path))
@@ -412,8 +421,8 @@ func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameM
 	}
 	script := strings.Join(cmds, " && ")
 	full := script
-	if sweep != "" {
-		full = script + " || exit\n" + sweep // the sweep ends in || :
+	if sweep.script != "" {
+		full = script + " || exit\n" + sweep.script // the sweep ends in || :
 	}
 	res, err := h.run(ctx, full, probeControl(ctl), "")
 	if err == nil && res.ExitCode != 0 {
@@ -422,11 +431,36 @@ func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameM
 	return err
 }
 
+// nativeModeOwner is the chmod and chown of setModeOwner on a
+// connectors.Native host; false when the shell must do them (a native call
+// failed: the shell's chmod and chown then run, and report what fails).
+func (h *Host) nativeModeOwner(ctx context.Context, ctl Control, p string, sameMode bool, mode fs.FileMode, sameOwner bool, chown string) bool {
+	n, ok := h.native(ctl)
+	if !ok {
+		return false
+	}
+	if !sameMode {
+		h.traceNative(ctl, "chmod "+formatMode(mode)+" "+connectors.Quote(p))
+		if n.Chmod(ctx, p, mode) != nil {
+			return false
+		}
+	}
+	if chown != "" && !sameOwner {
+		user, group, _ := strings.Cut(chown, ":")
+		h.traceNative(ctl, "chown "+connectors.Quote(chown)+" "+connectors.Quote(p))
+		if strings.Contains(group, ":") || n.Chown(ctx, p, user, group) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // pendingSweep is the sweep of a directory that the probe of destFile did
 // not run: its script goes into the command that writes the file, and ran
 // records it done once that command came back.
 type pendingSweep struct {
 	script string
+	dir    string // the directory swept
 	done   func()
 }
 
@@ -455,13 +489,21 @@ func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bo
 		}
 	}
 	sweep, done := h.sweepDue(ctx, ctl, dest)
-	before := sweep
-	if follow {
-		before += followProbe
+	if n, ok := h.native(ctl); ok && sweep != "" {
+		h.sweepNative(ctx, n, ctl, path.Dir(dest))
+		done()
+		sweep, done = "", nil
 	}
-	fi, final, err = h.statPath(ctx, ctl, dest, before)
-	if err != nil {
-		return fileInfo{}, "", pendingSweep{}, fmt.Errorf("fact file on %s: %w", h.Name, err)
+	fi, final, ok := h.nativeStat(ctx, ctl, dest, follow)
+	if !ok {
+		before := sweep
+		if follow {
+			before += followProbe
+		}
+		fi, final, err = h.statPath(ctx, ctl, dest, before)
+		if err != nil {
+			return fileInfo{}, "", pendingSweep{}, fmt.Errorf("fact file on %s: %w", h.Name, err)
+		}
 	}
 	if done != nil {
 		done()
@@ -477,7 +519,15 @@ func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bo
 // (sweepDue).
 func (h *Host) sweepPending(ctx context.Context, ctl Control, dest string) pendingSweep {
 	script, done := h.sweepDue(ctx, ctl, dest)
-	return pendingSweep{script, done}
+	return pendingSweep{script: script, dir: path.Dir(dest), done: done}
+}
+
+// sweepNative sweeps dir, as the script of sweepDue does, with n.
+func (h *Host) sweepNative(ctx context.Context, n connectors.Native, ctl Control, dir string) {
+	if run, ok := connectors.RunFrom(ctx); ok {
+		h.traceNative(ctl, "sweep "+connectors.Quote(dir))
+		n.Sweep(ctx, dir, run)
+	}
 }
 
 // sweepDue returns the sweep of dest's directory, and a function that

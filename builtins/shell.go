@@ -48,7 +48,14 @@ func shellFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlar
 		name = short(strings.Join(cmds, "; "))
 	}
 	return h.operation(thread, s.Name, name, ctl, func(ctx context.Context) (outcome, error) {
+		exists, native := false, false
 		if creates != "" {
+			exists, native = h.nativeExists(ctx, ctl, creates)
+		}
+		if native && exists {
+			return outcome{status: StatusSkipped, message: creates + " exists"}, nil
+		}
+		if creates != "" && !native {
 			res, err := h.run(ctx, "test -e "+connectors.Quote(creates), ctl, "")
 			if err != nil {
 				return outcome{}, fmt.Errorf("shell: creates=: %w", err)

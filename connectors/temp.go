@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"path"
 	"strings"
 	"time"
@@ -124,7 +123,7 @@ func IsTempName(name string) bool {
 // run, still going, has not written to since this run started would be
 // removed too; that run's rename then fails and leaves the old file.
 func SweepScript(dir string, r Run) string {
-	age := int64(math.Ceil(time.Since(r.Start).Seconds()))
+	age := sweepAge(r, time.Now())
 	glob := Quote(dir) + "/" + tempPrefix + strings.Repeat("[0-9a-f]", runIDLen) + "-*"
 	self := Quote(tempPrefix+r.ID+"-") + "*"
 	return fmt.Sprintf(`{ c=$(date +%%s) && c=$((c - %d)) &&

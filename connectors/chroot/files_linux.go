@@ -3,7 +3,6 @@
 package chroot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -44,28 +42,15 @@ func (c *Conn) openIn(name string, flags int, mode uint32) (*os.File, error) {
 }
 
 // Put streams src into dst (a path inside the chroot) with permission bits
-// mode, atomically: a temporary file in dst's directory
-// (connectors.TempName, 0600 from its creation), given the owner and group
-// of an existing dst, its mode set, synced and renamed over dst. On any
-// error, including ctx ending, the temporary file is removed and dst is
-// left as it was. A symbolic link at dst is replaced, not followed.
+// mode, atomically, as connectors.PutAt does in dst's directory, opened
+// within the chroot.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)
-		}
-	}()
-	if err := ctx.Err(); err != nil {
+	defer connectors.PutError(&err, dst, c.target.Name)
+	if src, err = connectors.CheckPut(ctx, dst, src); err != nil {
 		return err
 	}
-	if src == nil {
-		src = bytes.NewReader(nil)
-	}
-	if dst == "" || strings.HasSuffix(dst, "/") {
-		return errors.New("destination must name a file")
-	}
 	dst = path.Join("/", dst) // relative to the chroot's working directory, /
-	dirName, base := path.Dir(dst), path.Base(dst)
+	dirName := path.Dir(dst)
 	dir, err := c.openIn(dirName, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, fs.ErrNotExist) {
@@ -74,67 +59,13 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		return err
 	}
 	defer dir.Close()
-	dfd := int(dir.Fd())
-
-	var fd int
-	var tmp string
-	for i := 0; ; i++ {
-		tmp = path.Base(connectors.TempName(ctx, dst))
-		fd, err = unix.Openat(dfd, tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EEXIST) || i == 10 {
-			return &fs.PathError{Op: "create", Path: path.Join(dirName, tmp), Err: err}
-		}
-	}
-	f := os.NewFile(uintptr(fd), path.Join(dirName, tmp))
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = unix.Unlinkat(dfd, tmp, 0)
-		}
-	}()
-	var old unix.Stat_t
-	if unix.Fstatat(dfd, base, &old, unix.AT_SYMLINK_NOFOLLOW) == nil && old.Mode&unix.S_IFMT == unix.S_IFREG {
-		_ = unix.Fchown(fd, int(old.Uid), int(old.Gid)) // we are root
-	}
-	if _, err := io.Copy(f, connectors.ContextReader(ctx, src)); err != nil {
-		return err
-	}
-	// After the chown, which clears set-id bits.
-	if err := unix.Fchmod(fd, connectors.UnixMode(mode)); err != nil {
-		return &fs.PathError{Op: "chmod", Path: f.Name(), Err: err}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
-		return &os.LinkError{Op: "rename", Old: f.Name(), New: dst, Err: err}
-	}
-	_ = unix.Fsync(dfd) // best effort: makes the rename durable
-	return nil
+	return connectors.PutAt(ctx, dir, dirName, path.Base(dst), src, mode)
 }
 
 // Get streams the file src (a path inside the chroot) into dst. A missing
 // src yields an error wrapping fs.ErrNotExist.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	f, err := c.openIn(path.Join("/", src), unix.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(dst, connectors.ContextReader(ctx, f)); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	return nil
+	return connectors.GetFile(ctx, src, c.target.Name, dst, func() (*os.File, error) {
+		return c.openIn(path.Join("/", src), unix.O_RDONLY, 0)
+	})
 }

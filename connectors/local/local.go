@@ -1,19 +1,16 @@
 package local
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"golang.org/x/sys/unix"
 )
 
 // Name is the inventory and display name of the local host.
@@ -69,6 +66,7 @@ func (Factory) Open(ctx context.Context, t connectors.Target) (connectors.Connec
 // all its methods are safe for concurrent use without limit.
 type Conn struct {
 	target connectors.Target
+	names  names // for Native
 }
 
 // New returns a Conn named "@local".
@@ -100,109 +98,39 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	return connectors.RunProcess(ctx, c.target.Name, exec.Command("sh", "-c", cmd.Script), cmd)
 }
 
-// Put streams src into dst with permission bits mode, atomically: it writes
-// a temporary file in dst's directory (connectors.TempName, 0600 from its
-// creation), gives it the owner and group of an existing dst where it may
-// (always as root), sets its mode (regardless of the umask), syncs it and
-// renames it over dst. On any error, including ctx ending, the temporary
-// file is removed and dst is left as it was. A symbolic link at dst is
-// replaced, not followed. A nil src writes an empty file.
+// Put streams src into dst with permission bits mode, atomically, as
+// connectors.PutAt does in dst's directory: a temporary file there
+// (connectors.TempName, 0600 from its creation) gets the owner and group
+// of an existing dst where it may (always as root), its mode (regardless
+// of the umask), is synced and renamed over dst. On any error, including
+// ctx ending, the temporary file is removed and dst is left as it was. A
+// symbolic link at dst is replaced, not followed. A nil src writes an
+// empty file.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err)
-		}
-	}()
-	if err := ctx.Err(); err != nil {
+	defer connectors.PutError(&err, dst, c.target.Name)
+	if src, err = connectors.CheckPut(ctx, dst, src); err != nil {
 		return err
-	}
-	if src == nil {
-		src = bytes.NewReader(nil)
-	}
-	if dst == "" || strings.HasSuffix(dst, "/") {
-		return fmt.Errorf("destination must name a file")
 	}
 	dir := filepath.Dir(dst)
-	if fi, err := os.Stat(dir); err != nil {
+	d, err := openDir(dir)
+	if err != nil {
 		return fmt.Errorf("directory %s: %w", dir, err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("directory %s: %w", dir, syscall.ENOTDIR)
 	}
-	f, err := createTemp(ctx, dst)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close() // may be closed already; the error is the one above
-			_ = os.Remove(tmp)
-		}
-	}()
-	if old, err := os.Lstat(dst); err == nil && old.Mode().IsRegular() {
-		if st, ok := old.Sys().(*syscall.Stat_t); ok {
-			_ = f.Chown(int(st.Uid), int(st.Gid)) // keeps the owner where permitted
-		}
-	}
-	if _, err := io.Copy(f, connectors.ContextReader(ctx, src)); err != nil {
-		return err
-	}
-	// After the chown, which may clear set-id bits. Not f.Chmod: it drops
-	// set-id bits given as Unix's bits (0o4755), which the builtins pass.
-	if err := syscall.Fchmod(int(f.Fd()), connectors.UnixMode(mode)); err != nil {
-		return &fs.PathError{Op: "chmod", Path: f.Name(), Err: err}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// createTemp creates a new temporary file for dst, mode 0600, named for
-// ctx's run.
-func createTemp(ctx context.Context, dst string) (*os.File, error) {
-	for i := 0; ; i++ {
-		f, err := os.OpenFile(connectors.TempName(ctx, dst), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil || !errors.Is(err, fs.ErrExist) || i == 10 {
-			return f, err
-		}
-	}
-}
-
-// syncDir makes a rename in dir durable. It is best effort: some file
-// systems refuse to sync a directory, and the rename has happened either way.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
+	defer d.Close()
+	return connectors.PutAt(ctx, d, dir, filepath.Base(dst), src, mode)
 }
 
 // Get streams the file src into dst. A missing src yields an error wrapping
 // fs.ErrNotExist; ctx is checked between chunks.
 func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	f, err := os.Open(src)
+	return connectors.GetFile(ctx, src, c.target.Name, dst, func() (*os.File, error) { return os.Open(src) })
+}
+
+// openDir opens the directory dir for connectors.PutAt.
+func openDir(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, dirFlags, 0)
 	if err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
+		return nil, err
 	}
-	defer f.Close()
-	if _, err := io.Copy(dst, connectors.ContextReader(ctx, f)); err != nil {
-		return fmt.Errorf("get %s from %s: %w", src, c.target.Name, err)
-	}
-	return nil
+	return os.NewFile(uintptr(fd), dir), nil
 }
