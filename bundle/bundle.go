@@ -225,8 +225,16 @@ func Read(name string, b []byte) (*Bundle, error) {
 		switch {
 		case hdr.Name == manifestName && !seenManifest:
 			seenManifest = true
-			if err := json.Unmarshal(data, &out.Manifest); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			if err := dec.Decode(&out.Manifest); err != nil {
 				return nil, bad("manifest.json: %v", err)
+			}
+			for name, h := range out.Manifest.Hosts {
+				for k, v := range h.Data {
+					h.Data[k] = numbers(v)
+				}
+				out.Manifest.Hosts[name] = h
 			}
 			if out.Manifest.Format != FormatVersion {
 				return nil, bad("format version %d; this star-deploy reads version %d (made by %s)", out.Manifest.Format, FormatVersion, out.Manifest.StarDeploy)
@@ -263,6 +271,28 @@ func Read(name string, b []byte) (*Bundle, error) {
 		}
 	}
 	return out, nil
+}
+
+// numbers turns the JSON numbers of host data back into the inventory's
+// types: int64 when integral, else float64.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = numbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = numbers(v[k])
+		}
+	}
+	return v
 }
 
 func putOnce(m map[string][]byte, p string, data []byte) error {

@@ -45,8 +45,12 @@ type Options struct {
 	FileOptions *syntax.FileOptions
 }
 
-// skipDirs are the directories never packed: version control metadata.
-var skipDirs = []string{".git", ".hg", ".svn"}
+// skipDirs are the directories never packed: version control metadata;
+// skipFiles the files: other bundles and their signatures.
+var (
+	skipDirs  = []string{".git", ".hg", ".svn"}
+	skipFiles = []string{"*.bundle", "*.bundle.sig"}
+)
 
 // Make builds a bundle from opts and returns its bytes and manifest. It
 // follows load() statically from every script: relative modules come from
@@ -160,7 +164,7 @@ func walk(root string, opts Options, skip map[string]bool) (map[string]localFile
 			}
 			return nil
 		}
-		if skip[p] || Match(opts.Exclude, rel) || (len(opts.Include) > 0 && !Match(opts.Include, rel)) {
+		if skip[p] || Match(skipFiles, rel) || Match(opts.Exclude, rel) || (len(opts.Include) > 0 && !Match(opts.Include, rel)) {
 			return nil
 		}
 		fi, err := os.Stat(p) // follows a link
