@@ -51,21 +51,21 @@ signing are refused with exit 2, before anything runs.
 
 // pullReport is the last-run report.
 type pullReport struct {
-	Time      time.Time      `json:"time"`
-	Duration  float64        `json:"duration_s"`
-	Source    string         `json:"source"`
-	Bundle    string         `json:"bundle_sha256,omitempty"`
-	Commit    string         `json:"git_commit,omitempty"`
-	Fetched   bool           `json:"downloaded"` // false when the cached copy was used (304)
-	Signer    *reportSigner  `json:"signer,omitempty"`
-	Unsigned  bool           `json:"unsigned,omitempty"`
-	Dry       bool           `json:"dry,omitempty"`
-	ExitCode  int            `json:"exit_code"`
-	Status    string         `json:"status,omitempty"`
-	Counts    sdrt.Counts    `json:"counts"`
-	Error     string         `json:"error,omitempty"`
-	StarDeploy string        `json:"star_deploy"`
-	Contents  map[string]int `json:"contents,omitempty"` // how many scripts, files and stdlib modules the bundle holds
+	Time       time.Time      `json:"time"`
+	Duration   float64        `json:"duration_s"`
+	Source     string         `json:"source"`
+	Bundle     string         `json:"bundle_sha256,omitempty"`
+	Commit     string         `json:"git_commit,omitempty"`
+	Fetched    bool           `json:"downloaded"` // false when the cached copy was used (304)
+	Signer     *reportSigner  `json:"signer,omitempty"`
+	Unsigned   bool           `json:"unsigned,omitempty"`
+	Dry        bool           `json:"dry,omitempty"`
+	ExitCode   int            `json:"exit_code"`
+	Status     string         `json:"status,omitempty"`
+	Counts     sdrt.Counts    `json:"counts"`
+	Error      string         `json:"error,omitempty"`
+	StarDeploy string         `json:"star_deploy"`
+	Contents   map[string]int `json:"contents,omitempty"` // how many scripts, files and stdlib modules the bundle holds
 }
 
 type reportSigner struct {
