@@ -350,8 +350,12 @@ func parseGitSource(source string) (url, ref, path string, err error) {
 		return "", "", "", usagef("pull: %s: no //PATH: name the bundle's path in the repository (git+URL@REF//site.bundle)", source)
 	}
 	url, path = rest[:scheme+3+i], rest[scheme+3+i+2:]
-	if at := strings.LastIndex(url, "@"); at > strings.LastIndex(url, "/") {
-		url, ref = url[:at], url[at+1:]
+	// An @ in the URL's path starts the ref (which may hold slashes:
+	// release/2); one before the path is user information (git@host).
+	if slash := strings.Index(url[scheme+3:], "/"); slash >= 0 {
+		if at := strings.LastIndex(url, "@"); at > scheme+3+slash {
+			url, ref = url[:at], url[at+1:]
+		}
 	}
 	if path == "" || url == "" {
 		return "", "", "", usagef("pull: %s: want git+URL@REF//PATH", source)
