@@ -207,7 +207,7 @@ func bundleHost(b *bundle.Bundle, name string) (*bundle.HostData, error) {
 			return &hd, nil
 		}
 		for _, k := range slices.Sorted(maps.Keys(hosts)) {
-			if addrHost(k) == want {
+			if h := addrHost(k); h == want || strings.SplitN(h, ".", 2)[0] == want {
 				hd := hosts[k]
 				return &hd, nil
 			}

@@ -386,3 +386,28 @@ shell("echo run >> `+s.out+`/runs")
 		t.Errorf("runs = %q, want the first and the waiting one", runs)
 	}
 }
+
+// bundle --inventory carries each host's data, secrets left out; pull
+// --host picks a host's, by name or address.
+func TestPullInventoryData(t *testing.T) {
+	s := newPullSetup(t)
+	inv := writeFile(t, t.TempDir(), "inventory.star", `web = [("@ssh/deploy@web1.example.com:22", {"role": "web", "ssh_password": "hunter2", "port": 8080})]
+db = [("db1", {"role": "db"})]
+`)
+	b := s.bundle(t, "site.bundle", "--inventory", inv)
+	data, _ := os.ReadFile(b)
+	if bytes.Contains(data, []byte("hunter2")) {
+		t.Fatal("a secret went into the bundle")
+	}
+	code, stdout, stderr := s.pull(t, "--allowed-signers", s.allowed, "--host", "web1", b)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(s.out, "greeting")); string(got) != "hello web\n" {
+		t.Errorf("greeting = %q", got)
+	}
+	code, _, stderr = s.pull(t, "--allowed-signers", s.allowed, "--host", "mail1", b)
+	if code != 2 || !strings.Contains(stderr, "not of --host mail1") || !strings.Contains(stderr, "db1") {
+		t.Errorf("unknown host: exit %d, %s", code, stderr)
+	}
+}
