@@ -52,6 +52,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/star-deploy/star-deploy/internal/starvalue"
 )
 
 // FormatVersion is the version of the bundle format this package writes
@@ -232,7 +234,7 @@ func Read(name string, b []byte) (*Bundle, error) {
 			}
 			for name, h := range out.Manifest.Hosts {
 				for k, v := range h.Data {
-					h.Data[k] = numbers(v)
+					h.Data[k] = starvalue.FromJSON(v)
 				}
 				out.Manifest.Hosts[name] = h
 			}
@@ -271,28 +273,6 @@ func Read(name string, b []byte) (*Bundle, error) {
 		}
 	}
 	return out, nil
-}
-
-// numbers turns the JSON numbers of host data back into the inventory's
-// types: int64 when integral, else float64.
-func numbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = numbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = numbers(v[k])
-		}
-	}
-	return v
 }
 
 func putOnce(m map[string][]byte, p string, data []byte) error {
