@@ -41,6 +41,8 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy connector test @NAME/ADDR             run the conformance suite against a connector
   star-deploy docs [TOPIC]                          print the reference (builtins, facts, stdlib, connectors)
   star-deploy completion bash|zsh|fish              print the shell completion script
+  star-deploy bundle SCRIPT.star... -o FILE         pack scripts, modules and files into one signed file
+  star-deploy pull SOURCE                           fetch a bundle, verify it and run it on this machine
 
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
@@ -82,6 +84,8 @@ type cli struct {
 	Connector  connectorCmd  `cmd:"" help:"Test a connector: connector test @NAME/ADDR runs the conformance suite against it."`
 	Docs       docsCmd       `cmd:"" help:"Print the reference generated from the code (builtins, facts, stdlib, connectors), or write it with --dir."`
 	Completion completionCmd `cmd:"" help:"Print the shell completion script of bash, zsh or fish (source <(star-deploy completion bash))."`
+	Bundle     bundleCmd     `cmd:"" help:"Pack deploy scripts, the modules they load and the files they read into one file, optionally signed with an SSH key."`
+	Pull       pullCmd       `cmd:"" help:"Fetch a bundle (a file, an http(s) URL or a git repository), verify its signature and run it on this machine (@local)."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -110,7 +114,7 @@ type flags struct {
 
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
-	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable)."`
+	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable). With bundle: leave out the files that match these globs."`
 
 	// defaultData is the --data of the config file and the environment,
 	// which the --data flags override.
@@ -154,6 +158,9 @@ func (f *flags) sshData(prompt func(string) (string, error)) (map[string]string,
 type runCmd struct {
 	Inventory string   `arg:"" help:"Hosts: @local, @ssh/HOST, HOST, @docker/NAME, @docker/label=K=V, @podman/NAME, @dockerssh/HOST:CONTAINER (or IMAGE), @chroot/DIR, @terraform/OUTPUT, @PLUGIN/ADDR, a comma-separated list, an inventory.star file, an Ansible inventory or dynamic inventory script."`
 	Args      []string `arg:"" optional:"" name:"script" help:"Deploy scripts (SCRIPT.star[:FUNC]...), or: MODULE.OP [ARG...] [KEY=VALUE...], or: exec -- CMD..., or: fact NAME [ARG...], or: inventory, or: repl."`
+	// bundle, set by pull, serves the scripts, modules, files and host
+	// data from a bundle in place of this machine's files.
+	bundle *bundleRun `kong:"-"`
 }
 
 // connectorsCmd lists the registered connectors.
@@ -300,6 +307,10 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 		return nil, c.Completion.run(stdout)
 	case "connector test <host>":
 		return nil, c.Connector.Test.run(ctx, &c.flags, reg, stdout)
+	case "bundle <script>":
+		return nil, c.Bundle.run(ctx, &c.flags, reg, prompt, stdout)
+	case "pull <source>":
+		return c.Pull.run(ctx, &c.flags, reg, prompt, stdout, stderr)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -338,8 +349,10 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	if err != nil {
 		return nil, err
 	}
-	inv, err := inventory.Load(ctx, r.Inventory)
-	if err != nil {
+	var inv *inventory.Inventory
+	if r.bundle != nil {
+		inv = r.bundle.inventory()
+	} else if inv, err = inventory.Load(ctx, r.Inventory); err != nil {
 		return nil, &usageError{err}
 	}
 	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
@@ -383,6 +396,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return runREPL(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
 	}
 	m, sources, err := r.sources(f.JSON)
+	if r.bundle != nil {
+		m, sources, err = modeScripts, r.bundle.sources(), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -393,6 +409,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	}
 	var out output // created once every script compiled
 	opts := f.runnerOptions(reg, control)
+	if r.bundle != nil {
+		r.bundle.apply(&opts)
+	}
 	opts.Serial, opts.FailPercent = serial, f.FailPercent
 	opts.Verbose = opts.Verbose || m == modeExec
 	opts.OnEvent = func(e sdrt.Event) { out.event(e) }
@@ -457,7 +476,7 @@ func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sd
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
-	commands = []string{"completion", "connectors", "docs"}
+	commands = []string{"bundle", "completion", "connectors", "docs", "pull"}
 	runWords = []string{"exec", "fact", "inventory", "repl"}
 )
 

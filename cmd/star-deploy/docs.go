@@ -55,6 +55,8 @@ var helpPages = [][]string{
 	{"connector", "test", "--help"},
 	{"docs", "--help"},
 	{"completion", "--help"},
+	{"bundle", "--help"},
+	{"pull", "--help"},
 }
 
 // cliReference renders docs/cli.md: the --help of every command, as the

@@ -74,6 +74,11 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 	}
 	exitCodes := true
 	switch {
+	case sel != nil && (sel.Name == "pull" || sel.Name == "bundle"):
+		// The run flags these commands take.
+		hide(func(f *kong.Flag) bool { return !slices.Contains(connectFlags[sel.Name], f.Name) })
+		exitCodes = sel.Name == "pull"
+		sel.Detail = map[string]string{"pull": pullDetail, "bundle": bundleDetail}[sel.Name]
 	case sel != nil && sel.Name != "run":
 		// docs, connectors: none of the run flags.
 		hide(func(*kong.Flag) bool { return true })
@@ -151,6 +156,10 @@ func runWord(ctx *kong.Context) string {
 // `connector test` reaches its host.
 var connectFlags = map[string][]string{
 	"connector": {"data", "user", "port", "key", "password", "jump", "sudo", "sudo-user", "sudo-password", "verbose"},
+	// pull runs a bundle on @local as a run does.
+	"pull": {"dry", "diff", "json", "data", "sudo", "sudo-user", "sudo-password", "verbose", "quiet", "max-steps", "fail-percent"},
+	// bundle's --exclude leaves files out.
+	"bundle": {"exclude"},
 }
 
 func checkFlagsApply(kctx *kong.Context) error {

@@ -5,6 +5,14 @@
 // transports stay inside their connector, and the CLI and the examples, like
 // any embedder, use runtime rather than builtins (in their tests too), and
 // outside tests only the CLI imports the conformance suite (connector test).
+//
+// bundle is a leaf over go.starlark.net/syntax (it follows load()
+// statically), internal/starvalue (host data) and the standard library. bundle/signature is the second
+// package allowed golang.org/x/crypto/ssh, deliberately: signing a bundle
+// with an SSH key and checking it against an allowed_signers file needs SSH
+// keys, but no SSH connection, and the CLI (which may not import the SSH
+// libraries) should not carry key parsing of its own. It imports nothing
+// else of the project, and it alone imports github.com/hiddeco/sshsig.
 package archtest
 
 import (
@@ -59,8 +67,16 @@ func forbidden(pkg, imp string) string {
 	switch {
 	case strings.HasPrefix(imp, "github.com/alecthomas/kong") && pkg != "/cmd/star-deploy":
 		return "only cmd/star-deploy imports kong"
-	case (strings.HasPrefix(imp, "golang.org/x/crypto/ssh") || strings.HasPrefix(imp, "github.com/pkg/sftp")) && pkg != "/connectors/ssh":
+	case strings.HasPrefix(imp, "golang.org/x/crypto/ssh") && pkg != "/connectors/ssh" && pkg != "/bundle/signature":
+		return "only connectors/ssh (connections) and bundle/signature (signing keys) import x/crypto/ssh"
+	case strings.HasPrefix(imp, "github.com/pkg/sftp") && pkg != "/connectors/ssh":
 		return "only connectors/ssh imports the SSH libraries"
+	case strings.HasPrefix(imp, "github.com/hiddeco/sshsig") && pkg != "/bundle/signature":
+		return "only bundle/signature imports the SSH signature format"
+	case pkg == "/bundle" && (inRepo && rel != "/internal/starvalue" || !inRepo && !isStd(imp) && imp != "go.starlark.net/syntax"):
+		return "bundle is a leaf: it imports only go.starlark.net/syntax, internal/starvalue and the standard library"
+	case pkg == "/bundle/signature" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "golang.org/x/crypto/ssh") && imp != "github.com/hiddeco/sshsig"):
+		return "bundle/signature imports only x/crypto/ssh, hiddeco/sshsig and the standard library"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
 		return "only connectors/docker imports the Docker client"
 	case embedderImport(pkg, imp) != "":
@@ -103,6 +119,12 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/examples/embed", mod + "/builtins"},
 		{"/runtime", mod + "/connectors/conntest"},
 		{"/connectors/plugin", mod + "/connectors/conntest"},
+		{"/cmd/star-deploy", "golang.org/x/crypto/ssh"},
+		{"/bundle", "golang.org/x/crypto/ssh"},
+		{"/bundle", mod + "/runtime"},
+		{"/bundle", "go.starlark.net/starlark"},
+		{"/bundle/signature", mod + "/bundle"},
+		{"/cmd/star-deploy", "github.com/hiddeco/sshsig"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])
@@ -117,6 +139,11 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/inventory", mod + "/internal/starvalue"},
 		{"/internal/starvalue", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "encoding/json"},
+		{"/bundle", "go.starlark.net/syntax"},
+		{"/bundle", mod + "/internal/starvalue"},
+		{"/bundle/signature", "golang.org/x/crypto/ssh"},
+		{"/bundle/signature", "github.com/hiddeco/sshsig"},
+		{"/cmd/star-deploy", mod + "/bundle/signature"},
 	} {
 		if msg := forbidden(c[0], c[1]); msg != "" {
 			t.Errorf("%s importing %s refused: %s", c[0], c[1], msg)
