@@ -18,7 +18,9 @@ import (
 // issue 15 (10 ms and 20 ms wall). It prints the median wall and CPU time
 // (user + system) and peak RSS of N runs of each, interleaved so that
 // both see the same load, and the median of /bin/true as the floor of
-// starting any process here.
+// starting any process here. wait4 counts the test process's own RSS in a
+// child's peak (it is the child until exec), so read the peaks against
+// the floor's.
 //
 // It runs only when STAR_DEPLOY_STARTUP_BENCH gives N, as `make bench`
 // does (STARTUP_RUNS, default 30).
