@@ -48,7 +48,8 @@ type Expansion struct {
 // Expander that says so. It does no I/O.
 func (r *Registry) Expands(name string) bool {
 	scheme, addr := SplitName(name)
-	x, ok := r.factories[scheme].(Expander)
+	f, _ := r.Lookup(scheme)
+	x, ok := f.(Expander)
 	return ok && x.Expands(addr)
 }
 
@@ -62,7 +63,8 @@ func (r *Registry) Expand(ctx context.Context, name string, data map[string]stri
 		return nil, false, nil
 	}
 	scheme, addr := SplitName(name)
-	x := r.factories[scheme].(Expander) // Expands checked it
+	f, _ := r.Lookup(scheme)
+	x := f.(Expander) // Expands checked it
 	own := map[string]string{}
 	for k, v := range data {
 		if err := r.CheckKey(k); err != nil {
@@ -81,7 +83,7 @@ func (r *Registry) Expand(ctx context.Context, name string, data map[string]stri
 			return nil, true, fmt.Errorf("%s: the %s connector expanded it to a host with no name", name, scheme)
 		}
 		s, _ := SplitName(h.Name)
-		if _, known := r.factories[s]; !known {
+		if _, known := r.Lookup(s); !known {
 			return nil, true, fmt.Errorf("%s: expanded to host %q, whose connector %q is not available; known connectors: %s", name, h.Name, s, strings.Join(r.atSchemes(), ", "))
 		}
 		if r.Expands(h.Name) {

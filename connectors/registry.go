@@ -4,12 +4,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Registry maps schemes to factories. Registration is explicit (see
 // connectors/all); there is no global registry.
 type Registry struct {
 	factories map[string]Factory
+
+	// later supplies the factories of Defer, found the first time an
+	// answer could depend on them; laterSet holds them, by scheme, once
+	// laterOnce has run. factories is not written after Defer, so readers
+	// of it need no lock.
+	later     func() []Factory
+	laterOnce sync.Once
+	laterSet  map[string]Factory
 }
 
 // NewRegistry returns a registry holding the given factories. It panics on a
@@ -45,16 +54,83 @@ func (r *Registry) Register(f Factory) error {
 	return nil
 }
 
+// Defer adds the factories find returns, as if registered now, but calls
+// find only the first time an answer could depend on them: a Lookup of a
+// scheme not otherwise registered, Factories and Schemes, and a data key
+// with "_" given to CheckKey or Field (a connector's keys are
+// "<scheme>_..."). A factory whose scheme is registered already, or
+// that Register would refuse, is left out. Register must not be called
+// after Defer; find is called at most once, and may be called from any
+// goroutine. Star-deploy defers the scan of PATH for connector plugins,
+// which a run of built-in connectors never needs.
+func (r *Registry) Defer(find func() []Factory) {
+	r.later = find
+}
+
+// loadLater runs the deferred find once and returns its factories.
+func (r *Registry) loadLater() map[string]Factory {
+	if r.later == nil {
+		return nil
+	}
+	r.laterOnce.Do(func() {
+		set := map[string]Factory{}
+		for _, f := range r.later() {
+			if f == nil {
+				continue
+			}
+			s := f.Scheme()
+			if _, dup := r.factories[s]; dup || s == "" || strings.ContainsAny(s, "/@") {
+				continue
+			}
+			if _, dup := set[s]; !dup {
+				set[s] = f
+			}
+		}
+		r.laterSet = set
+	})
+	return r.laterSet
+}
+
+// all returns every factory by scheme, the deferred ones found.
+func (r *Registry) all() map[string]Factory {
+	later := r.loadLater()
+	if len(later) == 0 {
+		return r.factories
+	}
+	out := make(map[string]Factory, len(r.factories)+len(later))
+	for s, f := range r.factories {
+		out[s] = f
+	}
+	for s, f := range later {
+		out[s] = f
+	}
+	return out
+}
+
+// forKey returns the factories that could own the data key: all of them
+// when key has "_", else the registered ones without finding the deferred
+// ones (no connector key lacks "_").
+func (r *Registry) forKey(key string) map[string]Factory {
+	if strings.Contains(key, "_") {
+		return r.all()
+	}
+	return r.factories
+}
+
 // Lookup returns the factory for scheme.
 func (r *Registry) Lookup(scheme string) (Factory, bool) {
-	f, ok := r.factories[scheme]
+	if f, ok := r.factories[scheme]; ok {
+		return f, ok
+	}
+	f, ok := r.loadLater()[scheme]
 	return f, ok
 }
 
 // Factories returns every registered factory, sorted by scheme.
 func (r *Registry) Factories() []Factory {
-	out := make([]Factory, 0, len(r.factories))
-	for _, f := range r.factories {
+	all := r.all()
+	out := make([]Factory, 0, len(all))
+	for _, f := range all {
 		out = append(out, f)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Scheme() < out[j].Scheme() })
@@ -101,7 +177,7 @@ func (r *Registry) Target(name string, data map[string]string) (Target, error) {
 		return Target{}, fmt.Errorf("empty host name")
 	}
 	scheme, addr := SplitName(name)
-	f, ok := r.factories[scheme]
+	f, ok := r.Lookup(scheme)
 	if !ok {
 		if scheme == "ssh" && !strings.HasPrefix(name, "@") {
 			return Target{}, fmt.Errorf("host %q: the ssh connector is not available in this build; use @local or one of %s", name, strings.Join(r.atSchemes(), ", "))
@@ -138,7 +214,8 @@ func (r *Registry) ConnectorKey(scheme, key string) bool {
 	if strings.HasPrefix(key, scheme+"_") {
 		return true
 	}
-	if b, ok := r.factories[scheme].(DataBorrower); ok {
+	f, _ := r.Lookup(scheme)
+	if b, ok := f.(DataBorrower); ok {
 		for _, s := range b.BorrowsData() {
 			if strings.HasPrefix(key, s+"_") {
 				return true
@@ -155,7 +232,7 @@ func (r *Registry) CheckKey(key string) error {
 	// The longest matching scheme owns the key, so "docker_compose_x" goes
 	// to a "docker_compose" connector, not to "docker", whatever map order.
 	s, f := "", Factory(nil)
-	for scheme, fac := range r.factories {
+	for scheme, fac := range r.forKey(key) {
 		if strings.HasPrefix(key, scheme+"_") && len(scheme) > len(s) {
 			s, f = scheme, fac
 		}
@@ -183,7 +260,7 @@ func (r *Registry) CheckKey(key string) error {
 
 // Field returns the declared field named key of any registered connector.
 func (r *Registry) Field(key string) (Field, bool) {
-	for _, f := range r.factories {
+	for _, f := range r.forKey(key) {
 		for _, fld := range f.Fields() {
 			if fld.Name == key {
 				return fld, true

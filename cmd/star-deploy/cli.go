@@ -184,7 +184,8 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 	var defs *defaults
 	parser, err := kong.New(c,
 		kong.Name("star-deploy"),
-		kong.Description(description),
+		// No kong.Description: kong would run its interpolation over these
+		// 2 KB on every start; printHelp sets it (it has no ${...}).
 		kong.Writers(stdout, stderr),
 		kong.Vars{"version": versionString()},
 		kong.Exit(func(code int) { panic(kongExit{code}) }),

@@ -63,6 +63,7 @@ Examples:
 // not apply hidden, a help of their own for exec and fact, and the exit
 // codes after the help of a run.
 func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
+	ctx.Model.Help = description
 	sel := ctx.Selected()
 	runFlags := rootRunFlags(ctx.Model)
 	hide := func(names func(*kong.Flag) bool) {
