@@ -83,9 +83,9 @@ func TestStartupBenchmark(t *testing.T) {
 			if w > c.target {
 				verdict = "NOT met"
 			}
-			target = fmt.Sprintf("≤ %s wall: %s (%.2f×)", ms(c.target), verdict, float64(w)/float64(c.target))
+			target = fmt.Sprintf("≤ %s wall: %s (%.2f×)", msText(c.target), verdict, float64(w)/float64(c.target))
 		}
-		fmt.Printf("%-32s %9s %9s %7.1f MiB  %s\n", c.name, ms(w), ms(u), float64(rss[i])/1024, target)
+		fmt.Printf("%-32s %9s %9s %7.1f MiB  %s\n", c.name, msText(w), msText(u), float64(rss[i])/1024, target)
 	}
 }
 
@@ -98,4 +98,4 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+func msText(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
