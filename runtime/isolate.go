@@ -25,7 +25,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/internal/starvalue"
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 )
 
 // Untrusted scripts run in a child process: Starlark bounds steps and time
@@ -502,7 +502,8 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 		return 2
 	}
 	for i := range req.Hosts {
-		req.Hosts[i].Data, _ = starvalue.FromJSON(req.Hosts[i].Data).(map[string]any)
+		data, _ := jsondata.Numbers(req.Hosts[i].Data)
+		req.Hosts[i].Data, _ = data.(map[string]any)
 	}
 	limitMemory(req.MemoryLimit)
 

@@ -1,7 +1,9 @@
 // Package archtest enforces the import direction of STYLE.md:
 // cmd -> runtime -> builtins -> connectors, connectors never import
 // Starlark or each other, inventory and stdlib are leaves (inventory may use
-// internal/starvalue, itself a leaf over go.starlark.net), third-party
+// internal/starvalue, itself a leaf over go.starlark.net, and
+// internal/jsondata, a leaf over the standard library, which connectors may
+// use too), third-party
 // transports stay inside their connector, and the CLI and the examples, like
 // any embedder, use runtime rather than builtins (in their tests too), and
 // outside tests only the CLI imports the conformance suite (connector test).
@@ -69,16 +71,16 @@ func forbidden(pkg, imp string) string {
 		return "connectors never import Starlark"
 	case pkg == "/connectors" && inRepo:
 		return "connectors is the interface package and imports nothing of the project"
-	case isImpl(pkg) && inRepo && rel != "/connectors":
-		return "a connector imports only the connectors interface package"
+	case isImpl(pkg) && inRepo && rel != "/connectors" && rel != "/internal/jsondata":
+		return "a connector imports only the connectors interface package (and internal/jsondata)"
 	case rel == "/connectors/conntest" && pkg != "/cmd/star-deploy":
 		return "outside tests only the CLI (star-deploy connector test) runs the conformance suite"
-	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue") || (pkg == "/stdlib" && inRepo):
-		return "inventory and stdlib are leaves (inventory may use internal/starvalue)"
+	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue" && rel != "/internal/jsondata") || (pkg == "/stdlib" && inRepo):
+		return "inventory and stdlib are leaves (inventory may use internal/starvalue and internal/jsondata)"
 	case pkg == "/internal/starvalue" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "go.starlark.net/")):
 		return "internal/starvalue is a leaf: it imports only go.starlark.net and the standard library"
-	case pkg == "/internal/spell" && !isStd(imp):
-		return "internal/spell is a leaf: it imports only the standard library"
+	case (pkg == "/internal/spell" || pkg == "/internal/jsondata") && !isStd(imp):
+		return strings.TrimPrefix(pkg, "/") + " is a leaf: it imports only the standard library"
 	case pkg == "/builtins" && (rel == "/runtime" || isImpl(rel) || rel == "/connectors/all"):
 		return "builtins sit below runtime and never see a concrete connector"
 	case pkg == "/runtime" && (isImpl(rel) || rel == "/connectors/all" || rel == "/stdlib" || strings.HasPrefix(rel, "/cmd")):
@@ -99,6 +101,8 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/internal/starvalue", mod + "/connectors"},
 		{"/internal/spell", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
+		{"/internal/jsondata", mod + "/connectors"},
+		{"/connectors/terraform", mod + "/internal/starvalue"},
 		{"/cmd/star-deploy", mod + "/builtins"},
 		{"/examples/embed", mod + "/builtins"},
 		{"/runtime", mod + "/connectors/conntest"},
@@ -115,6 +119,8 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 	}
 	for _, c := range [][2]string{
 		{"/inventory", mod + "/internal/starvalue"},
+		{"/inventory", mod + "/internal/jsondata"},
+		{"/connectors/terraform", mod + "/internal/jsondata"},
 		{"/internal/starvalue", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "encoding/json"},
 	} {
