@@ -164,18 +164,12 @@ func (ai *ansibleInv) scriptGroup(name string, v any) error {
 	case !hasAny(body, "hosts", "vars", "children"):
 		body = map[string]any{"hosts": []any{name}, "vars": body}
 	}
-	if hv, ok := body["hosts"]; ok && hv != nil {
-		hosts, ok := hv.([]any)
-		if !ok {
-			return fmt.Errorf("group %s: hosts must be a list of host names, got %s", name, jsondata.Kind(hv))
-		}
-		for _, h := range hosts {
-			hn, ok := h.(string)
-			if !ok || hn == "" {
-				return fmt.Errorf("group %s: a host name must be a non-empty string, got %s", name, jsondata.Kind(h))
-			}
-			ai.addHost(g, hn, pos, nil)
-		}
+	err := eachName(name, "hosts", body["hosts"], "host names", "a host name", func(hn string) error {
+		ai.addHost(g, hn, pos, nil)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if vv, ok := body["vars"]; ok && vv != nil {
 		vars, ok := vv.(map[string]any)
@@ -186,21 +180,34 @@ func (ai *ansibleInv) scriptGroup(name string, v any) error {
 			g.vars[k] = ansibleVal{x, pos}
 		}
 	}
-	if cv, ok := body["children"]; ok && cv != nil {
-		kids, ok := cv.([]any)
-		if !ok {
-			return fmt.Errorf("group %s: children must be a list of group names, got %s", name, jsondata.Kind(cv))
+	return eachName(name, "children", body["children"], "group names", "a child group name", func(cn string) error {
+		if cn == "all" {
+			return fmt.Errorf("group all cannot be a child of %s: remove it", name)
 		}
-		for _, c := range kids {
-			cn, ok := c.(string)
-			if !ok || cn == "" {
-				return fmt.Errorf("group %s: a child group name must be a non-empty string, got %s", name, jsondata.Kind(c))
-			}
-			if cn == "all" {
-				return fmt.Errorf("group all cannot be a child of %s: remove it", name)
-			}
-			ai.group(cn, pos).defined = true
-			g.addChild(cn, pos)
+		ai.group(cn, pos).defined = true
+		g.addChild(cn, pos)
+		return nil
+	})
+}
+
+// eachName calls fn with each name of v, the key list of group's --list
+// output: a list of non-empty strings (of names them for the error), or
+// nil for none. It stops at the first error, fn's or its own about item.
+func eachName(group, key string, v any, of, item string, fn func(name string) error) error {
+	if v == nil {
+		return nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("group %s: %s must be a list of %s, got %s", group, key, of, jsondata.Kind(v))
+	}
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok || s == "" {
+			return fmt.Errorf("group %s: %s must be a non-empty string, got %s", group, item, jsondata.Kind(x))
+		}
+		if err := fn(s); err != nil {
+			return err
 		}
 	}
 	return nil
