@@ -224,16 +224,12 @@ func (s *server) handle(ctx context.Context, m message) (any, error) {
 		return s.stdin(m)
 	case methodPutBegin:
 		return s.putBegin(m)
-	case methodPutWrite:
-		return s.putWrite(m)
-	case methodPutEnd, methodPutAbort:
-		return s.putEnd(m)
+	case methodPutWrite, methodPutEnd, methodPutAbort:
+		return s.putStep(m)
 	case methodGetOpen:
 		return s.getOpen(m)
-	case methodGetRead:
-		return s.getRead(m)
-	case methodGetClose:
-		return s.getClose(m)
+	case methodGetRead, methodGetClose:
+		return s.getStep(m)
 	case methodClose:
 		s.mu.Lock()
 		conn := s.conn
@@ -296,33 +292,24 @@ func (s *server) stdin(m message) (any, error) {
 	return nil, nil
 }
 
-func (s *server) putWrite(m message) (any, error) {
+// putStep feeds a put (put.write), ends it (put.end: its result is the
+// Put's) or aborts it (put.abort). The last two send only the handle.
+func (s *server) putStep(m message) (any, error) {
 	p, err := decode[putWriteParams](m.Params)
 	if err != nil {
 		return nil, err
 	}
-	put, err := s.put(p.Handle, false)
+	put, err := s.put(p.Handle, m.Method != methodPutWrite)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := put.pw.Write(p.Data); err != nil {
-		return nil, err // the Put failed: this is its error
-	}
-	return nil, nil
-}
-
-// putEnd ends a put (put.end: its result is the Put's) or aborts it
-// (put.abort).
-func (s *server) putEnd(m message) (any, error) {
-	p, err := decode[handleParams](m.Params)
-	if err != nil {
-		return nil, err
-	}
-	put, err := s.put(p.Handle, true)
-	if err != nil {
-		return nil, err
-	}
-	if m.Method == methodPutAbort {
+	switch m.Method {
+	case methodPutWrite:
+		if _, err := put.pw.Write(p.Data); err != nil {
+			return nil, err // the Put failed: this is its error
+		}
+		return nil, nil
+	case methodPutAbort:
 		put.cancel()
 		put.pw.CloseWithError(errAborted)
 		<-put.done
@@ -332,15 +319,28 @@ func (s *server) putEnd(m message) (any, error) {
 	return nil, <-put.done
 }
 
-func (s *server) getRead(m message) (any, error) {
+// getStep reads from a get (get.read) or closes it (get.close, which sends
+// only the handle; closing an unknown handle is no error).
+func (s *server) getStep(m message) (any, error) {
 	p, err := decode[getReadParams](m.Params)
 	if err != nil {
 		return nil, err
 	}
+	closing := m.Method == methodGetClose
 	s.mu.Lock()
 	g := s.gets[p.Handle]
+	if closing {
+		delete(s.gets, p.Handle)
+	}
 	s.mu.Unlock()
-	if g == nil {
+	switch {
+	case closing && g != nil:
+		g.cancel()
+		g.pr.CloseWithError(errors.New("get closed by star-deploy"))
+		return nil, nil
+	case closing:
+		return nil, nil
+	case g == nil:
 		return nil, errorf(CodeInvalidParams, "get.read: no open file with handle %q", p.Handle)
 	}
 	buf := make([]byte, min(max(p.Max, 1), ChunkSize))
@@ -352,22 +352,6 @@ func (s *server) getRead(m message) (any, error) {
 		return nil, err
 	}
 	return getReadResult{Data: buf[:n]}, nil
-}
-
-func (s *server) getClose(m message) (any, error) {
-	p, err := decode[handleParams](m.Params)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	g := s.gets[p.Handle]
-	delete(s.gets, p.Handle)
-	s.mu.Unlock()
-	if g != nil {
-		g.cancel()
-		g.pr.CloseWithError(errors.New("get closed by star-deploy"))
-	}
-	return nil, nil
 }
 
 func (s *server) open(ctx context.Context, m message) (any, error) {
