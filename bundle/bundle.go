@@ -53,7 +53,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/star-deploy/star-deploy/internal/starvalue"
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 )
 
 // FormatVersion is the version of the bundle format this package writes
@@ -234,7 +234,9 @@ func Read(name string, b []byte) (*Bundle, error) {
 			}
 			for name, h := range out.Manifest.Hosts {
 				for k, v := range h.Data {
-					h.Data[k] = starvalue.FromJSON(v)
+					if h.Data[k], err = jsondata.Numbers(v); err != nil {
+						return nil, bad("manifest.json: host %s, key %s: %v", name, k, err)
+					}
 				}
 				out.Manifest.Hosts[name] = h
 			}

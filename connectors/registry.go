@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/star-deploy/star-deploy/internal/spell"
 )
 
 // Registry maps schemes to factories. Registration is explicit (see
@@ -281,34 +283,9 @@ func (r *Registry) atSchemes() []string {
 	return out
 }
 
-// Closest returns the candidate within edit distance 2 of s, if any: the
-// did-you-mean of an unknown name.
+// Closest returns the candidate nearest to s, if any is close enough to be
+// a likely typo: the did-you-mean of an unknown name, by the one rule of
+// internal/spell that the scripts' names follow too.
 func Closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return spell.Nearest(s, candidates)
 }

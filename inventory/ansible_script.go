@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 )
 
 // Limits of what an inventory script may print. Beyond maxScriptOutput
@@ -90,7 +92,7 @@ func LoadAnsibleScript(ctx context.Context, path string) (*Inventory, error) {
 			v, ok := hostvars[name]
 			if ok && v != nil {
 				if vars, ok = v.(map[string]any); !ok {
-					return nil, fmt.Errorf("inventory script %s: _meta.hostvars of host %s must be an object of variables, got %s", path, name, jsonKind(v))
+					return nil, fmt.Errorf("inventory script %s: _meta.hostvars of host %s must be an object of variables, got %s", path, name, jsondata.Kind(v))
 				}
 			}
 		} else {
@@ -105,7 +107,7 @@ func LoadAnsibleScript(ctx context.Context, path string) (*Inventory, error) {
 				}
 				var ok bool
 				if vars, ok = v.(map[string]any); !ok {
-					return nil, fmt.Errorf("inventory script %s --host %s: want an object of variables, got %s%s", path, name, jsonKind(v), said)
+					return nil, fmt.Errorf("inventory script %s --host %s: want an object of variables, got %s%s", path, name, jsondata.Kind(v), said)
 				}
 			}
 		}
@@ -131,11 +133,11 @@ func (ai *ansibleInv) scriptList(out []byte) (map[string]any, error) {
 		if name == "_meta" {
 			meta, ok := v.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("_meta must be an object, got %s", jsonKind(v))
+				return nil, fmt.Errorf("_meta must be an object, got %s", jsondata.Kind(v))
 			}
 			if hv, ok := meta["hostvars"]; ok {
 				if hostvars, ok = hv.(map[string]any); !ok {
-					return nil, fmt.Errorf("_meta.hostvars must be an object of host names, got %s", jsonKind(hv))
+					return nil, fmt.Errorf("_meta.hostvars must be an object of host names, got %s", jsondata.Kind(hv))
 				}
 			}
 			continue
@@ -162,43 +164,50 @@ func (ai *ansibleInv) scriptGroup(name string, v any) error {
 	case !hasAny(body, "hosts", "vars", "children"):
 		body = map[string]any{"hosts": []any{name}, "vars": body}
 	}
-	if hv, ok := body["hosts"]; ok && hv != nil {
-		hosts, ok := hv.([]any)
-		if !ok {
-			return fmt.Errorf("group %s: hosts must be a list of host names, got %s", name, jsonKind(hv))
-		}
-		for _, h := range hosts {
-			hn, ok := h.(string)
-			if !ok || hn == "" {
-				return fmt.Errorf("group %s: a host name must be a non-empty string, got %s", name, jsonKind(h))
-			}
-			ai.addHost(g, hn, pos, nil)
-		}
+	err := eachName(name, "hosts", body["hosts"], "host names", "a host name", func(hn string) error {
+		ai.addHost(g, hn, pos, nil)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if vv, ok := body["vars"]; ok && vv != nil {
 		vars, ok := vv.(map[string]any)
 		if !ok {
-			return fmt.Errorf("group %s: vars must be an object of variables, got %s", name, jsonKind(vv))
+			return fmt.Errorf("group %s: vars must be an object of variables, got %s", name, jsondata.Kind(vv))
 		}
 		for k, x := range vars {
 			g.vars[k] = ansibleVal{x, pos}
 		}
 	}
-	if cv, ok := body["children"]; ok && cv != nil {
-		kids, ok := cv.([]any)
-		if !ok {
-			return fmt.Errorf("group %s: children must be a list of group names, got %s", name, jsonKind(cv))
+	return eachName(name, "children", body["children"], "group names", "a child group name", func(cn string) error {
+		if cn == "all" {
+			return fmt.Errorf("group all cannot be a child of %s: remove it", name)
 		}
-		for _, c := range kids {
-			cn, ok := c.(string)
-			if !ok || cn == "" {
-				return fmt.Errorf("group %s: a child group name must be a non-empty string, got %s", name, jsonKind(c))
-			}
-			if cn == "all" {
-				return fmt.Errorf("group all cannot be a child of %s: remove it", name)
-			}
-			ai.group(cn, pos).defined = true
-			g.addChild(cn, pos)
+		ai.group(cn, pos).defined = true
+		g.addChild(cn, pos)
+		return nil
+	})
+}
+
+// eachName calls fn with each name of v, the key list of group's --list
+// output: a list of non-empty strings (of names them for the error), or
+// nil for none. It stops at the first error, fn's or its own about item.
+func eachName(group, key string, v any, of, item string, fn func(name string) error) error {
+	if v == nil {
+		return nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("group %s: %s must be a list of %s, got %s", group, key, of, jsondata.Kind(v))
+	}
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok || s == "" {
+			return fmt.Errorf("group %s: %s must be a non-empty string, got %s", group, item, jsondata.Kind(x))
+		}
+		if err := fn(s); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -262,7 +271,7 @@ func orderedObject(src []byte) (keys []string, vals []any, err error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, nil, fmt.Errorf("the output is not JSON: %v", jsonErr(err))
 		}
-		v, err := jsonValue(raw)
+		v, err := jsondata.Numbers(raw)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -288,40 +297,7 @@ func decodeJSON(src []byte) (any, error) {
 	if _, err := dec.Token(); err == nil {
 		return nil, fmt.Errorf("the output is not JSON: more follows the value")
 	}
-	return jsonValue(raw)
-}
-
-// jsonValue turns decoded JSON into inventory data: json.Number becomes
-// int64 when it is an integer that fits, else float64.
-func jsonValue(v any) (any, error) {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i, nil
-		}
-		f, err := v.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("number %s is out of range", v)
-		}
-		return f, nil
-	case []any:
-		for i, x := range v {
-			y, err := jsonValue(x)
-			if err != nil {
-				return nil, err
-			}
-			v[i] = y
-		}
-	case map[string]any:
-		for k, x := range v {
-			y, err := jsonValue(x)
-			if err != nil {
-				return nil, err
-			}
-			v[k] = y
-		}
-	}
-	return v, nil
+	return jsondata.Numbers(raw)
 }
 
 // hasAny reports whether m has one of keys.
@@ -357,24 +333,6 @@ func tokKind(tok json.Token) string {
 		return "null"
 	}
 	return fmt.Sprintf("%v", tok)
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	case string:
-		return "a string"
-	case int64, float64:
-		return "a number"
-	case bool:
-		return "a bool"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // boundedBuffer keeps up to max bytes and notes that more came.

@@ -95,9 +95,7 @@ func (ai *ansibleInv) yamlGroup(key, body *yaml.Node, path []string) error {
 		}
 		switch p.key.Value {
 		case "hosts":
-			hosts, err := sectionPairs(file, sec, func(kind string) error {
-				return fmt.Errorf("%s: hosts: of group %s must be a mapping, got %s: write each host as `web1:` on its own line, its variables indented under it", secAt, name, kind)
-			})
+			hosts, err := sectionPairs(file, sec, secAt, name, "%s: hosts: of group %s must be a mapping, got %s: write each host as `web1:` on its own line, its variables indented under it")
 			if err != nil {
 				return err
 			}
@@ -107,9 +105,7 @@ func (ai *ansibleInv) yamlGroup(key, body *yaml.Node, path []string) error {
 				}
 			}
 		case "children":
-			kids, err := sectionPairs(file, sec, func(kind string) error {
-				return fmt.Errorf("%s: children: of group %s must be a mapping of groups, got %s: write each child as `name:` on its own line", secAt, name, kind)
-			})
+			kids, err := sectionPairs(file, sec, secAt, name, "%s: children: of group %s must be a mapping of groups, got %s: write each child as `name:` on its own line")
 			if err != nil {
 				return err
 			}
@@ -187,16 +183,16 @@ func yamlVars(file string, n *yaml.Node, what string) (map[string]ansibleVal, er
 	return out, nil
 }
 
-// sectionPairs returns the pairs of a group's hosts: or children: section.
-// A lone name (hosts: web1, as Ansible allows) is a mapping of that name to
-// nothing; anything else that is not a mapping is notMapping's error, given
-// what it is.
-func sectionPairs(file string, sec *yaml.Node, notMapping func(kind string) error) ([]yamlPair, error) {
+// sectionPairs returns the pairs of group's hosts: or children: section,
+// at secAt. A lone name (hosts: web1, as Ansible allows) is a mapping of
+// that name to nothing; anything else that is not a mapping is an error,
+// notMapping formatted with secAt, group and what the section is.
+func sectionPairs(file string, sec *yaml.Node, secAt, group, notMapping string) ([]yamlPair, error) {
 	if sec.Kind == yaml.ScalarNode {
 		sec = &yaml.Node{Kind: yaml.MappingNode, Line: sec.Line, Content: []*yaml.Node{sec, {Kind: yaml.ScalarNode, Tag: "!!null"}}}
 	}
 	if sec.Kind != yaml.MappingNode {
-		return nil, notMapping(yamlKind(sec))
+		return nil, fmt.Errorf(notMapping, secAt, group, yamlKind(sec))
 	}
 	return yamlPairs(file, sec)
 }
@@ -261,6 +257,13 @@ func yamlKind(n *yaml.Node) string {
 	return "a document"
 }
 
+// decoded is scalar n decoded as a T.
+func decoded[T any](n *yaml.Node) (any, error) {
+	var v T
+	err := n.Decode(&v)
+	return v, err
+}
+
 // yamlValue converts a YAML value to inventory data. Like Ansible (which
 // reads YAML 1.1), unquoted yes/no/on/off are booleans.
 func yamlValue(file string, n *yaml.Node) (any, error) {
@@ -271,9 +274,7 @@ func yamlValue(file string, n *yaml.Node) (any, error) {
 		case "!!null":
 			return nil, nil
 		case "!!bool":
-			var b bool
-			err := n.Decode(&b)
-			return b, err
+			return decoded[bool](n)
 		case "!!int":
 			var i int64
 			if err := n.Decode(&i); err != nil {
@@ -281,9 +282,7 @@ func yamlValue(file string, n *yaml.Node) (any, error) {
 			}
 			return i, nil
 		case "!!float":
-			var f float64
-			err := n.Decode(&f)
-			return f, err
+			return decoded[float64](n)
 		case "!!str":
 			if n.Style == 0 {
 				switch n.Value {

@@ -9,7 +9,6 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -158,26 +157,15 @@ func simMemory() uint64 {
 	return s[0].Value.Uint64() + s[1].Value.Uint64()
 }
 
-// simSampler raises *peak to the most memory above base it sees, every
-// 10 ms, until the returned function is called.
+// simSampler raises *peak to the most memory above base it sees, now and
+// every 10 ms, until the returned function is called.
 func simSampler(base uint64, peak *uint64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if m := simMemory(); m > base && m-base > *peak {
-				*peak = m - base
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
+	sample := func() bool {
+		if m := simMemory(); m > base && m-base > *peak {
+			*peak = m - base
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+		return false
+	}
+	sample()
+	return sdrt.Poll(10*time.Millisecond, sample)
 }

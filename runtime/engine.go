@@ -479,11 +479,6 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		}
 		return nil
 	}
-	parallel := r.opts.Parallel
-	if parallel <= 0 || parallel > len(hosts) {
-		parallel = len(hosts)
-	}
-	sem := make(chan struct{}, max(parallel, 1))
 	once := &builtins.Once{}
 	for i := range hosts {
 		report.Hosts[i].Name = hosts[i].Name
@@ -492,42 +487,27 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 	if batch <= 0 || batch > len(hosts) {
 		batch = max(len(hosts), 1)
 	}
-	var wg sync.WaitGroup
 	for first := 0; first < len(hosts); first += batch {
 		// Each batch finishes before the next starts (--serial).
-		for i := first; i < min(first+batch, len(hosts)); i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-				defer func() { <-sem }()
-				if ctx.Err() != nil {
-					return
-				}
-				if err := stopErr(); err != nil {
-					report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
-					return
-				}
-				res := r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
-					if r.opts.FailPercent != nil {
-						if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
-							stopped.Store(true)
-						}
+		bounded(ctx, min(batch, len(hosts)-first), r.opts.Parallel, func(j int) {
+			i := first + j
+			if err := stopErr(); err != nil {
+				report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
+				return
+			}
+			res := r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
+				if r.opts.FailPercent != nil {
+					if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
+						stopped.Store(true)
 					}
-				})
-				if res.Status == builtins.StatusInterrupted {
-					res.Err = withCause(res.Err, interruption(parent, ctx))
 				}
-				report.Hosts[i] = res
-			}()
-		}
-		wg.Wait()
+			})
+			if res.Status == builtins.StatusInterrupted {
+				res.Err = withCause(res.Err, interruption(parent, ctx))
+			}
+			report.Hosts[i] = res
+		})
 	}
-	wg.Wait()
 	report.Interrupted = ctx.Err() != nil
 	// Every host ends with a host_end, also one that never began.
 	for i := range report.Hosts {

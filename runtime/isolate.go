@@ -25,7 +25,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/internal/starvalue"
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 )
 
 // Untrusted scripts run in a child process: Starlark bounds steps and time
@@ -408,13 +408,29 @@ func collectFiles(fsys fs.FS) (map[string][]byte, error) {
 // room for the Go runtime), polling /proc. The returned function stops the
 // watch and reports whether it killed p.
 func watchMemory(p *os.Process, limit int64) func() bool {
-	done := make(chan struct{})
 	var killed bool
+	stop := poll(20*time.Millisecond, func() bool {
+		if rss := residentBytes(p.Pid); rss > limit+limit/2 {
+			killed = true
+			p.Kill()
+			return true
+		}
+		return false
+	})
+	return func() bool {
+		stop()
+		return killed
+	}
+}
+
+// poll calls check every interval, in a goroutine of its own, until check
+// returns true or the returned function is called; that function waits for
+// the goroutine to end.
+func poll(interval time.Duration, check func() (done bool)) (stop func()) {
+	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
+	wg.Go(func() {
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
@@ -422,17 +438,14 @@ func watchMemory(p *os.Process, limit int64) func() bool {
 				return
 			case <-tick.C:
 			}
-			if rss := residentBytes(p.Pid); rss > limit+limit/2 {
-				killed = true
-				p.Kill()
+			if check() {
 				return
 			}
 		}
-	}()
-	return func() bool {
+	})
+	return func() {
 		close(done)
 		wg.Wait()
-		return killed
 	}
 }
 
@@ -502,7 +515,8 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 		return 2
 	}
 	for i := range req.Hosts {
-		req.Hosts[i].Data, _ = starvalue.FromJSON(req.Hosts[i].Data).(map[string]any)
+		data, _ := jsondata.Numbers(req.Hosts[i].Data)
+		req.Hosts[i].Data, _ = data.(map[string]any)
 	}
 	limitMemory(req.MemoryLimit)
 

@@ -150,13 +150,19 @@ func (s *Session) connected() []*sessionHost {
 // and waits for them all. A host whose turn comes after ctx is done is
 // skipped.
 func (s *Session) each(ctx context.Context, hosts []*sessionHost, fn func(*sessionHost)) {
-	parallel := s.r.opts.Parallel
-	if parallel <= 0 || parallel > len(hosts) {
-		parallel = len(hosts)
+	bounded(ctx, len(hosts), s.r.opts.Parallel, func(i int) { fn(hosts[i]) })
+}
+
+// bounded runs fn(i) for every i from 0 to n-1, each in a goroutine of its
+// own and at most parallel at once (all at once when parallel <= 0), and
+// waits for them all. An i whose turn comes after ctx is done is skipped.
+func bounded(ctx context.Context, n, parallel int, fn func(i int)) {
+	if parallel <= 0 || parallel > n {
+		parallel = n
 	}
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
-	for _, sh := range hosts {
+	for i := range n {
 		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
@@ -167,7 +173,7 @@ func (s *Session) each(ctx context.Context, hosts []*sessionHost, fn func(*sessi
 			if ctx.Err() != nil {
 				return
 			}
-			fn(sh)
+			fn(i)
 		})
 	}
 	wg.Wait()

@@ -334,55 +334,14 @@ const (
 // run deploys: it builds the hosts and the options, compiles every script
 // before any host runs, runs them and renders the events.
 func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, prompt func(string) (string, error), stdout, stderr io.Writer) (*sdrt.Report, error) {
-	if f.Parallel < 0 {
-		return nil, usagef("--parallel must be ≥ 0 (0: all hosts at once), got %d", f.Parallel)
-	}
-	if f.Quiet && f.Verbose > 0 {
-		return nil, usagef("-q and -v cannot go together: -q shows less, -v more")
-	}
-	if f.Port < 0 || f.Port > 65535 {
-		return nil, usagef("--port must be between 1 and 65535, got %d", f.Port)
-	}
-	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
-		return nil, usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
+	if err := f.checkRun(); err != nil {
+		return nil, err
 	}
 	ask, err := checkConfirm(f, r.Args)
 	if err != nil {
 		return nil, err
 	}
-	var inv *inventory.Inventory
-	if r.bundle != nil {
-		inv = r.bundle.inventory()
-	} else if inv, err = inventory.Load(ctx, r.Inventory); err != nil {
-		return nil, &usageError{err}
-	}
-	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
-	if err != nil {
-		return nil, err
-	}
-	if err := expandInventory(ctx, reg, inv, data); err != nil {
-		return nil, err
-	}
-	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
-	if err != nil {
-		return nil, &usageError{err}
-	}
-	flagData, err := f.sshData(prompt)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range flagData {
-		if err := reg.CheckKey(k); err != nil {
-			return nil, &usageError{err}
-		}
-		data[k] = v // a flag wins over --data
-	}
-	control := sdrt.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}
-	control, err = sdrt.ControlFromData(control, anyMap(data))
-	if err != nil {
-		return nil, usagef("--%w", err)
-	}
-	hosts, err := buildHosts(reg, entries, data, control)
+	inv, hosts, control, err := r.hosts(ctx, f, reg, prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -456,6 +415,64 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return confirmRun(ctx, sdrt.New(opts), runner, pool, runOnce, stderr), nil
 	}
 	return runOnce(runner), nil
+}
+
+// checkRun checks the flags that need no inventory to be wrong.
+func (f *flags) checkRun() error {
+	if f.Parallel < 0 {
+		return usagef("--parallel must be ≥ 0 (0: all hosts at once), got %d", f.Parallel)
+	}
+	if f.Quiet && f.Verbose > 0 {
+		return usagef("-q and -v cannot go together: -q shows less, -v more")
+	}
+	if f.Port < 0 || f.Port > 65535 {
+		return usagef("--port must be between 1 and 65535, got %d", f.Port)
+	}
+	if f.FailPercent != nil && (*f.FailPercent < 0 || *f.FailPercent > 100) {
+		return usagef("--fail-percent must be between 0 and 100, got %d", *f.FailPercent)
+	}
+	return nil
+}
+
+// hosts loads the inventory, expands and selects its entries (--limit,
+// --exclude) and builds the hosts to run on, with the data of --data and
+// of the flags (which win) and the control arguments that data sets.
+func (r *runCmd) hosts(ctx context.Context, f *flags, reg *connectors.Registry, prompt func(string) (string, error)) (*inventory.Inventory, []sdrt.Host, sdrt.Control, error) {
+	var control sdrt.Control
+	var inv *inventory.Inventory
+	var err error
+	if r.bundle != nil {
+		inv = r.bundle.inventory()
+	} else if inv, err = inventory.Load(ctx, r.Inventory); err != nil {
+		return nil, nil, control, &usageError{err}
+	}
+	data, err := parseData(reg, append(slices.Clip(f.defaultData), f.Data...))
+	if err != nil {
+		return nil, nil, control, err
+	}
+	if err := expandInventory(ctx, reg, inv, data); err != nil {
+		return nil, nil, control, err
+	}
+	entries, err := inv.Select(splitList(f.Limit), splitList(f.Exclude))
+	if err != nil {
+		return nil, nil, control, &usageError{err}
+	}
+	flagData, err := f.sshData(prompt)
+	if err != nil {
+		return nil, nil, control, err
+	}
+	for k, v := range flagData {
+		if err := reg.CheckKey(k); err != nil {
+			return nil, nil, control, &usageError{err}
+		}
+		data[k] = v // a flag wins over --data
+	}
+	control, err = sdrt.ControlFromData(sdrt.Control{Sudo: f.Sudo || f.SudoUser != "", SudoUser: f.SudoUser}, anyMap(data))
+	if err != nil {
+		return nil, nil, control, usagef("--%w", err)
+	}
+	hosts, err := buildHosts(reg, entries, data, control)
+	return inv, hosts, control, err
 }
 
 // runnerOptions are the runtime options the flags set, for a run or the

@@ -44,8 +44,8 @@ func ServeIO(ctx context.Context, f connectors.Factory, r io.Reader, w io.Writer
 		f: f, ctx: ctx, w: bufio.NewWriter(w),
 		inflight: map[string]context.CancelFunc{},
 		runs:     map[string]*runInput{},
-		puts:     map[string]*serverPut{},
-		gets:     map[string]*serverGet{},
+		puts:     map[string]*transfer{},
+		gets:     map[string]*transfer{},
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxMessage)
@@ -97,8 +97,8 @@ type server struct {
 	opening  bool
 	inflight map[string]context.CancelFunc // request id -> its cancel
 	runs     map[string]*runInput          // run request id -> its stdin, when it takes one
-	puts     map[string]*serverPut
-	gets     map[string]*serverGet
+	puts     map[string]*transfer
+	gets     map[string]*transfer
 	handles  int
 }
 
@@ -107,15 +107,14 @@ type runInput struct {
 	pw *io.PipeWriter
 }
 
-type serverPut struct {
+// transfer is one put or get in progress: a pipe between the protocol's
+// chunks and the connector's Put (which reads pr) or Get (which writes pw),
+// running in a goroutine of its own that sends its error to done.
+type transfer struct {
+	pr     *io.PipeReader
 	pw     *io.PipeWriter
 	cancel context.CancelFunc
 	done   chan error
-}
-
-type serverGet struct {
-	pr     *io.PipeReader
-	cancel context.CancelFunc
 }
 
 var errAborted = errors.New("put aborted by star-deploy")
@@ -210,123 +209,27 @@ func (s *server) connector() (connectors.Connector, error) {
 	return s.conn, nil
 }
 
+// handle answers request m: each method has a function of its own.
 func (s *server) handle(ctx context.Context, m message) (any, error) {
 	switch m.Method {
 	case methodDescribe:
-		p, err := decode[describeParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(p.Protocol, Version) {
-			return nil, errorf(CodeProtocolVersion, "this plugin speaks protocol version %d; star-deploy offered %v", Version, p.Protocol)
-		}
-		res := describeResult{Protocol: Version, Scheme: s.f.Scheme(), Doc: s.f.Doc(), Parse: true, Fields: []fieldInfo{}}
-		for _, f := range s.f.Fields() {
-			res.Fields = append(res.Fields, fieldInfo{Name: f.Name, Type: f.Type, Default: f.Default, Doc: f.Doc, Secret: f.Secret})
-		}
-		return res, nil
+		return s.describe(m)
 	case methodParse:
-		p, err := decode[parseParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		t, err := s.f.Parse(p.Addr, p.Data)
-		if err != nil {
-			return nil, errorf(CodeInvalidParams, "%v", err)
-		}
-		return infoOf(t), nil
+		return s.parse(m)
 	case methodOpen:
 		return s.open(ctx, m)
 	case methodRun:
 		return s.run(ctx, m)
 	case methodStdin:
-		p, err := decode[stdinParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		in := s.runs[string(p.ID)]
-		s.mu.Unlock()
-		if in == nil {
-			return nil, errorf(CodeInvalidParams, "stdin: no running command with id %s takes input", p.ID)
-		}
-		if len(p.Data) > 0 {
-			if _, err := in.pw.Write(p.Data); err != nil {
-				return nil, fmt.Errorf("stdin: %w", err)
-			}
-		}
-		if p.EOF {
-			in.pw.Close()
-		}
-		return nil, nil
+		return s.stdin(m)
 	case methodPutBegin:
 		return s.putBegin(m)
-	case methodPutWrite:
-		p, err := decode[putWriteParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		put, err := s.put(p.Handle, false)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := put.pw.Write(p.Data); err != nil {
-			return nil, err // the Put failed: this is its error
-		}
-		return nil, nil
-	case methodPutEnd, methodPutAbort:
-		p, err := decode[handleParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		put, err := s.put(p.Handle, true)
-		if err != nil {
-			return nil, err
-		}
-		if m.Method == methodPutAbort {
-			put.cancel()
-			put.pw.CloseWithError(errAborted)
-			<-put.done
-			return nil, nil
-		}
-		put.pw.Close()
-		return nil, <-put.done
+	case methodPutWrite, methodPutEnd, methodPutAbort:
+		return s.putStep(m)
 	case methodGetOpen:
 		return s.getOpen(m)
-	case methodGetRead:
-		p, err := decode[getReadParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		g := s.gets[p.Handle]
-		s.mu.Unlock()
-		if g == nil {
-			return nil, errorf(CodeInvalidParams, "get.read: no open file with handle %q", p.Handle)
-		}
-		buf := make([]byte, min(max(p.Max, 1), ChunkSize))
-		n, err := io.ReadFull(g.pr, buf)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return getReadResult{Data: buf[:n], EOF: true}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return getReadResult{Data: buf[:n]}, nil
-	case methodGetClose:
-		p, err := decode[handleParams](m.Params)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		g := s.gets[p.Handle]
-		delete(s.gets, p.Handle)
-		s.mu.Unlock()
-		if g != nil {
-			g.cancel()
-			g.pr.CloseWithError(errors.New("get closed by star-deploy"))
-		}
-		return nil, nil
+	case methodGetRead, methodGetClose:
+		return s.getStep(m)
 	case methodClose:
 		s.mu.Lock()
 		conn := s.conn
@@ -337,6 +240,118 @@ func (s *server) handle(ctx context.Context, m message) (any, error) {
 		return nil, nil
 	}
 	return nil, errorf(CodeMethodNotFound, "unknown method %q", m.Method)
+}
+
+func (s *server) describe(m message) (any, error) {
+	p, err := decode[describeParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(p.Protocol, Version) {
+		return nil, errorf(CodeProtocolVersion, "this plugin speaks protocol version %d; star-deploy offered %v", Version, p.Protocol)
+	}
+	res := describeResult{Protocol: Version, Scheme: s.f.Scheme(), Doc: s.f.Doc(), Parse: true, Fields: []fieldInfo{}}
+	for _, f := range s.f.Fields() {
+		res.Fields = append(res.Fields, fieldInfo{Name: f.Name, Type: f.Type, Default: f.Default, Doc: f.Doc, Secret: f.Secret})
+	}
+	return res, nil
+}
+
+func (s *server) parse(m message) (any, error) {
+	p, err := decode[parseParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.f.Parse(p.Addr, p.Data)
+	if err != nil {
+		return nil, errorf(CodeInvalidParams, "%v", err)
+	}
+	return infoOf(t), nil
+}
+
+// stdin feeds a running command's input.
+func (s *server) stdin(m message) (any, error) {
+	p, err := decode[stdinParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	in := s.runs[string(p.ID)]
+	s.mu.Unlock()
+	if in == nil {
+		return nil, errorf(CodeInvalidParams, "stdin: no running command with id %s takes input", p.ID)
+	}
+	if len(p.Data) > 0 {
+		if _, err := in.pw.Write(p.Data); err != nil {
+			return nil, fmt.Errorf("stdin: %w", err)
+		}
+	}
+	if p.EOF {
+		in.pw.Close()
+	}
+	return nil, nil
+}
+
+// putStep feeds a put (put.write), ends it (put.end: its result is the
+// Put's) or aborts it (put.abort). The last two send only the handle.
+func (s *server) putStep(m message) (any, error) {
+	p, err := decode[putWriteParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	put, err := s.put(p.Handle, m.Method != methodPutWrite)
+	if err != nil {
+		return nil, err
+	}
+	switch m.Method {
+	case methodPutWrite:
+		if _, err := put.pw.Write(p.Data); err != nil {
+			return nil, err // the Put failed: this is its error
+		}
+		return nil, nil
+	case methodPutAbort:
+		put.cancel()
+		put.pw.CloseWithError(errAborted)
+		<-put.done
+		return nil, nil
+	}
+	put.pw.Close()
+	return nil, <-put.done
+}
+
+// getStep reads from a get (get.read) or closes it (get.close, which sends
+// only the handle; closing an unknown handle is no error).
+func (s *server) getStep(m message) (any, error) {
+	p, err := decode[getReadParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	closing := m.Method == methodGetClose
+	s.mu.Lock()
+	g := s.gets[p.Handle]
+	if closing {
+		delete(s.gets, p.Handle)
+	}
+	s.mu.Unlock()
+	switch {
+	case closing && g != nil:
+		g.cancel()
+		g.pr.CloseWithError(errors.New("get closed by star-deploy"))
+		return nil, nil
+	case closing:
+		return nil, nil
+	case g == nil:
+		return nil, errorf(CodeInvalidParams, "get.read: no open file with handle %q", p.Handle)
+	}
+	buf := make([]byte, min(max(p.Max, 1), ChunkSize))
+	n, err := io.ReadFull(g.pr, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return getReadResult{Data: buf[:n], EOF: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return getReadResult{Data: buf[:n]}, nil
 }
 
 func (s *server) open(ctx context.Context, m message) (any, error) {
@@ -428,39 +443,48 @@ func (s *server) newHandle(prefix string) string {
 	return prefix + strconv.Itoa(s.handles)
 }
 
-func (s *server) putBegin(m message) (any, error) {
-	p, err := decode[putBeginParams](m.Params)
-	if err != nil {
-		return nil, err
-	}
+// startTransfer runs move, the connector's Put or Get at one end of a new
+// pipe, in a goroutine the server waits for, and registers it in m under a
+// new handle, which the result names.
+func (s *server) startTransfer(m map[string]*transfer, prefix string, move func(ctx context.Context, conn connectors.Connector, t *transfer) error) (any, error) {
 	conn, err := s.connector()
 	if err != nil {
 		return nil, err
 	}
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(s.ctx)
-	put := &serverPut{pw: pw, cancel: cancel, done: make(chan error, 1)}
+	t := &transfer{pr: pr, pw: pw, cancel: cancel, done: make(chan error, 1)}
 	s.mu.Lock()
-	h := s.newHandle("put-")
-	s.puts[h] = put
+	h := s.newHandle(prefix)
+	m[h] = t
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		err := conn.Put(ctx, p.Path, pr, fs.FileMode(p.Mode))
-		if err == nil {
-			pr.CloseWithError(errors.New("the put has ended"))
-		} else {
-			pr.CloseWithError(err)
-		}
-		put.done <- err
+		t.done <- move(ctx, conn, t)
 	}()
 	return handleResult{Handle: h}, nil
 }
 
+func (s *server) putBegin(m message) (any, error) {
+	p, err := decode[putBeginParams](m.Params)
+	if err != nil {
+		return nil, err
+	}
+	return s.startTransfer(s.puts, "put-", func(ctx context.Context, conn connectors.Connector, t *transfer) error {
+		err := conn.Put(ctx, p.Path, t.pr, fs.FileMode(p.Mode))
+		if err == nil {
+			t.pr.CloseWithError(errors.New("the put has ended"))
+		} else {
+			t.pr.CloseWithError(err)
+		}
+		return err
+	})
+}
+
 // put returns the put of handle h, removing it when remove is set.
-func (s *server) put(h string, remove bool) (*serverPut, error) {
+func (s *server) put(h string, remove bool) (*transfer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	put := s.puts[h]
@@ -478,21 +502,9 @@ func (s *server) getOpen(m message) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.connector()
-	if err != nil {
-		return nil, err
-	}
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(s.ctx)
-	s.mu.Lock()
-	h := s.newHandle("get-")
-	s.gets[h] = &serverGet{pr: pr, cancel: cancel}
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		pw.CloseWithError(conn.Get(ctx, p.Path, pw))
-	}()
-	return handleResult{Handle: h}, nil
+	return s.startTransfer(s.gets, "get-", func(ctx context.Context, conn connectors.Connector, t *transfer) error {
+		err := conn.Get(ctx, p.Path, t.pw)
+		t.pw.CloseWithError(err)
+		return err
+	})
 }

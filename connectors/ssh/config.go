@@ -219,54 +219,50 @@ func configFiles(data map[string]string, env configEnv) ([]configFile, error) {
 // fromData records the connector data that takes the place of ssh(1)'s
 // command-line options. Empty values count as unset.
 func (o *sshOptions) fromData(data map[string]string) error {
-	if v := data["ssh_hostname"]; v != "" {
-		o.hostname.set(v, "ssh_hostname")
-	}
-	if v := data["ssh_port"]; v != "" {
-		p, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("ssh_port: want a port number from 1 to 65535, got %q", v)
-		}
-		o.port.set(p, "ssh_port")
-	}
-	if v := data["ssh_user"]; v != "" {
-		o.user.set(v, "ssh_user")
-	}
 	if v := data["ssh_key"]; v != "" {
 		o.addIdentity(v, "ssh_key")
 	}
-	if v := data["ssh_proxy_jump"]; v != "" {
-		hops, err := parseJump(v)
+	for _, err := range []error{
+		fromKey(data, "ssh_hostname", &o.hostname, asData),
+		fromKey(data, "ssh_port", &o.port, parseDataPort),
+		fromKey(data, "ssh_user", &o.user, asData),
+		fromKey(data, "ssh_proxy_jump", &o.proxyJump, parseJump),
+		fromKey(data, "ssh_strict_host_key_checking", &o.strict, parseStrictness),
+		fromKey(data, "ssh_known_hosts_file", &o.knownHosts, func(v string) ([]string, error) { return []string{v}, nil }),
+		fromKey(data, "ssh_connect_timeout", &o.connectTimeout, parseDataSeconds),
+		fromKey(data, "ssh_keepalive_interval", &o.aliveInterval, parseDataSeconds),
+	} {
 		if err != nil {
-			return fmt.Errorf("ssh_proxy_jump: %w", err)
+			return err
 		}
-		o.proxyJump.set(hops, "ssh_proxy_jump")
-	}
-	if v := data["ssh_strict_host_key_checking"]; v != "" {
-		s, err := parseStrictness(v)
-		if err != nil {
-			return fmt.Errorf("ssh_strict_host_key_checking: %w", err)
-		}
-		o.strict.set(s, "ssh_strict_host_key_checking")
-	}
-	if v := data["ssh_known_hosts_file"]; v != "" {
-		o.knownHosts.set([]string{v}, "ssh_known_hosts_file")
-	}
-	if v := data["ssh_connect_timeout"]; v != "" {
-		d, err := parseDataSeconds(v)
-		if err != nil {
-			return fmt.Errorf("ssh_connect_timeout: %w", err)
-		}
-		o.connectTimeout.set(d, "ssh_connect_timeout")
-	}
-	if v := data["ssh_keepalive_interval"]; v != "" {
-		d, err := parseDataSeconds(v)
-		if err != nil {
-			return fmt.Errorf("ssh_keepalive_interval: %w", err)
-		}
-		o.aliveInterval.set(d, "ssh_keepalive_interval")
 	}
 	return nil
+}
+
+// fromKey sets field to data[key] through parse, unless the key is unset
+// or empty; the error names the key.
+func fromKey[T any](data map[string]string, key string, field *opt[T], parse func(string) (T, error)) error {
+	v := data[key]
+	if v == "" {
+		return nil
+	}
+	x, err := parse(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	field.set(x, key)
+	return nil
+}
+
+// asData keeps a data value as written.
+func asData(v string) (string, error) { return v, nil }
+
+func parseDataPort(v string) (int, error) {
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("want a port number from 1 to 65535, got %q", v)
+	}
+	return p, nil
 }
 
 // finish applies the defaults and expands ~, %tokens and ${VAR}s, the way

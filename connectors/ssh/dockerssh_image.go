@@ -86,22 +86,33 @@ func (c *DockerConn) fromImage(ctx context.Context, image, host string) (*Docker
 		run += " --platform " + connectors.Quote(p)
 	}
 	run += " --entrypoint /bin/sh " + q + " -c " + connectors.Quote(imageKeepAlive)
-	var id bytes.Buffer
-	res, err = c.ssh.Run(ctx, connectors.Command{Script: run, Stdout: &id, StreamOnly: true, MaxOutput: 1 << 16})
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("exit status %d: %s", res.ExitCode, lastLine(res.Stderr))
-	}
-	f := strings.Fields(id.String())
-	if err == nil && len(f) == 0 {
-		err = fmt.Errorf("it printed no container id")
-	}
+	id, err := c.printedID(ctx, run, "it printed no container id")
 	if err != nil {
 		// By name: the id is unknown when docker run was cut short.
 		ic.remove()
 		return nil, fmt.Errorf("start a container of image %s on %s: docker run: %w", image, host, err)
 	}
-	c.id = f[len(f)-1]
+	c.id = id
 	return ic, nil
+}
+
+// printedID runs a docker command on the SSH host and returns the last
+// word it printed, an id. A non-zero exit is an error with the last line
+// of its standard error, and so is no output (the error is then none).
+func (c *DockerConn) printedID(ctx context.Context, script, none string) (string, error) {
+	var out bytes.Buffer
+	res, err := c.ssh.Run(ctx, connectors.Command{Script: script, Stdout: &out, StreamOnly: true, MaxOutput: 1 << 16})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("exit status %d: %s", res.ExitCode, lastLine(res.Stderr))
+	}
+	f := strings.Fields(out.String())
+	if len(f) == 0 {
+		return "", errors.New(none)
+	}
+	return f[len(f)-1], nil
 }
 
 // orEmpty is the JSON of an image's entrypoint or command, [] for null: a
@@ -144,19 +155,11 @@ func (c *DockerImageConn) Finish(ctx context.Context, ok bool) (string, error) {
 	if c.commitTag != "" {
 		script += " " + connectors.Quote(c.commitTag)
 	}
-	var out bytes.Buffer
-	res, err := c.ssh.Run(ctx, connectors.Command{Script: script, Stdout: &out, StreamOnly: true, MaxOutput: 1 << 16})
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("exit status %d: %s", res.ExitCode, lastLine(res.Stderr))
-	}
-	f := strings.Fields(out.String())
-	if err == nil && len(f) == 0 {
-		err = errors.New("docker commit printed no image id")
-	}
+	id, err := c.printedID(ctx, script, "docker commit printed no image id")
 	if err != nil {
 		return "", fmt.Errorf("commit the container of %s: %w", c.image, err)
 	}
-	msg := "committed image " + f[len(f)-1]
+	msg := "committed image " + id
 	if c.commitTag != "" {
 		msg += " as " + c.commitTag
 	}

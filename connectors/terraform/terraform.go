@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 )
 
 // DefaultOutputKeys are the outputs read when neither the address nor
@@ -206,7 +207,7 @@ func hostsOf(v any) ([]connectors.Expansion, error) {
 		for _, g := range sortedKeys(groups) {
 			items, ok := groups[g].([]any)
 			if !ok {
-				return nil, fmt.Errorf("group %s: want a list of hosts, got %s", g, kind(groups[g]))
+				return nil, fmt.Errorf("group %s: want a list of hosts, got %s", g, jsondata.Kind(groups[g]))
 			}
 			hosts, err := items2hosts(items)
 			if err != nil {
@@ -226,7 +227,7 @@ func hostsOf(v any) ([]connectors.Expansion, error) {
 	}
 	items, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("want a list of hosts (or an object of groups to lists), got %s", kind(v))
+		return nil, fmt.Errorf("want a list of hosts (or an object of groups to lists), got %s", jsondata.Kind(v))
 	}
 	return items2hosts(items)
 }
@@ -243,7 +244,7 @@ func items2hosts(items []any) ([]connectors.Expansion, error) {
 		case map[string]any:
 			data := map[string]any{}
 			for k, x := range it {
-				data[k] = value(x)
+				data[k], _ = jsondata.Numbers(x) // an out-of-range number becomes ±Inf
 			}
 			name, _ := data["name"].(string)
 			delete(data, "name")
@@ -255,32 +256,10 @@ func items2hosts(items []any) ([]connectors.Expansion, error) {
 			}
 			out = append(out, connectors.Expansion{Name: name, Data: data})
 		default:
-			return nil, fmt.Errorf("item %d: want a host name or an object, got %s", i+1, kind(it))
+			return nil, fmt.Errorf("item %d: want a host name or an object, got %s", i+1, jsondata.Kind(it))
 		}
 	}
 	return out, nil
-}
-
-// value turns decoded JSON into host data: numbers become int64 when
-// integral, else float64.
-func value(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i, x := range v {
-			v[i] = value(x)
-		}
-	case map[string]any:
-		for k, x := range v {
-			v[k] = value(x)
-		}
-	}
-	return v
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -290,22 +269,4 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a bool"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }

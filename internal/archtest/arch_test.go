@@ -7,12 +7,16 @@
 // outside tests only the CLI imports the conformance suite (connector test).
 //
 // bundle is a leaf over go.starlark.net/syntax (it follows load()
-// statically), internal/starvalue (host data) and the standard library. bundle/signature is the second
+// statically), internal/jsondata (host data) and the standard library. bundle/signature is the second
 // package allowed golang.org/x/crypto/ssh, deliberately: signing a bundle
 // with an SSH key and checking it against an allowed_signers file needs SSH
 // keys, but no SSH connection, and the CLI (which may not import the SSH
 // libraries) should not carry key parsing of its own. It imports nothing
 // else of the project, and it alone imports github.com/hiddeco/sshsig.
+//
+// Two leaves over the standard library serve below those lines:
+// internal/jsondata (connectors and inventory read JSON host data through
+// it) and internal/spell (connectors' did-you-mean is the scripts').
 package archtest
 
 import (
@@ -73,8 +77,8 @@ func forbidden(pkg, imp string) string {
 		return "only connectors/ssh imports the SSH libraries"
 	case strings.HasPrefix(imp, "github.com/hiddeco/sshsig") && pkg != "/bundle/signature":
 		return "only bundle/signature imports the SSH signature format"
-	case pkg == "/bundle" && (inRepo && rel != "/internal/starvalue" || !inRepo && !isStd(imp) && imp != "go.starlark.net/syntax"):
-		return "bundle is a leaf: it imports only go.starlark.net/syntax, internal/starvalue and the standard library"
+	case pkg == "/bundle" && (inRepo && rel != "/internal/jsondata" || !inRepo && !isStd(imp) && imp != "go.starlark.net/syntax"):
+		return "bundle is a leaf: it imports only go.starlark.net/syntax, internal/jsondata and the standard library"
 	case pkg == "/bundle/signature" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "golang.org/x/crypto/ssh") && imp != "github.com/hiddeco/sshsig"):
 		return "bundle/signature imports only x/crypto/ssh, hiddeco/sshsig and the standard library"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
@@ -83,18 +87,18 @@ func forbidden(pkg, imp string) string {
 		return embedderImport(pkg, imp)
 	case strings.HasPrefix(pkg, "/connectors") && strings.HasPrefix(imp, "go.starlark.net"):
 		return "connectors never import Starlark"
-	case pkg == "/connectors" && inRepo:
-		return "connectors is the interface package and imports nothing of the project"
-	case isImpl(pkg) && inRepo && rel != "/connectors":
-		return "a connector imports only the connectors interface package"
+	case pkg == "/connectors" && inRepo && rel != "/internal/spell":
+		return "connectors is the interface package and imports nothing of the project (but the leaf internal/spell)"
+	case isImpl(pkg) && inRepo && rel != "/connectors" && rel != "/internal/jsondata":
+		return "a connector imports only the connectors interface package (and internal/jsondata)"
 	case rel == "/connectors/conntest" && pkg != "/cmd/star-deploy":
 		return "outside tests only the CLI (star-deploy connector test) runs the conformance suite"
-	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue") || (pkg == "/stdlib" && inRepo):
-		return "inventory and stdlib are leaves (inventory may use internal/starvalue)"
+	case (pkg == "/inventory" && inRepo && rel != "/internal/starvalue" && rel != "/internal/jsondata") || (pkg == "/stdlib" && inRepo):
+		return "inventory and stdlib are leaves (inventory may use internal/starvalue and internal/jsondata)"
 	case pkg == "/internal/starvalue" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "go.starlark.net/")):
 		return "internal/starvalue is a leaf: it imports only go.starlark.net and the standard library"
-	case pkg == "/internal/spell" && !isStd(imp):
-		return "internal/spell is a leaf: it imports only the standard library"
+	case (pkg == "/internal/spell" || pkg == "/internal/jsondata") && !isStd(imp):
+		return strings.TrimPrefix(pkg, "/") + " is a leaf: it imports only the standard library"
 	case pkg == "/builtins" && (rel == "/runtime" || isImpl(rel) || rel == "/connectors/all"):
 		return "builtins sit below runtime and never see a concrete connector"
 	case pkg == "/runtime" && (isImpl(rel) || rel == "/connectors/all" || rel == "/stdlib" || strings.HasPrefix(rel, "/cmd")):
@@ -115,6 +119,9 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/internal/starvalue", mod + "/connectors"},
 		{"/internal/spell", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "go.yaml.in/yaml/v3"},
+		{"/internal/jsondata", mod + "/connectors"},
+		{"/connectors/terraform", mod + "/internal/starvalue"},
+		{"/connectors", mod + "/internal/starvalue"},
 		{"/cmd/star-deploy", mod + "/builtins"},
 		{"/examples/embed", mod + "/builtins"},
 		{"/runtime", mod + "/connectors/conntest"},
@@ -137,10 +144,13 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 	}
 	for _, c := range [][2]string{
 		{"/inventory", mod + "/internal/starvalue"},
+		{"/inventory", mod + "/internal/jsondata"},
+		{"/connectors/terraform", mod + "/internal/jsondata"},
+		{"/connectors", mod + "/internal/spell"},
 		{"/internal/starvalue", "go.starlark.net/starlark"},
 		{"/internal/starvalue", "encoding/json"},
 		{"/bundle", "go.starlark.net/syntax"},
-		{"/bundle", mod + "/internal/starvalue"},
+		{"/bundle", mod + "/internal/jsondata"},
 		{"/bundle/signature", "golang.org/x/crypto/ssh"},
 		{"/bundle/signature", "github.com/hiddeco/sshsig"},
 		{"/cmd/star-deploy", mod + "/bundle/signature"},

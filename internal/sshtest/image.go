@@ -293,17 +293,8 @@ func ensureImage(ctx context.Context, t testing.TB) string {
 	if err != nil {
 		t.Fatalf("sshtest: cache directory: %v", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatalf("sshtest: %v", err)
-	}
+	lock := lockCache(t, dir, image)
 	defer lock.Close() // releases the flock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Logf("sshtest: waiting for another process building %s (flock %s)", image, lock.Name())
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatalf("sshtest: flock %s: %v", lock.Name(), err)
-		}
-	}
 	if imageRecipe(ctx, image) == recipe {
 		return image // another process built it meanwhile
 	}
@@ -324,94 +315,150 @@ func ensureImage(ctx context.Context, t testing.TB) string {
 	start := time.Now()
 	t.Logf("sshtest: building %s (recipe %s) from %s %s/%s, mirror %s (from %s), cache %s",
 		image, recipe, spec.codename, "minbase", spec.arch, spec.mirror, spec.mirrorFrom, dir)
-	logPath := filepath.Join(dir, "build-"+spec.codename+".log")
-	logf, err := os.Create(logPath)
+	b := &imageBuild{ctx: ctx, t: t, spec: spec, dir: dir, image: image, debootstrap: debootstrap,
+		common:  []string{"--variant=minbase", "--include=" + strings.Join(packages, ",")},
+		logPath: filepath.Join(dir, "build-"+spec.codename+".log")}
+	b.log, err = os.Create(b.logPath)
 	if err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
-	defer logf.Close()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("sshtest: build %s: %s\nlast lines of %s:\n%s", image, fmt.Sprintf(format, args...), logPath, tail(logPath, 40))
-	}
-	run := func(name string, args ...string) error {
-		fmt.Fprintf(logf, "+ %s %s\n", name, strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		return cmd.Run()
-	}
-	common := []string{"--variant=minbase", "--include=" + strings.Join(packages, ",")}
-
-	tarball := filepath.Join(dir, fmt.Sprintf("debootstrap-%s-%s-%s.tgz", spec.codename, spec.arch, spec.tarballKey()))
-	if _, err := os.Stat(tarball); err != nil {
-		t.Logf("sshtest: downloading packages into %s", tarball)
-		work, err := os.MkdirTemp(dir, "build-download-*.tmp")
-		if err != nil {
-			t.Fatalf("sshtest: %v", err)
-		}
-		tmp := tarball + ".part"
-		err = run(debootstrap, append(common, "--make-tarball="+tmp, spec.codename, work, spec.mirror)...)
-		removeRootfs(work)
-		if err != nil {
-			os.Remove(tmp)
-			fail("debootstrap --make-tarball: %v", err)
-		}
-		if err := os.Rename(tmp, tarball); err != nil {
-			t.Fatalf("sshtest: %v", err)
-		}
-		t.Logf("sshtest: downloaded in %v", time.Since(start).Round(time.Second))
-	} else {
-		t.Logf("sshtest: reusing the packages in %s", tarball)
-	}
-
+	defer b.log.Close()
+	tarball := b.packages(start)
 	rootfs, err := os.MkdirTemp(dir, "build-rootfs-*.tmp")
 	if err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
 	defer removeRootfs(rootfs)
-	installStart := time.Now()
-	if err := run(debootstrap, append(common, "--unpack-tarball="+tarball, spec.codename, rootfs, spec.mirror)...); err != nil {
-		fail("debootstrap: %v (if %s is damaged, remove it: the next run downloads anew)", err, tarball)
+	b.install(tarball, rootfs)
+	b.importImage(rootfs, recipe)
+	t.Logf("sshtest: built %s in %v", image, time.Since(start).Round(time.Second))
+	return image
+}
+
+// lockCache takes the flock on the cache directory that serializes image
+// builds across processes, waiting (and saying so) while another holds it.
+// Closing the file releases it.
+func lockCache(t testing.TB, dir, image string) *os.File {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
 	}
-	t.Logf("sshtest: debootstrap installed the packages in %v", time.Since(installStart).Round(time.Second))
-	chroot := exec.CommandContext(ctx, "chroot", rootfs, "/bin/sh", "-c", configureScript)
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Logf("sshtest: waiting for another process building %s (flock %s)", image, lock.Name())
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			lock.Close()
+			t.Fatalf("sshtest: flock %s: %v", lock.Name(), err)
+		}
+	}
+	return lock
+}
+
+// imageBuild is one build of the fleet image, its commands logged to log.
+type imageBuild struct {
+	ctx         context.Context
+	t           testing.TB
+	spec        buildSpec
+	dir         string // the cache directory
+	image       string
+	debootstrap string   // its path
+	common      []string // debootstrap's arguments for every step
+	log         *os.File
+	logPath     string
+}
+
+// fail ends the test with what failed and the end of the build log.
+func (b *imageBuild) fail(format string, args ...any) {
+	b.t.Helper()
+	b.t.Fatalf("sshtest: build %s: %s\nlast lines of %s:\n%s", b.image, fmt.Sprintf(format, args...), b.logPath, tail(b.logPath, 40))
+}
+
+// run runs a command with its output in the log.
+func (b *imageBuild) run(name string, args ...string) error {
+	fmt.Fprintf(b.log, "+ %s %s\n", name, strings.Join(args, " "))
+	cmd := exec.CommandContext(b.ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = b.log, b.log
+	return cmd.Run()
+}
+
+// packages returns the debootstrap package tarball of the cache,
+// downloading it first when it is not there.
+func (b *imageBuild) packages(start time.Time) string {
+	b.t.Helper()
+	spec := b.spec
+	tarball := filepath.Join(b.dir, fmt.Sprintf("debootstrap-%s-%s-%s.tgz", spec.codename, spec.arch, spec.tarballKey()))
+	if _, err := os.Stat(tarball); err == nil {
+		b.t.Logf("sshtest: reusing the packages in %s", tarball)
+		return tarball
+	}
+	b.t.Logf("sshtest: downloading packages into %s", tarball)
+	work, err := os.MkdirTemp(b.dir, "build-download-*.tmp")
+	if err != nil {
+		b.t.Fatalf("sshtest: %v", err)
+	}
+	tmp := tarball + ".part"
+	err = b.run(b.debootstrap, append(b.common, "--make-tarball="+tmp, spec.codename, work, spec.mirror)...)
+	removeRootfs(work)
+	if err != nil {
+		os.Remove(tmp)
+		b.fail("debootstrap --make-tarball: %v", err)
+	}
+	if err := os.Rename(tmp, tarball); err != nil {
+		b.t.Fatalf("sshtest: %v", err)
+	}
+	b.t.Logf("sshtest: downloaded in %v", time.Since(start).Round(time.Second))
+	return tarball
+}
+
+// install unpacks the packages of tarball into rootfs and configures it
+// (configureScript, in a chroot).
+func (b *imageBuild) install(tarball, rootfs string) {
+	b.t.Helper()
+	installStart := time.Now()
+	if err := b.run(b.debootstrap, append(b.common, "--unpack-tarball="+tarball, b.spec.codename, rootfs, b.spec.mirror)...); err != nil {
+		b.fail("debootstrap: %v (if %s is damaged, remove it: the next run downloads anew)", err, tarball)
+	}
+	b.t.Logf("sshtest: debootstrap installed the packages in %v", time.Since(installStart).Round(time.Second))
+	chroot := exec.CommandContext(b.ctx, "chroot", rootfs, "/bin/sh", "-c", configureScript)
 	chroot.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}
-	chroot.Stdout, chroot.Stderr = logf, logf
-	fmt.Fprintf(logf, "+ chroot %s <configure script>\n", rootfs)
+	chroot.Stdout, chroot.Stderr = b.log, b.log
+	fmt.Fprintf(b.log, "+ chroot %s <configure script>\n", rootfs)
 	if err := chroot.Run(); err != nil {
-		fail("configure the root file system: %v", err)
+		b.fail("configure the root file system: %v", err)
 	}
 	if err := checkNoMounts(rootfs); err != nil {
-		fail("%v", err)
+		b.fail("%v", err)
 	}
+}
 
-	// tar | docker import
-	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", rootfs,
+// importImage makes the image of rootfs, labelled with recipe: tar |
+// docker import.
+func (b *imageBuild) importImage(rootfs, recipe string) {
+	b.t.Helper()
+	tarCmd := exec.CommandContext(b.ctx, "tar", "--numeric-owner", "-C", rootfs,
 		"--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./debootstrap", "-cf", "-", ".")
-	imp := exec.CommandContext(ctx, "docker", "import",
+	imp := exec.CommandContext(b.ctx, "docker", "import",
 		"--change", `CMD ["/usr/sbin/sshd","-D","-e"]`,
 		"--change", "EXPOSE 22",
 		"--change", "LABEL "+recipeLabel+"="+recipe,
 		"--message", "star-deploy test image (internal/sshtest)",
-		"-", image)
+		"-", b.image)
 	pipe, err := tarCmd.StdoutPipe()
 	if err != nil {
-		t.Fatalf("sshtest: %v", err)
+		b.t.Fatalf("sshtest: %v", err)
 	}
 	imp.Stdin = pipe
-	tarCmd.Stderr = logf
-	imp.Stdout, imp.Stderr = logf, logf
-	fmt.Fprintf(logf, "+ tar -C %s -c . | docker import - %s\n", rootfs, image)
+	tarCmd.Stderr = b.log
+	imp.Stdout, imp.Stderr = b.log, b.log
+	fmt.Fprintf(b.log, "+ tar -C %s -c . | docker import - %s\n", rootfs, b.image)
 	if err := tarCmd.Start(); err != nil {
-		t.Fatalf("sshtest: tar: %v", err)
+		b.t.Fatalf("sshtest: tar: %v", err)
 	}
 	impErr := imp.Run()
 	tarErr := tarCmd.Wait()
 	if err := errors.Join(tarErr, impErr); err != nil {
-		fail("tar | docker import: %v", err)
+		b.fail("tar | docker import: %v", err)
 	}
-	t.Logf("sshtest: built %s in %v", image, time.Since(start).Round(time.Second))
-	return image
 }
 
 // checkNoMounts fails when debootstrap left a file system mounted in

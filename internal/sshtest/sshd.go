@@ -88,26 +88,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if sshd == "" {
 		Skip(t, "sshd is not installed (apt-get install openssh-server)")
 	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1"
-	}
-	for _, a := range append([]string{opts.Addr}, opts.Listen...) {
-		if ip := net.ParseIP(a); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-			t.Fatalf("sshtest: Options.Addr or Listen %q is not an IPv4 loopback address (127.x.y.z)", a)
-		}
-	}
-	if len(opts.Listen) > maxListen-1 {
-		t.Fatalf("sshtest: Options.Listen has %d addresses; sshd listens on at most %d sockets (MAX_LISTEN_SOCKS)", len(opts.Listen), maxListen)
-	}
-	if len(opts.HostKeyTypes) == 0 {
-		opts.HostKeyTypes = []string{"ed25519", "rsa"}
-	}
-	if opts.MaxSessions == 0 {
-		opts.MaxSessions = 64
-	}
-	if opts.MaxStartups == 0 {
-		opts.MaxStartups = 200
-	}
+	opts.fill(t)
 	// sshd insists on its privilege separation directory even as non-root.
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		Skip(t, "sshd needs the directory /run/sshd, which cannot be created: "+err.Error())
@@ -136,37 +117,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("sshtest: %v", err)
 	}
 
-	var head, match []string
-	for i, l := range opts.ExtraConfig {
-		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "Match") {
-			match = opts.ExtraConfig[i:]
-			break
-		}
-		head = append(head, l)
-	}
-	var cfg bytes.Buffer
-	for _, l := range head {
-		cfg.WriteString(l + "\n")
-	}
-	cfg.Write(hostKeys.Bytes())
-	fmt.Fprintf(&cfg, "AuthorizedKeysFile %s\n", s.authorizedKeys)
-	fmt.Fprintf(&cfg, "PidFile %s\n", filepath.Join(dir, "sshd.pid"))
-	fmt.Fprintf(&cfg, "MaxSessions %d\nMaxStartups %d\n", opts.MaxSessions, opts.MaxStartups)
-	cfg.WriteString("StrictModes no\nUsePAM no\nPubkeyAuthentication yes\n" +
-		"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
-		"Subsystem sftp internal-sftp\nAllowTcpForwarding yes\nAllowAgentForwarding yes\n" +
-		"PrintMotd no\nLogLevel VERBOSE\n" +
-		// bash sources ~/.bashrc for commands run by sshd, unless it is
-		// nested (SHLVL >= 1): keep the test machine's own shell setup
-		// (pyenv and the like, slow and racy under load) out of sessions.
-		"SetEnv SHLVL=1\n")
-	if os.Geteuid() == 0 {
-		cfg.WriteString("PermitRootLogin yes\n")
-	}
-	for _, l := range match {
-		cfg.WriteString(l + "\n")
-	}
-	base := cfg.String()
+	base := s.baseConfig(opts, hostKeys.Bytes())
 
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -203,6 +154,68 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	t.Fatalf("sshtest: sshd on %s: %v\n%s", s.Addr, lastErr, s.Log())
 	return nil
+}
+
+// fill checks opts.Addr and opts.Listen and fills in the defaults of unset options.
+func (opts *Options) fill(t testing.TB) {
+	t.Helper()
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1"
+	}
+	for _, a := range append([]string{opts.Addr}, opts.Listen...) {
+		if ip := net.ParseIP(a); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+			t.Fatalf("sshtest: Options.Addr or Listen %q is not an IPv4 loopback address (127.x.y.z)", a)
+		}
+	}
+	if len(opts.Listen) > maxListen-1 {
+		t.Fatalf("sshtest: Options.Listen has %d addresses; sshd listens on at most %d sockets (MAX_LISTEN_SOCKS)", len(opts.Listen), maxListen)
+	}
+	if len(opts.HostKeyTypes) == 0 {
+		opts.HostKeyTypes = []string{"ed25519", "rsa"}
+	}
+	if opts.MaxSessions == 0 {
+		opts.MaxSessions = 64
+	}
+	if opts.MaxStartups == 0 {
+		opts.MaxStartups = 200
+	}
+}
+
+// baseConfig is sshd_config but for ListenAddress: the ExtraConfig lines
+// before its first Match, then hostKeys and the settings of the test
+// server, then the Match blocks (which must come last).
+func (s *Server) baseConfig(opts Options, hostKeys []byte) string {
+	var head, match []string
+	for i, l := range opts.ExtraConfig {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "Match") {
+			match = opts.ExtraConfig[i:]
+			break
+		}
+		head = append(head, l)
+	}
+	var cfg bytes.Buffer
+	for _, l := range head {
+		cfg.WriteString(l + "\n")
+	}
+	cfg.Write(hostKeys)
+	fmt.Fprintf(&cfg, "AuthorizedKeysFile %s\n", s.authorizedKeys)
+	fmt.Fprintf(&cfg, "PidFile %s\n", filepath.Join(s.Dir, "sshd.pid"))
+	fmt.Fprintf(&cfg, "MaxSessions %d\nMaxStartups %d\n", opts.MaxSessions, opts.MaxStartups)
+	cfg.WriteString("StrictModes no\nUsePAM no\nPubkeyAuthentication yes\n" +
+		"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
+		"Subsystem sftp internal-sftp\nAllowTcpForwarding yes\nAllowAgentForwarding yes\n" +
+		"PrintMotd no\nLogLevel VERBOSE\n" +
+		// bash sources ~/.bashrc for commands run by sshd, unless it is
+		// nested (SHLVL >= 1): keep the test machine's own shell setup
+		// (pyenv and the like, slow and racy under load) out of sessions.
+		"SetEnv SHLVL=1\n")
+	if os.Geteuid() == 0 {
+		cfg.WriteString("PermitRootLogin yes\n")
+	}
+	for _, l := range match {
+		cfg.WriteString(l + "\n")
+	}
+	return cfg.String()
 }
 
 // start runs sshd with the current config and waits until it answers.

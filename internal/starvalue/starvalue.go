@@ -9,7 +9,6 @@
 package starvalue
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -191,29 +190,4 @@ func fromIterable(v starlark.Iterable, mode Mode) ([]any, error) {
 		out = append(out, g)
 	}
 	return out, nil
-}
-
-// FromJSON turns the json.Numbers of host data decoded with
-// json.Decoder.UseNumber back into int64 or float64, as host data holds
-// them. Maps and slices are changed in place.
-func FromJSON(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		f, _ := v.Float64()
-		return f
-	case map[string]any:
-		for k, x := range v {
-			v[k] = FromJSON(x)
-		}
-		return v
-	case []any:
-		for i, x := range v {
-			v[i] = FromJSON(x)
-		}
-		return v
-	}
-	return v
 }

@@ -1,8 +1,6 @@
 package starvalue
 
 import (
-	"bytes"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -117,18 +115,5 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(out, in) {
 		t.Errorf("round trip: got %#v, want %#v", out, in)
-	}
-}
-
-func TestFromJSON(t *testing.T) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(`{"n": 3, "f": 1.5, "big": 1e30, "l": [1, {"m": 2}], "s": "4"}`)))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"n": int64(3), "f": 1.5, "big": 1e30, "l": []any{int64(1), map[string]any{"m": int64(2)}}, "s": "4"}
-	if got := FromJSON(v); !reflect.DeepEqual(got, want) {
-		t.Errorf("FromJSON = %#v, want %#v", got, want)
 	}
 }
