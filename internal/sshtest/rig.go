@@ -114,3 +114,15 @@ func RESTServer(t testing.TB, dir, key, resource string) string {
 	}
 	return url
 }
+
+// WriteFile writes content to path (mode 0644), making its directory, and
+// fails t on an error.
+func WriteFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
