@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/fake"
 	"github.com/star-deploy/star-deploy/connectors/local"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -22,13 +22,7 @@ func writeFiles(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		sshtest.WriteFile(t, filepath.Join(dir, name), content)
 	}
 	return dir
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
-	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -19,20 +17,14 @@ func BenchmarkFilesQuietRun(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := local.NewFactory()
-	target, err := f.Parse("", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	counting := &countingFactory{Factory: f}
-	host := sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": b.TempDir()}}
-	r := sdrt.New(sdrt.Options{Connectors: connectors.NewRegistry(counting), Stdlib: stdlib.FS})
+	host, counting := countingLocal(b, map[string]any{"dir": b.TempDir()})
+	r := sdrt.New(sdrt.Options{Connectors: host.conns, Stdlib: stdlib.FS})
 	prog, err := r.Compile(b.Context(), "testdata/local/files.star", src)
 	if err != nil {
 		b.Fatal(err)
 	}
 	run := func() builtins.Counts {
-		rep := r.Run(b.Context(), []*sdrt.Program{prog}, []sdrt.Host{host})
+		rep := r.Run(b.Context(), []*sdrt.Program{prog}, []sdrt.Host{host.Host})
 		if err := rep.Hosts[0].Err; err != nil {
 			b.Fatal(err)
 		}

@@ -27,13 +27,7 @@ func TestLocalScenarios(t *testing.T) {
 	for _, script := range scripts {
 		t.Run(strings.TrimSuffix(filepath.Base(script), ".star"), func(t *testing.T) {
 			t.Parallel()
-			f := local.NewFactory()
-			target, err := f.Parse("", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			counting := &countingFactory{Factory: f}
-			host := testHost{sdrt.Host{Name: "@local", Target: target, Data: map[string]any{"dir": t.TempDir()}}, connectors.NewRegistry(counting)}
+			host, counting := countingLocal(t, map[string]any{"dir": t.TempDir()})
 			scenario(t, host, script, builtins.Control{}, nil)
 
 			// A quiet run costs about one round trip per operation: facts
@@ -47,6 +41,19 @@ func TestLocalScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingLocal is an @local host with data as its host data, whose
+// connections count their commands and transfers in the factory returned.
+func countingLocal(tb testing.TB, data map[string]any) (testHost, *countingFactory) {
+	tb.Helper()
+	f := local.NewFactory()
+	target, err := f.Parse("", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	counting := &countingFactory{Factory: f}
+	return testHost{sdrt.Host{Name: "@local", Target: target, Data: data}, connectors.NewRegistry(counting)}, counting
 }
 
 // countingFactory counts the commands and transfers of its connections.
@@ -87,16 +94,11 @@ func (c *countingConn) Get(ctx context.Context, src string, w io.Writer) error {
 // machine: writes through symbolic links, follow=False and validate=. The
 // script checks the files itself; this test checks what the events say.
 func TestLinksAndValidate(t *testing.T) {
-	f := local.NewFactory()
-	target, err := f.Parse("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir, err := filepath.EvalSymlinks(t.TempDir()) // events name resolved paths
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := testHost{sdrt.Host{Name: "@local", Target: target}, connectors.NewRegistry(f)}
+	host, _ := countingLocal(t, nil)
 	checkLinksAndValidate(t, host, builtins.Control{}, dir)
 }
 

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/builtins"
-	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/connectors/local"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -54,13 +52,7 @@ func TestPutAfterFactSweepsInItsWrite(t *testing.T) {
 			if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f := local.NewFactory()
-			target, err := f.Parse("", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			counting := &countingFactory{Factory: f}
-			host := testHost{sdrt.Host{Name: "@local", Target: target}, connectors.NewRegistry(counting)}
+			host, counting := countingLocal(t, nil)
 			var before int64 = -1
 			runScriptWith(t, host, script, builtins.Control{}, false, func(e sdrt.Event) {
 				if e.Message == "probed" && before < 0 {

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 // brokenPlugin is a Python plugin that fails the suite and crashes on
@@ -35,25 +36,11 @@ func needPython(t *testing.T) {
 // 127.0.0.1 and returns its URL and the @rest plugin.
 func startRESTServer(t *testing.T, key string) (url, pluginPath string) {
 	t.Helper()
-	needPython(t)
 	dir, err := filepath.Abs("../../examples/connectors/rest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", filepath.Join(dir, "testserver.py"), "--key", key, "--resource", "box")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if err != nil || !ok {
-		t.Fatalf("testserver.py printed %q, %v", line, err)
-	}
+	url = sshtest.RESTServer(t, dir, key, "box")
 	return url, filepath.Join(dir, "star-deploy-connector-rest")
 }
 

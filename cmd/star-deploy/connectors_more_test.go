@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,20 +39,9 @@ print("os=" + fact("os")["id"] + " on " + host.connector)
 // misspelt dockerssh key exits 2 before anything connects.
 func TestDockerSSHBinary(t *testing.T) {
 	bin := buildBinary(t)
-	image := sshtest.Image(t)
+	name := sshtest.IdleContainer(t, "sdtest-cli-dockerssh")
 	srv := sshtest.Start(t, sshtest.Options{})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "sdtest-cli-dockerssh-" + hex.EncodeToString(rnd[:])
-	if out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", "none", image,
-		"sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait").CombinedOutput(); err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	kh := sshtest.KnownHostsFile(t, srv.KnownHostsLine(""))
 	script := writeFile(t, t.TempDir(), "s.star", `
 put("/etc/star-deploy-cli", content="in the container\n")
 print("os=" + fact("os")["id"] + " user=" + shell("id -un").stdout.strip())

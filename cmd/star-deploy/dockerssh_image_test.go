@@ -1,11 +1,7 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,29 +17,13 @@ import (
 // command exits 130 leaving no container behind.
 func TestDockerSSHImageBinary(t *testing.T) {
 	bin := buildBinary(t)
-	base := sshtest.Image(t)
+	image := sshtest.TagImage(t, "star-deploy-test/cli-dockerssh", "star-deploy.image-mode")
 	srv := sshtest.Start(t, sshtest.Options{})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	image := "star-deploy-test/cli-dockerssh:" + hex.EncodeToString(rnd[:])
-	tag := "star-deploy-test/cli-dockerssh-deployed:" + hex.EncodeToString(rnd[:])
-	if out, err := exec.Command("docker", "tag", base, image).CombinedOutput(); err != nil {
-		t.Fatalf("docker tag: %v\n%s", err, out)
-	}
-	leftovers := func() []string {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=star-deploy.image-mode="+image).Output()
-		return strings.Fields(string(out))
-	}
-	t.Cleanup(func() {
-		if ids := leftovers(); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-		exec.Command("docker", "rmi", "-f", image, tag).Run()
-	})
+	kh := sshtest.KnownHostsFile(t, srv.KnownHostsLine(""))
+	_, hex, _ := strings.Cut(image, ":")
+	tag := "star-deploy-test/cli-dockerssh-deployed:" + hex
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	leftovers := func() []string { return sshtest.Labelled("star-deploy.image-mode", image) }
 	host := "@dockerssh/" + srv.Host + ":" + image
 	common := []string{"--key", srv.ClientKeyPath, "--user", srv.User, "--port", strconv.Itoa(srv.Port),
 		"--data", "ssh_known_hosts_file=" + kh, "--data", "ssh_allow_agent=false"}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors/conntest"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 // runCLI runs the command line in-process and returns its exit code and
@@ -28,12 +29,7 @@ func runCLI(tb testing.TB, args ...string) (code int, stdout, stderr string) {
 func writeFile(tb testing.TB, dir, name, content string) string {
 	tb.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	sshtest.WriteFile(tb, p, content)
 	return p
 }
 

@@ -22,6 +22,19 @@ func needRsync(t *testing.T) {
 	}
 }
 
+// rsyncContainer is a Debian container of a Fleet with rsync installed
+// (from Debian's mirror when the image lacks it), for the tests that copy
+// to a remote host; rsync must be installed here too.
+func rsyncContainer(t *testing.T) *sshtest.Container {
+	t.Helper()
+	needRsync(t)
+	c := sshtest.Fleet(t, 1)[0]
+	if out, err := c.Exec(t, "sh", "-c", "command -v rsync || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; } >/dev/null"); err != nil {
+		t.Fatalf("install rsync in the container: %v\n%s", err, out)
+	}
+	return c
+}
+
 // rsyncSite writes the source tree the rsync tests copy, and a destination
 // with a stale file (deleted by --delete) and files the excludes protect.
 func rsyncSite(t *testing.T, dir string) (src, dest string) {
@@ -251,11 +264,7 @@ func TestRsyncInterrupt(t *testing.T) {
 // rsync's protocol starts on the same stdin, /srv (root's) gets the files,
 // owned by root (--chown), and the password is not in the output.
 func TestRsyncSudoPassword(t *testing.T) {
-	needRsync(t)
-	c := sshtest.Fleet(t, 1)[0]
-	if out, err := c.Exec(t, "sh", "-c", "command -v rsync || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; } >/dev/null"); err != nil {
-		t.Fatalf("install rsync in the container: %v\n%s", err, out)
-	}
+	c := rsyncContainer(t)
 	dir := t.TempDir()
 	writeFile(t, dir, "site/index.html", "<h1>hi</h1>\n")
 	writeFile(t, dir, "site/css/a.css", "a{}\n")
@@ -289,11 +298,7 @@ print("changed=%s stdout=%r" % (r.changed, r.stdout))
 // TestRsyncDocker: files.rsync to a container through the Docker
 // connector (an exec with its stdin and stdout as rsync's stream), twice.
 func TestRsyncDocker(t *testing.T) {
-	needRsync(t)
-	c := sshtest.Fleet(t, 1)[0]
-	if out, err := c.Exec(t, "sh", "-c", "command -v rsync || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; } >/dev/null"); err != nil {
-		t.Fatalf("install rsync in the container: %v\n%s", err, out)
-	}
+	c := rsyncContainer(t)
 	dir := t.TempDir()
 	writeFile(t, dir, "site/index.html", "<h1>hi</h1>\n")
 	script := writeFile(t, dir, "docker.star", `load("@stdlib//files.star", "files")

@@ -105,16 +105,7 @@ func podmanContainer(t *testing.T, image string) string {
 
 func openPodman(t *testing.T, f *PodmanFactory, name string, data map[string]string) (connectors.Connector, error) {
 	t.Helper()
-	reg := connectors.NewRegistry(f)
-	tg, err := reg.Target("@podman/"+name, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.Open(t.Context(), tg)
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, err
+	return sshtest.Open(t, connectors.NewRegistry(f), "@podman/"+name, data)
 }
 
 // TestPodmanConformance runs the connector suite in a Podman container,

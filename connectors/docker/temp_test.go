@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -53,14 +54,10 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// openContainer opens the container id, closed when t ends.
 func openContainer(t *testing.T, id string, data map[string]string) connectors.Connector {
 	t.Helper()
-	f := NewFactory()
-	target, err := f.Parse(id, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.Open(t.Context(), target)
+	c, err := sshtest.Open(t, connectors.NewRegistry(NewFactory()), "@docker/"+id, data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/connectors/local"
 	"github.com/star-deploy/star-deploy/connectors/plugin"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 // The test binary is also the plugins the tests run: linked as
@@ -83,17 +84,13 @@ func link(t *testing.T, dir, name string) string {
 	return p
 }
 
+// open opens @SCHEME/addr, closed when t ends.
 func open(t *testing.T, f *plugin.Factory, addr string, data map[string]string) connectors.Connector {
 	t.Helper()
-	tg, err := f.Parse(addr, data)
+	c, err := sshtest.Open(t, connectors.NewRegistry(f), "@"+f.Scheme()+"/"+addr, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Open(t.Context(), tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
 	return c
 }
 

@@ -7,13 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
@@ -25,24 +23,9 @@ import (
 // the image name.
 func imageHost(t *testing.T) (*sshtest.Server, string, string) {
 	t.Helper()
-	base := sshtest.Image(t)
+	image := sshtest.TagImage(t, "star-deploy-test/dockerssh", imageLabel)
 	srv := sshtest.Start(t, sshtest.Options{})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	image := "star-deploy-test/dockerssh:" + randHex()
-	if out, err := exec.Command("docker", "tag", base, image).CombinedOutput(); err != nil {
-		t.Fatalf("docker tag: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+imageLabel+"="+image).Output()
-		if f := strings.Fields(string(ids)); len(f) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, f...)...).Run()
-		}
-		exec.Command("docker", "rmi", image).Run()
-	})
-	return srv, kh, image
+	return srv, sshtest.KnownHostsFile(t, srv.KnownHostsLine("")), image
 }
 
 func randHex() string {
@@ -65,21 +48,10 @@ func imageLeftovers(t *testing.T, image string) string {
 // that @dockerssh starts from an image on the SSH host, one a connection.
 func TestDockerSSHImageConformance(t *testing.T) {
 	srv, kh, image := imageHost(t)
-	f, _ := testFactory(t)
-	d := NewDockerSSHFactory(f)
-	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		c, err := openDockerSSH(t, d, srv, kh, image, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+	dockerSSHSuite(t, srv, kh, image, func(t *testing.T, c connectors.Connector) {
 		if _, ok := c.(*DockerImageConn); !ok {
 			t.Fatalf("Open of an image gave %T", c)
 		}
-		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
-		if err != nil || res.ExitCode != 0 {
-			t.Fatalf("mktemp -d: %v %+v", err, res)
-		}
-		return c, strings.TrimSpace(string(res.Stdout))
 	})
 	if l := imageLeftovers(t, image); l != "" {
 		t.Errorf("containers left behind: %s", l)
@@ -92,12 +64,7 @@ func imageRunDSSH(t *testing.T, ctx context.Context, srv *sshtest.Server, kh, im
 	t.Helper()
 	f, _ := testFactory(t)
 	reg := connectors.NewRegistry(f, NewDockerSSHFactory(f))
-	all := map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false",
-		"ssh_port": strconv.Itoa(srv.Port), "ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes"}
-	for k, v := range data {
-		all[k] = v
-	}
-	tg, err := reg.Target("@dockerssh/"+srv.Host+":"+image, all)
+	tg, err := reg.Target("@dockerssh/"+srv.Host+":"+image, dockerSSHData(srv, kh, data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,9 @@ package ssh
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,60 +20,57 @@ import (
 // the container's name.
 func dockerHost(t *testing.T) (*sshtest.Server, string, string) {
 	t.Helper()
-	image := sshtest.Image(t)
+	name := sshtest.IdleContainer(t, "sdtest-dockerssh")
 	srv := sshtest.Start(t, sshtest.Options{})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
-		t.Fatal(err)
+	return srv, sshtest.KnownHostsFile(t, srv.KnownHostsLine("")), name
+}
+
+// dockerSSHData is the connector data that reaches srv, checking its host
+// key against known_hosts file kh, with data on top.
+func dockerSSHData(srv *sshtest.Server, kh string, data map[string]string) map[string]string {
+	all := map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false",
+		"ssh_port": strconv.Itoa(srv.Port), "ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes"}
+	for k, v := range data {
+		all[k] = v
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "sdtest-dockerssh-" + hex.EncodeToString(rnd[:])
-	// sh as PID 1 ends on SIGTERM, so removing it takes no 10 s.
-	if out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", "none", image,
-		"sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait").CombinedOutput(); err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
-	return srv, kh, name
+	return all
 }
 
 func openDockerSSH(t *testing.T, d *DockerSSHFactory, srv *sshtest.Server, kh, ctr string, data map[string]string) (connectors.Connector, error) {
 	t.Helper()
-	reg := connectors.NewRegistry(d.ssh, d)
-	all := map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false",
-		"ssh_port": strconv.Itoa(srv.Port), "ssh_known_hosts_file": kh, "ssh_strict_host_key_checking": "yes", "role": "app"}
-	for k, v := range data {
-		all[k] = v
-	}
-	tg, err := reg.Target("@dockerssh/"+srv.Host+":"+ctr, all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d.Open(t.Context(), tg)
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, err
+	all := dockerSSHData(srv, kh, data)
+	all["role"] = "app"
+	return sshtest.Open(t, connectors.NewRegistry(d.ssh, d), "@dockerssh/"+srv.Host+":"+ctr, all)
 }
 
 // TestDockerSSHConformance runs the connector suite in a container reached
 // through a loopback sshd and the docker CLI on that host.
 func TestDockerSSHConformance(t *testing.T) {
 	srv, kh, ctr := dockerHost(t)
+	dockerSSHSuite(t, srv, kh, ctr, nil)
+}
+
+// dockerSSHSuite runs the connector suite on @dockerssh/srv.Host:name (a
+// container, or an image), each test in a directory that mktemp -d makes
+// there, removed at its end; check (may be nil) looks at each connector
+// first.
+func dockerSSHSuite(t *testing.T, srv *sshtest.Server, kh, name string, check func(*testing.T, connectors.Connector)) {
 	f, _ := testFactory(t)
 	d := NewDockerSSHFactory(f)
 	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		c, err := openDockerSSH(t, d, srv, kh, ctr, nil)
+		c, err := openDockerSSH(t, d, srv, kh, name, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if check != nil {
+			check(t, c)
 		}
 		res, err := c.Run(t.Context(), connectors.Command{Script: "mktemp -d"})
 		if err != nil || res.ExitCode != 0 {
 			t.Fatalf("mktemp -d: %v %+v", err, res)
 		}
 		dir := strings.TrimSpace(string(res.Stdout))
-		t.Cleanup(func() { exec.Command("docker", "exec", ctr, "rm", "-rf", dir).Run() })
+		t.Cleanup(func() { c.Run(context.Background(), connectors.Command{Script: "rm -rf " + connectors.Quote(dir)}) })
 		return c, dir
 	})
 }

@@ -38,15 +38,7 @@ func open(t *testing.T, f *Factory, srv *sshtest.Server, data map[string]string)
 	for k, v := range data {
 		d[k] = v
 	}
-	target, err := f.Parse(srv.Addr, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.Open(t.Context(), target)
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, err
+	return sshtest.Open(t, connectors.NewRegistry(f), srv.Addr, d)
 }
 
 func mustOpen(t *testing.T, f *Factory, srv *sshtest.Server, data map[string]string) connectors.Connector {

@@ -4,9 +4,6 @@
 package rest_test
 
 import (
-	"bufio"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,35 +11,14 @@ import (
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/conntest"
 	"github.com/star-deploy/star-deploy/connectors/plugin"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 const key = "k3y-of-the-test-api"
 
 // startServer starts testserver.py and returns its base URL.
 func startServer(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 is not installed; CI must install it (.ci/run)")
-		}
-		t.Skip("python3 is not installed")
-	}
-	cmd := exec.Command("python3", "testserver.py", "--key", key, "--resource", "box")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if err != nil || !ok {
-		t.Fatalf("testserver.py printed %q, %v", line, err)
-	}
-	return url
+	return sshtest.RESTServer(t, ".", key, "box")
 }
 
 func factory(t *testing.T) *plugin.Factory {
@@ -57,15 +33,10 @@ func TestConformance(t *testing.T) {
 	url := startServer(t)
 	f := factory(t)
 	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		tg, err := f.Parse("box", map[string]string{"rest_url": url, "rest_key": key})
+		c, err := sshtest.Open(t, connectors.NewRegistry(f), "@rest/box", map[string]string{"rest_url": url, "rest_key": key})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := f.Open(t.Context(), tg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
 		return c, t.TempDir()
 	})
 }

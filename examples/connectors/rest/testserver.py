@@ -24,6 +24,7 @@ request needs "Authorization: Bearer KEY".
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -42,25 +43,35 @@ UPLOADS = {}
 LOCK = threading.Lock()
 
 
+def routed(handler):
+    """Makes handler(self, rest, query) a do_METHOD: it runs when the request
+    has the key and names a resource, with the path after /resources/ID."""
+
+    def do(self):
+        r = self.route()
+        if r is not None:
+            handler(self, *r)
+
+    return do
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def error(self, status, msg):
-        body = json.dumps({"error": msg}).encode()
+    def json(self, status, obj):
+        body = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
+    def error(self, status, msg):
+        self.json(status, {"error": msg})
+
     def ok(self, obj=None):
-        body = json.dumps(obj or {}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.json(200, obj or {})
 
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -80,11 +91,8 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return parts[2:], urllib.parse.parse_qs(url.query)
 
-    def do_GET(self):
-        r = self.route()
-        if r is None:
-            return
-        rest, query = r
+    @routed
+    def do_GET(self, rest, query):
         if rest == []:
             return self.ok({"id": self.path.split("/")[2]})
         if rest == ["files"]:
@@ -109,11 +117,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.error(404, "no such endpoint")
 
-    def do_POST(self):
-        r = self.route()
-        if r is None:
-            return
-        rest, query = r
+    @routed
+    def do_POST(self, rest, query):
         if rest == ["exec"]:
             return self.exec(json.loads(self.body()))
         if len(rest) == 3 and rest[0] == "exec" and rest[2] == "stdin":
@@ -157,19 +162,14 @@ class Handler(BaseHTTPRequestHandler):
                 os.chmod(tmp, mode)
                 os.rename(tmp, path)
             except OSError as e:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(tmp)
-                except OSError:
-                    pass
                 return self.error(404 if e.errno == 2 else 500, "install %s: %s" % (path, e.strerror))
             return self.ok()
         self.error(404, "no such endpoint")
 
-    def do_PUT(self):
-        r = self.route()
-        if r is None:
-            return
-        rest, _ = r
+    @routed
+    def do_PUT(self, rest, _):
         if len(rest) == 2 and rest[0] == "uploads":
             with LOCK:
                 u = UPLOADS.get(rest[1])
@@ -180,29 +180,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.ok()
         self.error(404, "no such endpoint")
 
-    def do_DELETE(self):
-        r = self.route()
-        if r is None:
-            return
-        rest, _ = r
+    @routed
+    def do_DELETE(self, rest, _):
         if len(rest) == 2 and rest[0] == "exec":
             with LOCK:
                 p = EXECS.get(rest[1])
             if p is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
             return self.ok()
         if len(rest) == 2 and rest[0] == "uploads":
             with LOCK:
                 u = UPLOADS.pop(rest[1], None)
             if u is not None:
                 u[0].close()
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(u[1])
-                except OSError:
-                    pass
             return self.ok()
         self.error(404, "no such endpoint")
 
@@ -245,10 +238,8 @@ class Handler(BaseHTTPRequestHandler):
             code = p.wait()
             self.line({"exit_code": 128 - code if code < 0 else code})
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
         finally:
             with LOCK:
                 EXECS.pop(eid, None)
