@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -13,8 +14,21 @@ import (
 // connector's cancel path (which ctx's end always starts) stops the
 // command instead. Connectors call it in a goroutine.
 func CopyStdin(ctx context.Context, w io.WriteCloser, r io.Reader) {
-	io.Copy(w, ContextReader(ctx, r))
-	if ctx.Err() == nil {
+	_, err := io.Copy(w, ContextReader(ctx, r))
+	if InputEnded(ctx, err) {
 		w.Close()
 	}
+}
+
+// InputEnded reports whether a copy of a command's input that stopped with
+// err (nil or io.EOF at the end of the input) should tell the command that
+// its input is complete. It should not when ctx has ended, nor when err is a
+// context's error: a reader tied to an ancestor of ctx fails as soon as that
+// ancestor ends, a moment before ctx itself reports it, and the cancel is
+// then on its way.
+func InputEnded(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return true
 }

@@ -396,7 +396,7 @@ func (c *Conn) feed(ctx context.Context, id int64, r io.Reader) {
 			}
 		}
 		if err != nil {
-			if ctx.Err() == nil {
+			if connectors.InputEnded(ctx, err) {
 				c.p.call(ctx, methodStdin, stdinParams{ID: idJSON(id), EOF: true}, nil, 0)
 			}
 			return
