@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -282,4 +284,94 @@ func processesMatching(t *testing.T, words ...string) []string {
 		}
 	}
 	return out
+}
+
+// TestOnHostDebian runs --on-host inside a Debian container over SSH, as a
+// user whose sudo asks for a password: the binary (linked against the
+// same glibc) runs there, sudo gets its password without it showing in
+// any process's argv or environment, a second run uploads nothing, and
+// Ctrl-C leaves no remote process.
+func TestOnHostDebian(t *testing.T) {
+	bin := buildBinary(t)
+	c := sshtest.Fleet(t, 1)[0]
+	inv := "@ssh/" + c.Addr
+	dir := t.TempDir()
+	const canary = sshtest.SudoPassword
+	cmd := exec.Command("docker", "exec", "-i", c.Name, "sh", "-c", "cat > /tmp/canary")
+	cmd.Stdin = strings.NewReader(canary + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	script := writeFile(t, dir, "sudo.star", `
+r = shell("id -un; sleep 2", sudo = True)
+print("whoami=" + r.stdout.strip())
+put("/etc/star-deploy-onhost", content = "root file\n", sudo = True)
+print("owner=" + fact("file", "/etc/star-deploy-onhost").owner)
+print("me=" + shell("id -un").stdout.strip())
+`)
+	args := append(sshArgs(t, c, sshtest.UserPasswd, "--on-host", "--on-host-binary", "linux/amd64="+bin, "-v", "--data", "sudo_password="+canary), inv, script)
+	for run, want := range []string{"uploaded star-deploy", "star-deploy and the bundle are cached"} {
+		found := make(chan string, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			for ctx.Err() == nil {
+				out, _ := c.Exec(t, "sh", "-c", "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -F -f /tmp/canary || true")
+				if strings.Contains(out, canary) {
+					found <- out
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		code, out, errOut := runCLI(t, args...)
+		cancel()
+		if code != 0 || !strings.Contains(out, "whoami=root") || !strings.Contains(out, "owner=root") || !strings.Contains(out, "me="+sshtest.UserPasswd) {
+			t.Fatalf("run %d: exit %d\n%s\n%s", run+1, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "--on-host: "+want) {
+			t.Errorf("run %d: no %q:\n%s", run+1, want, errOut)
+		}
+		if strings.Contains(out+errOut, canary) {
+			t.Errorf("the sudo password appears in the output:\n%s\n%s", out, errOut)
+		}
+		select {
+		case ps := <-found:
+			t.Errorf("the sudo password appears in the container's process list:\n%s", ps)
+		default:
+		}
+	}
+	ls, err := c.Exec(t, "sh", "-c", "find /home/"+sshtest.UserPasswd+"/.cache/star-deploy -type f | wc -l; stat -c %a /home/"+sshtest.UserPasswd+"/.cache/star-deploy")
+	if err != nil || strings.Fields(ls)[0] != "2" || strings.Fields(ls)[1] != "700" {
+		t.Errorf("the cache: %q (%v); want one binary, one bundle, mode 700", ls, err)
+	}
+
+	// Ctrl-C: the real binary, SIGINT during a sleep on the host.
+	sleep := writeFile(t, dir, "sleep.star", "shell('touch /tmp/onhost-go; sleep 30 # onhost-debian-canary')\n")
+	r := startBinary(t, bin, append(sshArgs(t, c, sshtest.UserNopasswd, "--on-host"), inv, sleep)...)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if out, _ := c.Exec(t, "sh", "-c", "test -e /tmp/onhost-go && echo yes"); strings.TrimSpace(out) == "yes" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sleep did not start\n%s\n%s", r.stdout.String(), r.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.signalAndWait(t, syscall.SIGINT, 30*time.Second)
+	if code := r.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130\n%s\n%s", code, r.stdout.String(), r.stderr.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ps, _ := c.Exec(t, "sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | tr '\\n' ' ' | grep -o 'onhost-debian-canar[y]\\|__run-bundl[e]' || true")
+		if strings.TrimSpace(ps) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left running in the container: %q", ps)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left, _ := c.Exec(t, "sh", "-c", "ls -A /home/"+sshtest.UserNopasswd+"/.cache/star-deploy/bin /home/"+sshtest.UserNopasswd+"/.cache/star-deploy/bundles /tmp | grep star-deploy- || true"); strings.TrimSpace(left) != "" {
+		t.Errorf("temporary files left: %q", left)
+	}
 }
