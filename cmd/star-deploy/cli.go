@@ -115,6 +115,7 @@ type flags struct {
 
 	OnHost       bool     `negatable:"" name:"on-host" help:"Run each host's scripts on the host itself: upload this star-deploy binary (when the host's OS/arch is this one's, or one given with --on-host-binary) and a bundle of the scripts to ~/.cache/star-deploy there (once: a second run uploads nothing), run them there and stream the events back. Hosts that cannot fall back to the normal way with a notice."`
 	OnHostBinary []string `name:"on-host-binary" sep:"none" placeholder:"OS/ARCH=PATH" help:"With --on-host, upload PATH to hosts of OS/ARCH (repeatable), e.g. linux/arm64=./star-deploy-linux-arm64 (a release binary for that platform)."`
+	OnHostSkip   []string `name:"on-host-skip" placeholder:"GLOB" help:"With --on-host, leave the files under the deploy's directory that match these globs out of the bundle (comma-separated, repeatable; globs as star-deploy bundle --exclude takes them)."`
 
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`

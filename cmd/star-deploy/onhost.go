@@ -109,7 +109,7 @@ func prepareOnHost(f *flags, m mode, sources []source, ask bool, stderr io.Write
 			return notice(fmt.Sprintf("cannot read this star-deploy's executable (%v)", err))
 		}
 	}
-	data, man, err := bundle.Make(bundle.Options{Scripts: paths, Stdlib: stdlib.FS, StarDeploy: versionString(), FileOptions: sdrt.FileOptions()})
+	data, man, err := bundle.Make(bundle.Options{Scripts: paths, Exclude: splitList(f.OnHostSkip), Stdlib: stdlib.FS, StarDeploy: versionString(), FileOptions: sdrt.FileOptions()})
 	if err != nil {
 		return notice(fmt.Sprintf("cannot bundle the scripts (%v)", err))
 	}
