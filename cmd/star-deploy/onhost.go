@@ -211,7 +211,12 @@ func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Progr
 			if ctx.Err() != nil {
 				return
 			}
-			rep.Hosts[i], done[i] = o.runHost(ctx, hosts[i], p, emit), true
+			normal := func() sdrt.HostResult {
+				fo := opts
+				fo.Connectors, fo.OnEvent = reg, emit
+				return sdrt.New(fo).Run(ctx, progs, hosts[i:i+1]).Hosts[0]
+			}
+			rep.Hosts[i], done[i] = o.runHost(ctx, hosts[i], p, emit, normal), true
 		}()
 	}
 	wg.Wait()
@@ -384,8 +389,10 @@ type onHostJob struct {
 	SudoUser string         `json:"sudo_user,omitempty"`
 }
 
-// runHost runs h's scripts on h, relaying its events.
-func (o *onHost) runHost(ctx context.Context, h sdrt.Host, p *plan, emit func(sdrt.Event)) sdrt.HostResult {
+// runHost runs h's scripts on h, relaying its events. A binary that does
+// not start there (exit 126 or 127 before any output: a glibc build on a
+// musl host) has h run the normal way, with normal.
+func (o *onHost) runHost(ctx context.Context, h sdrt.Host, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
 	start := time.Now()
 	job := onHostJob{Host: h.Name, Groups: h.Groups, Data: map[string]any{},
 		Dry: o.f.Dry, Diff: o.f.Diff, Verbose: o.f.Verbose, MaxSteps: o.f.MaxSteps, Sudo: o.f.Sudo, SudoUser: o.f.SudoUser}
@@ -432,6 +439,9 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, p *plan, emit func(sd
 		return o.failed(h, start, w.sawStart, emit, fmt.Errorf("on-host run: %w", err))
 	case w.result != nil && w.sawEnd:
 		return *w.result
+	case (res.ExitCode == 126 || res.ExitCode == 127) && !w.sawStart && w.err == "":
+		o.notice("%s: --on-host: %s does not run there (exit %d: %s); running it the normal way", h.Name, p.bin, res.ExitCode, lastLine(stderr.Bytes()))
+		return normal()
 	}
 	why := fmt.Sprintf("on-host run of %s exited with status %d", p.bin, res.ExitCode)
 	if w.err != "" {

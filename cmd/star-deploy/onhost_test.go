@@ -375,3 +375,17 @@ print("me=" + shell("id -un").stdout.strip())
 		t.Errorf("temporary files left: %q", left)
 	}
 }
+
+// TestOnHostBinaryThatDoesNotRun: a binary that cannot start on the host
+// (here a script whose interpreter is missing, as a glibc build's loader
+// is on a musl host) has the host run the normal way after a notice.
+func TestOnHostBinaryThatDoesNotRun(t *testing.T) {
+	s := onHostServer(t, t.TempDir())
+	bad := writeFile(t, t.TempDir(), "star-deploy", "#!/no/such/interpreter\n")
+	out := t.TempDir()
+	script := writeFile(t, t.TempDir(), "d.star", fmt.Sprintf("put(%q, content = 'x')\n", filepath.Join(out, "f")))
+	code, stdout, errOut := runCLI(t, append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bad, "@ssh/"+s.Addr, script)...)
+	if code != 0 || !strings.Contains(errOut, "does not run there (exit 12") || !exists(t, filepath.Join(out, "f")) {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, errOut)
+	}
+}
