@@ -389,3 +389,19 @@ func TestOnHostBinaryThatDoesNotRun(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, errOut)
 	}
 }
+
+// TestOnHostFromConfig: on_host = True in the config file turns it on, as
+// the flag does (here for @local, which runs the normal way).
+func TestOnHostFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	config := writeFile(t, dir, "star-deploy.star", "on_host = True\n")
+	script := writeFile(t, dir, "d.star", "print('ran')\n")
+	code, out, errOut := runCLI(t, "--config", config, "@local", script)
+	if code != 0 || !strings.Contains(out, "ran") || !strings.Contains(errOut, "@local: --on-host: it is this machine") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "--config", config, "--no-on-host", "@local", script)
+	if code != 0 || strings.Contains(errOut, "--on-host") {
+		t.Fatalf("--no-on-host: exit %d\n%s", code, errOut)
+	}
+}
