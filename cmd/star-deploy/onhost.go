@@ -126,16 +126,15 @@ func (o *onHost) notice(format string, args ...any) {
 	fmt.Fprintf(o.stderr, "star-deploy: "+format+"\n", args...)
 }
 
-// plan is a host ready to run on-host: its connection and the paths of
-// the binary and the bundle on it.
+// plan is a host ready to run on-host: the paths of the binary and the
+// bundle on it.
 type plan struct {
-	conn       connectors.Connector
-	bin, bndl  string
-	unreachErr error // the host could not be opened
+	bin, bndl string
 }
 
-// run runs progs on hosts: on each host itself where it can, the normal
-// way (opts, with connections carried over) where it cannot.
+// run runs progs on hosts, at most --parallel at once: each on the host
+// itself where it can, the normal way (opts, with the connection carried
+// over) where it cannot.
 func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Program, hosts []sdrt.Host) *sdrt.Report {
 	var mu sync.Mutex
 	emit := func(e sdrt.Event) {
@@ -143,9 +142,6 @@ func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Progr
 		defer mu.Unlock()
 		opts.OnEvent(e)
 	}
-	pool := newConnPool()
-	reg := pool.registry(opts.Connectors)
-	defer pool.closeAll()
 	rep := &sdrt.Report{Hosts: make([]sdrt.HostResult, len(hosts))}
 	done := make([]bool, len(hosts))
 	n := opts.Parallel
@@ -153,70 +149,20 @@ func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Progr
 		n = max(len(hosts), 1)
 	}
 	sem := make(chan struct{}, n)
-	// Probe and upload, every host at once (up to --parallel).
-	plans := make([]*plan, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			plans[i] = o.prepare(ctx, reg, h)
-		}()
-	}
-	wg.Wait()
-	pool.reuse() // the fallback run takes the connections the probes parked
-
-	var fallback []int
-	for i, p := range plans {
-		switch {
-		case ctx.Err() != nil && (p == nil || p.conn == nil):
-		case p == nil:
-			fallback = append(fallback, i)
-		case p.unreachErr != nil:
-			start := time.Now()
-			emit(sdrt.Event{Time: start, Kind: sdrt.KindHostStart, Host: hosts[i].Name})
-			rep.Hosts[i] = sdrt.HostResult{Name: hosts[i].Name, Started: true, Status: sdrt.StatusUnreachable, Err: p.unreachErr}
-			emit(sdrt.Event{Time: time.Now(), Kind: sdrt.KindHostEnd, Host: hosts[i].Name, Status: sdrt.StatusUnreachable, Error: p.unreachErr.Error(), Counts: &sdrt.Counts{}})
-			done[i] = true
-		}
-	}
-	if len(fallback) > 0 && ctx.Err() == nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fo := opts
-			fo.Connectors, fo.OnEvent = reg, emit
-			sub := make([]sdrt.Host, len(fallback))
-			for j, i := range fallback {
-				sub[j] = hosts[i]
-			}
-			frep := sdrt.New(fo).Run(ctx, progs, sub)
-			for j, i := range fallback {
-				rep.Hosts[i], done[i] = frep.Hosts[j], true
-			}
-		}()
-	}
-	for i, p := range plans {
-		if p == nil || p.conn == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer p.conn.Close()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
 				return
 			}
-			normal := func() sdrt.HostResult {
-				fo := opts
-				fo.Connectors, fo.OnEvent = reg, emit
-				return sdrt.New(fo).Run(ctx, progs, hosts[i:i+1]).Hosts[0]
+			defer func() { <-sem }()
+			if ctx.Err() == nil {
+				rep.Hosts[i], done[i] = o.runOne(ctx, opts, progs, h, emit)
 			}
-			rep.Hosts[i], done[i] = o.runHost(ctx, hosts[i], p, emit, normal), true
 		}()
 	}
 	wg.Wait()
@@ -231,41 +177,53 @@ func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Progr
 	return rep
 }
 
-// prepare opens h, checks that it can host the run and uploads what its
-// cache lacks. nil means: run h the normal way (after a notice); a plan
-// without a connection, that the run was interrupted.
-func (o *onHost) prepare(ctx context.Context, reg *connectors.Registry, h sdrt.Host) *plan {
+// runOne runs one host; ok is false when the run was interrupted before
+// the host began.
+func (o *onHost) runOne(ctx context.Context, opts sdrt.Options, progs []*sdrt.Program, h sdrt.Host, emit func(sdrt.Event)) (sdrt.HostResult, bool) {
+	// normal runs h the normal way, on conn when it is not nil.
+	normal := func(conn connectors.Connector) sdrt.HostResult {
+		fo := opts
+		fo.OnEvent = emit
+		if conn != nil {
+			// A pool that hands the open connection over, once.
+			pool := &connPool{idle: map[string]connectors.Connector{poolKey(h.Target): conn}}
+			fo.Connectors = pool.registry(opts.Connectors)
+			defer pool.closeAll()
+		}
+		return sdrt.New(fo).Run(ctx, progs, []sdrt.Host{h}).Hosts[0]
+	}
 	if h.Target.Scheme == "local" {
 		o.notice("%s: --on-host: it is this machine; running it the normal way", h.Name)
-		return nil
+		return normal(nil), true
 	}
-	factory, ok := reg.Lookup(h.Target.Scheme)
+	factory, ok := opts.Connectors.Lookup(h.Target.Scheme)
 	if !ok {
-		return nil // the normal run reports it
+		return normal(nil), true // which reports it
 	}
+	start := time.Now()
 	conn, err := factory.Open(ctx, h.Target)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &plan{}
+			return sdrt.HostResult{}, false
 		}
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "connect to "+h.Name+":") {
+		if !strings.HasPrefix(err.Error(), "connect to "+h.Name+":") {
 			err = fmt.Errorf("connect to %s: %w", h.Name, err)
 		}
-		return &plan{unreachErr: err}
+		emit(sdrt.Event{Time: start, Kind: sdrt.KindHostStart, Host: h.Name})
+		emit(sdrt.Event{Time: time.Now(), Kind: sdrt.KindHostEnd, Host: h.Name, Status: sdrt.StatusUnreachable, Duration: time.Since(start), Error: err.Error(), Counts: &sdrt.Counts{}})
+		return sdrt.HostResult{Name: h.Name, Started: true, Status: sdrt.StatusUnreachable, Duration: time.Since(start), Err: err}, true
 	}
 	p, why := o.upload(ctx, conn, h)
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		conn.Close()
-		return &plan{}
-	}
-	if why != "" {
+		return sdrt.HostResult{}, false
+	case why != "":
 		o.notice("%s: --on-host: %s; running it the normal way", h.Name, why)
-		conn.Close() // parked for the normal run
-		return nil
+		return normal(conn), true
 	}
-	p.conn = conn
-	return p
+	defer conn.Close()
+	return o.runHost(ctx, h, conn, p, emit, func() sdrt.HostResult { return normal(conn) }), true
 }
 
 // upload probes the host with one command (OS/arch, cache directory, what
@@ -392,7 +350,7 @@ type onHostJob struct {
 // runHost runs h's scripts on h, relaying its events. A binary that does
 // not start there (exit 126 or 127 before any output: a glibc build on a
 // musl host) has h run the normal way, with normal.
-func (o *onHost) runHost(ctx context.Context, h sdrt.Host, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
+func (o *onHost) runHost(ctx context.Context, h sdrt.Host, conn connectors.Connector, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
 	start := time.Now()
 	job := onHostJob{Host: h.Name, Groups: h.Groups, Data: map[string]any{},
 		Dry: o.f.Dry, Diff: o.f.Diff, Verbose: o.f.Verbose, MaxSteps: o.f.MaxSteps, Sudo: o.f.Sudo, SudoUser: o.f.SudoUser}
@@ -416,7 +374,7 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, p *plan, emit func(sd
 		Stderr:     &limitedBuffer{b: &stderr, n: 64 << 10},
 		MaxOutput:  64 << 10,
 	}
-	res, err := p.conn.Run(ctx, cmd)
+	res, err := conn.Run(ctx, cmd)
 	w.flush()
 	switch {
 	case ctx.Err() != nil:
