@@ -405,3 +405,27 @@ func TestOnHostFromConfig(t *testing.T) {
 		t.Fatalf("--no-on-host: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestOnHostManyHosts: three hosts sharing one cache directory upload it
+// at once (atomically) and each runs with its own name and data.
+func TestOnHostManyHosts(t *testing.T) {
+	bin := buildBinary(t)
+	s := sshtest.Start(t, sshtest.Options{Listen: []string{"127.0.0.1", "127.0.0.1"}, ExtraConfig: []string{"SetEnv XDG_CACHE_HOME=" + t.TempDir()}})
+	var names []string
+	for _, l := range s.Listeners {
+		names = append(names, "@ssh/"+l)
+	}
+	script := writeFile(t, t.TempDir(), "d.star", "print('name=' + host.name)\nshell('true')\n")
+	code, out, errOut := runCLI(t, append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "--json", strings.Join(names, ","), script)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, l := range s.Listeners {
+		if !strings.Contains(out, `"message":"name=`+l+`"`) || !strings.Contains(out, `"host":"`+l+`","status":"ok"`) {
+			t.Errorf("host %s missing or not ok:\n%s", l, out)
+		}
+	}
+	if !strings.Contains(out, `"exit_code":0,"counts":{"ok":3`) {
+		t.Errorf("run_end:\n%s", out)
+	}
+}
