@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -297,11 +295,6 @@ func TestOnHostDebian(t *testing.T) {
 	inv := "@ssh/" + c.Addr
 	dir := t.TempDir()
 	const canary = sshtest.SudoPassword
-	cmd := exec.Command("docker", "exec", "-i", c.Name, "sh", "-c", "cat > /tmp/canary")
-	cmd.Stdin = strings.NewReader(canary + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	script := writeFile(t, dir, "sudo.star", `
 r = shell("id -un; sleep 2", sudo = True)
 print("whoami=" + r.stdout.strip())
@@ -311,20 +304,9 @@ print("me=" + shell("id -un").stdout.strip())
 `)
 	args := append(sshArgs(t, c, sshtest.UserPasswd, "--on-host", "--on-host-binary", "linux/amd64="+bin, "-v", "--data", "sudo_password="+canary), inv, script)
 	for run, want := range []string{"uploaded star-deploy", "star-deploy and the bundle are cached"} {
-		found := make(chan string, 1)
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			for ctx.Err() == nil {
-				out, _ := c.Exec(t, "sh", "-c", "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -F -f /tmp/canary || true")
-				if strings.Contains(out, canary) {
-					found <- out
-					return
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
+		stop := watchSecret(t, c, canary)
 		code, out, errOut := runCLI(t, args...)
-		cancel()
+		found := stop()
 		if code != 0 || !strings.Contains(out, "whoami=root") || !strings.Contains(out, "owner=root") || !strings.Contains(out, "me="+sshtest.UserPasswd) {
 			t.Fatalf("run %d: exit %d\n%s\n%s", run+1, code, out, errOut)
 		}
@@ -334,10 +316,8 @@ print("me=" + shell("id -un").stdout.strip())
 		if strings.Contains(out+errOut, canary) {
 			t.Errorf("the sudo password appears in the output:\n%s\n%s", out, errOut)
 		}
-		select {
-		case ps := <-found:
-			t.Errorf("the sudo password appears in the container's process list:\n%s", ps)
-		default:
+		if found != "" {
+			t.Errorf("the sudo password appears in the container's process list:\n%s", found)
 		}
 	}
 	ls, err := c.Exec(t, "sh", "-c", "find /home/"+sshtest.UserPasswd+"/.cache/star-deploy -type f | wc -l; stat -c %a /home/"+sshtest.UserPasswd+"/.cache/star-deploy")
