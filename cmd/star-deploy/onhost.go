@@ -223,7 +223,7 @@ func (o *onHost) runOne(ctx context.Context, opts sdrt.Options, progs []*sdrt.Pr
 		return normal(conn), true
 	}
 	defer conn.Close()
-	return o.runHost(ctx, h, conn, p, emit, func() sdrt.HostResult { return normal(conn) }), true
+	return o.runHost(ctx, h, start, conn, p, emit, func() sdrt.HostResult { return normal(conn) }), true
 }
 
 // upload probes the host with one command (OS/arch, cache directory, what
@@ -350,8 +350,10 @@ type onHostJob struct {
 // runHost runs h's scripts on h, relaying its events. A binary that does
 // not start there (exit 126 or 127 before any output: a glibc build on a
 // musl host) has h run the normal way, with normal.
-func (o *onHost) runHost(ctx context.Context, h sdrt.Host, conn connectors.Connector, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
-	start := time.Now()
+//
+// The host's time, in its host_end and the summary, runs from start, before
+// the connection opened, as in a normal run.
+func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn connectors.Connector, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
 	job := onHostJob{Host: h.Name, Groups: h.Groups, Data: map[string]any{},
 		Dry: o.f.Dry, Diff: o.f.Diff, Verbose: o.f.Verbose, MaxSteps: o.f.MaxSteps, Sudo: o.f.Sudo, SudoUser: o.f.SudoUser}
 	for k, v := range h.Data {
@@ -364,7 +366,7 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, conn connectors.Conne
 	if err != nil {
 		return o.failed(h, start, false, emit, fmt.Errorf("on-host: %w", err))
 	}
-	w := &wireReader{host: h.Name, scripts: o.scripts, emit: emit}
+	w := &wireReader{host: h.Name, start: start, scripts: o.scripts, emit: emit}
 	var stderr bytes.Buffer
 	cmd := connectors.Command{
 		Script:     "exec " + connectors.Quote(p.bin) + " --config /dev/null " + runBundleCommand + " " + connectors.Quote(p.bndl),
@@ -508,6 +510,7 @@ const maxWireLine = 64 << 20
 // wireReader decodes the wire lines of one host as they arrive.
 type wireReader struct {
 	host     string
+	start    time.Time // when the controller began the host
 	scripts  map[string]string
 	emit     func(sdrt.Event)
 	line     []byte
@@ -575,13 +578,14 @@ func (w *wireReader) flush() {
 			w.sawStart = true
 		case sdrt.KindHostEnd:
 			w.sawEnd = true
+			e.Duration = time.Since(w.start)
 		case sdrt.KindOpEnd:
 			w.counts.Add(e.Status)
 		}
 		w.emit(e)
 	case l.Result != nil:
 		r := l.Result
-		res := sdrt.HostResult{Name: w.host, Started: r.Started, Status: r.Status, Counts: r.Counts, Duration: time.Duration(r.DurationNS), Output: r.Output}
+		res := sdrt.HostResult{Name: w.host, Started: r.Started, Status: r.Status, Counts: r.Counts, Duration: time.Since(w.start), Output: r.Output}
 		switch {
 		case r.Msg != "" || r.Pos != "":
 			res.Err = &sdrt.ScriptError{Host: w.host, Pos: w.pos(r.Pos), Msg: r.Msg, Backtrace: r.Backtrace}

@@ -409,3 +409,19 @@ func TestOnHostManyHosts(t *testing.T) {
 		t.Errorf("run_end:\n%s", out)
 	}
 }
+
+// TestOnHostDryDiff: --dry and --diff apply on the host.
+func TestOnHostDryDiff(t *testing.T) {
+	bin := buildBinary(t)
+	s := onHostServer(t, t.TempDir())
+	target := filepath.Join(t.TempDir(), "f")
+	writeFile(t, filepath.Dir(target), "f", "old\n")
+	script := writeFile(t, t.TempDir(), "d.star", fmt.Sprintf("put(%q, content = 'new\\n')\n", target))
+	code, out, errOut := runCLI(t, append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "--dry", "--diff", "--json", "@ssh/"+s.Addr, script)...)
+	if code != 0 || !strings.Contains(out, `"dry":true`) || !strings.Contains(out, `+new`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "old\n" {
+		t.Errorf("--dry changed the file: %q", b)
+	}
+}
