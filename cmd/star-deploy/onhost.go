@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -44,9 +45,25 @@ const runBundleCommand = "__run-bundle"
 
 // onHostBinary is a star-deploy executable for one OS/arch.
 type onHostBinary struct {
-	path string
-	data []byte
-	sum  string
+	path   string
+	data   []byte
+	sum    string
+	interp string // the ELF interpreter of a dynamically linked binary (/lib64/ld-linux-x86-64.so.2), "" for a static one
+}
+
+// newOnHostBinary is the binary data read from path.
+func newOnHostBinary(path string, data []byte) *onHostBinary {
+	b := &onHostBinary{path: path, data: data, sum: bundle.Hash(data)}
+	if f, err := elf.NewFile(bytes.NewReader(data)); err == nil {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				if raw, err := io.ReadAll(p.Open()); err == nil {
+					b.interp = strings.TrimRight(string(raw), "\x00")
+				}
+			}
+		}
+	}
+	return b
 }
 
 // onHost runs a push run's hosts on the hosts themselves.
@@ -75,7 +92,7 @@ func prepareOnHost(f *flags, m mode, sources []source, ask bool, stderr io.Write
 		if err != nil {
 			return nil, usagef("--on-host-binary %s: %w", platform, err)
 		}
-		bins[platform] = &onHostBinary{path: path, data: data, sum: bundle.Hash(data)}
+		bins[platform] = newOnHostBinary(path, data)
 	}
 	notice := func(why string) (*onHost, error) {
 		fmt.Fprintf(stderr, "star-deploy: --on-host: %s; every host runs the normal way\n", why)
@@ -102,7 +119,7 @@ func prepareOnHost(f *flags, m mode, sources []source, ask bool, stderr io.Write
 		if err == nil {
 			var data []byte
 			if data, err = os.ReadFile(exe); err == nil {
-				bins[self] = &onHostBinary{path: exe, data: data, sum: bundle.Hash(data)}
+				bins[self] = newOnHostBinary(exe, data)
 			}
 		}
 		if err != nil && len(bins) == 0 {
@@ -230,16 +247,21 @@ func (o *onHost) runOne(ctx context.Context, opts sdrt.Options, progs []*sdrt.Pr
 // the cache holds) and uploads the binary and the bundle when the cache
 // lacks them. why says why the host cannot run on-host.
 func (o *onHost) upload(ctx context.Context, conn connectors.Connector, h sdrt.Host) (*plan, string) {
-	var sums []string
+	var sums, interps []string
 	for _, b := range o.bins {
 		sums = append(sums, b.sum)
+		if b.interp != "" {
+			interps = append(interps, connectors.Quote(b.interp))
+		}
 	}
 	slices.Sort(sums)
+	slices.Sort(interps)
 	probe := `uname -sm
 d="` + onHostCache + `"
 if [ -n "${XDG_CACHE_HOME:-$HOME}" ] && (umask 077 && mkdir -p "$d/bin" "$d/bundles") && test -w "$d/bin" && test -w "$d/bundles"; then printf 'dir %s\n' "$d"; fi
 for s in ` + strings.Join(sums, " ") + `; do test -x "$d/bin/$s" && test -f "$d/bin/$s" && echo "bin $s"; done
 test -f "$d/bundles/` + o.bundleSum + `.bundle" && echo bundle
+for i in ` + strings.Join(append(interps, "''"), " ") + `; do test -n "$i" && test -e "$i" && printf 'interp %s\n' "$i"; done
 true`
 	res, err := conn.Run(ctx, connectors.Command{Script: probe})
 	if err != nil {
@@ -257,6 +279,8 @@ true`
 			have[v] = true
 		case "bundle":
 			have["bundle"] = true
+		case "interp":
+			have["interp "+v] = true
 		}
 	}
 	bin := o.bins[platform]
@@ -266,6 +290,8 @@ true`
 	case bin == nil:
 		self := goruntime.GOOS + "/" + goruntime.GOARCH
 		return nil, fmt.Sprintf("the host is %s and this star-deploy is %s (give a release binary for it with --on-host-binary %s=PATH)", platform, self, platform)
+	case bin.interp != "" && !have["interp "+bin.interp]:
+		return nil, fmt.Sprintf("this star-deploy is linked dynamically and the host has no %s (a musl host?); give a static build (CGO_ENABLED=0, as make release builds) with --on-host-binary %s=PATH", bin.interp, platform)
 	case dir == "" || !strings.HasPrefix(dir, "/"):
 		return nil, "no writable cache directory (" + onHostCache + ")"
 	}

@@ -425,3 +425,53 @@ func TestOnHostDryDiff(t *testing.T) {
 		t.Errorf("--dry changed the file: %q", b)
 	}
 }
+
+// TestOnHostDynamicBinaryWithoutLoader: a dynamically linked binary whose
+// loader the host lacks (a glibc build on a musl host) is not uploaded:
+// the host runs the normal way, after a notice that names the fix.
+func TestOnHostDynamicBinaryWithoutLoader(t *testing.T) {
+	bin := buildBinary(t)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newOnHostBinary(bin, data)
+	if b.interp == "" {
+		// A static build (CGO_ENABLED=0) has no loader to lack: the other
+		// tests upload and run it.
+		t.Log("this build is static: no ELF interpreter to check")
+		return
+	}
+	// The same binary, its loader renamed to one no host has (same length).
+	other := "/" + strings.Repeat("x", len(b.interp)-1)
+	patched := strings.Replace(string(data), b.interp+"\x00", other+"\x00", 1)
+	if got := newOnHostBinary(bin, []byte(patched)).interp; got != other {
+		t.Fatalf("renaming the ELF interpreter gave %q", got)
+	}
+	fake := writeFile(t, t.TempDir(), "star-deploy", patched)
+	cache := t.TempDir()
+	s := onHostServer(t, cache)
+	out := filepath.Join(t.TempDir(), "f")
+	script := writeFile(t, t.TempDir(), "d.star", fmt.Sprintf("put(%q, content = 'x')\n", out))
+	code, stdout, errOut := runCLI(t, append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+fake, "@ssh/"+s.Addr, script)...)
+	if code != 0 || !strings.Contains(errOut, "linked dynamically and the host has no "+other) || !exists(t, out) {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	if bins, _ := filepath.Glob(filepath.Join(cache, "star-deploy", "bin", "*")); len(bins) != 0 {
+		t.Errorf("uploaded %q", bins)
+	}
+}
+
+// TestOnHostDocker: --on-host through the Docker connector, into a
+// container of the Debian test image: the second run finds the cache.
+func TestOnHostDocker(t *testing.T) {
+	bin := buildBinary(t)
+	c := sshtest.Fleet(t, 1)[0]
+	script := writeFile(t, t.TempDir(), "d.star", "print('on ' + fact('os')['id'])\nput('/tmp/onhost-docker', content = 'x')\n")
+	for run, want := range []string{"uploaded star-deploy", "star-deploy and the bundle are cached"} {
+		code, out, errOut := runCLI(t, "--on-host", "--on-host-binary", "linux/amd64="+bin, "-v", "@docker/"+c.Name, script)
+		if code != 0 || !strings.Contains(out, "on debian") || !strings.Contains(errOut, "--on-host: "+want) {
+			t.Fatalf("run %d: exit %d\n%s\n%s", run+1, code, out, errOut)
+		}
+	}
+}
