@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +26,9 @@ import (
 // ControlMaster (checksums to skip unchanged uploads). It prints, for each
 // N, both runs of star-deploy and of the floor, their ratios beside the
 // targets (50 hosts: first run ≤ 0.5×, re-run ≤ 0.45×; 1 host: first run
-// ≤ 0.6×), the ControlMaster script's time and star-deploy's peak memory.
+// ≤ 0.6×), both runs with --on-host (the first uploads the binary and
+// the bundle, the second finds them cached) and their ratios to the floor,
+// the ControlMaster script's time and star-deploy's peak memory.
 //
 // It runs only when STAR_DEPLOY_SSH_BENCH lists the host counts, as
 // `make bench` does: STAR_DEPLOY_SSH_BENCH=1,10,50.
@@ -43,11 +46,12 @@ func TestSSHBenchmark(t *testing.T) {
 		}
 		rows = append(rows, benchN(t, bin, n))
 	}
-	fmt.Printf("\n%-6s %-27s %-27s %-32s %-32s %-24s %s\n", "hosts", "star-deploy 1st / re-run", "batch floor 1st / re-run",
-		"1st: sd/floor (target)", "re-run: sd/floor (target)", "ControlMaster 1st+2nd", "peak RSS (per host)")
+	fmt.Printf("\n%-6s %-27s %-27s %-32s %-32s %-27s %-21s %-24s %s\n", "hosts", "star-deploy 1st / re-run", "batch floor 1st / re-run",
+		"1st: sd/floor (target)", "re-run: sd/floor (target)", "--on-host upload / cached", "on-host/floor", "ControlMaster 1st+2nd", "peak RSS (per host)")
 	for _, r := range rows {
 		fmt.Println(r)
 	}
+	fmt.Println("(--on-host: the first run uploads star-deploy and the bundle to each host's own cache, the second finds them there; on-host/floor compares each with the floor's run of the same rank)")
 	fmt.Println("(batch floor: the OpenSSH client, the whole workload in one ssh exec per host, hosts at once, curve25519 key exchange as star-deploy gets; ControlMaster: one ssh per command over a master per host, sha256 checks, ssh's default key exchange)")
 }
 
@@ -55,7 +59,10 @@ func benchN(t *testing.T, bin string, n int) string {
 	dir := t.TempDir()
 	var servers []*sshtest.Server
 	for i := range n {
-		servers = append(servers, sshtest.Start(t, sshtest.Options{Addr: fmt.Sprintf("127.0.0.%d", 2+i), HostKeyTypes: []string{"ed25519"}}))
+		// Each host has an --on-host cache of its own, as separate
+		// machines do.
+		cache := "SetEnv XDG_CACHE_HOME=" + filepath.Join(dir, fmt.Sprintf("cache-%d", i))
+		servers = append(servers, sshtest.Start(t, sshtest.Options{Addr: fmt.Sprintf("127.0.0.%d", 2+i), HostKeyTypes: []string{"ed25519"}, ExtraConfig: []string{cache}}))
 	}
 	key := servers[0].ClientKeyPath
 	for _, s := range servers[1:] {
@@ -63,9 +70,10 @@ func benchN(t *testing.T, bin string, n int) string {
 	}
 	big := make([]byte, 1<<20)
 	rand.Read(big)
-	writeFile(t, dir, "big.bin", string(big))
-	writeFile(t, dir, "site.tmpl", "server {{ .name }}\nlisten 8080;\n")
-	script := writeFile(t, dir, "bench.star", `
+	// The deploy has a directory of its own, which --on-host bundles.
+	writeFile(t, dir, "deploy/big.bin", string(big))
+	writeFile(t, dir, "deploy/site.tmpl", "server {{ .name }}\nlisten 8080;\n")
+	script := writeFile(t, dir, "deploy/bench.star", `
 load("@stdlib//files.star", "files")
 d = host.data["benchdir"] + "/" + host.name.replace(":", "_")
 shell("mkdir -p " + quote(d), creates = d)
@@ -101,6 +109,25 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 		}
 	}
 
+	// --on-host: the first run uploads the binary and the bundle to every
+	// host, the second finds them cached (and changes no file).
+	ohArgs := slices.Clone(args)
+	ohArgs[len(ohArgs)-3] = "benchdir=" + filepath.Join(dir, "oh")
+	ohArgs = append([]string{"--on-host"}, ohArgs...)
+	var ohTime [2]time.Duration
+	for run := range 2 {
+		cmd := exec.Command(bin, ohArgs...)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		ohTime[run] = time.Since(start)
+		if err != nil || strings.Contains(string(out), "normal way") {
+			t.Fatalf("star-deploy --on-host run %d on %d hosts: %v\n%s", run+1, n, err, out)
+		}
+		if run == 1 && !strings.Contains(string(out), fmt.Sprintf("%d ok", n)) {
+			t.Fatalf("second --on-host run:\n%s", out)
+		}
+	}
+
 	// The baseline: the same work with the OpenSSH client.
 	base := filepath.Join(dir, "baseline.sh")
 	writeFile(t, dir, "baseline.sh", baselineScript)
@@ -110,7 +137,7 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	}
 	var sshTime time.Duration
 	for run := range 2 {
-		cmd := exec.Command("bash", append([]string{base, key, servers[0].User, filepath.Join(dir, "kh-ssh"), filepath.Join(dir, "ossh"), dir}, hosts...)...)
+		cmd := exec.Command("bash", append([]string{base, key, servers[0].User, filepath.Join(dir, "kh-ssh"), filepath.Join(dir, "ossh"), filepath.Join(dir, "deploy")}, hosts...)...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		sshTime += time.Since(start)
@@ -123,7 +150,7 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	floor := writeFile(t, dir, "floor.sh", floorScript)
 	var floorTime [2]time.Duration
 	for run := range 2 {
-		cmd := exec.Command("bash", append([]string{floor, key, servers[0].User, filepath.Join(dir, "kh-floor"), filepath.Join(dir, "floor"), dir}, hosts...)...)
+		cmd := exec.Command("bash", append([]string{floor, key, servers[0].User, filepath.Join(dir, "kh-floor"), filepath.Join(dir, "floor"), filepath.Join(dir, "deploy")}, hosts...)...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		floorTime[run] = time.Since(start)
@@ -144,8 +171,10 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	}
 	target1, target2 := map[int]string{1: "0.6x", 50: "0.5x"}[n], map[int]string{50: "0.45x"}[n]
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
-	return fmt.Sprintf("%-6d %-27s %-27s %-32s %-32s %-24s %s", n, ms(sdTime[0])+" / "+ms(sdTime[1]), ms(floorTime[0])+" / "+ms(floorTime[1]),
-		ratio(0, target1), ratio(1, target2), fmt.Sprintf("%s (%.2fx)", ms(sshTime), (sdTime[0]+sdTime[1]).Seconds()/sshTime.Seconds()),
+	ohRatio := func(run int) string { return fmt.Sprintf("%.2fx", ohTime[run].Seconds()/floorTime[run].Seconds()) }
+	return fmt.Sprintf("%-6d %-27s %-27s %-32s %-32s %-27s %-21s %-24s %s", n, ms(sdTime[0])+" / "+ms(sdTime[1]), ms(floorTime[0])+" / "+ms(floorTime[1]),
+		ratio(0, target1), ratio(1, target2), ms(ohTime[0])+" / "+ms(ohTime[1]), ohRatio(0)+" / "+ohRatio(1),
+		fmt.Sprintf("%s (%.2fx)", ms(sshTime), (sdTime[0]+sdTime[1]).Seconds()/sshTime.Seconds()),
 		fmt.Sprintf("%.1f MiB (%.2f MiB)", float64(rss)/1024, float64(rss)/1024/float64(n)))
 }
 

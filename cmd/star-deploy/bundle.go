@@ -147,6 +147,7 @@ func writeAtomic(p string, data []byte) error {
 type bundleRun struct {
 	b    *bundle.Bundle
 	host *bundle.HostData // nil: no inventory data
+	name string           // the host's name, when not @local (an --on-host run)
 }
 
 // sources are the bundle's scripts, read from the bundle when compiled.

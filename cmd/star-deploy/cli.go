@@ -86,6 +86,7 @@ type cli struct {
 	Completion completionCmd `cmd:"" help:"Print the shell completion script of bash, zsh or fish (source <(star-deploy completion bash))."`
 	Bundle     bundleCmd     `cmd:"" help:"Pack deploy scripts, the modules they load and the files they read into one file, optionally signed with an SSH key."`
 	Pull       pullCmd       `cmd:"" help:"Fetch a bundle (a file, an http(s) URL or a git repository), verify its signature and run it on this machine (@local)."`
+	RunBundle  runBundleCmd  `cmd:"" name:"__run-bundle" hidden:"" help:"Internal: run a bundle an --on-host run uploaded (onhost.go)."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -111,6 +112,10 @@ type flags struct {
 
 	Confirm bool `negatable:"" help:"On a terminal, do a dry run first, show what would change on each host and ask before changing anything (-y answers yes)."`
 	Yes     bool `short:"y" help:"Answer yes to --confirm: change the hosts without a dry run or a question."`
+
+	OnHost       bool     `negatable:"" name:"on-host" help:"Run each host's scripts on the host itself: upload this star-deploy binary (when the host's OS/arch is this one's, or one given with --on-host-binary) and a bundle of the scripts to ~/.cache/star-deploy there (once: a second run uploads nothing), run them there and stream the events back. Hosts that cannot fall back to the normal way with a notice."`
+	OnHostBinary []string `name:"on-host-binary" sep:"none" placeholder:"OS/ARCH=PATH" help:"With --on-host, upload PATH to hosts of OS/ARCH (repeatable), e.g. linux/arm64=./star-deploy-linux-arm64 (a release binary for that platform)."`
+	OnHostSkip   []string `name:"on-host-skip" placeholder:"GLOB" help:"With --on-host, leave the files under the deploy's directory that match these globs out of the bundle (comma-separated, repeatable; globs as star-deploy bundle --exclude takes them)."`
 
 	Serial  string   `placeholder:"N|N%" help:"Roll out in batches of N hosts (or N% of them), each batch finishing before the next starts; with --fail-percent a failing batch stops the roll-out."`
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
@@ -161,6 +166,9 @@ type runCmd struct {
 	// bundle, set by pull, serves the scripts, modules, files and host
 	// data from a bundle in place of this machine's files.
 	bundle *bundleRun `kong:"-"`
+	// wire, set by __run-bundle, gets the run's events for the controller
+	// of an --on-host run in place of the usual output (onhost.go).
+	wire io.Writer `kong:"-"`
 }
 
 // connectorsCmd lists the registered connectors.
@@ -312,6 +320,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 		return nil, c.Bundle.run(ctx, &c.flags, reg, prompt, stdout)
 	case "pull <source>":
 		return c.Pull.run(ctx, &c.flags, reg, prompt, stdout, stderr)
+	case runBundleCommand + " <bundle>":
+		return c.RunBundle.run(ctx, reg, os.Stdin, stdout, stderr)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -344,6 +354,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	inv, hosts, control, err := r.hosts(ctx, f, reg, prompt)
 	if err != nil {
 		return nil, err
+	}
+	if r.bundle != nil && r.bundle.name != "" {
+		hosts[0].Name = r.bundle.name // an --on-host run: the controller's name
 	}
 
 	if len(r.Args) > 0 && r.Args[0] == "inventory" {
@@ -381,6 +394,12 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		pool = newConnPool()
 		opts.Connectors = pool.registry(reg)
 	}
+	var onHost *onHost
+	if f.OnHost && r.bundle == nil {
+		if onHost, err = prepareOnHost(f, m, sources, ask, stderr); err != nil {
+			return nil, err
+		}
+	}
 	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
@@ -402,8 +421,16 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	// runOnce runs progs, compiled once, with runner and renders the run.
 	runOnce := func(runner *sdrt.Runner) *sdrt.Report {
 		out = newOutput(cfg)
+		if r.wire != nil {
+			out = newWireOutput(r.wire)
+		}
 		start := time.Now()
-		rep := runner.Run(ctx, progs, hosts)
+		var rep *sdrt.Report
+		if onHost != nil {
+			rep = onHost.run(ctx, opts, progs, hosts)
+		} else {
+			rep = runner.Run(ctx, progs, hosts)
+		}
 		if ctx.Err() != nil {
 			rep.Interrupted = true
 		}
