@@ -20,7 +20,7 @@ import (
 
 	"github.com/star-deploy/star-deploy/bundle"
 	"github.com/star-deploy/star-deploy/connectors"
-	"github.com/star-deploy/star-deploy/internal/starvalue"
+	"github.com/star-deploy/star-deploy/internal/jsondata"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -655,7 +655,10 @@ func (c *runBundleCmd) run(ctx context.Context, reg *connectors.Registry, stdin 
 		return fail(usagef("%s: reading the job on stdin: %w", runBundleCommand, err))
 	}
 	for k, v := range job.Data {
-		job.Data[k] = starvalue.FromJSON(v)
+		var err error
+		if job.Data[k], err = jsondata.Numbers(v); err != nil {
+			return fail(usagef("%s: the job's data %s: %w", runBundleCommand, k, err))
+		}
 	}
 	data, err := os.ReadFile(c.Bundle)
 	if err != nil {
