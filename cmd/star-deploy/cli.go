@@ -23,6 +23,7 @@ import (
 	"github.com/star-deploy/star-deploy/connectors/all"
 	"github.com/star-deploy/star-deploy/internal/spell"
 	"github.com/star-deploy/star-deploy/inventory"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -43,6 +44,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy completion bash|zsh|fish              print the shell completion script
   star-deploy bundle SCRIPT.star... -o FILE         pack scripts, modules and files into one signed file
   star-deploy pull SOURCE                           fetch a bundle, verify it and run it on this machine
+  star-deploy mod lock|update|verify|vendor         manage remote modules and star-deploy.lock
 
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
@@ -86,6 +88,7 @@ type cli struct {
 	Completion completionCmd `cmd:"" help:"Print the shell completion script of bash, zsh or fish (source <(star-deploy completion bash))."`
 	Bundle     bundleCmd     `cmd:"" help:"Pack deploy scripts, the modules they load and the files they read into one file, optionally signed with an SSH key."`
 	Pull       pullCmd       `cmd:"" help:"Fetch a bundle (a file, an http(s) URL or a git repository), verify its signature and run it on this machine (@local)."`
+	Mod        modCmd        `cmd:"" help:"Manage the remote modules of a deploy (load(\"git+https://...@REF//x.star\")) and star-deploy.lock: mod lock, mod update, mod verify, mod vendor."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -116,9 +119,17 @@ type flags struct {
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable). With bundle: leave out the files that match these globs."`
 
+	Frozen      bool   `negatable:"" help:"Fail instead of writing star-deploy.lock when a remote module is missing from it (CI=true in the environment turns it on)."`
+	LockFile    string `placeholder:"FILE" type:"path" help:"The lock file of remote modules (default: star-deploy.lock beside the config file, else beside the first script, else in the current directory)."`
+	ModuleCache string `placeholder:"DIR" type:"path" help:"Keep fetched remote modules in DIR, a directory per commit (default: star-deploy/modules in the user's cache directory); a directory written by star-deploy mod vendor serves a run without network."`
+
 	// defaultData is the --data of the config file and the environment,
 	// which the --data flags override.
 	defaultData []string `kong:"-"`
+	// configFile is the config file read ("" when none) and moduleAliases
+	// its modules.
+	configFile    string            `kong:"-"`
+	moduleAliases map[string]string `kong:"-"`
 }
 
 // sshData returns the connector data that the SSH flags set, asking for the
@@ -220,6 +231,7 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 		return nil, nil, err
 	}
 	c.defaultData = defs.data
+	c.configFile, c.moduleAliases = defs.file, defs.modules
 	if tail != nil {
 		if !strings.HasPrefix(kctx.Command(), "run") {
 			return nil, nil, usagef("%s takes no arguments after --", kctx.Command())
@@ -311,6 +323,14 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 		return nil, c.Bundle.run(ctx, &c.flags, reg, prompt, stdout)
 	case "pull <source>":
 		return c.Pull.run(ctx, &c.flags, reg, prompt, stdout, stderr)
+	case "mod lock <script>":
+		return nil, c.Mod.Lock.run(ctx, &c.flags, stdout)
+	case "mod update", "mod update <name>":
+		return nil, c.Mod.Update.run(ctx, &c.flags, stdout)
+	case "mod verify":
+		return nil, c.Mod.Verify.run(ctx, &c.flags, stdout)
+	case "mod vendor <dir>":
+		return nil, c.Mod.Vendor.run(ctx, &c.flags, stdout)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -421,6 +441,13 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		pool = newConnPool()
 		opts.Connectors = pool.registry(reg)
 	}
+	var remote *modules.Resolver
+	if r.bundle == nil {
+		if remote, err = f.remoteModules(sources); err != nil {
+			return nil, err
+		}
+		opts.Remote, opts.RemoteAllow = remote, []string{"git+"}
+	}
 	runner := sdrt.New(opts)
 	progs := make([]*sdrt.Program, 0, len(sources))
 	for _, s := range sources {
@@ -429,6 +456,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 			return nil, err
 		}
 		progs = append(progs, p)
+	}
+	if remote != nil {
+		if err := remote.WriteLock(false); err != nil {
+			return nil, usagef("%w", err)
+		}
 	}
 	cfg := outputConfig{
 		stdout:  stdout,
@@ -476,7 +508,7 @@ func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sd
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
-	commands = []string{"bundle", "completion", "connectors", "docs", "pull"}
+	commands = []string{"bundle", "completion", "connectors", "docs", "mod", "pull"}
 	runWords = []string{"exec", "fact", "inventory", "repl"}
 )
 

@@ -13,6 +13,10 @@
 // keys, but no SSH connection, and the CLI (which may not import the SSH
 // libraries) should not carry key parsing of its own. It imports nothing
 // else of the project, and it alone imports github.com/hiddeco/sshsig.
+//
+// modules alone imports go-git (remote modules), and nothing of the
+// project: the runtime sees it through runtime.RemoteModules, so an
+// embedder links go-git only when it asks for remote modules.
 package archtest
 
 import (
@@ -77,6 +81,10 @@ func forbidden(pkg, imp string) string {
 		return "bundle is a leaf: it imports only go.starlark.net/syntax, internal/starvalue and the standard library"
 	case pkg == "/bundle/signature" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "golang.org/x/crypto/ssh") && imp != "github.com/hiddeco/sshsig"):
 		return "bundle/signature imports only x/crypto/ssh, hiddeco/sshsig and the standard library"
+	case strings.HasPrefix(imp, "github.com/go-git/") && pkg != "/modules":
+		return "only modules imports go-git (remote modules); the runtime sees it through runtime.RemoteModules"
+	case pkg == "/modules" && inRepo:
+		return "modules imports nothing of the project: the runtime sees it through runtime.RemoteModules"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
 		return "only connectors/docker imports the Docker client"
 	case embedderImport(pkg, imp) != "":
@@ -125,6 +133,9 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/bundle", "go.starlark.net/starlark"},
 		{"/bundle/signature", mod + "/bundle"},
 		{"/cmd/star-deploy", "github.com/hiddeco/sshsig"},
+		{"/runtime", "github.com/go-git/go-git/v5"},
+		{"/cmd/star-deploy", "github.com/go-git/go-git/v5/plumbing"},
+		{"/modules", mod + "/runtime"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])
@@ -144,6 +155,8 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/bundle/signature", "golang.org/x/crypto/ssh"},
 		{"/bundle/signature", "github.com/hiddeco/sshsig"},
 		{"/cmd/star-deploy", mod + "/bundle/signature"},
+		{"/modules", "github.com/go-git/go-git/v5"},
+		{"/cmd/star-deploy", mod + "/modules"},
 	} {
 		if msg := forbidden(c[0], c[1]); msg != "" {
 			t.Errorf("%s importing %s refused: %s", c[0], c[1], msg)
