@@ -26,6 +26,9 @@ func isRemote(from, name string) bool {
 // refusing it (ErrSandbox) when remote loads are off or the key has none of
 // the prefixes of Options.RemoteAllow.
 func (r *Runner) resolveRemote(from, name string) (string, error) {
+	if r.opts.Remote == nil && strings.HasPrefix(name, "@") {
+		return "", fmt.Errorf("load(%q): unknown module prefix; use @stdlib//NAME.star or a path relative to %s", name, from)
+	}
 	if r.opts.Remote == nil || len(r.opts.RemoteAllow) == 0 {
 		return "", refusef("load(%q): remote modules are off here (the app allows them with Options.Remote and Options.RemoteAllow)", name)
 	}

@@ -119,7 +119,7 @@ type flags struct {
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable). With bundle: leave out the files that match these globs."`
 
-	Frozen      bool   `negatable:"" help:"Fail instead of writing star-deploy.lock when a remote module is missing from it (CI=true in the environment turns it on)."`
+	Frozen      bool   `negatable:"" help:"Fail instead of writing star-deploy.lock when a remote module is missing from it (the default when CI=true is in the environment; --no-frozen writes it there too)."`
 	LockFile    string `placeholder:"FILE" type:"path" help:"The lock file of remote modules (default: star-deploy.lock beside the config file, else beside the first script, else in the current directory)."`
 	ModuleCache string `placeholder:"DIR" type:"path" help:"Keep fetched remote modules in DIR, a directory per commit (default: star-deploy/modules in the user's cache directory); a directory written by star-deploy mod vendor serves a run without network."`
 

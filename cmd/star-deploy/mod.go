@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/star-deploy/star-deploy/modules"
@@ -57,10 +56,10 @@ func (f *flags) lockFile(scripts []string) string {
 	return modules.LockName
 }
 
-// frozen reports whether the lock file may not be written: --frozen, or
-// CI=true in the environment (unless --no-frozen).
+// frozen reports whether the lock file may not be written: --frozen,
+// whose default CI=true in the environment turns on (loadDefaults).
 func (f *flags) frozen() bool {
-	return f.Frozen || os.Getenv("CI") == "true"
+	return f.Frozen
 }
 
 // resolver returns the remote modules of a deploy of scripts.
