@@ -130,6 +130,10 @@ type flags struct {
 	// its modules.
 	configFile    string            `kong:"-"`
 	moduleAliases map[string]string `kong:"-"`
+	// frozenSet says whether --frozen or --no-frozen was given (on the
+	// command line, in the environment or the config file): if not,
+	// CI=true turns it on.
+	frozenSet bool `kong:"-"`
 }
 
 // sshData returns the connector data that the SSH flags set, asking for the
@@ -232,6 +236,10 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 	}
 	c.defaultData = defs.data
 	c.configFile, c.moduleAliases = defs.file, defs.modules
+	_, c.frozenSet = defs.text["frozen"]
+	for _, p := range kctx.Path {
+		c.frozenSet = c.frozenSet || p.Flag != nil && p.Flag.Name == "frozen"
+	}
 	if tail != nil {
 		if !strings.HasPrefix(kctx.Command(), "run") {
 			return nil, nil, usagef("%s takes no arguments after --", kctx.Command())

@@ -67,9 +67,6 @@ func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 	if err := d.readEnv(flags); err != nil {
 		return nil, err
 	}
-	if _, set := d.text["frozen"]; !set && os.Getenv("CI") == "true" {
-		d.text["frozen"] = "true" // CI never writes the lock file, unless --no-frozen
-	}
 	for name, text := range d.text {
 		flags[name].Default = text
 		flags[name].HasDefault = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/star-deploy/star-deploy/modules"
@@ -56,10 +57,10 @@ func (f *flags) lockFile(scripts []string) string {
 	return modules.LockName
 }
 
-// frozen reports whether the lock file may not be written: --frozen,
-// whose default CI=true in the environment turns on (loadDefaults).
+// frozen reports whether the lock file may not be written: --frozen, or
+// CI=true in the environment unless --no-frozen.
 func (f *flags) frozen() bool {
-	return f.Frozen
+	return f.Frozen || !f.frozenSet && os.Getenv("CI") == "true"
 }
 
 // resolver returns the remote modules of a deploy of scripts.
