@@ -30,6 +30,11 @@ type Options struct {
 	// Frozen makes a source or a file missing from the lock an error
 	// instead of an entry to add.
 	Frozen bool
+	// Lock is the lock when LockFile is "" (a bundle's); nil is empty.
+	Lock *Lock
+	// Files, when set, serves every commit's files (COMMIT/PATH) in place
+	// of the cache, and nothing is fetched: a bundle's modules.
+	Files fs.FS
 }
 
 // Resolver serves remote modules (runtime.RemoteModules). It is safe for
@@ -50,7 +55,7 @@ type Resolver struct {
 // New returns a Resolver; it reads the lock file.
 func New(opts Options) (*Resolver, error) {
 	r := &Resolver{opts: opts, cache: opts.CacheDir, aliases: map[string]Spec{}, commits: map[string]string{}, used: map[string]map[string]string{}, fetched: map[string]bool{}}
-	if r.cache == "" {
+	if r.cache == "" && opts.Files == nil {
 		dir, err := os.UserCacheDir()
 		if err != nil {
 			return nil, fmt.Errorf("no cache directory for modules: %w", err)
@@ -68,6 +73,9 @@ func New(opts Options) (*Resolver, error) {
 		r.aliases[name] = s
 	}
 	r.lock = &Lock{Version: lockVersion, Sources: map[string]*Locked{}}
+	if opts.Lock != nil {
+		r.lock = opts.Lock
+	}
 	if opts.LockFile != "" {
 		l, err := ReadLock(opts.LockFile)
 		if err != nil {
@@ -140,28 +148,39 @@ func (r *Resolver) Read(ctx context.Context, key string) ([]byte, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	b, _, err := r.read(ctx, s)
+	return b, err
+}
+
+// read is Read of s, also returning the commit. Callers hold r.mu.
+func (r *Resolver) read(ctx context.Context, s Spec) ([]byte, string, error) {
 	commit, err := r.commit(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	dir, err := r.tree(ctx, s, commit)
-	if err != nil {
-		return nil, err
+	var b []byte
+	dir := "the bundle"
+	if r.opts.Files != nil {
+		b, err = fs.ReadFile(r.opts.Files, commit+"/"+s.Path)
+	} else {
+		if dir, err = r.tree(ctx, s, commit); err != nil {
+			return nil, "", err
+		}
+		b, err = readCapped(filepath.Join(dir, filepath.FromSlash(s.Path)))
 	}
-	b, err := readCapped(filepath.Join(dir, filepath.FromSlash(s.Path)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no file %s at commit %s", s.Source, s.Path, commit[:12])
+		return nil, "", fmt.Errorf("%s has no file %s at commit %s", s.Source, s.Path, commit[:12])
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	sum := Sum(b)
 	e := r.lock.Sources[s.Source]
 	switch want, ok := e.Files[s.Path]; {
 	case ok && want != sum:
-		return nil, fmt.Errorf("%s: %s does not match %s: it has %s, the lock %s (the cached copy in %s was changed, or the lock was edited); run star-deploy mod verify", s.Source, s.Path, r.lockName(), sum, want, dir)
+		return nil, "", fmt.Errorf("%s: %s does not match %s: it has %s, the lock %s (the cached copy in %s was changed, or the lock was edited); run star-deploy mod verify", s.Source, s.Path, r.lockName(), sum, want, dir)
 	case !ok && r.opts.Frozen:
-		return nil, fmt.Errorf("%s: %s is not in %s; run star-deploy mod lock (--frozen and CI=true never write the lock)", s.Source, s.Path, r.lockName())
+		return nil, "", fmt.Errorf("%s: %s is not in %s; run star-deploy mod lock (--frozen and CI=true never write the lock)", s.Source, s.Path, r.lockName())
 	case !ok:
 		e.Files[s.Path] = sum
 		r.dirty = true
@@ -170,7 +189,36 @@ func (r *Resolver) Read(ctx context.Context, key string) ([]byte, error) {
 		r.used[s.Source] = map[string]string{}
 	}
 	r.used[s.Source][s.Path] = sum
-	return b, nil
+	return b, commit, nil
+}
+
+// Module is a remote module as a bundle carries it.
+type Module struct {
+	Key    string // git+URL@REF//PATH
+	Source string // git+URL@REF
+	Commit string // the locked commit
+	Path   string // the file in the repository
+	Data   []byte
+}
+
+// Module resolves load(name) in the module from and reads it, as Resolve
+// and Read do, with the commit it was read at.
+func (r *Resolver) Module(ctx context.Context, from, name string) (Module, error) {
+	key, err := r.Resolve(from, name)
+	if err != nil {
+		return Module{}, err
+	}
+	s, err := Parse(key)
+	if err != nil {
+		return Module{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, commit, err := r.read(ctx, s)
+	if err != nil {
+		return Module{}, err
+	}
+	return Module{Key: key, Source: s.Source, Commit: commit, Path: s.Path, Data: b}, nil
 }
 
 // lockName names the lock file in errors.

@@ -15,6 +15,7 @@ import (
 	"github.com/star-deploy/star-deploy/bundle/signature"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/inventory"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -31,7 +32,8 @@ type bundleCmd struct {
 
 const bundleDetail = `A bundle is one file holding the scripts, every module they load (the
 @stdlib modules included, so that the code that runs is the code that was
-signed), and the files under the deploy's directory that put(src=),
+signed, and remote modules at the commits star-deploy.lock pins: see
+star-deploy mod --help), and the files under the deploy's directory that put(src=),
 template() and local_tree() read: --include keeps only the files that match
 its globs, --exclude leaves out those that match. A glob matches a path, or a
 directory above it ("secrets", "files/*"); a glob without a slash matches any
@@ -65,8 +67,20 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 			fmt.Fprintf(stdout, "left out the secret data keys %s\n", strings.Join(dropped, ", "))
 		}
 	}
+	res, err := f.resolver(b.Scripts, f.frozen())
+	if err != nil {
+		return err
+	}
+	opts.Remote = func(from, name string) (bundle.RemoteModule, error) {
+		m, err := res.Module(ctx, from, name)
+		return bundle.RemoteModule{Key: m.Key, Source: m.Source, Commit: m.Commit, Path: m.Path, Data: m.Data}, err
+	}
+	opts.ModuleAliases = f.moduleAliases
 	data, m, err := bundle.Make(opts)
 	if err != nil {
+		return usagef("bundle: %w", err)
+	}
+	if err := res.WriteLock(false); err != nil {
 		return usagef("bundle: %w", err)
 	}
 	var sig []byte
@@ -83,7 +97,11 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 			return fmt.Errorf("bundle: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %s, %s, %s, sha256 %s\n", b.Output, count(len(m.Scripts), "script"), count(len(m.Files), "file"), count(len(m.Stdlib), "stdlib module"), bundle.Hash(data))
+	remote := ""
+	if len(m.Modules) > 0 {
+		remote = ", " + count(len(m.Modules), "remote module")
+	}
+	fmt.Fprintf(stdout, "%s: %s, %s, %s%s, sha256 %s\n", b.Output, count(len(m.Scripts), "script"), count(len(m.Files), "file"), count(len(m.Stdlib), "stdlib module"), remote, bundle.Hash(data))
 	if sig != nil {
 		fmt.Fprintf(stdout, "%s.sig: signed with %s (namespace %s)\n", b.Output, b.Sign, signature.Namespace)
 	}
@@ -169,6 +187,31 @@ func (br *bundleRun) apply(opts *sdrt.Options) {
 		Connectors: []string{"local"},
 		MaxOutput:  math.MaxInt,
 	}
+}
+
+// remote returns the remote modules of the bundle, served from the bundle
+// at the commits it was made with (nothing is fetched), or nil when it has
+// none.
+func (br *bundleRun) remote() (*modules.Resolver, error) {
+	m := br.b.Manifest
+	if len(m.ModuleSources) == 0 {
+		return nil, nil
+	}
+	lock := &modules.Lock{Version: 1, Sources: map[string]*modules.Locked{}}
+	for src, commit := range m.ModuleSources {
+		e := &modules.Locked{Commit: commit, Files: map[string]string{}}
+		for _, f := range m.Modules {
+			if p, ok := strings.CutPrefix(f.Path, commit+"/"); ok {
+				e.Files[p] = "sha256:" + f.SHA256
+			}
+		}
+		lock.Sources[src] = e
+	}
+	res, err := modules.New(modules.Options{Lock: lock, Files: br.b.Modules(), Aliases: m.ModuleAliases, Frozen: true})
+	if err != nil {
+		return nil, usagef("bundle %s: %w", br.b.Name, err)
+	}
+	return res, nil
 }
 
 // inventory is the one host a bundle runs on, @local, with the bundle's

@@ -451,9 +451,14 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	}
 	var remote *modules.Resolver
 	if r.bundle == nil {
-		if remote, err = f.remoteModules(sources); err != nil {
-			return nil, err
-		}
+		remote, err = f.remoteModules(sources)
+	} else {
+		remote, err = r.bundle.remote()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
 		opts.Remote, opts.RemoteAllow = remote, []string{"git+"}
 	}
 	runner := sdrt.New(opts)

@@ -163,7 +163,7 @@ var connectFlags = map[string][]string{
 	// pull runs a bundle on @local as a run does.
 	"pull": {"dry", "diff", "json", "data", "sudo", "sudo-user", "sudo-password", "verbose", "quiet", "max-steps", "fail-percent"},
 	// bundle's --exclude leaves files out.
-	"bundle": {"exclude"},
+	"bundle": {"exclude", "frozen", "lock-file", "module-cache"},
 	// mod finds the lock file and the cache as a run does.
 	"mod": {"frozen", "lock-file", "module-cache"},
 }

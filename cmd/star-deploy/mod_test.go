@@ -247,3 +247,34 @@ func TestModulesFrozenAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// A bundle carries the locked remote modules (alias and direct form, and
+// the sibling a remote module loads): pulled with the git server stopped
+// and an empty module cache, it runs them at the locked commits.
+func TestModulesInBundle(t *testing.T) {
+	repo := newModuleRepo(t)
+	srv, _ := repo.serveHTTP(t)
+	url := srv.URL + "/web-modules/.git"
+	s := newPullSetup(t)
+	cache := t.TempDir()
+	cfg := writeFile(t, t.TempDir(), "star-deploy.star", "modules = {\"web\": \"git+"+url+"@v2.0\"}\n")
+	writeFile(t, s.dir, "deploy.star", "load(\"@web//web.star\", \"hello\")\nload(\"git+"+url+"@v1.0//web.star\", hello1 = \"hello\")\nput(dest=\""+s.out+"/motd\", content=hello() + \" \" + hello1())\n")
+	out := filepath.Join(filepath.Dir(s.dir), "site.bundle")
+	code, stdout, stderr := runCLI(t, "--config", cfg, "--no-frozen", "--module-cache", cache, "bundle", filepath.Join(s.dir, "deploy.star"), "-o", out, "--sign", s.key)
+	if code != 0 || !strings.Contains(stdout, "4 remote modules") {
+		t.Fatalf("bundle: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if l := readLock(t, filepath.Join(filepath.Dir(cfg), "star-deploy.lock")); l["git+"+url+"@v1.0"].Commit != repo.v1 {
+		t.Fatalf("bundle wrote no lock entry for v1.0: %+v", l)
+	}
+	srv.Close()
+	os.RemoveAll(cache)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no user cache either
+	code, stdout, stderr = s.pull(t, "--allowed-signers", s.allowed, out)
+	if code != 0 {
+		t.Fatalf("pull: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.out, "motd")); string(b) != "hello from v2 hello from v1" {
+		t.Errorf("motd = %q", b)
+	}
+}
