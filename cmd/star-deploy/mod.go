@@ -80,6 +80,15 @@ func (f *flags) resolver(scripts []string, frozen bool) (*modules.Resolver, erro
 	return r, nil
 }
 
+// lockedResolver is resolver for the commands that work on an existing
+// lock file (mod update, verify, vendor).
+func (f *flags) lockedResolver(what string, frozen bool) (*modules.Resolver, error) {
+	if _, err := os.Stat(f.lockFile(nil)); err != nil {
+		return nil, usagef("mod %s: no lock file: %v; star-deploy mod lock SCRIPT.star writes it (or name it with --lock-file)", what, err)
+	}
+	return f.resolver(nil, frozen)
+}
+
 // remoteModules returns the remote modules of a run of sources.
 func (f *flags) remoteModules(sources []source) (*modules.Resolver, error) {
 	var scripts []string
@@ -115,7 +124,7 @@ func (m *modLockCmd) run(ctx context.Context, f *flags, stdout io.Writer) error 
 }
 
 func (m *modUpdateCmd) run(ctx context.Context, f *flags, stdout io.Writer) error {
-	res, err := f.resolver(nil, false)
+	res, err := f.lockedResolver("update", false)
 	if err != nil {
 		return err
 	}
@@ -136,7 +145,7 @@ func (m *modUpdateCmd) run(ctx context.Context, f *flags, stdout io.Writer) erro
 }
 
 func (m *modVerifyCmd) run(ctx context.Context, f *flags, stdout io.Writer) error {
-	res, err := f.resolver(nil, true)
+	res, err := f.lockedResolver("verify", true)
 	if err != nil {
 		return err
 	}
@@ -149,7 +158,7 @@ func (m *modVerifyCmd) run(ctx context.Context, f *flags, stdout io.Writer) erro
 }
 
 func (m *modVendorCmd) run(ctx context.Context, f *flags, stdout io.Writer) error {
-	res, err := f.resolver(nil, true)
+	res, err := f.lockedResolver("vendor", true)
 	if err != nil {
 		return err
 	}

@@ -185,6 +185,14 @@ func TestModulesHTTPAlias(t *testing.T) {
 	if code != 0 || requests.Load() != before {
 		t.Fatalf("second run: exit %d, %d requests (want none)\n%s%s", code, requests.Load()-before, stdout, stderr)
 	}
+	code, stdout, stderr = runCLI(t, "--config", cfg, "--module-cache", cache, "mod", "update", "web")
+	if code != 0 || !strings.Contains(stdout, "every source is at the commit its REF names") {
+		t.Fatalf("mod update web: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "--config", cfg, "--module-cache", cache, "mod", "update", "db")
+	if code != 2 || !strings.Contains(stderr, "db is not in") {
+		t.Fatalf("mod update db: exit %d\n%s", code, stderr)
+	}
 	vendor := filepath.Join(t.TempDir(), "vendor")
 	code, stdout, stderr = runCLI(t, "--config", cfg, "--module-cache", cache, "mod", "vendor", vendor)
 	if code != 0 || !strings.Contains(stdout, "4 files in") {
@@ -218,6 +226,10 @@ func TestModulesFrozenAndErrors(t *testing.T) {
 	code, _, stderr := runCLI(t, "--frozen", "--module-cache", cache, "@local", deploy)
 	if code != 2 || !strings.Contains(stderr, "d.star:1:6:") || !strings.Contains(stderr, src+" is not in "+filepath.Join(dir, "star-deploy.lock")+"; run star-deploy mod lock") || exists(t, out) {
 		t.Fatalf("--frozen without a lock: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "--lock-file", filepath.Join(dir, "star-deploy.lock"), "mod", "verify")
+	if code != 2 || !strings.Contains(stderr, "no lock file") {
+		t.Fatalf("mod verify without a lock: exit %d\n%s", code, stderr)
 	}
 	code, stdout, stderr := runCLI(t, "--module-cache", cache, "mod", "lock", deploy)
 	if code != 0 || !strings.Contains(stdout, "1 sources, 2 files") {
