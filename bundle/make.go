@@ -267,32 +267,19 @@ func (l *loads) followRemote(from, name string, at func(string, ...any) error) e
 		return at("internal error: remote module %s at %q", m.Key, m.Commit)
 	}
 	l.modules[m.Key] = m
-	file, err := l.dialect.Parse(m.Key, m.Data, 0)
-	if err != nil {
-		return err
-	}
-	var loadErr error
-	syntax.Walk(file, func(n syntax.Node) bool {
-		ls, ok := n.(*syntax.LoadStmt)
-		if !ok || loadErr != nil {
-			return loadErr == nil
-		}
+	return l.eachLoad(m.Key, m.Data, func(ls *syntax.LoadStmt) error {
 		name := ls.ModuleName()
 		at := func(format string, args ...any) error {
 			return fmt.Errorf("%s:%d:%d: load(%q): %s", m.Key, ls.Load.Line, ls.Load.Col, name, fmt.Sprintf(format, args...))
 		}
-		if strings.HasPrefix(name, stdlibPrefix) {
-			if l.stdlib == nil {
-				loadErr = at("no stdlib to bundle it from")
-			} else {
-				loadErr = l.follow("", strings.TrimPrefix(name, stdlibPrefix))
-			}
-		} else {
-			loadErr = l.followRemote(m.Key, name, at)
+		switch {
+		case !strings.HasPrefix(name, stdlibPrefix):
+			return l.followRemote(m.Key, name, at)
+		case l.stdlib == nil:
+			return at("no stdlib to bundle it from")
 		}
-		return false
+		return l.follow("", strings.TrimPrefix(name, stdlibPrefix))
 	})
-	return loadErr
 }
 
 // rel returns the path of the OS file p under the root.
@@ -344,6 +331,14 @@ func (l *loads) follow(rel string, std string) error {
 		}
 		src = f.data
 	}
+	return l.eachLoad(display, src, func(ls *syntax.LoadStmt) error {
+		return l.load(display, rel, std, ls)
+	})
+}
+
+// eachLoad parses the module src (named display) and calls fn with each of
+// its load statements, in order, until one fails.
+func (l *loads) eachLoad(display string, src []byte, fn func(*syntax.LoadStmt) error) error {
 	file, err := l.dialect.Parse(display, src, 0)
 	if err != nil {
 		return err
@@ -354,7 +349,7 @@ func (l *loads) follow(rel string, std string) error {
 		if !ok || loadErr != nil {
 			return loadErr == nil
 		}
-		loadErr = l.load(display, rel, std, ls)
+		loadErr = fn(ls)
 		return false
 	})
 	return loadErr
