@@ -14,8 +14,8 @@
 // controller needs no git command. git+file:// repositories are read in
 // place; git+https://, git+http:// and git+ssh:// ones are fetched into a
 // bare repository in the cache. git+ssh uses go-git's SSH transport: the
-// ssh-agent for keys and ~/.ssh/known_hosts for host keys (not yet the SSH
-// connector's ~/.ssh/config handling).
+// ssh-agent for keys, $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts for host keys,
+// HostName and Port of ~/.ssh/config (not yet the SSH connector's code).
 //
 // It must not import the runtime, builtins or connectors: the runtime sees
 // it through the runtime.RemoteModules interface, and only this package

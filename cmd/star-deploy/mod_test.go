@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
 // moduleRepo is a git repository the test makes: web.star loads its
@@ -288,5 +291,34 @@ func TestModulesInBundle(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(s.out, "motd")); string(b) != "hello from v2 hello from v1" {
 		t.Errorf("motd = %q", b)
+	}
+}
+
+// git+ssh against a real OpenSSH sshd on 127.0.0.1: the key comes from
+// the ssh-agent (SSH_AUTH_SOCK) and the host key is checked against
+// SSH_KNOWN_HOSTS; an unknown host key is refused, naming the load.
+func TestModulesSSH(t *testing.T) {
+	repo := newModuleRepo(t)
+	srv := sshtest.Start(t, sshtest.Options{HostKeyTypes: []string{"ed25519"}})
+	sock, add := sshtest.Agent(t)
+	add(srv.ClientKeyPath, "")
+	known := writeFile(t, t.TempDir(), "known_hosts", "")
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	t.Setenv("SSH_KNOWN_HOSTS", known)
+	dir := t.TempDir()
+	src := fmt.Sprintf("git+ssh://%s@%s:%d%s@v2.0", srv.User, srv.Host, srv.Port, repo.dir)
+	deploy := writeFile(t, dir, "d.star", "load(\""+src+"//web.star\", \"hello\")\nprint(hello())\n")
+	args := []string{"--no-frozen", "--module-cache", t.TempDir(), "@local", deploy}
+	code, _, stderr := runCLI(t, args...)
+	if code != 2 || !strings.Contains(stderr, "d.star:1:6: cannot load "+src+"//web.star") || !strings.Contains(stderr, "key is unknown") {
+		t.Fatalf("unknown host key: exit %d\n%s", code, stderr)
+	}
+	writeFile(t, filepath.Dir(known), "known_hosts", fmt.Sprintf("[%s]:%d %s\n", srv.Host, srv.Port, srv.HostPublicKeys[0]))
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 0 || !strings.Contains(stdout, "hello from v2") {
+		t.Fatalf("git+ssh: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l[src].Commit != repo.v2 {
+		t.Errorf("lock %+v", l)
 	}
 }
