@@ -89,13 +89,17 @@ func (f *flags) lockedResolver(what string, frozen bool) (*modules.Resolver, err
 	return f.resolver(nil, frozen)
 }
 
-// remoteModules returns the remote modules of a run of sources.
+// remoteModules returns the remote modules of a run of sources, or nil
+// when no source is a script file (exec, fact, an ad-hoc operation).
 func (f *flags) remoteModules(sources []source) (*modules.Resolver, error) {
 	var scripts []string
 	for _, s := range sources {
 		if s.src == nil {
 			scripts = append(scripts, s.filename)
 		}
+	}
+	if len(scripts) == 0 {
+		return nil, nil
 	}
 	return f.resolver(scripts, f.frozen())
 }
