@@ -17,7 +17,7 @@ type Change struct {
 	Old, New string // commits
 }
 
-// Sources returns the locked sources that name stands for: an alias of
+// sources returns the locked sources that name stands for: an alias of
 // Options.Aliases, a source (git+URL@REF) or, "", every locked source.
 func (r *Resolver) sources(name string) ([]string, error) {
 	if name == "" {
@@ -33,7 +33,7 @@ func (r *Resolver) sources(name string) ([]string, error) {
 	return []string{src}, nil
 }
 
-// Update moves the sources name stands for (see Sources) to the commit
+// Update moves the sources name stands for (see sources) to the commit
 // their REF names now, fetching it, and locks the new content of the files
 // the lock holds for them. Write the lock with WriteLock.
 func (r *Resolver) Update(ctx context.Context, name string) ([]Change, error) {

@@ -98,16 +98,11 @@ func ParseSource(source string) (Spec, error) {
 		return Spec{}, fmt.Errorf("%s: bad REF %q: name a tag, a branch or a commit after @", source, ref)
 	}
 	if _, hasPassword := parsed.User.Password(); hasPassword {
-		return Spec{}, fmt.Errorf("%s: a password in the URL would be written to the lock file; use an SSH key or a credential helper", redact(parsed))
+		return Spec{}, fmt.Errorf("%s: a password in the URL would be written to the lock file; use an SSH key", parsed.Redacted())
 	}
 	s := Spec{URL: u, Ref: ref, Source: Prefix + u}
 	if ref != "" {
 		s.Source += "@" + ref
 	}
 	return s, nil
-}
-
-// redact is u without its password.
-func redact(u *url.URL) string {
-	return u.Redacted()
 }
