@@ -6,8 +6,9 @@
 //
 // A Resolver turns such a load into a key (Resolve) and the key into the
 // module's text (Read), which is what runtime.Options.Remote asks for. It
-// resolves each source's REF (a tag, a branch or a commit; none means the
-// repository's HEAD) to a commit once, pins the commit and the SHA-256 of
+// resolves each source's REF (a tag, a branch, a commit, or a version
+// prefix such as v1 for the newest tag v1.x.y; none means the repository's
+// HEAD) to a commit once, pins the commit and the SHA-256 of
 // every file read in a lock file (star-deploy.lock, see Lock), and keeps
 // each commit's files in a cache keyed by the commit, so that a locked run
 // needs no network. Repositories are fetched with go-git, in Go: the

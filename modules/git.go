@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -85,7 +87,61 @@ func (r *Resolver) resolveRef(ctx context.Context, repo *git.Repository, s Spec)
 			return peel(repo, *h)
 		}
 	}
+	if tag, err := newestTag(repo, s.Ref); err != nil {
+		return "", err
+	} else if tag != nil {
+		return peel(repo, tag.Hash())
+	}
 	return "", fmt.Errorf("%s has no tag, branch or commit %q", s.URL, s.Ref)
+}
+
+// newestTag returns the tag of the highest version that the version
+// prefix ref (v1, v1.4) matches: v1 matches v1.4.2 and v1.10, not v10.0;
+// nil when ref is no version or no tag matches. Tags with a pre-release
+// or build suffix (v1.5.0-rc1) never match.
+func newestTag(repo *git.Repository, ref string) (*plumbing.Reference, error) {
+	want, ok := version(ref)
+	if !ok {
+		return nil, nil
+	}
+	tags, err := repo.Tags()
+	if err != nil {
+		return nil, err
+	}
+	var best *plumbing.Reference
+	var bestV []int
+	err = tags.ForEach(func(t *plumbing.Reference) error {
+		v, ok := version(t.Name().Short())
+		if !ok || len(v) < len(want) || !slices.Equal(v[:len(want)], want) {
+			return nil
+		}
+		if best == nil || slices.Compare(v, bestV) > 0 {
+			best, bestV = t, v
+		}
+		return nil
+	})
+	return best, err
+}
+
+// version parses vMAJOR[.MINOR[.PATCH]] into its numbers.
+func version(s string) ([]int, bool) {
+	rest, ok := strings.CutPrefix(s, "v")
+	if !ok || rest == "" {
+		return nil, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) > 3 {
+		return nil, false
+	}
+	out := make([]int, 0, 3)
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p != strconv.Itoa(n) {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
 }
 
 // head returns the commit of the HEAD of the repository at url.

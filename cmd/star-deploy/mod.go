@@ -15,7 +15,7 @@ import (
 // modCmd manages the remote modules of a deploy and its lock file.
 type modCmd struct {
 	Lock   modLockCmd   `cmd:"" help:"Resolve the remote modules the scripts load and write star-deploy.lock: the commit of each source and the SHA-256 of each file (commits already locked stay; sources and files no script loads are dropped)."`
-	Update modUpdateCmd `cmd:"" help:"Move a source of the lock file (a name of the config file's modules, or git+URL@REF), or every source, to the commit its REF names now."`
+	Update modUpdateCmd `cmd:"" help:"Move a source of the lock file (a name of the config file's modules, or git+URL@REF), or every source, to the commit its REF names now (a branch's head; for a version prefix such as @v1, the newest tag v1.x.y)."`
 	Verify modVerifyCmd `cmd:"" help:"Check every file of the lock file against the repository at the locked commit and against the cache."`
 	Vendor modVendorCmd `cmd:"" help:"Copy every locked module to DIR, laid out as the cache is, for runs without network: star-deploy --module-cache DIR --frozen ..."`
 }

@@ -322,3 +322,33 @@ func TestModulesSSH(t *testing.T) {
 		t.Errorf("lock %+v", l)
 	}
 }
+
+// A version prefix (@v1) names the newest tag it matches; the lock pins
+// it until mod update moves it to a newer tag.
+func TestModulesVersionPrefix(t *testing.T) {
+	repo := newModuleRepo(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	src := "git+file://" + repo.dir + "@v1"
+	deploy := writeFile(t, dir, "d.star", "load(\""+src+"//web.star\", \"hello\")\nprint(hello())\n")
+	args := []string{"--no-frozen", "--module-cache", cache, "@local", deploy}
+	if code, stdout, stderr := runCLI(t, args...); code != 0 || !strings.Contains(stdout, "hello from v1") {
+		t.Fatalf("@v1: exit %d\n%s%s", code, stdout, stderr)
+	}
+	repo.git(t, "tag", "v1.10.1", repo.v2)
+	repo.git(t, "tag", "v1.9", repo.v1)
+	repo.git(t, "tag", "v1.11.0-rc1", repo.v1)
+	if code, stdout, stderr := runCLI(t, args...); code != 0 || !strings.Contains(stdout, "hello from v1") {
+		t.Fatalf("locked @v1 after a newer tag: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "--lock-file", filepath.Join(dir, "star-deploy.lock"), "--module-cache", cache, "mod", "update", src)
+	if code != 0 || !strings.Contains(stdout, repo.v1[:12]+" -> "+repo.v2[:12]) {
+		t.Fatalf("mod update: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, args...); code != 0 || !strings.Contains(stdout, "hello from v2") {
+		t.Fatalf("@v1 after mod update: exit %d\n%s%s", code, stdout, stderr)
+	}
+	writeFile(t, dir, "d.star", "load(\"git+file://"+repo.dir+"@v3//web.star\", \"hello\")\n")
+	if code, _, stderr := runCLI(t, args...); code != 2 || !strings.Contains(stderr, `has no tag, branch or commit "v3"`) {
+		t.Fatalf("@v3: exit %d\n%s", code, stderr)
+	}
+}
