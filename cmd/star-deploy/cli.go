@@ -421,7 +421,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
 	if len(r.Args) > 0 && r.Args[0] == "repl" {
-		return runREPL(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
+		return replWithModules(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
 	}
 	m, sources, err := r.sources(f.JSON)
 	if r.bundle != nil {

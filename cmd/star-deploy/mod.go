@@ -173,3 +173,19 @@ func (m *modVendorCmd) run(ctx context.Context, f *flags, stdout io.Writer) erro
 	fmt.Fprintf(stdout, "%d files in %s; run with --module-cache %s\n", n, m.Dir, m.Dir)
 	return nil
 }
+
+// replWithModules runs the REPL with the remote modules of the lock file
+// beside the config file (or in the current directory): a line may load
+// them as a script does, and the lock is written when the REPL ends.
+func replWithModules(ctx context.Context, args []string, f *flags, opts sdrt.Options, hosts []sdrt.Host, stdout, stderr io.Writer) (*sdrt.Report, error) {
+	res, err := f.resolver(nil, f.frozen())
+	if err != nil {
+		return nil, err
+	}
+	opts.Remote, opts.RemoteAllow = res, []string{"git+"}
+	rep, err := runREPL(ctx, args, f, opts, hosts, stdout, stderr)
+	if werr := res.WriteLock(false); werr != nil && err == nil {
+		fmt.Fprintf(stderr, "star-deploy: %v\n", werr)
+	}
+	return rep, err
+}

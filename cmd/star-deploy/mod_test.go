@@ -352,3 +352,18 @@ func TestModulesVersionPrefix(t *testing.T) {
 		t.Fatalf("@v3: exit %d\n%s", code, stderr)
 	}
 }
+
+// The REPL (the real binary) loads remote modules through the config
+// file's names and writes the lock beside the config file when it ends.
+func TestModulesREPL(t *testing.T) {
+	repo := newModuleRepo(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "star-deploy.star", "modules = {\"web\": \"git+file://"+repo.dir+"@v2.0\"}\n")
+	code, stdout, stderr := replPipe(t, "load(\"@web//web.star\", \"hello\")\nhello()\n", "--config", cfg, "--no-frozen", "--module-cache", t.TempDir(), "@local")
+	if code != 0 || !strings.Contains(stdout, "hello from v2") {
+		t.Fatalf("repl: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l["git+file://"+repo.dir+"@v2.0"].Commit != repo.v2 {
+		t.Errorf("lock %+v", l)
+	}
+}
