@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -22,6 +23,10 @@ import (
 
 // maxModule bounds the size of one module file.
 const maxModule = 16 << 20
+
+// fetchTimeout bounds one fetch or listing of a repository, so that a
+// server that stops answering fails the run instead of hanging it.
+const fetchTimeout = 10 * time.Minute
 
 // repository opens the repository of url: a file:// one in place, any
 // other as a bare repository in the cache, fetched first (every branch and
@@ -51,6 +56,8 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 		return nil, fmt.Errorf("the cache's copy of %s (%s): %w", url, dir, err)
 	}
 	if fetch && !r.fetched[url] {
+		ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+		defer cancel()
 		err := repo.FetchContext(ctx, &git.FetchOptions{
 			RemoteName: "origin",
 			RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
@@ -157,6 +164,8 @@ func (r *Resolver) head(ctx context.Context, repo *git.Repository, url string) (
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
 	refs, err := remote.ListContext(ctx, &git.ListOptions{})
 	if err != nil {
 		return "", fmt.Errorf("list the refs of %s: %w", url, err)
