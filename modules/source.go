@@ -97,8 +97,8 @@ func ParseSource(source string) (Spec, error) {
 	case strings.HasSuffix(source, "@") || strings.ContainsAny(ref, " \t\n") || strings.Contains(ref, ".."):
 		return Spec{}, fmt.Errorf("%s: bad REF %q: name a tag, a branch or a commit after @", source, ref)
 	}
-	if _, hasPassword := parsed.User.Password(); hasPassword {
-		return Spec{}, fmt.Errorf("%s: a password in the URL would be written to the lock file; use an SSH key", parsed.Redacted())
+	if _, hasPassword := parsed.User.Password(); hasPassword || parsed.User != nil && strings.HasPrefix(parsed.Scheme, "http") {
+		return Spec{}, fmt.Errorf("%s://…@%s%s: credentials in the URL would be written to the lock file and shown in messages; use a git+ssh:// source with an SSH key", parsed.Scheme, parsed.Host, parsed.Path)
 	}
 	s := Spec{URL: u, Ref: ref, Source: Prefix + u}
 	if ref != "" {
