@@ -7,13 +7,13 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/star-deploy/star-deploy/bundle"
 	"github.com/star-deploy/star-deploy/bundle/signature"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/atomicfile"
 	"github.com/star-deploy/star-deploy/inventory"
 	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -140,25 +140,7 @@ func bundleHosts(ctx context.Context, reg *connectors.Registry, spec string) (ma
 }
 
 // writeAtomic writes data to p through a temporary file in its directory.
-func writeAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
-}
+func writeAtomic(p string, data []byte) error { return atomicfile.Write(p, data) }
 
 // bundleRun is what a run takes from a bundle in place of files on this
 // machine: its scripts, modules and files, its stdlib, and host data.
