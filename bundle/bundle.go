@@ -10,7 +10,8 @@
 // file of the deploy's directory that was packed (PATH is slash-separated
 // and relative to that directory, the bundle's root), and stdlib/NAME.star
 // for every stdlib module the scripts load, directly or through other
-// modules. Nothing else may be in the archive; Read checks every file
+// modules, and modules/COMMIT/PATH for every remote module
+// (load("git+…")) at the commit it was locked at. Nothing else may be in the archive; Read checks every file
 // against the SHA-256 in the manifest.
 //
 // # Reproducible
@@ -76,6 +77,14 @@ type Manifest struct {
 	Scripts []string `json:"scripts"`
 	Files   []File   `json:"files"`  // under files/, sorted by path
 	Stdlib  []File   `json:"stdlib"` // stdlib modules under stdlib/, sorted by path
+	// Modules are the remote modules the scripts load, under
+	// modules/COMMIT/PATH, sorted by path; ModuleSources the commit of
+	// each source (git+URL@REF) they were read at, and ModuleAliases the
+	// config file's modules (names of sources). A run of the bundle loads
+	// them from the bundle, fetching nothing.
+	Modules       []File            `json:"modules,omitempty"`
+	ModuleSources map[string]string `json:"module_sources,omitempty"`
+	ModuleAliases map[string]string `json:"module_aliases,omitempty"`
 	// Hosts is inventory data for the hosts that run the bundle, by host
 	// name; empty when the bundle was made without an inventory.
 	Hosts map[string]HostData `json:"hosts,omitempty"`
@@ -102,6 +111,7 @@ type Bundle struct {
 	Manifest Manifest
 	files    map[string][]byte // by path under files/
 	stdlib   map[string][]byte // by path under stdlib/
+	modules  map[string][]byte // by path under modules/
 }
 
 // Hash returns the hex SHA-256 of a bundle's bytes, its identity.
@@ -188,6 +198,7 @@ const (
 	manifestName = "manifest.json"
 	filesDir     = "files/"
 	stdlibDir    = "stdlib/"
+	modulesDir   = "modules/"
 )
 
 // Read parses and checks a bundle: the format version, that every file the
@@ -202,7 +213,7 @@ func Read(name string, b []byte) (*Bundle, error) {
 		return nil, bad("not a star-deploy bundle (%v)", err)
 	}
 	tr := tar.NewReader(zr)
-	out := &Bundle{Name: name, Hash: Hash(b), files: map[string][]byte{}, stdlib: map[string][]byte{}}
+	out := &Bundle{Name: name, Hash: Hash(b), files: map[string][]byte{}, stdlib: map[string][]byte{}, modules: map[string][]byte{}}
 	var total int64
 	seenManifest := false
 	for {
@@ -253,6 +264,10 @@ func Read(name string, b []byte) (*Bundle, error) {
 			if err := putOnce(out.stdlib, strings.TrimPrefix(hdr.Name, stdlibDir), data); err != nil {
 				return nil, bad("%v", err)
 			}
+		case strings.HasPrefix(hdr.Name, modulesDir):
+			if err := putOnce(out.modules, strings.TrimPrefix(hdr.Name, modulesDir), data); err != nil {
+				return nil, bad("%v", err)
+			}
 		default:
 			return nil, bad("unexpected file %s", hdr.Name)
 		}
@@ -264,6 +279,9 @@ func Read(name string, b []byte) (*Bundle, error) {
 		return nil, bad("%v", err)
 	}
 	if err := check(out.Manifest.Stdlib, out.stdlib, stdlibDir); err != nil {
+		return nil, bad("%v", err)
+	}
+	if err := check(out.Manifest.Modules, out.modules, modulesDir); err != nil {
 		return nil, bad("%v", err)
 	}
 	if len(out.Manifest.Scripts) == 0 {
@@ -320,6 +338,12 @@ func (b *Bundle) Files() fs.FS { return newMemFS(b.Name, b.files, b.Manifest.Fil
 // root, for runtime.Options.Stdlib.
 func (b *Bundle) Stdlib() fs.FS {
 	return newMemFS(b.Name, b.stdlib, b.Manifest.Stdlib, "stdlib module ")
+}
+
+// Modules returns the remote modules the bundle carries, COMMIT/PATH at
+// the root (see Manifest.Modules).
+func (b *Bundle) Modules() fs.FS {
+	return newMemFS(b.Name, b.modules, b.Manifest.Modules, "remote module ")
 }
 
 // MissingError is the error of opening a file a bundle does not hold.

@@ -38,6 +38,14 @@ type Options struct {
 	StarDeploy string
 	// Hosts is inventory data to carry, by host name; nil for none.
 	Hosts map[string]HostData
+	// Remote serves the remote modules the scripts load
+	// (load("git+…//x.star"), load("@web//x.star")): given the module
+	// loading (a path under Root, or the Key of a remote module) and the
+	// load string, the module at its locked commit. nil refuses remote
+	// loads. ModuleAliases are the config file's modules, which a run of
+	// the bundle resolves @NAME// loads with.
+	Remote        func(from, name string) (RemoteModule, error)
+	ModuleAliases map[string]string
 	// FileOptions is the Starlark dialect scripts are parsed with to find
 	// their load() statements: runtime.FileOptions(). nil means the
 	// runtime's dialect as of this format (set, while, top-level control,
@@ -97,7 +105,7 @@ func Make(opts Options) ([]byte, *Manifest, error) {
 			return nil, nil, fmt.Errorf("stdlib: %w", err)
 		}
 	}
-	l := &loads{root: root, stdlib: opts.Stdlib, files: files, std: map[string][]byte{}, dialect: opts.FileOptions}
+	l := &loads{root: root, stdlib: opts.Stdlib, files: files, std: map[string][]byte{}, dialect: opts.FileOptions, remote: opts.Remote, modules: map[string]RemoteModule{}}
 	if l.dialect == nil {
 		l.dialect = fileOptions
 	}
@@ -124,6 +132,19 @@ func Make(opts Options) ([]byte, *Manifest, error) {
 		m.Stdlib = append(m.Stdlib, File{Path: p, SHA256: Hash(l.std[p]), Size: int64(len(l.std[p])), Mode: formatMode(false)})
 	}
 	m.Stdlib = nonNil(m.Stdlib)
+	for _, key := range slices.Sorted(maps.Keys(l.modules)) {
+		mod := l.modules[key]
+		p := mod.Commit + "/" + mod.Path
+		if m.ModuleSources == nil {
+			m.ModuleSources, m.ModuleAliases = map[string]string{}, opts.ModuleAliases
+		}
+		m.ModuleSources[mod.Source] = mod.Commit
+		if slices.ContainsFunc(m.Modules, func(f File) bool { return f.Path == p }) {
+			continue // another source at the same commit
+		}
+		entries = append(entries, entry{name: modulesDir + p, data: mod.Data})
+		m.Modules = append(m.Modules, File{Path: p, SHA256: Hash(mod.Data), Size: int64(len(mod.Data)), Mode: formatMode(false)})
+	}
 	b, err := archive(m, entries)
 	if err != nil {
 		return nil, nil, err
@@ -212,8 +233,53 @@ type loads struct {
 	stdlib  fs.FS
 	files   map[string]localFile // packed files, by path under root
 	std     map[string][]byte    // stdlib modules, by name
-	done    map[string]bool      // modules already followed: "files:PATH" or "stdlib:NAME"
+	done    map[string]bool      // modules already followed: "files:PATH", "stdlib:NAME" or "remote:KEY"
 	dialect *syntax.FileOptions
+	remote  func(from, name string) (RemoteModule, error)
+	modules map[string]RemoteModule // remote modules, by key
+}
+
+// RemoteModule is a remote module a bundle carries, read at its locked
+// commit.
+type RemoteModule struct {
+	Key    string // what a run loads it by: git+URL@REF//PATH
+	Source string // git+URL@REF
+	Commit string // the full commit id
+	Path   string // the file in the repository
+	Data   []byte
+}
+
+// followRemote packs the remote module load(name) in the module from
+// names, then every module it loads.
+func (l *loads) followRemote(from, name string, at func(string, ...any) error) error {
+	if l.remote == nil {
+		return at("only modules relative to the script and @stdlib// modules can be bundled")
+	}
+	m, err := l.remote(from, name)
+	if err != nil {
+		return at("%v", err)
+	}
+	if l.done["remote:"+m.Key] {
+		return nil
+	}
+	l.done["remote:"+m.Key] = true
+	if !fs.ValidPath(m.Commit+"/"+m.Path) || len(m.Commit) != 40 {
+		return at("internal error: remote module %s at %q", m.Key, m.Commit)
+	}
+	l.modules[m.Key] = m
+	return l.eachLoad(m.Key, m.Data, func(ls *syntax.LoadStmt) error {
+		name := ls.ModuleName()
+		at := func(format string, args ...any) error {
+			return fmt.Errorf("%s:%d:%d: load(%q): %s", m.Key, ls.Load.Line, ls.Load.Col, name, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case !strings.HasPrefix(name, stdlibPrefix):
+			return l.followRemote(m.Key, name, at)
+		case l.stdlib == nil:
+			return at("no stdlib to bundle it from")
+		}
+		return l.follow("", strings.TrimPrefix(name, stdlibPrefix))
+	})
 }
 
 // rel returns the path of the OS file p under the root.
@@ -265,6 +331,14 @@ func (l *loads) follow(rel string, std string) error {
 		}
 		src = f.data
 	}
+	return l.eachLoad(display, src, func(ls *syntax.LoadStmt) error {
+		return l.load(display, rel, std, ls)
+	})
+}
+
+// eachLoad parses the module src (named display) and calls fn with each of
+// its load statements, in order, until one fails.
+func (l *loads) eachLoad(display string, src []byte, fn func(*syntax.LoadStmt) error) error {
 	file, err := l.dialect.Parse(display, src, 0)
 	if err != nil {
 		return err
@@ -275,7 +349,7 @@ func (l *loads) follow(rel string, std string) error {
 		if !ok || loadErr != nil {
 			return loadErr == nil
 		}
-		loadErr = l.load(display, rel, std, ls)
+		loadErr = fn(ls)
 		return false
 	})
 	return loadErr
@@ -297,7 +371,10 @@ func (l *loads) load(display, rel, std string, ls *syntax.LoadStmt) error {
 		}
 		return l.follow("", strings.TrimPrefix(name, stdlibPrefix))
 	case strings.HasPrefix(name, "@") || strings.Contains(name, "://"):
-		return at("only modules relative to the script and @stdlib// modules can be bundled")
+		if std != "" {
+			return at("only modules relative to the script and @stdlib// modules can be bundled")
+		}
+		return l.followRemote(rel, name, at)
 	case std != "":
 		return l.follow("", path.Clean(path.Join(path.Dir(std), name)))
 	case path.IsAbs(name):

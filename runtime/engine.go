@@ -329,7 +329,12 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	if m, ok := r.modules[key]; ok {
 		return m, nil
 	}
-	src, err := r.readFile(key)
+	var src []byte
+	if strings.HasPrefix(key, remotePrefix) {
+		src, err = r.opts.Remote.Read(ctx, key)
+	} else {
+		src, err = r.readFile(key)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", name, readError(err))
 	}
@@ -397,6 +402,9 @@ func (r *Runner) resolve(from, name string) (string, error) {
 			return "", fmt.Errorf("load(%q): %w", name, errNoStdlib)
 		}
 		return stdlibPrefix + strings.TrimPrefix(name, stdlibPrefix), nil
+	}
+	if isRemote(from, name) {
+		return r.resolveRemote(from, name)
 	}
 	if strings.HasPrefix(name, "@") {
 		return "", fmt.Errorf("load(%q): unknown module prefix; use @stdlib//NAME.star or a path relative to %s", name, from)

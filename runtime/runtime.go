@@ -67,6 +67,16 @@ type Options struct {
 	// name a script loads ("@app//deploy.star"); their globals are shared
 	// by every host and frozen.
 	Modules map[string]starlark.StringDict
+	// Remote serves remote modules: load("git+https://HOST/ORG/REPO@REF//PATH.star")
+	// and load("@NAME//PATH.star") of a source other than the stdlib. It is
+	// asked at Compile, before any host connects. nil refuses every remote
+	// load (the default). package modules (modules.New) is the CLI's.
+	Remote RemoteModules
+	// RemoteAllow lists the prefixes of the module keys
+	// (git+URL@REF//PATH) that scripts may load through Remote, e.g.
+	// "git+https://git.example.com/ops/"; "git+" allows every source.
+	// Empty refuses every remote load, Remote or not.
+	RemoteAllow []string
 	// Print receives what a script prints, instead of print events; nil
 	// sends them as events. It may be called from many goroutines at once.
 	Print func(host, msg string)
@@ -208,4 +218,18 @@ func (r *Report) Failed() int {
 		}
 	}
 	return n
+}
+
+// RemoteModules serves modules that are not files of this machine: those
+// of git repositories (load("git+https://HOST/ORG/REPO@REF//PATH.star")) and
+// of sources the app names (load("@web//nginx.star")). The runner asks it
+// for keys and content at Compile, serialised, before any host connects.
+type RemoteModules interface {
+	// Resolve returns the key of module name loaded from the module from.
+	// name starts with "git+" or is "@NAME//PATH" (NAME not stdlib), or
+	// from is a key Resolve returned and name is relative to it. Keys
+	// start with "git+". It does no I/O.
+	Resolve(from, name string) (key string, err error)
+	// Read returns the content of the module key.
+	Read(ctx context.Context, key string) ([]byte, error)
 }

@@ -7,14 +7,15 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/star-deploy/star-deploy/bundle"
 	"github.com/star-deploy/star-deploy/bundle/signature"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/atomicfile"
 	"github.com/star-deploy/star-deploy/inventory"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -31,7 +32,8 @@ type bundleCmd struct {
 
 const bundleDetail = `A bundle is one file holding the scripts, every module they load (the
 @stdlib modules included, so that the code that runs is the code that was
-signed), and the files under the deploy's directory that put(src=),
+signed, and remote modules at the commits star-deploy.lock pins: see
+star-deploy mod --help), and the files under the deploy's directory that put(src=),
 template() and local_tree() read: --include keeps only the files that match
 its globs, --exclude leaves out those that match. A glob matches a path, or a
 directory above it ("secrets", "files/*"); a glob without a slash matches any
@@ -65,8 +67,17 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 			fmt.Fprintf(stdout, "left out the secret data keys %s\n", strings.Join(dropped, ", "))
 		}
 	}
+	res, err := f.resolver(b.Scripts, f.frozen())
+	if err != nil {
+		return err
+	}
+	opts.Remote = bundleRemote(ctx, res)
+	opts.ModuleAliases = f.moduleAliases
 	data, m, err := bundle.Make(opts)
 	if err != nil {
+		return usagef("bundle: %w", err)
+	}
+	if err := res.WriteLock(false); err != nil {
 		return usagef("bundle: %w", err)
 	}
 	var sig []byte
@@ -83,7 +94,11 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 			return fmt.Errorf("bundle: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %s, %s, %s, sha256 %s\n", b.Output, count(len(m.Scripts), "script"), count(len(m.Files), "file"), count(len(m.Stdlib), "stdlib module"), bundle.Hash(data))
+	remote := ""
+	if len(m.Modules) > 0 {
+		remote = ", " + count(len(m.Modules), "remote module")
+	}
+	fmt.Fprintf(stdout, "%s: %s, %s, %s%s, sha256 %s\n", b.Output, count(len(m.Scripts), "script"), count(len(m.Files), "file"), count(len(m.Stdlib), "stdlib module"), remote, bundle.Hash(data))
 	if sig != nil {
 		fmt.Fprintf(stdout, "%s.sig: signed with %s (namespace %s)\n", b.Output, b.Sign, signature.Namespace)
 	}
@@ -122,25 +137,7 @@ func bundleHosts(ctx context.Context, reg *connectors.Registry, spec string) (ma
 }
 
 // writeAtomic writes data to p through a temporary file in its directory.
-func writeAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
-}
+func writeAtomic(p string, data []byte) error { return atomicfile.Write(p, data) }
 
 // bundleRun is what a run takes from a bundle in place of files on this
 // machine: its scripts, modules and files, its stdlib, and host data.
@@ -170,6 +167,31 @@ func (br *bundleRun) apply(opts *sdrt.Options) {
 		Connectors: []string{"local"},
 		MaxOutput:  math.MaxInt,
 	}
+}
+
+// remote returns the remote modules of the bundle, served from the bundle
+// at the commits it was made with (nothing is fetched), or nil when it has
+// none.
+func (br *bundleRun) remote() (*modules.Resolver, error) {
+	m := br.b.Manifest
+	if len(m.ModuleSources) == 0 {
+		return nil, nil
+	}
+	lock := &modules.Lock{Version: 1, Sources: map[string]*modules.Locked{}}
+	for src, commit := range m.ModuleSources {
+		e := &modules.Locked{Commit: commit, Files: map[string]string{}}
+		for _, f := range m.Modules {
+			if p, ok := strings.CutPrefix(f.Path, commit+"/"); ok {
+				e.Files[p] = "sha256:" + f.SHA256
+			}
+		}
+		lock.Sources[src] = e
+	}
+	res, err := modules.New(modules.Options{Lock: lock, Files: br.b.Modules(), Aliases: m.ModuleAliases, Frozen: true})
+	if err != nil {
+		return nil, usagef("bundle %s: %w", br.b.Name, err)
+	}
+	return res, nil
 }
 
 // inventory is the one host a bundle runs on, @local, with the bundle's
@@ -235,4 +257,16 @@ func addrHost(name string) string {
 		addr = h
 	}
 	return addr
+}
+
+// bundleRemote serves a bundle's remote modules from res, at their locked
+// commits (nil when res is: the scripts load none).
+func bundleRemote(ctx context.Context, res *modules.Resolver) func(from, name string) (bundle.RemoteModule, error) {
+	if res == nil {
+		return nil
+	}
+	return func(from, name string) (bundle.RemoteModule, error) {
+		m, err := res.Module(ctx, from, name)
+		return bundle.RemoteModule{Key: m.Key, Source: m.Source, Commit: m.Commit, Path: m.Path, Data: m.Data}, err
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/star-deploy/star-deploy/connectors/all"
 	"github.com/star-deploy/star-deploy/internal/spell"
 	"github.com/star-deploy/star-deploy/inventory"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -43,6 +44,7 @@ const description = `Run Starlark deploy scripts on many hosts at once.
   star-deploy completion bash|zsh|fish              print the shell completion script
   star-deploy bundle SCRIPT.star... -o FILE         pack scripts, modules and files into one signed file
   star-deploy pull SOURCE                           fetch a bundle, verify it and run it on this machine
+  star-deploy mod lock|update|verify|vendor         manage remote modules and star-deploy.lock
 
 star-deploy exec --help and star-deploy fact --help describe exec and fact.
 
@@ -87,6 +89,7 @@ type cli struct {
 	Bundle     bundleCmd     `cmd:"" help:"Pack deploy scripts, the modules they load and the files they read into one file, optionally signed with an SSH key."`
 	Pull       pullCmd       `cmd:"" help:"Fetch a bundle (a file, an http(s) URL or a git repository), verify its signature and run it on this machine (@local)."`
 	RunBundle  runBundleCmd  `cmd:"" name:"__run-bundle" hidden:"" help:"Internal: run a bundle an --on-host run uploaded (onhost.go)."`
+	Mod        modCmd        `cmd:"" help:"Manage the remote modules of a deploy (load(\"git+https://...@REF//x.star\")) and star-deploy.lock: mod lock, mod update, mod verify, mod vendor."`
 }
 
 // flags are the options of a deploy, exec or fact run.
@@ -121,9 +124,21 @@ type flags struct {
 	Limit   []string `placeholder:"PATTERNS" help:"Run only on these groups or host globs (comma-separated, repeatable)."`
 	Exclude []string `placeholder:"PATTERNS" help:"Do not run on these groups or host globs (comma-separated, repeatable). With bundle: leave out the files that match these globs."`
 
+	Frozen      bool   `negatable:"" help:"Fail instead of writing star-deploy.lock when a remote module is missing from it (the default when CI=true is in the environment; --no-frozen writes it there too)."`
+	LockFile    string `placeholder:"FILE" type:"path" help:"The lock file of remote modules (default: star-deploy.lock beside the config file, else beside the first script, else in the current directory)."`
+	ModuleCache string `placeholder:"DIR" type:"path" help:"Keep fetched remote modules in DIR, a directory per commit (default: star-deploy/modules in the user's cache directory); a directory written by star-deploy mod vendor serves a run without network."`
+
 	// defaultData is the --data of the config file and the environment,
 	// which the --data flags override.
 	defaultData []string `kong:"-"`
+	// configFile is the config file read ("" when none) and moduleAliases
+	// its modules.
+	configFile    string            `kong:"-"`
+	moduleAliases map[string]string `kong:"-"`
+	// frozenSet says whether --frozen or --no-frozen was given (on the
+	// command line, in the environment or the config file): if not,
+	// CI=true turns it on.
+	frozenSet bool `kong:"-"`
 }
 
 // sshData returns the connector data that the SSH flags set, asking for the
@@ -229,6 +244,11 @@ func parse(args []string, stdout, stderr io.Writer) (c *cli, kctx *kong.Context,
 		return nil, nil, err
 	}
 	c.defaultData = defs.data
+	c.configFile, c.moduleAliases = defs.file, defs.modules
+	_, c.frozenSet = defs.text["frozen"]
+	for _, p := range kctx.Path {
+		c.frozenSet = c.frozenSet || p.Flag != nil && p.Flag.Name == "frozen"
+	}
 	if tail != nil {
 		if !strings.HasPrefix(kctx.Command(), "run") {
 			return nil, nil, usagef("%s takes no arguments after --", kctx.Command())
@@ -322,6 +342,14 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 		return c.Pull.run(ctx, &c.flags, reg, prompt, stdout, stderr)
 	case runBundleCommand + " <bundle>":
 		return c.RunBundle.run(ctx, reg, os.Stdin, stdout, stderr)
+	case "mod lock <script>":
+		return nil, c.Mod.Lock.run(ctx, &c.flags, stdout)
+	case "mod update", "mod update <name>":
+		return nil, c.Mod.Update.run(ctx, &c.flags, stdout)
+	case "mod verify":
+		return nil, c.Mod.Verify.run(ctx, &c.flags, stdout)
+	case "mod vendor <dir>":
+		return nil, c.Mod.Vendor.run(ctx, &c.flags, stdout)
 	case "docs", "docs <topic>":
 		if err := c.Docs.run(stdout); err != nil {
 			return nil, &usageError{err}
@@ -366,7 +394,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return nil, printInventory(stdout, reg, inv, hosts, f.JSON)
 	}
 	if len(r.Args) > 0 && r.Args[0] == "repl" {
-		return runREPL(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
+		return replWithModules(ctx, r.Args[1:], f, f.runnerOptions(reg, control), hosts, stdout, stderr)
 	}
 	m, sources, err := r.sources(f.JSON)
 	if r.bundle != nil {
@@ -394,9 +422,21 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		pool = newConnPool()
 		opts.Connectors = pool.registry(reg)
 	}
+	var remote *modules.Resolver
+	if r.bundle == nil {
+		remote, err = f.remoteModules(sources)
+	} else {
+		remote, err = r.bundle.remote()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
+		opts.Remote, opts.RemoteAllow = remote, []string{"git+"}
+	}
 	var onHost *onHost
 	if f.OnHost && r.bundle == nil {
-		if onHost, err = prepareOnHost(f, m, sources, ask, stderr); err != nil {
+		if onHost, err = prepareOnHost(ctx, f, m, sources, remote, ask, stderr); err != nil {
 			return nil, err
 		}
 	}
@@ -408,6 +448,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 			return nil, err
 		}
 		progs = append(progs, p)
+	}
+	if remote != nil {
+		if err := remote.WriteLock(false); err != nil {
+			return nil, usagef("%w", err)
+		}
 	}
 	cfg := outputConfig{
 		stdout:  stdout,
@@ -521,7 +566,7 @@ func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sd
 // commands are the subcommands, which come first; runWords are the words
 // that may follow INVENTORY in place of a script.
 var (
-	commands = []string{"bundle", "completion", "connectors", "docs", "pull"}
+	commands = []string{"bundle", "completion", "connectors", "docs", "mod", "pull"}
 	runWords = []string{"exec", "fact", "inventory", "repl"}
 )
 

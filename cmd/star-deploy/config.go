@@ -41,6 +41,8 @@ var notSettable = []string{"help", "version", "config"}
 type defaults struct {
 	text     map[string]string
 	data     []string
+	file     string                // the config file read, "" when none
+	modules  map[string]string     // the config file's modules: alias -> source
 	settable map[string]*kong.Flag // the flags they may set, by name
 }
 
@@ -58,6 +60,7 @@ func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 		if err := d.readConfig(path, src, flags); err != nil {
 			return nil, err
 		}
+		d.file = path
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return nil, usagef("read the config file: %w", err)
 	}
@@ -126,6 +129,14 @@ func (d *defaults) readConfig(path string, src []byte, flags map[string]*kong.Fl
 	})
 	for _, n := range names {
 		where := fmt.Sprintf("%s:%d", path, pos[n].Line)
+		if n == "modules" {
+			m, err := moduleAliases(globals[n])
+			if err != nil {
+				return usagef("%s: modules: %w", where, err)
+			}
+			d.modules = m
+			continue
+		}
 		flag, ok := flags[strings.ReplaceAll(n, "_", "-")]
 		if !ok {
 			return usagef("%s: %s is not a setting; %s", where, n, settingHint(n, flags))
@@ -218,6 +229,26 @@ func listText(v starlark.Value) (string, error) {
 		items = append(items, s)
 	}
 	return strings.Join(items, ","), nil
+}
+
+// moduleAliases returns the config file's modules, a dict of names to
+// sources: modules = {"web": "git+https://HOST/ORG/web-modules@v1.4.0"}.
+// The sources are checked when a script loads one (modules.New).
+func moduleAliases(v starlark.Value) (map[string]string, error) {
+	dict, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf("want a dict of names to sources, {\"web\": \"git+https://HOST/ORG/REPO@REF\"}, got %s", v.Type())
+	}
+	out := map[string]string{}
+	for _, kv := range dict.Items() {
+		k, ok1 := starlark.AsString(kv[0])
+		src, ok2 := starlark.AsString(kv[1])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("want string names and sources, got %s: %s", kv[0].Type(), kv[1].Type())
+		}
+		out[k] = src
+	}
+	return out, nil
 }
 
 // dataItems returns a dict of host data as KEY=VALUE items, in key order.

@@ -80,6 +80,10 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 		hide(func(f *kong.Flag) bool { return !slices.Contains(connectFlags[sel.Name], f.Name) })
 		exitCodes = sel.Name == "pull"
 		sel.Detail = map[string]string{"pull": pullDetail, "bundle": bundleDetail}[sel.Name]
+	case sel != nil && (sel.Name == "mod" || sel.Parent != nil && sel.Parent.Name == "mod"):
+		hide(func(f *kong.Flag) bool { return !slices.Contains(connectFlags["mod"], f.Name) })
+		exitCodes = false
+		sel.Detail = modDetail
 	case sel != nil && sel.Name != "run":
 		// docs, connectors: none of the run flags.
 		hide(func(*kong.Flag) bool { return true })
@@ -160,7 +164,9 @@ var connectFlags = map[string][]string{
 	// pull runs a bundle on @local as a run does.
 	"pull": {"dry", "diff", "json", "data", "sudo", "sudo-user", "sudo-password", "verbose", "quiet", "max-steps", "fail-percent"},
 	// bundle's --exclude leaves files out.
-	"bundle": {"exclude"},
+	"bundle": {"exclude", "frozen", "lock-file", "module-cache"},
+	// mod finds the lock file and the cache as a run does.
+	"mod": {"frozen", "lock-file", "module-cache"},
 }
 
 func checkFlagsApply(kctx *kong.Context) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/star-deploy/star-deploy/bundle"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/internal/jsondata"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
@@ -81,7 +82,7 @@ type onHost struct {
 // run. It returns nil, after a notice, when the run cannot go on-host at all
 // (then every host takes the normal path), and an error for a bad
 // --on-host-binary.
-func prepareOnHost(f *flags, m mode, sources []source, ask bool, stderr io.Writer) (*onHost, error) {
+func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remote *modules.Resolver, ask bool, stderr io.Writer) (*onHost, error) {
 	bins := map[string]*onHostBinary{}
 	for _, spec := range f.OnHostBinary {
 		platform, path, ok := strings.Cut(spec, "=")
@@ -126,7 +127,8 @@ func prepareOnHost(f *flags, m mode, sources []source, ask bool, stderr io.Write
 			return notice(fmt.Sprintf("cannot read this star-deploy's executable (%v)", err))
 		}
 	}
-	data, man, err := bundle.Make(bundle.Options{Scripts: paths, Exclude: splitList(f.OnHostSkip), Stdlib: stdlib.FS, StarDeploy: versionString(), FileOptions: sdrt.FileOptions()})
+	data, man, err := bundle.Make(bundle.Options{Scripts: paths, Exclude: splitList(f.OnHostSkip), Stdlib: stdlib.FS, StarDeploy: versionString(), FileOptions: sdrt.FileOptions(),
+		Remote: bundleRemote(ctx, remote), ModuleAliases: f.moduleAliases})
 	if err != nil {
 		return notice(fmt.Sprintf("cannot bundle the scripts (%v)", err))
 	}

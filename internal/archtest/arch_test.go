@@ -17,6 +17,10 @@
 // Two leaves over the standard library serve below those lines:
 // internal/jsondata (connectors and inventory read JSON host data through
 // it) and internal/spell (connectors' did-you-mean is the scripts').
+//
+// modules alone imports go-git (remote modules), and nothing of the
+// project but the leaf internal/atomicfile: the runtime sees it through runtime.RemoteModules, so an
+// embedder links go-git only when it asks for remote modules.
 package archtest
 
 import (
@@ -81,6 +85,12 @@ func forbidden(pkg, imp string) string {
 		return "bundle is a leaf: it imports only go.starlark.net/syntax, internal/jsondata and the standard library"
 	case pkg == "/bundle/signature" && (inRepo || !isStd(imp) && !strings.HasPrefix(imp, "golang.org/x/crypto/ssh") && imp != "github.com/hiddeco/sshsig"):
 		return "bundle/signature imports only x/crypto/ssh, hiddeco/sshsig and the standard library"
+	case strings.HasPrefix(imp, "github.com/go-git/") && pkg != "/modules":
+		return "only modules imports go-git (remote modules); the runtime sees it through runtime.RemoteModules"
+	case pkg == "/modules" && inRepo && rel != "/internal/atomicfile":
+		return "modules imports nothing of the project but internal/atomicfile: the runtime sees it through runtime.RemoteModules"
+	case pkg == "/internal/atomicfile" && !isStd(imp):
+		return "internal/atomicfile is a leaf: it imports only the standard library"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
 		return "only connectors/docker imports the Docker client"
 	case embedderImport(pkg, imp) != "":
@@ -132,6 +142,9 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/bundle", "go.starlark.net/starlark"},
 		{"/bundle/signature", mod + "/bundle"},
 		{"/cmd/star-deploy", "github.com/hiddeco/sshsig"},
+		{"/runtime", "github.com/go-git/go-git/v5"},
+		{"/cmd/star-deploy", "github.com/go-git/go-git/v5/plumbing"},
+		{"/modules", mod + "/runtime"},
 	} {
 		if forbidden(c[0], c[1]) == "" {
 			t.Errorf("%s importing %s was allowed", c[0], c[1])
@@ -154,6 +167,8 @@ func TestForbiddenCatchesViolations(t *testing.T) {
 		{"/bundle/signature", "golang.org/x/crypto/ssh"},
 		{"/bundle/signature", "github.com/hiddeco/sshsig"},
 		{"/cmd/star-deploy", mod + "/bundle/signature"},
+		{"/modules", "github.com/go-git/go-git/v5"},
+		{"/cmd/star-deploy", mod + "/modules"},
 	} {
 		if msg := forbidden(c[0], c[1]); msg != "" {
 			t.Errorf("%s importing %s refused: %s", c[0], c[1], msg)

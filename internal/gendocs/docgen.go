@@ -189,6 +189,7 @@ func (r *Reference) index() string {
 	b.WriteString("- [Connectors](connectors.md): how hosts are reached, and the data keys that configure each connector.\n")
 	b.WriteString("- [Writing a connector](guide/writing-a-connector.md) (a handwritten guide): the connector contract, the plugin protocol, and the conformance suite.\n")
 	b.WriteString("- [JSON events](guide/json-events.md) (handwritten, checked against the code by a test): every kind and field `--json` writes.\n")
+	b.WriteString("- [Reusable modules](guide/modules.md) (a handwritten guide): load(\"git+https://…@REF//x.star\"), sources named in the config file, star-deploy.lock, the cache and the mod commands.\n")
 	b.WriteString("- [Pull mode](guide/pull-mode.md) (a handwritten guide): bundles, signatures and star-deploy pull, with a systemd timer, cloud-init and a Kubernetes DaemonSet.\n")
 	b.WriteString("- [Command line](cli.md): the `--help` of every command, written by `star-deploy docs --dir`.\n")
 	return b.String()

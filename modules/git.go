@@ -1,0 +1,278 @@
+package modules
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// maxModule bounds the size of one module file.
+const maxModule = 16 << 20
+
+// fetchTimeout bounds one fetch or listing of a repository, so that a
+// server that stops answering fails the run instead of hanging it.
+const fetchTimeout = 10 * time.Minute
+
+// repository opens the repository of url: a file:// one in place, any
+// other as a bare repository in the cache, fetched first (every branch and
+// tag) when fetch is set.
+func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git.Repository, error) {
+	if p, ok := strings.CutPrefix(url, "file://"); ok {
+		repo, err := git.PlainOpen(p)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", url, err)
+		}
+		return repo, nil
+	}
+	sum := sha256.Sum256([]byte(url))
+	dir := filepath.Join(r.cache, "git", hex.EncodeToString(sum[:12]))
+	repo, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, err
+		}
+		if repo, err = git.PlainInit(dir, true); err != nil {
+			return nil, fmt.Errorf("the cache's copy of %s: %w", url, err)
+		}
+		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}}); err != nil {
+			return nil, fmt.Errorf("the cache's copy of %s: %w", url, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("the cache's copy of %s (%s): %w", url, dir, err)
+	}
+	if fetch && !r.fetched[url] {
+		ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+		defer cancel()
+		err := repo.FetchContext(ctx, &git.FetchOptions{
+			RemoteName: "origin",
+			RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+			Tags:       git.NoTags,
+			Force:      true,
+		})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return nil, fmt.Errorf("fetch %s: %w", url, err)
+		}
+		r.fetched[url] = true
+	}
+	return repo, nil
+}
+
+// resolveRef returns the commit REF of s names in repo: a full ref name,
+// a tag, a branch, or a commit id (or a prefix of one); no REF is the
+// repository's HEAD.
+func (r *Resolver) resolveRef(ctx context.Context, repo *git.Repository, s Spec) (string, error) {
+	if s.Ref == "" {
+		return r.head(ctx, repo, s.URL)
+	}
+	var names []plumbing.ReferenceName
+	if strings.HasPrefix(s.Ref, "refs/") {
+		names = append(names, plumbing.ReferenceName(s.Ref))
+	}
+	names = append(names, plumbing.NewTagReferenceName(s.Ref), plumbing.NewBranchReferenceName(s.Ref))
+	for _, n := range names {
+		if ref, err := repo.Reference(n, true); err == nil {
+			return peel(repo, ref.Hash())
+		}
+	}
+	if isHex(s.Ref) && len(s.Ref) >= 4 {
+		if h, err := repo.ResolveRevision(plumbing.Revision(s.Ref)); err == nil {
+			return peel(repo, *h)
+		}
+	}
+	if tag, err := newestTag(repo, s.Ref); err != nil {
+		return "", err
+	} else if tag != nil {
+		return peel(repo, tag.Hash())
+	}
+	return "", fmt.Errorf("%s has no tag, branch or commit %q", s.URL, s.Ref)
+}
+
+// newestTag returns the tag of the highest version that the version
+// prefix ref (v1, v1.4) matches: v1 matches v1.4.2 and v1.10, not v10.0;
+// nil when ref is no version or no tag matches. Tags with a pre-release
+// or build suffix (v1.5.0-rc1) never match.
+func newestTag(repo *git.Repository, ref string) (*plumbing.Reference, error) {
+	want, ok := version(ref)
+	if !ok {
+		return nil, nil
+	}
+	tags, err := repo.Tags()
+	if err != nil {
+		return nil, err
+	}
+	var best *plumbing.Reference
+	var bestV []int
+	err = tags.ForEach(func(t *plumbing.Reference) error {
+		v, ok := version(t.Name().Short())
+		if !ok || len(v) < len(want) || !slices.Equal(v[:len(want)], want) {
+			return nil
+		}
+		if best == nil || slices.Compare(v, bestV) > 0 {
+			best, bestV = t, v
+		}
+		return nil
+	})
+	return best, err
+}
+
+// version parses vMAJOR[.MINOR[.PATCH]] into its numbers.
+func version(s string) ([]int, bool) {
+	rest, ok := strings.CutPrefix(s, "v")
+	if !ok || rest == "" {
+		return nil, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) > 3 {
+		return nil, false
+	}
+	out := make([]int, 0, 3)
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p != strconv.Itoa(n) {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
+}
+
+// head returns the commit of the HEAD of the repository at url.
+func (r *Resolver) head(ctx context.Context, repo *git.Repository, url string) (string, error) {
+	if strings.HasPrefix(url, "file://") {
+		ref, err := repo.Head()
+		if err != nil {
+			return "", fmt.Errorf("%s: HEAD: %w", url, err)
+		}
+		return peel(repo, ref.Hash())
+	}
+	remote, err := repo.Remote("origin")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	refs, err := remote.ListContext(ctx, &git.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("list the refs of %s: %w", url, err)
+	}
+	for _, ref := range refs {
+		if ref.Name() == plumbing.HEAD {
+			return peel(repo, ref.Hash())
+		}
+	}
+	return "", fmt.Errorf("%s has no HEAD; name a tag, a branch or a commit after @", url)
+}
+
+// peel returns the commit h is, or the commit of the annotated tag h is.
+func peel(repo *git.Repository, h plumbing.Hash) (string, error) {
+	for range 8 {
+		if c, err := repo.CommitObject(h); err == nil {
+			return c.Hash.String(), nil
+		}
+		tag, err := repo.TagObject(h)
+		if err != nil {
+			return "", fmt.Errorf("%s is neither a commit nor a tag", h)
+		}
+		h = tag.Target
+	}
+	return "", fmt.Errorf("%s: too many nested tags", h)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// extract writes the .star files of commit in repo to dir, through a
+// temporary directory renamed into place, so that a directory of the cache
+// is always complete.
+func (r *Resolver) extract(repo *git.Repository, commit, dir string) error {
+	c, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.cache, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(r.cache, ".extract-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if !strings.HasSuffix(f.Name, ".star") || (f.Mode != filemode.Regular && f.Mode != filemode.Executable) || f.Size > maxModule {
+			return nil
+		}
+		b, err := blob(f)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(tmp, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", commit, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr == nil {
+			return nil // another run extracted it first
+		}
+		return err
+	}
+	return nil
+}
+
+// blob reads the content of f, at most maxModule bytes.
+func blob(f *object.File) ([]byte, error) {
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(io.LimitReader(rd, maxModule))
+}
+
+// fileAt returns the content of p at commit in repo.
+func fileAt(repo *git.Repository, commit, p string) ([]byte, error) {
+	c, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.File(p)
+	if err != nil {
+		return nil, err
+	}
+	return blob(f)
+}
+
+// hasCommit reports whether repo holds commit.
+func hasCommit(repo *git.Repository, commit string) bool {
+	_, err := repo.CommitObject(plumbing.NewHash(commit))
+	return err == nil
+}
