@@ -153,6 +153,7 @@ type Conn struct {
 	fwdAsked bool
 
 	sessions chan struct{} // semaphore of maxSessions
+	shells   shellPool     // persistent shells (shell.go)
 
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
@@ -481,6 +482,11 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	case <-ctx.Done():
 		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
+	if c.usesShell(cmd) {
+		if res, err, ran := c.runShell(ctx, cmd, start); ran {
+			return res, err
+		}
+	}
 	out := connectors.NewOutput(cmd)
 	g := &gate{}
 	pid := connectors.NewPIDWriter(g.writer(out.Stdout()))
@@ -616,14 +622,14 @@ func (c *Conn) cleanUp(begun <-chan started, pid *connectors.PIDWriter) {
 			return
 		}
 		defer st.sess.Close()
-		c.kill(pid, deadline.C)
+		c.kill(pid.PID, deadline.C)
 	}()
 }
 
 // kill stops the process group of a cancelled command from a new session,
 // unless deadline fires first: then it closes the connection.
-func (c *Conn) kill(pid *connectors.PIDWriter, deadline <-chan time.Time) {
-	p, ok := pid.PID(time.Second)
+func (c *Conn) kill(pidOf func(wait time.Duration) (int, bool), deadline <-chan time.Time) {
+	p, ok := pidOf(time.Second)
 	if !ok {
 		return
 	}
