@@ -27,6 +27,14 @@ func requirePersistent(t *testing.T, c connectors.Connector) {
 	}
 }
 
+// shellCounts returns how many shells c has live and idle.
+func shellCounts(c connectors.Connector) (live, idle int) {
+	p := &c.(*Conn).shells
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live, len(p.idle)
+}
+
 // checkNotSession is registered by the conformance tests' open: a subtest
 // that ran a command must have run it on a persistent shell.
 func checkNotSession(t *testing.T, c connectors.Connector) {
@@ -75,7 +83,7 @@ func TestShellProbeFallback(t *testing.T) {
 	if m := c.(*Conn).ShellMode(); !strings.Contains(m, "setsid or mkfifo") {
 		t.Errorf("shell mode %q, want session with the reason", m)
 	}
-	if n := c.(*Conn).shells.live; n != 0 {
+	if n, _ := shellCounts(c); n != 0 {
 		t.Errorf("%d shells live after a failed probe, want 0", n)
 	}
 }
@@ -179,7 +187,7 @@ func TestShellFramingTorture(t *testing.T) {
 		t.Errorf("10 MiB: kept %d, dropped %d, live %d", len(res.Stdout), res.StdoutDropped, len(live.Bytes()))
 	}
 	requirePersistent(t, c)
-	if n := len(c.(*Conn).shells.idle); n != 1 {
+	if _, n := shellCounts(c); n != 1 {
 		t.Errorf("%d idle shells after sequential commands, want 1", n)
 	}
 }
@@ -274,7 +282,7 @@ func TestShellConcurrent(t *testing.T) {
 		t.Fatal("the long command did not end")
 	}
 	requirePersistent(t, c)
-	if n := c.(*Conn).shells.live; n > maxShells {
+	if n, _ := shellCounts(c); n > maxShells {
 		t.Errorf("%d shells, want at most %d", n, maxShells)
 	}
 }
