@@ -702,3 +702,35 @@ func (c *Conn) cleanUpShell(sh *shell, sc *shellCmd) {
 		}
 	}()
 }
+
+// shellCloseGrace bounds how long Close waits for idle shells to exit.
+const shellCloseGrace = time.Second
+
+// closeShells ends the idle shells before the connection closes: each
+// reads the end of its input and exits, and sshd reaps it, within
+// shellCloseGrace all told; a host that takes longer has its connection
+// closed under them, which ends them as well.
+func (c *Conn) closeShells() {
+	p := &c.shells
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	if len(idle) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, sh := range idle {
+		sh.stdin.Close()
+		wg.Go(func() { sh.sess.Wait() })
+	}
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(shellCloseGrace):
+	}
+	for _, sh := range idle {
+		sh.retire()
+	}
+}

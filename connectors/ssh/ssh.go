@@ -858,7 +858,8 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 }
 
 // Close waits for the cleanup of cancelled commands (each bounded by
-// killTimeout), then closes the connection, SFTP and the jump hosts. It
+// killTimeout), lets the idle persistent shells exit (within
+// shellCloseGrace), then closes the connection, SFTP and the jump hosts. It
 // never waits for a host that does not answer: the connection goes first,
 // since a graceful SFTP close would wait for the host.
 func (c *Conn) Close() error {
@@ -869,6 +870,7 @@ func (c *Conn) Close() error {
 		case <-waited:
 		case <-time.After(killTimeout + time.Second): // a backstop: each cleanup has its own deadline
 		}
+		c.closeShells()
 		close(c.done)
 		if c.client != nil {
 			c.client.Close()
