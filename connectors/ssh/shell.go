@@ -88,7 +88,8 @@ type shell struct {
 	cur     *shellCmd // the command in flight, nil between commands
 	dead    bool
 	deadErr error
-	ended   chan struct{} // closed when both output streams ended
+	ended   chan struct{} // closed when an output stream ended
+	closed  chan struct{} // closed when the host closed the session: it no longer counts against MaxSessions
 	retired bool
 }
 
@@ -341,7 +342,7 @@ func (e unsupportedError) Error() string { return e.why }
 
 // startShell opens a session running `sh` and runs the boot code.
 func (c *Conn) startShell(ctx context.Context) (*shell, error) {
-	sess, err := c.client.NewSession()
+	sess, err := c.newSession()
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +361,11 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 		return nil, err
 	}
 	// retired until getShell counts it in: a failed start is not counted.
-	sh := &shell{c: c, sess: sess, stdin: stdin, ended: make(chan struct{}), retired: true}
+	sh := &shell{c: c, sess: sess, stdin: stdin, ended: make(chan struct{}), closed: make(chan struct{}), retired: true}
+	go func() {
+		sess.Wait()
+		close(sh.closed)
+	}()
 	tok := newToken()
 	// The boot answer is read like a command's records: whatever a
 	// login script prints before it is dropped.
@@ -516,6 +521,17 @@ func (sh *shell) die(err error) {
 	}
 }
 
+// retireAndWait retires the shell and waits, within shellCloseGrace, for
+// the host to close its session, so that a session opened next is not
+// refused under sshd's MaxSessions.
+func (sh *shell) retireAndWait() {
+	sh.retire()
+	select {
+	case <-sh.closed:
+	case <-time.After(shellCloseGrace):
+	}
+}
+
 // retire closes the shell: its stdin ends, so sh exits and stops what runs.
 func (sh *shell) retire() {
 	sh.c.shells.mu.Lock()
@@ -605,7 +621,7 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 	if !sc.stopStdin(sh) || sc.tainted {
 		// A process of the command still holds its input or output:
 		// the shell's streams are no longer the next command's alone.
-		sh.retire()
+		sh.retireAndWait()
 	} else {
 		sh.release()
 	}
@@ -683,7 +699,7 @@ func (c *Conn) cleanUpShell(sh *shell, sc *shellCmd) {
 	go func() {
 		defer c.cleanups.Done()
 		defer func() { <-c.sessions }()
-		defer sh.retire()
+		defer sh.retireAndWait()
 		deadline := time.NewTimer(killTimeout)
 		defer deadline.Stop()
 		c.kill(func(wait time.Duration) (int, bool) {
@@ -722,7 +738,7 @@ func (c *Conn) closeShells() {
 	var wg sync.WaitGroup
 	for _, sh := range idle {
 		sh.stdin.Close()
-		wg.Go(func() { sh.sess.Wait() })
+		wg.Go(func() { <-sh.closed })
 	}
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
@@ -732,5 +748,39 @@ func (c *Conn) closeShells() {
 	}
 	for _, sh := range idle {
 		sh.retire()
+	}
+}
+
+// makeRoom retires an idle shell, if there is one, before a command takes
+// a session of its own, and waits (within shellCloseGrace) for the host to
+// end it: idle shells and sessions per command together stay within
+// maxSessions, beside SFTP and a kill, whatever mix of commands runs.
+func (c *Conn) makeRoom() {
+	p := &c.shells
+	p.mu.Lock()
+	n := len(p.idle)
+	if n == 0 {
+		p.mu.Unlock()
+		return
+	}
+	sh := p.idle[n-1]
+	p.idle = p.idle[:n-1]
+	p.mu.Unlock()
+	sh.retireAndWait()
+}
+
+// newSession opens a session, trying again for about a second when the
+// host refuses it with "open failed", as sshd does past MaxSessions: a
+// session closed a moment ago may not be freed there yet.
+func (c *Conn) newSession() (*ssh.Session, error) {
+	delay := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		sess, err := c.client.NewSession()
+		var refused *ssh.OpenChannelError
+		if err == nil || attempt == 8 || !errors.As(err, &refused) || refused.Reason != ssh.ConnectionFailed {
+			return sess, err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 200*time.Millisecond)
 	}
 }

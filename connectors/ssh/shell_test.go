@@ -288,6 +288,47 @@ func TestShellConcurrent(t *testing.T) {
 	}
 }
 
+// Under OpenSSH's default MaxSessions of 10, persistent shells, commands
+// on sessions of their own (PTY ones), SFTP and a kill share the sessions
+// of a connection, in both modes: a session sshd refuses for a moment
+// (one closed just before may not be freed there yet) is asked for again.
+func TestShellSessionLimit(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{MaxSessions: 10})
+	for _, persistent := range []string{"true", "false"} {
+		t.Run("persistent="+persistent, func(t *testing.T) {
+			f, _ := testFactory(t)
+			c := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": persistent})
+			dir := t.TempDir()
+			if err := c.Put(t.Context(), dir+"/f", strings.NewReader("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for round := range 3 {
+				var wg sync.WaitGroup
+				for i := range maxSessions {
+					wg.Go(func() {
+						cmd := connectors.Command{Script: fmt.Sprintf("sleep 0.2; echo %d", i), PTY: (i+round)%3 == 0}
+						res, err := c.Run(t.Context(), cmd)
+						if err != nil || !strings.HasPrefix(string(res.Stdout), strconv.Itoa(i)) {
+							t.Errorf("round %d, run %d (pty %v): %v, stdout %q", round, i, cmd.PTY, err, res.Stdout)
+						}
+					})
+				}
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+					defer cancel()
+					if _, err := c.Run(ctx, connectors.Command{Script: "sleep 30"}); !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("round %d: the cancelled run: %v", round, err)
+					}
+				})
+				wg.Wait()
+			}
+			if err := c.Put(t.Context(), dir+"/g", strings.NewReader("y"), 0o644); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
 // A command that leaves a background process holding its stdout returns
 // when it exits, without waiting for that process; the shell it ran on is
 // retired, and the next command runs on another one.

@@ -487,6 +487,7 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 			return res, err
 		}
 	}
+	c.makeRoom()
 	out := connectors.NewOutput(cmd)
 	g := &gate{}
 	pid := connectors.NewPIDWriter(g.writer(out.Stdout()))
@@ -549,7 +550,7 @@ type started struct {
 // begin opens a session and starts cmd on it. Each step waits for the
 // host, so Run calls it in a goroutine.
 func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
-	sess, err := c.client.NewSession()
+	sess, err := c.newSession()
 	if err != nil {
 		return started{err: fmt.Errorf("open session: %w", err)}
 	}
@@ -635,7 +636,7 @@ func (c *Conn) kill(pidOf func(wait time.Duration) (int, bool), deadline <-chan 
 	}
 	done := make(chan error, 1)
 	go func() {
-		sess, err := c.client.NewSession()
+		sess, err := c.newSession()
 		if err != nil {
 			done <- err
 			return
