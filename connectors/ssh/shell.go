@@ -629,9 +629,18 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 }
 
 // copyStdin writes r to the command's input as shell code, then closes it
-// (end of file). A cancel stops it without closing: the kill ends the
-// command instead, as connectors.CopyStdin does.
+// (end of file). It starts once the command has started, so that a command
+// that falls back to a session of its own (no FIFO) finds all of its
+// input. A cancel stops it without closing: the kill ends the command
+// instead, as connectors.CopyStdin does.
 func (sc *shellCmd) copyStdin(ctx context.Context, sh *shell, r io.Reader) {
+	select {
+	case <-sc.pidKnown:
+	case <-sc.done:
+		return
+	case <-ctx.Done():
+		return
+	}
 	buf := make([]byte, stdinChunk)
 	r = connectors.ContextReader(ctx, r)
 	for {

@@ -329,6 +329,26 @@ func TestShellSessionLimit(t *testing.T) {
 	}
 }
 
+// Where the shell cannot make a FIFO (here mktemp -d fails), a command
+// with input takes a session of its own and gets all of its input; other
+// commands stay on the shell.
+func TestShellNoFIFOFallsBack(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"SetEnv TMPDIR=/nonexistent-star-deploy"}})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil)
+	in := bytes.Repeat([]byte("input line\n"), 1000)
+	for range 2 {
+		res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(in)})
+		if err != nil || !bytes.Equal(res.Stdout, in) {
+			t.Fatalf("cat: %v, got %d bytes, want %d", err, len(res.Stdout), len(in))
+		}
+	}
+	if got := run(t, c, "echo $TMPDIR").Stdout; string(got) != "/nonexistent-star-deploy\n" {
+		t.Fatalf("TMPDIR %q: the test does not test", got)
+	}
+	requirePersistent(t, c)
+}
+
 // A command that leaves a background process holding its stdout returns
 // when it exits, without waiting for that process; the shell it ran on is
 // retired, and the next command runs on another one.
