@@ -396,9 +396,16 @@ func checkStdinNotListed(t *testing.T, c connectors.Connector) {
 	requirePersistent(t, c)
 }
 
-// Close ends the host's shells, and a command running in one.
+// Close ends the host's shells, and a command running in one; so does a
+// connection that is cut without Close.
 func TestShellCloseLeavesNothing(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
+	for _, how := range []string{"Close", "cut"} {
+		t.Run(how, func(t *testing.T) { checkCloseLeavesNothing(t, srv, how == "cut") })
+	}
+}
+
+func checkCloseLeavesNothing(t *testing.T, srv *sshtest.Server, cut bool) {
 	f, _ := testFactory(t)
 	check := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": "false"})
 	c := mustOpen(t, f, srv, nil)
@@ -412,7 +419,11 @@ func TestShellCloseLeavesNothing(t *testing.T) {
 		Stdout: &readyWriter{marker: "ready", fn: func() { close(started) }}})
 	<-started
 	pid := strings.TrimSpace(string(run(t, check, "cat "+dir+"/pid").Stdout))
-	c.Close()
+	if cut {
+		c.(*Conn).client.Close()
+	} else {
+		c.Close()
+	}
 	for _, p := range []string{strconv.Itoa(shellPID), pid} {
 		gone := false
 		for range 100 {
