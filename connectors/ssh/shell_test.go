@@ -213,21 +213,23 @@ wait`, dir)
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	for _, name := range []string{"orphan", "grandchild"} {
-		pid := strings.TrimSpace(string(run(t, c, "cat "+dir+"/"+name).Stdout))
-		gone := false
-		for range 100 {
-			if run(t, c, "kill -0 "+pid+" 2>/dev/null").ExitCode != 0 {
-				gone = true
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if !gone {
-			t.Errorf("%s %s still runs after the cancel", name, pid)
-			run(t, c, "kill -9 "+pid)
-		}
+		requireGonePID(t, c, strings.TrimSpace(string(run(t, c, "cat "+dir+"/"+name).Stdout)), name+" after the cancel")
 	}
 	requirePersistent(t, c)
+}
+
+// requireGonePID fails t unless the process pid (what) is gone within
+// five seconds, as c sees it; one still there is killed.
+func requireGonePID(t *testing.T, c connectors.Connector, pid, what string) {
+	t.Helper()
+	for range 100 {
+		if run(t, c, "kill -0 "+pid+" 2>/dev/null").ExitCode != 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("%s (pid %s) still runs", what, pid)
+	run(t, c, "kill -9 "+pid)
 }
 
 type readyWriter struct {
@@ -424,20 +426,8 @@ func checkCloseLeavesNothing(t *testing.T, srv *sshtest.Server, cut bool) {
 	} else {
 		c.Close()
 	}
-	for _, p := range []string{strconv.Itoa(shellPID), pid} {
-		gone := false
-		for range 100 {
-			if run(t, check, "kill -0 "+p+" 2>/dev/null").ExitCode != 0 {
-				gone = true
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if !gone {
-			t.Errorf("process %s still runs after Close", p)
-			run(t, check, "kill -9 "+p)
-		}
-	}
+	requireGonePID(t, check, strconv.Itoa(shellPID), "the shell after Close")
+	requireGonePID(t, check, pid, "the command after Close")
 }
 
 // As a user whose sudo asks for a password, in the Debian container: the
