@@ -351,6 +351,29 @@ func TestShellNoFIFOFallsBack(t *testing.T) {
 	requirePersistent(t, c)
 }
 
+// A command run with sudo leaves nothing of its Guard behind, so its shell
+// is reused rather than retired.
+func TestShellSudoReusesShell(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil)
+	if run(t, c, "command -v sudo").ExitCode != 0 {
+		sshtest.Skip(t, "sudo is not installed")
+	}
+	script, err := connectors.Render("id -u", connectors.Wrap{Sudo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if res := run(t, c, script); res.ExitCode != 0 || string(res.Stdout) != "0\n" {
+			t.Fatalf("exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+		}
+		if live, idle := shellCounts(c); live != 1 || idle != 1 {
+			t.Errorf("%d shells live, %d idle after a sudo command, want 1 and 1", live, idle)
+		}
+	}
+}
+
 // A command that leaves a background process holding its stdout returns
 // when it exits, without waiting for that process; the shell it ran on is
 // retired, and the next command runs on another one.
