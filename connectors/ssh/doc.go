@@ -69,6 +69,15 @@
 // exits, not when the last holder of its stdout closes it (as a session
 // does), and that process's later output must reach no other command.
 //
+// Sessions: idle shells, commands on sessions of their own, SFTP and a
+// kill share sshd's MaxSessions (10 by default): a command that takes a
+// session of its own first retires an idle shell, a retired shell's slot
+// is reused only once the host has closed its session (or after
+// shellCloseGrace), and a session refused with "open failed" (a slot not
+// yet freed on the host) is asked for again for about a second. Close
+// lets the idle shells read the end of their input and exit before it
+// closes the connection, so that sshd reaps them.
+//
 // What falls back to a session per command: everything when
 // ssh_persistent_shell is false or the probe said "no" or the shell died
 // at start (probed once per connection; ShellMode tells which, and nothing
