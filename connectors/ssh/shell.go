@@ -512,12 +512,19 @@ func (sh *shell) die(err error) {
 		})
 	}
 	if first {
-		sh.c.shells.mu.Lock()
+		p := &sh.c.shells
+		p.mu.Lock()
 		if !sh.retired {
 			sh.retired = true
-			sh.c.shells.live--
+			p.live--
 		}
-		sh.c.shells.mu.Unlock()
+		for i, idle := range p.idle {
+			if idle == sh {
+				p.idle = append(p.idle[:i], p.idle[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
 	}
 }
 
@@ -608,7 +615,10 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 	}
 	if sc.err != nil {
 		sh.retire()
-		if sc.pid == 0 {
+		sc.mu.Lock()
+		started := sc.pid != 0
+		sc.mu.Unlock()
+		if !started {
 			// It never started: a session of its own will do.
 			return connectors.Result{}, nil, false
 		}
