@@ -137,9 +137,12 @@ func Render(cmd string, w Wrap) (string, error) {
 // another user) and, once the caller is gone (killed on cancel or
 // timeout), sends SIGTERM to its whole process group. It first prints its
 // $1, when not empty, on stderr: the sudo password feeder's ready line.
+// Once the command is done, the watchdog is stopped and waited for, with
+// its sleep: nothing of the Guard outlives the command.
 const Guard = `r=$1 p=$2; shift 2; [ -z "$r" ] || printf '%s\n' "$r" >&2; ` +
-	`(while kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; do sleep 0.2; done; kill -TERM 0) </dev/null >/dev/null 2>&1 & ` +
-	`w=$!; "$@"; s=$?; kill "$w" 2>/dev/null; exit $s`
+	`(z=; trap '[ -z "$z" ] || { kill "$z"; wait "$z"; }; exit' TERM; ` +
+	`while kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; do sleep 0.2 & z=$!; wait "$z"; z=; done; kill -TERM 0) </dev/null >/dev/null 2>&1 & ` +
+	`w=$!; "$@"; s=$?; kill "$w" 2>/dev/null; wait "$w"; exit $s`
 
 // SudoReady follows Wrap.SudoPrompt on a line of its own on stderr once
 // sudo has authenticated and the command starts.

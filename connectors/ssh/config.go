@@ -374,7 +374,11 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 	if s.AllowAgent, err = connectors.DataBool(data, "ssh_allow_agent", true); err != nil {
 		return err
 	}
-	s.ForwardAgent, err = connectors.DataBool(data, "ssh_forward_agent", o.forwardAgent.v)
+	if s.ForwardAgent, err = connectors.DataBool(data, "ssh_forward_agent", o.forwardAgent.v); err != nil {
+		return err
+	}
+	persistent, err := connectors.DataBool(data, "ssh_persistent_shell", true)
+	s.SessionPerCommand = !persistent
 	return err
 }
 

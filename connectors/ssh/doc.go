@@ -28,6 +28,65 @@
 // waits for those cleanups (each bounded), then closes the connection
 // before SFTP, whose graceful close would wait for the host.
 //
+// # Persistent shells
+//
+// By default (ssh_persistent_shell) Run does not open a session per
+// command: that costs the host an sshd child, the login shell and two `sh`
+// per command. It writes shell code to a persistent `sh` instead (shell.go),
+// one per session, in a pool of at most maxShells per connection. A shell
+// runs one command at a time; a Run that finds none idle starts another,
+// and when the pool is full it takes a session of its own, so that a long
+// command never holds up the others.
+//
+// The protocol. A new shell ("exec sh" through the login shell) reads its
+// boot code: it ignores SIGPIPE for itself, sets an EXIT trap that stops
+// the command in flight and removes its FIFO directory, and answers, after
+// a random token, "ok PID" when setsid and mkfifo exist, else "no". Each
+// command gets a new random token TOK (16 bytes from crypto/rand, hex) and
+// one line of code: a background subshell (a fork, no exec: the token is
+// in no argv or environment) runs `setsid sh -c SCRIPT`, so the command has
+// its own session and process group and $$ is its own, with stdin from
+// /dev/null or a FIFO; it prints "TOKs PID" on stdout, waits, and prints
+// "TOKe STATUS TAINT" on stdout and TOK on stderr. STATUS is the shell's
+// 128+N for signal N; TAINT is 1 when a process of the group outlived the
+// command. The controller scans both byte streams for the token (not line
+// by line: output without a trailing newline, NUL bytes and any other
+// command's token pass through) and hands the bytes around the records to
+// the command's Output. Meanwhile the shell goes on reading: a command's
+// input arrives as lines of `printf '...' >&3` (octal escapes for anything
+// but plain text; printf is a builtin, so no input byte, such as the sudo
+// password, appears in a process list) into the FIFO, whose writing end the
+// shell closes at end of input. The next command's line starts by reaping
+// the previous subshell.
+//
+// Cancelling kills the group as the session path does (KillScript from a
+// new session, since the shell may be blocked writing input the command
+// does not read), then retires the shell: its stdin ends, so `sh` exits and
+// its EXIT trap sends SIGTERM, then SIGKILL, to the group in flight. A
+// closed connection does the same to every shell. A command whose group
+// outlived it (TAINT), or whose input the shell cannot finish writing
+// within stdinGrace, also retires its shell: Run returns when the command
+// exits, not when the last holder of its stdout closes it (as a session
+// does), and that process's later output must reach no other command.
+//
+// Sessions: idle shells, commands on sessions of their own, SFTP and a
+// kill share sshd's MaxSessions (10 by default): a command that takes a
+// session of its own first retires an idle shell, a retired shell's slot
+// is reused only once the host has closed its session (or after
+// shellCloseGrace), and a session refused with "open failed" (a slot not
+// yet freed on the host) is asked for again for about a second. Close
+// lets the idle shells read the end of their input and exit before it
+// closes the connection, so that sshd reaps them.
+//
+// What falls back to a session per command: everything when
+// ssh_persistent_shell is false or the probe said "no" or the shell died
+// at start (probed once per connection; ShellMode tells which, and nothing
+// is printed); PTY commands; a command when the pool is full or a new
+// shell cannot be started; a command whose shell died before it started
+// or whose FIFO could not be made (nothing of it ran). A shell that dies
+// while its command runs fails that command with an error, as a lost
+// session would.
+//
 // This package must not import Starlark or another connector; it is the
 // only package that imports x/crypto/ssh and pkg/sftp.
 package ssh

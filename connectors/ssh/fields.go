@@ -37,5 +37,7 @@ func fields() []connectors.Field {
 			Doc: "How many more times to try, with exponential backoff and jitter, when a connection is refused or reset. 0 tries once."},
 		{Name: "ssh_keepalive_interval", Type: "duration", Default: "15",
 			Doc: "Seconds between keepalives, as ServerAliveInterval; after ServerAliveCountMax (3) unanswered ones the host fails. 0 turns them off."},
+		{Name: "ssh_persistent_shell", Type: "bool", Default: "true",
+			Doc: "Run commands through a few long-lived `sh` processes on the host (one SSH session each), each command in its own process group, instead of opening a session per command (an sshd child, a login shell and two `sh`). Hosts whose shell cannot (no setsid or mkfifo) fall back to a session per command by themselves, as do PTY commands; false always opens one."},
 	}
 }

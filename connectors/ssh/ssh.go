@@ -153,6 +153,7 @@ type Conn struct {
 	fwdAsked bool
 
 	sessions chan struct{} // semaphore of maxSessions
+	shells   shellPool     // persistent shells (shell.go)
 
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
@@ -481,6 +482,12 @@ func (c *Conn) Run(ctx context.Context, cmd connectors.Command) (connectors.Resu
 	case <-ctx.Done():
 		return connectors.Result{}, fmt.Errorf("run on %s: %w", c.target.Name, ctx.Err())
 	}
+	if c.usesShell(cmd) {
+		if res, err, ran := c.runShell(ctx, cmd, start); ran {
+			return res, err
+		}
+	}
+	c.makeRoom()
 	out := connectors.NewOutput(cmd)
 	g := &gate{}
 	pid := connectors.NewPIDWriter(g.writer(out.Stdout()))
@@ -543,7 +550,7 @@ type started struct {
 // begin opens a session and starts cmd on it. Each step waits for the
 // host, so Run calls it in a goroutine.
 func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
-	sess, err := c.client.NewSession()
+	sess, err := c.newSession()
 	if err != nil {
 		return started{err: fmt.Errorf("open session: %w", err)}
 	}
@@ -616,20 +623,20 @@ func (c *Conn) cleanUp(begun <-chan started, pid *connectors.PIDWriter) {
 			return
 		}
 		defer st.sess.Close()
-		c.kill(pid, deadline.C)
+		c.kill(pid.PID, deadline.C)
 	}()
 }
 
 // kill stops the process group of a cancelled command from a new session,
 // unless deadline fires first: then it closes the connection.
-func (c *Conn) kill(pid *connectors.PIDWriter, deadline <-chan time.Time) {
-	p, ok := pid.PID(time.Second)
+func (c *Conn) kill(pidOf func(wait time.Duration) (int, bool), deadline <-chan time.Time) {
+	p, ok := pidOf(time.Second)
 	if !ok {
 		return
 	}
 	done := make(chan error, 1)
 	go func() {
-		sess, err := c.client.NewSession()
+		sess, err := c.newSession()
 		if err != nil {
 			done <- err
 			return
@@ -852,7 +859,8 @@ func (c *Conn) Get(ctx context.Context, src string, dst io.Writer) error {
 }
 
 // Close waits for the cleanup of cancelled commands (each bounded by
-// killTimeout), then closes the connection, SFTP and the jump hosts. It
+// killTimeout), lets the idle persistent shells exit (within
+// shellCloseGrace), then closes the connection, SFTP and the jump hosts. It
 // never waits for a host that does not answer: the connection goes first,
 // since a graceful SFTP close would wait for the host.
 func (c *Conn) Close() error {
@@ -863,6 +871,7 @@ func (c *Conn) Close() error {
 		case <-waited:
 		case <-time.After(killTimeout + time.Second): // a backstop: each cleanup has its own deadline
 		}
+		c.closeShells()
 		close(c.done)
 		if c.client != nil {
 			c.client.Close()

@@ -59,12 +59,15 @@ func run(t *testing.T, c connectors.Connector, script string) connectors.Result 
 	return res
 }
 
-// TestConformance runs the connector suite over a real sshd on loopback.
+// TestConformance runs the connector suite over a real sshd on loopback,
+// as root (the test's user), on persistent shells.
 func TestConformance(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, _ := testFactory(t)
 	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		return mustOpen(t, f, srv, nil), t.TempDir()
+		c := mustOpen(t, f, srv, nil)
+		checkNotSession(t, c)
+		return c, t.TempDir()
 	})
 }
 
@@ -486,7 +489,7 @@ func TestHostKeyCheckingNo(t *testing.T) {
 }
 
 // The conformance suite over a real Debian host in a container, as a
-// non-root user.
+// non-root user with sudo, on persistent shells.
 func TestConformanceDebian(t *testing.T) {
 	ct := sshtest.Fleet(t, 1)[0]
 	f, home := testFactory(t)
@@ -496,6 +499,7 @@ func TestConformanceDebian(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkNotSession(t, c)
 		scratch := strings.TrimSpace(string(run(t, c, "mktemp -d").Stdout))
 		return c, scratch
 	})

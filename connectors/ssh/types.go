@@ -27,4 +27,5 @@ type settings struct {
 	ConnectRetries        int           // retries for refused/reset connections
 	KeepaliveInterval     time.Duration // ServerAliveInterval; 0 = off
 	KeepaliveCountMax     int           // ServerAliveCountMax, default 3
+	SessionPerCommand     bool          // ssh_persistent_shell=false: one session per command, no persistent shell
 }
