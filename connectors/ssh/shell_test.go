@@ -579,3 +579,28 @@ func hasChildren(pid int) bool {
 	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	return len(bytes.TrimSpace(kids)) > 0
 }
+
+// BenchmarkConnectFirstCommand times what a host's first operation waits
+// for: connecting (key exchange, authentication) and the first command,
+// which opens the connection's first channel (see ackGlobalRequests).
+func BenchmarkConnectFirstCommand(b *testing.B) {
+	srv := sshtest.Start(b, sshtest.Options{HostKeyTypes: []string{"ed25519"}})
+	f := NewFactory(Options{})
+	f.env = configEnv{User: "nobody-local", Home: b.TempDir()}
+	target, err := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for range b.N {
+		c, err := f.Open(b.Context(), target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res, err := c.Run(b.Context(), connectors.Command{Script: "true"}); err != nil || res.ExitCode != 0 {
+			b.Fatal(err, res.ExitCode)
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+}

@@ -347,7 +347,9 @@ func dialOne(ctx context.Context, f *Factory, s settings, via *ssh.Client, timeo
 	var conn net.Conn
 	if via == nil {
 		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", addr)
+		if conn, err = d.DialContext(ctx, "tcp", addr); err == nil {
+			conn = quickAck(conn)
+		}
 	} else {
 		conn, err = via.DialContext(ctx, "tcp", addr)
 	}
