@@ -70,6 +70,7 @@ func (f *flags) resolver(scripts []string, frozen bool) (*modules.Resolver, erro
 		LockFile: f.lockFile(scripts),
 		Aliases:  f.moduleAliases,
 		Frozen:   frozen,
+		SSH:      f.gitSSH(),
 	})
 	if err != nil {
 		if f.configFile != "" {
