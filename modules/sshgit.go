@@ -152,7 +152,7 @@ func (s *sshSession) failure(err error) error {
 		err = s.err
 	}
 	if strings.Contains(msg, "does not appear to be a git repository") || strings.Contains(msg, "No such file or directory") {
-		return fmt.Errorf("%w: %s", transport.ErrRepositoryNotFound, msg)
+		return fmt.Errorf("%w on %s: %s", transport.ErrRepositoryNotFound, s.host, msg)
 	}
 	if msg != "" {
 		return fmt.Errorf("%s on %s: %w: %s", s.command, s.host, err, msg)

@@ -296,10 +296,12 @@ func TestModulesInBundle(t *testing.T) {
 
 // git+ssh against a real OpenSSH sshd on 127.0.0.1, through the SSH
 // connector: the URL names a Host alias of ~/.ssh/config, whose HostName,
-// Port, User and IdentityFile (no agent) reach the bare repository, and
+// Port, User and IdentityFile (no agent; go-git's own transport honoured
+// none of User, IdentityFile, ProxyJump) reach the bare repository, and
 // StrictHostKeyChecking yes refuses the unknown host key with the
 // connector's message, naming the load; known, the key lets the fetch
-// through (a REF and the HEAD); a missing repository names the load.
+// through (a REF directly, the HEAD through a ProxyJump); a jump host
+// that cannot be reached and a missing repository name the load.
 func TestModulesSSH(t *testing.T) {
 	repo := newModuleRepo(t)
 	bare := filepath.Join(t.TempDir(), "web-modules.git")
@@ -310,11 +312,14 @@ func TestModulesSSH(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	known := filepath.Join(home, ".ssh", "known_hosts")
 	writeFile(t, home, ".ssh/known_hosts", "")
-	writeFile(t, home, ".ssh/config", fmt.Sprintf("Host gitbox\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n",
-		srv.Host, srv.Port, srv.User, srv.ClientKeyPath))
+	// gitbehind is gitbox again, reached through gitbox (ProxyJump);
+	// nojump's jump host does not answer.
+	writeFile(t, home, ".ssh/config", fmt.Sprintf("Host gitbox gitbehind nojump\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n"+
+		"Host gitbehind\n  ProxyJump gitbox\nHost nojump\n  ProxyJump %s@127.0.0.1:1\n",
+		srv.Host, srv.Port, srv.User, srv.ClientKeyPath, srv.User))
 	dir := t.TempDir()
 	src := "git+ssh://gitbox" + bare + "@v2.0"
-	head := "git+ssh://gitbox" + bare
+	head := "git+ssh://gitbehind" + bare
 	deploy := writeFile(t, dir, "d.star", "load(\""+src+"//web.star\", \"hello\")\nload(\""+head+"//web.star\", hello2 = \"hello\")\nprint(hello(), hello2())\n")
 	args := []string{"--no-frozen", "--module-cache", t.TempDir(), "@local", deploy}
 	code, _, stderr := runCLI(t, args...)
@@ -330,10 +335,17 @@ func TestModulesSSH(t *testing.T) {
 		t.Errorf("lock %+v", l)
 	}
 
-	missing := "git+ssh://gitbox" + filepath.Join(dir, "nope.git") + "@v1.0"
-	bad := writeFile(t, dir, "bad.star", "x = 1\nload(\""+missing+"//web.star\", \"hello\")\n")
+	nojump := "git+ssh://nojump" + bare + "@v1.0"
+	bad := writeFile(t, dir, "bad.star", "x = 1\nload(\""+nojump+"//web.star\", \"hello\")\n")
 	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", bad)
-	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+missing+"//web.star") || !strings.Contains(stderr, "does not appear to be a git repository") {
+	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+nojump+"//web.star") || !strings.Contains(stderr, "proxy jump "+srv.User+"@127.0.0.1:1") {
+		t.Fatalf("a jump host that does not answer: exit %d\n%s", code, stderr)
+	}
+
+	missing := "git+ssh://gitbox" + filepath.Join(dir, "nope.git") + "@v1.0"
+	bad = writeFile(t, dir, "bad.star", "x = 1\nload(\""+missing+"//web.star\", \"hello\")\n")
+	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", bad)
+	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+missing+"//web.star") || !strings.Contains(stderr, "repository not found on gitbox: fatal: '"+filepath.Join(dir, "nope.git")+"' does not appear to be a git repository") {
 		t.Fatalf("missing repository: exit %d\n%s", code, stderr)
 	}
 }
