@@ -84,7 +84,7 @@ func (t sshTransport) NewReceivePackSession(ep *transport.Endpoint, auth transpo
 
 // sshHost is the [USER@]HOST[:PORT] of ep.
 func sshHost(ep *transport.Endpoint) string {
-	h := ep.Host
+	h := strings.TrimSuffix(strings.TrimPrefix(ep.Host, "["), "]")
 	if ep.Port != 0 {
 		h = net.JoinHostPort(h, strconv.Itoa(ep.Port))
 	} else if strings.Contains(h, ":") {
