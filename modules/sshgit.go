@@ -119,6 +119,9 @@ type sshSession struct {
 	advRefs  *packp.AdvRefs
 	packRun  bool
 	finished bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 func startSSHSession(a sshAuth, ep *transport.Endpoint) (*sshSession, error) {
@@ -246,16 +249,21 @@ func (s *sshSession) finish() {
 }
 
 // Close ends the session and waits for the runner: git-upload-pack exits
-// at the end of its input; the pack, if any, has been read by then.
+// at the end of its input, and what it still writes (the flush after a
+// pack, which go-git's reader leaves) is read and dropped, so that the
+// command ends as it would under ssh; the fetch's context bounds a host
+// that goes on writing. A second Close returns the first's error.
 func (s *sshSession) Close() error {
-	s.finish()
-	s.stdout.Close() // a reply nobody reads never blocks the runner
-	<-s.done
-	s.cancel()
-	if s.err != nil && s.packRun {
-		return s.failure(s.err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		s.finish()
+		go io.Copy(io.Discard, s.stdout)
+		<-s.done
+		s.cancel()
+		if s.err != nil && s.packRun {
+			s.closeErr = s.failure(s.err)
+		}
+	})
+	return s.closeErr
 }
 
 // capWriter keeps the first max bytes written to it.
