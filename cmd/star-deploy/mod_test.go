@@ -300,8 +300,9 @@ func TestModulesInBundle(t *testing.T) {
 // none of User, IdentityFile, ProxyJump) reach the bare repository, and
 // StrictHostKeyChecking yes refuses the unknown host key with the
 // connector's message, naming the load; known, the key lets the fetch
-// through (a REF directly, the HEAD through a ProxyJump); a jump host
-// that cannot be reached and a missing repository name the load.
+// through (a REF directly, the HEAD through a ProxyJump). Without it, the
+// connector's accept-new records the key, and a changed key is refused. A
+// jump host that cannot be reached and a missing repository name the load.
 func TestModulesSSH(t *testing.T) {
 	repo := newModuleRepo(t)
 	bare := filepath.Join(t.TempDir(), "web-modules.git")
@@ -315,8 +316,10 @@ func TestModulesSSH(t *testing.T) {
 	// gitbehind is gitbox again, reached through gitbox (ProxyJump);
 	// nojump's jump host does not answer.
 	writeFile(t, home, ".ssh/config", fmt.Sprintf("Host gitbox gitbehind nojump\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n"+
-		"Host gitbehind\n  ProxyJump gitbox\nHost nojump\n  ProxyJump %s@127.0.0.1:1\n",
-		srv.Host, srv.Port, srv.User, srv.ClientKeyPath, srv.User))
+		"Host gitbehind\n  ProxyJump gitbox\nHost nojump\n  ProxyJump %s@127.0.0.1:1\n"+
+		// gitnew: the connector's default, accept-new, with known_hosts of its own.
+		"Host gitnew\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+		srv.Host, srv.Port, srv.User, srv.ClientKeyPath, srv.User, srv.Host, srv.Port, srv.User, srv.ClientKeyPath, filepath.Join(home, "known_new")))
 	dir := t.TempDir()
 	src := "git+ssh://gitbox" + bare + "@v2.0"
 	head := "git+ssh://gitbehind" + bare
@@ -333,6 +336,20 @@ func TestModulesSSH(t *testing.T) {
 	}
 	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l[src].Commit != repo.v2 || l[head].Commit != repo.v2 {
 		t.Errorf("lock %+v", l)
+	}
+
+	// accept-new records the unknown host; a key that is not the host's
+	// is then refused as changed.
+	fresh := "git+ssh://gitnew" + bare + "@v1.0"
+	writeFile(t, dir, "new.star", "load(\""+fresh+"//web.star\", \"hello\")\nprint(hello())\n")
+	code, stdout, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", filepath.Join(dir, "new.star"))
+	if b, _ := os.ReadFile(filepath.Join(home, "known_new")); code != 0 || !strings.Contains(stdout, "hello from v1") || !strings.Contains(string(b), srv.HostPublicKeys[0]) {
+		t.Fatalf("accept-new: exit %d, known_hosts %q\n%s%s", code, b, stdout, stderr)
+	}
+	writeFile(t, home, "known_new", fmt.Sprintf("[%s]:%d %s\n", srv.Host, srv.Port, srv.ClientPublicKey))
+	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", filepath.Join(dir, "new.star"))
+	if code != 2 || !strings.Contains(stderr, "new.star:1:6: cannot load "+fresh+"//web.star") || !strings.Contains(stderr, "has changed") {
+		t.Fatalf("a changed host key: exit %d\n%s", code, stderr)
 	}
 
 	nojump := "git+ssh://nojump" + bare + "@v1.0"
