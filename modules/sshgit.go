@@ -1,7 +1,6 @@
 package modules
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,17 +23,16 @@ import (
 // command is git-upload-pack 'PATH'. It copies stdin to the command's
 // standard input (closing it at stdin's end of file) and the command's
 // standard output to stdout, binary-safe and as the bytes arrive (git's
-// pack protocol is a conversation), and its standard error to stderr. It
-// returns when the command has exited: an error when it could not run or
-// exited with a status other than 0. Cancelling ctx stops the command.
+// pack protocol is a conversation). It returns when the command has
+// exited, whether or not stdin has ended: an error when it could not run
+// or exited with a status other than 0, which should hold (the head and
+// tail of) what the command wrote to standard error, where git says why.
+// Cancelling ctx stops the command.
 //
 // star-deploy fills it with its SSH connector, so that a git+ssh fetch
 // reads the SSH configuration, known_hosts, keys and agent as a deploy
 // host's connection does.
-type SSHRunner func(ctx context.Context, host, command string, stdin io.Reader, stdout, stderr io.Writer) error
-
-// maxStderr bounds what the remote git's standard error keeps for errors.
-const maxStderr = 8 << 10
+type SSHRunner func(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error
 
 // sshAuth carries a fetch's SSHRunner, and its context, through go-git's
 // transport.AuthMethod to sshTransport, which go-git's fetch and list call
@@ -111,7 +109,6 @@ type sshSession struct {
 	host, command string
 	stdin         *io.PipeWriter
 	stdout        *io.PipeReader
-	stderr        *capWriter
 	cancel        context.CancelFunc
 	done          chan struct{} // closed when the runner returned
 	err           error         // the runner's error, once done
@@ -129,9 +126,9 @@ func startSSHSession(a sshAuth, ep *transport.Endpoint) (*sshSession, error) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s := &sshSession{host: sshHost(ep), command: uploadPackCommand(ep.Path), stdin: inW, stdout: outR,
-		stderr: &capWriter{max: maxStderr}, cancel: cancel, done: make(chan struct{})}
+		cancel: cancel, done: make(chan struct{})}
 	go func() {
-		err := a.run(ctx, s.host, s.command, inR, outW, s.stderr)
+		err := a.run(ctx, s.host, s.command, inR, outW)
 		s.err = err
 		if err == nil {
 			err = io.EOF
@@ -144,23 +141,19 @@ func startSSHSession(a sshAuth, ep *transport.Endpoint) (*sshSession, error) {
 }
 
 // failure is the error of a session whose output ended early: the
-// runner's, with what the remote git said.
+// runner's, which says what the remote git said, when it failed.
 func (s *sshSession) failure(err error) error {
 	s.finished = true
 	s.stdin.Close()
 	s.stdout.Close()
 	<-s.done
-	msg := strings.TrimSpace(s.stderr.String())
-	if s.err != nil {
-		err = s.err
+	if s.err == nil {
+		return fmt.Errorf("%s on %s: %w", s.command, s.host, err)
 	}
-	if strings.Contains(msg, "does not appear to be a git repository") || strings.Contains(msg, "No such file or directory") {
-		return fmt.Errorf("%w on %s: %s", transport.ErrRepositoryNotFound, s.host, msg)
+	if msg := s.err.Error(); strings.Contains(msg, "does not appear to be a git repository") || strings.Contains(msg, "No such file or directory") {
+		return fmt.Errorf("%w: %w", transport.ErrRepositoryNotFound, s.err)
 	}
-	if msg != "" {
-		return fmt.Errorf("%s on %s: %w: %s", s.command, s.host, err, msg)
-	}
-	return err
+	return s.err
 }
 
 func (s *sshSession) AdvertisedReferences() (*packp.AdvRefs, error) {
@@ -264,26 +257,4 @@ func (s *sshSession) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-// capWriter keeps the first max bytes written to it.
-type capWriter struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (w *capWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if room := w.max - w.buf.Len(); room > 0 {
-		w.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (w *capWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -53,12 +54,13 @@ type localRunner struct {
 	hosts []string
 }
 
-func (l *localRunner) run(ctx context.Context, host, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+func (l *localRunner) run(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error {
 	l.mu.Lock()
 	l.hosts = append(l.hosts, host)
 	l.mu.Unlock()
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	// The input is copied by hand, as the SSH connector does: Run returns
 	// when the command has exited, whether or not its input has ended.
 	in, err := cmd.StdinPipe()
@@ -72,7 +74,10 @@ func (l *localRunner) run(ctx context.Context, host, command string, stdin io.Re
 		io.Copy(in, stdin)
 		in.Close()
 	}()
-	return cmd.Wait()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s on %s: %w: %s", command, host, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 // A git+ssh source runs git-upload-pack (the real one) through
@@ -113,11 +118,11 @@ func TestSSHRunnerErrors(t *testing.T) {
 	l := &localRunner{}
 	r, _ := New(Options{CacheDir: t.TempDir(), SSH: l.run})
 	_, err := r.Read(context.Background(), "git+ssh://box/nonexistent/repo.git@v1//a.star")
-	if !errors.Is(err, transport.ErrRepositoryNotFound) || !strings.Contains(err.Error(), "on box: fatal: '/nonexistent/repo.git' does not appear to be a git repository") {
+	if !errors.Is(err, transport.ErrRepositoryNotFound) || !strings.Contains(err.Error(), "on box: exit status 128: fatal: '/nonexistent/repo.git' does not appear to be a git repository") {
 		t.Errorf("missing repository: %v", err)
 	}
 	refused := errors.New("connect to box: connection refused")
-	r, _ = New(Options{CacheDir: t.TempDir(), SSH: func(context.Context, string, string, io.Reader, io.Writer, io.Writer) error { return refused }})
+	r, _ = New(Options{CacheDir: t.TempDir(), SSH: func(context.Context, string, string, io.Reader, io.Writer) error { return refused }})
 	if _, err := r.Read(context.Background(), "git+ssh://box/repo.git@v1//a.star"); !errors.Is(err, refused) {
 		t.Errorf("runner error: %v", err)
 	}
@@ -126,7 +131,7 @@ func TestSSHRunnerErrors(t *testing.T) {
 // Cancelling the read stops a host that never answers.
 func TestSSHRunnerCancel(t *testing.T) {
 	started := make(chan struct{})
-	hang := func(ctx context.Context, host, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+	hang := func(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()

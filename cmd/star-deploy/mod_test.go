@@ -362,7 +362,7 @@ func TestModulesSSH(t *testing.T) {
 	missing := "git+ssh://gitbox" + filepath.Join(dir, "nope.git") + "@v1.0"
 	bad = writeFile(t, dir, "bad.star", "x = 1\nload(\""+missing+"//web.star\", \"hello\")\n")
 	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", bad)
-	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+missing+"//web.star") || !strings.Contains(stderr, "repository not found on gitbox: fatal: '"+filepath.Join(dir, "nope.git")+"' does not appear to be a git repository") {
+	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+missing+"//web.star") || !strings.Contains(stderr, "repository not found: git-upload-pack '"+filepath.Join(dir, "nope.git")+"' on gitbox: exit status 128: fatal: '"+filepath.Join(dir, "nope.git")+"' does not appear to be a git repository") {
 		t.Fatalf("missing repository: exit %d\n%s", code, stderr)
 	}
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/modules"
 )
+
+// gitStderr bounds what an error keeps of git-upload-pack's standard
+// error (its head and tail).
+const gitStderr = 8 << 10
 
 // gitSSH returns how git+ssh:// modules are fetched: git-upload-pack runs
 // on the repository's host through the SSH connector, opened as the host
@@ -28,7 +33,7 @@ func (f *flags) gitSSH() modules.SSHRunner {
 	if !ok {
 		return nil
 	}
-	return func(ctx context.Context, host, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error {
 		t, err := reg.Target("@ssh/"+host, map[string]string{"ssh_persistent_shell": "false"})
 		if err != nil {
 			return err
@@ -38,12 +43,12 @@ func (f *flags) gitSSH() modules.SSHRunner {
 			return err
 		}
 		defer conn.Close()
-		res, err := conn.Run(ctx, connectors.Command{Script: command, Stdin: stdin, Stdout: stdout, Stderr: stderr, StreamOnly: true})
+		res, err := conn.Run(ctx, connectors.Command{Script: command, Stdin: stdin, Stdout: stdout, StreamOnly: true, MaxOutput: gitStderr})
 		if err != nil {
 			return err
 		}
 		if res.ExitCode != 0 {
-			return fmt.Errorf("%s exited with status %d on %s", command, res.ExitCode, t.Name)
+			return fmt.Errorf("%s on %s: exit status %d: %s", command, t.Name, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 		}
 		return nil
 	}
