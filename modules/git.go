@@ -81,7 +81,6 @@ func (r *Resolver) auth(ctx context.Context, url string) transport.AuthMethod {
 	if r.opts.SSH == nil || !strings.HasPrefix(url, "ssh://") {
 		return nil
 	}
-	useSSHRunner()
 	return sshAuth{ctx: ctx, run: r.opts.SSH}
 }
 

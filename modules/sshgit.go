@@ -53,13 +53,11 @@ type sshTransport struct {
 	fallback transport.Transport
 }
 
-var installSSH sync.Once
-
-// useSSHRunner makes go-git's ssh:// transport an sshTransport, once.
-func useSSHRunner() {
-	installSSH.Do(func() {
-		client.InstallProtocol("ssh", sshTransport{fallback: client.Protocols["ssh"]})
-	})
+// init makes go-git's ssh:// transport an sshTransport. go-git's table of
+// transports is a global map without a lock: it is written here, before
+// any goroutine of the program could be fetching.
+func init() {
+	client.InstallProtocol("ssh", sshTransport{fallback: client.Protocols["ssh"]})
 }
 
 func (t sshTransport) NewUploadPackSession(ep *transport.Endpoint, auth transport.AuthMethod) (transport.UploadPackSession, error) {
