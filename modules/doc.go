@@ -14,9 +14,13 @@
 // needs no network. Repositories are fetched with go-git, in Go: the
 // controller needs no git command. git+file:// repositories are read in
 // place; git+https://, git+http:// and git+ssh:// ones are fetched into a
-// bare repository in the cache. git+ssh uses go-git's SSH transport: the
-// ssh-agent for keys, $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts for host keys,
-// HostName and Port of ~/.ssh/config (not yet the SSH connector's code).
+// bare repository in the cache. With Options.SSH (an SSHRunner, which
+// star-deploy fills with its SSH connector), git+ssh runs git-upload-pack
+// on the host through it and speaks git's pack protocol over the command's
+// standard input and output (sshgit.go, go-git's public packp types behind
+// a transport installed for ssh://); without, go-git's own SSH transport:
+// the ssh-agent for keys, $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts for host
+// keys, HostName and Port of ~/.ssh/config.
 //
 // It must not import the runtime, builtins or connectors: the runtime sees
 // it through the runtime.RemoteModules interface, and only this package

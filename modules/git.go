@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // maxModule bounds the size of one module file.
@@ -63,6 +64,7 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 			RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
 			Tags:       git.NoTags,
 			Force:      true,
+			Auth:       r.auth(ctx, url),
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return nil, fmt.Errorf("fetch %s: %w", url, err)
@@ -70,6 +72,16 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 		r.fetched[url] = true
 	}
 	return repo, nil
+}
+
+// auth is the transport.AuthMethod of a fetch or a listing of url: for an
+// ssh:// URL, with Options.SSH set, the one that makes go-git run
+// git-upload-pack through Options.SSH (see sshTransport); else none.
+func (r *Resolver) auth(ctx context.Context, url string) transport.AuthMethod {
+	if r.opts.SSH == nil || !strings.HasPrefix(url, "ssh://") {
+		return nil
+	}
+	return sshAuth{ctx: ctx, run: r.opts.SSH}
 }
 
 // resolveRef returns the commit REF of s names in repo: a full ref name,
@@ -166,14 +178,25 @@ func (r *Resolver) head(ctx context.Context, repo *git.Repository, url string) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	refs, err := remote.ListContext(ctx, &git.ListOptions{})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth(ctx, url)})
 	if err != nil {
 		return "", fmt.Errorf("list the refs of %s: %w", url, err)
 	}
+	// HEAD is a symbolic reference when the server says which branch it
+	// is (the symref capability), a hash otherwise.
+	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
 	for _, ref := range refs {
-		if ref.Name() == plumbing.HEAD {
-			return peel(repo, ref.Hash())
+		byName[ref.Name()] = ref
+	}
+	ref := byName[plumbing.HEAD]
+	for range 8 {
+		if ref == nil || ref.Type() != plumbing.SymbolicReference {
+			break
 		}
+		ref = byName[ref.Target()]
+	}
+	if ref != nil && ref.Type() == plumbing.HashReference {
+		return peel(repo, ref.Hash())
 	}
 	return "", fmt.Errorf("%s has no HEAD; name a tag, a branch or a commit after @", url)
 }

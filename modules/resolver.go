@@ -35,6 +35,11 @@ type Options struct {
 	// Files, when set, serves every commit's files (COMMIT/PATH) in place
 	// of the cache, and nothing is fetched: a bundle's modules.
 	Files fs.FS
+	// SSH runs git-upload-pack on the host of a git+ssh:// source (see
+	// SSHRunner); nil fetches those with go-git's own SSH transport (the
+	// ssh-agent's keys, ~/.ssh/known_hosts or $SSH_KNOWN_HOSTS, and only
+	// HostName and Port of ~/.ssh/config).
+	SSH SSHRunner
 }
 
 // Resolver serves remote modules (runtime.RemoteModules). It is safe for

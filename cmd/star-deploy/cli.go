@@ -135,6 +135,9 @@ type flags struct {
 	// its modules.
 	configFile    string            `kong:"-"`
 	moduleAliases map[string]string `kong:"-"`
+	// registry holds the connectors; git+ssh modules are fetched through
+	// its SSH connector (gitSSH).
+	registry *connectors.Registry `kong:"-"`
 	// frozenSet says whether --frozen or --no-frozen was given (on the
 	// command line, in the environment or the config file): if not,
 	// CI=true turns it on.
@@ -328,6 +331,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*sdr
 	if err := registerPlugins(reg, c.ConnectorPlugin, os.Getenv("PATH")); err != nil {
 		return nil, err
 	}
+	c.flags.registry = reg
 	switch kctx.Command() {
 	case "connectors":
 		listConnectors(stdout, reg)

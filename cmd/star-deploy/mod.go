@@ -40,7 +40,10 @@ or, with modules = {"web": "git+https://git.example.com/ops/web-modules@v1.4.0"}
 in the config file, load("@web//nginx.star", "nginx"). star-deploy.lock, beside
 the config file (or the first script when there is none), pins each source's
 commit and each file's SHA-256. A run adds what the lock lacks, unless
---frozen or CI=true: then it fails, and star-deploy mod lock writes it.`
+--frozen or CI=true: then it fails, and star-deploy mod lock writes it.
+git+ssh:// sources are fetched through the SSH connector, as a deploy host is
+reached: ~/.ssh/config (Host aliases, User, IdentityFile, ProxyJump, ...), the
+agent and ~/.ssh/known_hosts apply; the host runs git-upload-pack.`
 
 // lockFile is where the lock file of a deploy lives: beside the config
 // file if one was read, else beside the first script (else in the current
@@ -70,6 +73,7 @@ func (f *flags) resolver(scripts []string, frozen bool) (*modules.Resolver, erro
 		LockFile: f.lockFile(scripts),
 		Aliases:  f.moduleAliases,
 		Frozen:   frozen,
+		SSH:      f.gitSSH(),
 	})
 	if err != nil {
 		if f.configFile != "" {

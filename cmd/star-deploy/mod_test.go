@@ -294,32 +294,76 @@ func TestModulesInBundle(t *testing.T) {
 	}
 }
 
-// git+ssh against a real OpenSSH sshd on 127.0.0.1: the key comes from
-// the ssh-agent (SSH_AUTH_SOCK) and the host key is checked against
-// SSH_KNOWN_HOSTS; an unknown host key is refused, naming the load.
+// git+ssh against a real OpenSSH sshd on 127.0.0.1, through the SSH
+// connector: the URL names a Host alias of ~/.ssh/config, whose HostName,
+// Port, User and IdentityFile (no agent; go-git's own transport honoured
+// none of User, IdentityFile, ProxyJump) reach the bare repository, and
+// StrictHostKeyChecking yes refuses the unknown host key with the
+// connector's message, naming the load; known, the key lets the fetch
+// through (a REF directly, the HEAD through a ProxyJump). Without it, the
+// connector's accept-new records the key, and a changed key is refused. A
+// jump host that cannot be reached and a missing repository name the load.
 func TestModulesSSH(t *testing.T) {
 	repo := newModuleRepo(t)
+	bare := filepath.Join(t.TempDir(), "web-modules.git")
+	repo.git(t, "clone", "-q", "--bare", repo.dir, bare)
 	srv := sshtest.Start(t, sshtest.Options{HostKeyTypes: []string{"ed25519"}})
-	sock, add := sshtest.Agent(t)
-	add(srv.ClientKeyPath, "")
-	known := writeFile(t, t.TempDir(), "known_hosts", "")
-	t.Setenv("SSH_AUTH_SOCK", sock)
-	t.Setenv("SSH_KNOWN_HOSTS", known)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	known := filepath.Join(home, ".ssh", "known_hosts")
+	writeFile(t, home, ".ssh/known_hosts", "")
+	// gitbehind is gitbox again, reached through gitbox (ProxyJump);
+	// nojump's jump host does not answer.
+	writeFile(t, home, ".ssh/config", fmt.Sprintf("Host gitbox gitbehind nojump\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n"+
+		"Host gitbehind\n  ProxyJump gitbox\nHost nojump\n  ProxyJump %s@127.0.0.1:1\n"+
+		// gitnew: the connector's default, accept-new, with known_hosts of its own.
+		"Host gitnew\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+		srv.Host, srv.Port, srv.User, srv.ClientKeyPath, srv.User, srv.Host, srv.Port, srv.User, srv.ClientKeyPath, filepath.Join(home, "known_new")))
 	dir := t.TempDir()
-	src := fmt.Sprintf("git+ssh://%s@%s:%d%s@v2.0", srv.User, srv.Host, srv.Port, repo.dir)
-	deploy := writeFile(t, dir, "d.star", "load(\""+src+"//web.star\", \"hello\")\nprint(hello())\n")
+	src := "git+ssh://gitbox" + bare + "@v2.0"
+	head := "git+ssh://gitbehind" + bare
+	deploy := writeFile(t, dir, "d.star", "load(\""+src+"//web.star\", \"hello\")\nload(\""+head+"//web.star\", hello2 = \"hello\")\nprint(hello(), hello2())\n")
 	args := []string{"--no-frozen", "--module-cache", t.TempDir(), "@local", deploy}
 	code, _, stderr := runCLI(t, args...)
-	if code != 2 || !strings.Contains(stderr, "d.star:1:6: cannot load "+src+"//web.star") || !strings.Contains(stderr, "key is unknown") {
+	if code != 2 || !strings.Contains(stderr, "d.star:1:6: cannot load "+src+"//web.star") || !strings.Contains(stderr, fmt.Sprintf("host key for [%s]:%d is not known", srv.Host, srv.Port)) {
 		t.Fatalf("unknown host key: exit %d\n%s", code, stderr)
 	}
 	writeFile(t, filepath.Dir(known), "known_hosts", fmt.Sprintf("[%s]:%d %s\n", srv.Host, srv.Port, srv.HostPublicKeys[0]))
 	code, stdout, stderr := runCLI(t, args...)
-	if code != 0 || !strings.Contains(stdout, "hello from v2") {
+	if code != 0 || !strings.Contains(stdout, "hello from v2 hello from v2") {
 		t.Fatalf("git+ssh: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l[src].Commit != repo.v2 {
+	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l[src].Commit != repo.v2 || l[head].Commit != repo.v2 {
 		t.Errorf("lock %+v", l)
+	}
+
+	// accept-new records the unknown host; a key that is not the host's
+	// is then refused as changed.
+	fresh := "git+ssh://gitnew" + bare + "@v1.0"
+	writeFile(t, dir, "new.star", "load(\""+fresh+"//web.star\", \"hello\")\nprint(hello())\n")
+	code, stdout, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", filepath.Join(dir, "new.star"))
+	if b, _ := os.ReadFile(filepath.Join(home, "known_new")); code != 0 || !strings.Contains(stdout, "hello from v1") || !strings.Contains(string(b), srv.HostPublicKeys[0]) {
+		t.Fatalf("accept-new: exit %d, known_hosts %q\n%s%s", code, b, stdout, stderr)
+	}
+	writeFile(t, home, "known_new", fmt.Sprintf("[%s]:%d %s\n", srv.Host, srv.Port, srv.ClientPublicKey))
+	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", filepath.Join(dir, "new.star"))
+	if code != 2 || !strings.Contains(stderr, "new.star:1:6: cannot load "+fresh+"//web.star") || !strings.Contains(stderr, "has changed") {
+		t.Fatalf("a changed host key: exit %d\n%s", code, stderr)
+	}
+
+	nojump := "git+ssh://nojump" + bare + "@v1.0"
+	bad := writeFile(t, dir, "bad.star", "x = 1\nload(\""+nojump+"//web.star\", \"hello\")\n")
+	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", bad)
+	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+nojump+"//web.star") || !strings.Contains(stderr, "proxy jump "+srv.User+"@127.0.0.1:1") {
+		t.Fatalf("a jump host that does not answer: exit %d\n%s", code, stderr)
+	}
+
+	missing := "git+ssh://gitbox" + filepath.Join(dir, "nope.git") + "@v1.0"
+	bad = writeFile(t, dir, "bad.star", "x = 1\nload(\""+missing+"//web.star\", \"hello\")\n")
+	code, _, stderr = runCLI(t, "--no-frozen", "--module-cache", t.TempDir(), "@local", bad)
+	if code != 2 || !strings.Contains(stderr, "bad.star:2:6: cannot load "+missing+"//web.star") || !strings.Contains(stderr, "repository not found: git-upload-pack '"+filepath.Join(dir, "nope.git")+"' on gitbox: exit status 128: fatal: '"+filepath.Join(dir, "nope.git")+"' does not appear to be a git repository") {
+		t.Fatalf("missing repository: exit %d\n%s", code, stderr)
 	}
 }
 
