@@ -426,36 +426,14 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		pool = newConnPool()
 		opts.Connectors = pool.registry(reg)
 	}
-	var remote *modules.Resolver
-	if r.bundle == nil {
-		remote, err = f.remoteModules(sources)
-	} else {
-		remote, err = r.bundle.remote()
-	}
+	runner, progs, remote, err := r.compile(ctx, f, &opts, sources)
 	if err != nil {
 		return nil, err
-	}
-	if remote != nil {
-		opts.Remote, opts.RemoteAllow = remote, []string{"git+"}
 	}
 	var onHost *onHost
 	if f.OnHost && r.bundle == nil {
 		if onHost, err = prepareOnHost(ctx, f, m, sources, remote, ask, stderr); err != nil {
 			return nil, err
-		}
-	}
-	runner := sdrt.New(opts)
-	progs := make([]*sdrt.Program, 0, len(sources))
-	for _, s := range sources {
-		p, err := runner.Compile(ctx, s.filename, s.src)
-		if err != nil {
-			return nil, err
-		}
-		progs = append(progs, p)
-	}
-	if remote != nil {
-		if err := remote.WriteLock(false); err != nil {
-			return nil, usagef("%w", err)
 		}
 	}
 	cfg := outputConfig{
@@ -491,6 +469,40 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return confirmRun(ctx, sdrt.New(opts), runner, pool, runOnce, stderr), nil
 	}
 	return runOnce(runner), nil
+}
+
+// compile resolves the remote modules the scripts load (from the bundle in
+// a bundle's run) into opts, compiles every script with a runner of opts
+// and writes the lock file: all of it before any host connects.
+func (r *runCmd) compile(ctx context.Context, f *flags, opts *sdrt.Options, sources []source) (*sdrt.Runner, []*sdrt.Program, *modules.Resolver, error) {
+	var remote *modules.Resolver
+	var err error
+	if r.bundle == nil {
+		remote, err = f.remoteModules(sources)
+	} else {
+		remote, err = r.bundle.remote()
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if remote != nil {
+		opts.Remote, opts.RemoteAllow = remote, []string{"git+"}
+	}
+	runner := sdrt.New(*opts)
+	progs := make([]*sdrt.Program, 0, len(sources))
+	for _, s := range sources {
+		p, err := runner.Compile(ctx, s.filename, s.src)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		progs = append(progs, p)
+	}
+	if remote != nil {
+		if err := remote.WriteLock(false); err != nil {
+			return nil, nil, nil, usagef("%w", err)
+		}
+	}
+	return runner, progs, remote, nil
 }
 
 // checkRun checks the flags that need no inventory to be wrong.
