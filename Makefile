@@ -67,6 +67,8 @@ bench:
 	@echo "BenchmarkSimulatedHosts: $(SIM_HOSTS) fake hosts × 100 operations, $(SIM_RUNS) runs..."
 	@out="$$(STAR_DEPLOY_SIM_HOSTS=$(SIM_HOSTS) $(GO) test -run '^$$' -bench '^BenchmarkSimulatedHosts$$' -benchtime 1x -count $(SIM_RUNS) ./runtime/)" || { echo "$$out"; exit 1; }; \
 	echo "$$out" | awk -f runtime/testdata/sim_median.awk
+	@echo "SSH per-command latency after connecting (target ≤ 2 ms, persistent shell) and connect + first command, loopback sshd:"
+	$(GO) test -run '^$$' -bench '^(BenchmarkRunLatency|BenchmarkConnectFirstCommand)$$' -benchtime 300x -count 3 ./connectors/ssh/
 	STAR_DEPLOY_STARTUP_BENCH=$${STARTUP_RUNS:-30} $(GO) test -count=1 -v -run '^TestStartupBenchmark$$' ./cmd/star-deploy/
 	STAR_DEPLOY_SSH_BENCH=$(SSH_BENCH) $(GO) test -count=1 -v -timeout 30m -run '^TestSSHBenchmark$$' ./cmd/star-deploy/
 	STAR_DEPLOY_FLEET_BENCH=$(FLEET_BENCH) STAR_DEPLOY_FLEET_PARALLEL=$(FLEET_PARALLEL) $(GO) test -count=1 -v -timeout 60m -run '^TestSSHFleetBenchmark$$' ./cmd/star-deploy/
