@@ -360,6 +360,19 @@ func hostPlatform(uname string) string {
 	return goos + "/" + goarch
 }
 
+// onHostStopGrace is how long a cancelled on-host run may take to stop
+// itself before the connector kills it: its own commands are in process
+// groups the connector's kill does not reach.
+const onHostStopGrace = 10 * time.Second
+
+// untilClosed is a reader that ends (io.EOF) once stop is closed.
+type untilClosed <-chan struct{}
+
+func (u untilClosed) Read([]byte) (int, error) {
+	<-u
+	return 0, io.EOF
+}
+
 // onHostJob is what the controller sends __run-bundle on stdin: the host
 // and the run flags. Data holds the host's data without connector keys,
 // with the sudo password when there is one.
@@ -396,15 +409,37 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn
 	}
 	w := &wireReader{host: h.Name, start: start, scripts: o.scripts, emit: emit}
 	var stderr bytes.Buffer
+	// The job is followed by nothing until the run is to stop: on a cancel
+	// the remote run sees the end of its input and stops as the CLI does
+	// on SIGTERM (its commands, in process groups of their own, stopped,
+	// its temporary files removed); only when it has not ended within
+	// onHostStopGrace does the connector's cancel kill it.
+	stop, finished := make(chan struct{}), make(chan struct{})
+	runCtx, kill := context.WithCancel(context.WithoutCancel(ctx))
+	defer kill()
+	go func() {
+		select {
+		case <-ctx.Done():
+			close(stop)
+			select {
+			case <-finished:
+			case <-time.After(onHostStopGrace):
+				kill()
+			}
+		case <-finished:
+			close(stop)
+		}
+	}()
 	cmd := connectors.Command{
 		Script:     "exec " + connectors.Quote(p.bin) + " --config /dev/null " + runBundleCommand + " " + connectors.Quote(p.bndl),
-		Stdin:      bytes.NewReader(stdin),
+		Stdin:      io.MultiReader(bytes.NewReader(stdin), untilClosed(stop)),
 		Stdout:     w,
 		StreamOnly: true,
 		Stderr:     &limitedBuffer{b: &stderr, n: 64 << 10},
 		MaxOutput:  64 << 10,
 	}
-	res, err := conn.Run(ctx, cmd)
+	res, err := conn.Run(runCtx, cmd)
+	close(finished)
 	w.flush()
 	switch {
 	case ctx.Err() != nil:
@@ -656,6 +691,13 @@ func (c *runBundleCmd) run(ctx context.Context, reg *connectors.Registry, stdin 
 	if err := dec.Decode(&job); err != nil {
 		return fail(usagef("%s: reading the job on stdin: %w", runBundleCommand, err))
 	}
+	// The end of stdin, after the job, is the controller's stop (runHost).
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		io.Copy(io.Discard, stdin)
+		stop()
+	}()
 	for k, v := range job.Data {
 		var err error
 		if job.Data[k], err = jsondata.Numbers(v); err != nil {

@@ -228,7 +228,10 @@ func TestOnHostInterrupt(t *testing.T) {
 	s := onHostServer(t, cache)
 	dir := t.TempDir()
 	mark := filepath.Join(dir, "started")
-	script := writeFile(t, dir, "sleep.star", fmt.Sprintf("put(%q, content = 'x')\nshell('touch %s-go; sleep 30 # onhost-sleep-canary')\n", filepath.Join(dir, "f"), mark))
+	// The command ignores SIGTERM, so only the remote star-deploy's own
+	// stop (SIGTERM, then SIGKILL to its process group) ends it: a kill of
+	// the remote star-deploy alone would leave it running.
+	script := writeFile(t, dir, "sleep.star", fmt.Sprintf("put(%q, content = 'x')\nshell('trap \"\" TERM; touch %s-go; sleep 30 # onhost-sleep-canary')\n", filepath.Join(dir, "f"), mark))
 	r := startBinary(t, bin, append(onHostArgs(t, s), "--on-host", "@ssh/"+s.Addr, script)...)
 	r.waitForFile(t, mark+"-go")
 	r.signalAndWait(t, syscall.SIGINT, 30*time.Second)
