@@ -407,7 +407,7 @@ func (h *Host) statPath(ctx context.Context, ctl Control, p, before string) (fil
 	case 3:
 		return fileInfo{}, final, nil
 	case 5, 6:
-		return fileInfo{}, "", fmt.Errorf("follow the link %s: %s; pass follow=False to replace the link", p, lastLine(res.Stderr))
+		return fileInfo{}, "", fmt.Errorf("follow the link %s: %s; pass follow=False to replace the link", p, connectors.LastLine(res.Stderr))
 	default:
 		return fileInfo{}, "", &connectors.ExitError{Target: h.Name, Script: "stat " + p, Result: res}
 	}

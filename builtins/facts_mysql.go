@@ -162,7 +162,7 @@ func mysqlQuery(ctx context.Context, h *Host, ctl Control, c mysqlConn, st mysql
 		if code := mysqlErrorCode(string(res.Stderr)); code != 0 && slices.Contains(allowed, code) {
 			return "", true, code, nil
 		}
-		return "", false, 0, fmt.Errorf("mysql: %s", lastLine(res.Stderr))
+		return "", false, 0, fmt.Errorf("mysql: %s", connectors.LastLine(res.Stderr))
 	}
 	return string(res.Stdout), true, 0, nil
 }

@@ -624,24 +624,18 @@ func checkScript(validate string) (string, error) {
 
 // writeErr is the error of a write script that exited with res.
 func (h *Host) writeErr(w fileWant, res connectors.Result, what string) error {
-	stderr, status, found := strings.Cut(lastLine(res.Stderr), validateMark)
+	stderr, status, found := strings.Cut(connectors.LastLine(res.Stderr), validateMark)
 	if res.ExitCode == validateExit && w.check != "" && found && stderr == "" {
 		msg := "exit status " + status
 		before, _, _ := bytes.Cut(bytes.TrimRight(res.Stderr, "\n"), []byte(validateMark))
-		if last := lastLine(before); last != "" {
+		if last := connectors.LastLine(before); last != "" {
 			msg += ": " + last
-		} else if last := lastLine(res.Stdout); last != "" {
+		} else if last := connectors.LastLine(res.Stdout); last != "" {
 			msg += ": " + last
 		}
 		return fmt.Errorf("put %s on %s: validate %q rejected the new content, the old file is kept: %s", w.dest, h.Name, w.checkOf, msg)
 	}
 	return fmt.Errorf("put %s on %s: %w", w.dest, h.Name, &connectors.ExitError{Target: h.Name, Script: what, Result: res})
-}
-
-// lastLine returns the last non-empty line of b.
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // putOwned is putPlain for a put that also changes the owner or group, or

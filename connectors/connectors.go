@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -167,17 +168,19 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
-// lastLine returns the last non-empty line of b, trimmed to 200 bytes.
+// LastLine returns the last non-empty line of b, trimmed of spaces: the
+// line of a command's standard error that an error message quotes.
+func LastLine(b []byte) string {
+	b = bytes.TrimRight(b, " \t\r\n")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// lastLine is LastLine cut to 200 bytes, for ExitError.
 func lastLine(b []byte) string {
-	end := len(b)
-	for end > 0 && (b[end-1] == '\n' || b[end-1] == '\r' || b[end-1] == ' ' || b[end-1] == '\t') {
-		end--
-	}
-	start := end
-	for start > 0 && b[start-1] != '\n' {
-		start--
-	}
-	s := string(b[start:end])
+	s := LastLine(b)
 	if len(s) > 200 {
 		cut := 200
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -272,13 +272,56 @@ func (r *Resolver) extract(repo *git.Repository, commit, dir string) error {
 }
 
 // blob reads the content of f, at most maxModule bytes.
-func blob(f *object.File) ([]byte, error) {
+func blob(f *object.File) ([]byte, error) { return blobMax(f, maxModule) }
+
+// blobMax reads the content of f, at most max bytes.
+func blobMax(f *object.File, max int64) ([]byte, error) {
 	rd, err := f.Reader()
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	return io.ReadAll(io.LimitReader(rd, maxModule))
+	return io.ReadAll(io.LimitReader(rd, max))
+}
+
+// FetchFiles fetches the repository at url into the cache, as remote loads
+// do, and returns the commit ref names (a tag, a branch, a commit; "" is
+// HEAD) and the content of each of paths at it: nil for a path the commit
+// does not have, an error for one larger than max bytes. It neither reads
+// nor writes the lock: pull reads a bundle and its signature this way.
+func (r *Resolver) FetchFiles(ctx context.Context, url, ref string, max int64, paths ...string) (commit string, files [][]byte, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	repo, err := r.repository(ctx, url, true)
+	if err != nil {
+		return "", nil, err
+	}
+	if commit, err = r.resolveRef(ctx, repo, Spec{URL: url, Ref: ref}); err != nil {
+		return "", nil, err
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return "", nil, err
+	}
+	for _, p := range paths {
+		f, err := c.File(p)
+		if errors.Is(err, object.ErrFileNotFound) {
+			files = append(files, nil)
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if f.Size > max {
+			return "", nil, fmt.Errorf("%s is larger than %d MiB", p, max>>20)
+		}
+		b, err := blobMax(f, max)
+		if err != nil {
+			return "", nil, err
+		}
+		files = append(files, b)
+	}
+	return commit, files, nil
 }
 
 // fileAt returns the content of p at commit in repo.

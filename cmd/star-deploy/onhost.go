@@ -408,7 +408,6 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn
 		return o.failed(h, start, false, emit, fmt.Errorf("on-host: %w", err))
 	}
 	w := &wireReader{host: h.Name, start: start, scripts: o.scripts, emit: emit}
-	var stderr bytes.Buffer
 	// The job is followed by nothing until the run is to stop: on a cancel
 	// the remote run sees the end of its input and stops as the CLI does
 	// on SIGTERM (its commands, in process groups of their own, stopped,
@@ -435,7 +434,6 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn
 		Stdin:      io.MultiReader(bytes.NewReader(stdin), untilClosed(stop)),
 		Stdout:     w,
 		StreamOnly: true,
-		Stderr:     &limitedBuffer{b: &stderr, n: 64 << 10},
 		MaxOutput:  64 << 10,
 	}
 	res, err := conn.Run(runCtx, cmd)
@@ -463,13 +461,13 @@ func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn
 	case w.result != nil && w.sawEnd:
 		return *w.result
 	case (res.ExitCode == 126 || res.ExitCode == 127) && !w.sawStart && w.err == "":
-		o.notice("%s: --on-host: %s does not run there (exit %d: %s); running it the normal way", h.Name, p.bin, res.ExitCode, lastLine(stderr.Bytes()))
+		o.notice("%s: --on-host: %s does not run there (exit %d: %s); running it the normal way", h.Name, p.bin, res.ExitCode, connectors.LastLine(res.Stderr))
 		return normal()
 	}
 	why := fmt.Sprintf("on-host run of %s exited with status %d", p.bin, res.ExitCode)
 	if w.err != "" {
 		why += ": " + w.err
-	} else if s := lastLine(stderr.Bytes()); s != "" {
+	} else if s := connectors.LastLine(res.Stderr); s != "" {
 		why += ": " + s
 	}
 	return o.failed(h, start, w.sawStart, emit, errors.New(why))
@@ -483,12 +481,6 @@ func (o *onHost) failed(h sdrt.Host, start time.Time, started bool, emit func(sd
 	res := sdrt.HostResult{Name: h.Name, Started: true, Status: sdrt.StatusFailed, Duration: time.Since(start), Err: err}
 	emit(sdrt.Event{Time: time.Now(), Kind: sdrt.KindHostEnd, Host: h.Name, Status: res.Status, Duration: res.Duration, Error: err.Error(), Counts: &res.Counts})
 	return res
-}
-
-// lastLine is the last non-empty line of b.
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // ---- the wire between __run-bundle and the controller ----

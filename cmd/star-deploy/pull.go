@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/star-deploy/star-deploy/bundle"
 	"github.com/star-deploy/star-deploy/bundle/signature"
 	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/modules"
 	sdrt "github.com/star-deploy/star-deploy/runtime"
 )
 
@@ -143,7 +143,7 @@ func (p *pullCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, p
 // pull fetches, verifies and runs; skipped means --only-if-changed found
 // nothing new.
 func (p *pullCmd) pull(ctx context.Context, f *flags, reg *connectors.Registry, prompt func(string) (string, error), signers []signature.Signer, cacheDir, reportPath string, rep *pullReport, stdout, stderr io.Writer) (*sdrt.Report, error, bool) {
-	got, err := fetchBundle(ctx, p.Source, cacheDir)
+	got, err := fetchBundle(ctx, p.Source, cacheDir, f.gitSSH())
 	if err != nil {
 		return nil, err, false
 	}
@@ -256,10 +256,10 @@ type fetched struct {
 const maxDownload = bundle.MaxSize + 1<<20
 
 // fetchBundle fetches source and source.sig.
-func fetchBundle(ctx context.Context, source, cacheDir string) (*fetched, error) {
+func fetchBundle(ctx context.Context, source, cacheDir string, ssh modules.SSHRunner) (*fetched, error) {
 	switch {
 	case strings.HasPrefix(source, "git+"):
-		return fetchGit(ctx, source, cacheDir)
+		return fetchGit(ctx, source, cacheDir, ssh)
 	case strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://"):
 		client := &http.Client{Timeout: 10 * time.Minute}
 		data, downloaded, err := httpGet(ctx, client, source, cacheDir)
@@ -363,86 +363,28 @@ func parseGitSource(source string) (url, ref, path string, err error) {
 	return url, ref, path, nil
 }
 
-// fetchGit fetches REF of the repository into a bare cache repository with
-// the git command, then reads PATH and PATH.sig of that commit.
-func fetchGit(ctx context.Context, source, cacheDir string) (*fetched, error) {
+// fetchGit fetches REF of the repository into the cache with the remote
+// modules' fetcher (go-git: no git command needed; git+ssh through the SSH
+// connector, as remote loads), then reads PATH and PATH.sig of that commit.
+func fetchGit(ctx context.Context, source, cacheDir string, ssh modules.SSHRunner) (*fetched, error) {
 	url, ref, path, err := parseGitSource(source)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := exec.LookPath("git"); err != nil {
-		return nil, usagef("pull: %s: the git command is needed for git sources: %v", source, err)
-	}
-	sum := sha256.Sum256([]byte(url))
-	dir := filepath.Join(cacheDir, "git", hex.EncodeToString(sum[:16]))
-	git := func(stdout io.Writer, args ...string) error {
-		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = stdout, &limitedBuffer{b: &stderr, n: 64 << 10}
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
-		}
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		if err := git(io.Discard, "init", "-q", "--bare"); err != nil {
-			return nil, fmt.Errorf("pull: %w", err)
-		}
-	}
-	fetchRef := ref
-	if fetchRef == "" {
-		fetchRef = "HEAD"
-	}
-	if err := git(io.Discard, "fetch", "-q", "--depth", "1", "--no-tags", url, fetchRef); err != nil {
-		return nil, fmt.Errorf("pull: %s: %w", source, err)
-	}
-	var commit bytes.Buffer
-	if err := git(&commit, "rev-parse", "FETCH_HEAD"); err != nil {
+	res, err := modules.New(modules.Options{CacheDir: cacheDir, SSH: ssh})
+	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	read := func(p string) ([]byte, error) {
-		var size bytes.Buffer
-		if err := git(&size, "cat-file", "-s", "FETCH_HEAD:"+p); err != nil {
-			return nil, fs.ErrNotExist
-		}
-		var n int64
-		fmt.Sscan(size.String(), &n)
-		if n > maxDownload {
-			return nil, fmt.Errorf("pull: %s: %s is larger than %d MiB", source, p, maxDownload>>20)
-		}
-		var out bytes.Buffer
-		if err := git(&out, "cat-file", "blob", "FETCH_HEAD:"+p); err != nil {
-			return nil, fmt.Errorf("pull: %w", err)
-		}
-		return out.Bytes(), nil
-	}
-	data, err := read(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, usagef("pull: %s: no file %s at %s of %s", source, path, fetchRef, url)
-	}
+	commit, files, err := res.FetchFiles(ctx, url, ref, maxDownload, path, path+".sig")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pull: %s: %w", source, err)
 	}
-	sig, err := read(path + ".sig")
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	if files[0] == nil {
+		at := ref
+		if at == "" {
+			at = "HEAD"
+		}
+		return nil, usagef("pull: %s: no file %s at %s of %s", source, path, at, url)
 	}
-	return &fetched{data: data, sig: sig, sigName: path + ".sig in the repository", downloaded: true, commit: strings.TrimSpace(commit.String())}, nil
-}
-
-// limitedBuffer keeps the first n bytes written to it.
-type limitedBuffer struct {
-	b *bytes.Buffer
-	n int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.n - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
+	return &fetched{data: files[0], sig: files[1], sigName: path + ".sig in the repository", downloaded: true, commit: commit}, nil
 }

@@ -144,7 +144,7 @@ func (d *DockerSSHFactory) Open(ctx context.Context, t connectors.Target) (conne
 		if err != nil {
 			sc.Close()
 			if errors.Is(err, errNoImage) {
-				return nil, fmt.Errorf("connect to %s: no container and no image named %q on %s (nothing is pulled from a registry: start a container, or build or load the image there): %s", t.Name, ctr, host, lastLine(res.Stderr))
+				return nil, fmt.Errorf("connect to %s: no container and no image named %q on %s (nothing is pulled from a registry: start a container, or build or load the image there): %s", t.Name, ctr, host, connectors.LastLine(res.Stderr))
 			}
 			return nil, fmt.Errorf("connect to %s: %w", t.Name, err)
 		}
@@ -155,12 +155,6 @@ func (d *DockerSSHFactory) Open(ctx context.Context, t connectors.Target) (conne
 	}
 	c.id = f[0]
 	return c, nil
-}
-
-// lastLine is the last non-empty line of b, for error messages.
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // DockerConn is a container on an SSH host.
@@ -247,7 +241,7 @@ func (c *DockerConn) Run(ctx context.Context, cmd connectors.Command) (connector
 	if exit != 0 {
 		if _, started := pid.PID(50 * time.Millisecond); !started {
 			// The shell never started in the container: docker's own error.
-			return res, wrap(fmt.Errorf("docker exec in %s failed (exit status %d): %s", c.id[:min(12, len(c.id))], exit, lastLine(res.Stderr)))
+			return res, wrap(fmt.Errorf("docker exec in %s failed (exit status %d): %s", c.id[:min(12, len(c.id))], exit, connectors.LastLine(res.Stderr)))
 		}
 	}
 	if err := out.Err(); err != nil {
@@ -342,7 +336,7 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 	case res.ExitCode == exitMissing:
 		return wrap(fmt.Errorf("directory %s: %w", dir, fs.ErrNotExist))
 	case res.ExitCode != 0:
-		return wrap(fmt.Errorf("create a temporary file in %s: %s", dir, lastLine(res.Stderr)))
+		return wrap(fmt.Errorf("create a temporary file in %s: %s", dir, connectors.LastLine(res.Stderr)))
 	}
 	// Through Run, which on a cancel kills cat inside the container and
 	// waits for it (killing the docker client alone leaves cat writing), so
@@ -356,7 +350,7 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 		return wrap(err)
 	}
 	if res.ExitCode != 0 {
-		return wrap(fmt.Errorf("write %s: %s", tmp, lastLine(res.Stderr)))
+		return wrap(fmt.Errorf("write %s: %s", tmp, connectors.LastLine(res.Stderr)))
 	}
 	if err := ctx.Err(); err != nil {
 		return wrap(err)
@@ -366,7 +360,7 @@ func (c *DockerConn) Put(ctx context.Context, dst string, src io.Reader, mode fs
 	finish := fmt.Sprintf(`if [ -f %[2]s ] && [ ! -L %[2]s ]; then o=$(stat -c %%u:%%g -- %[2]s) && chown "$o" %[1]s 2>/dev/null; fi; chmod %04[3]o %[1]s && mv -f -- %[1]s %[2]s`, q, qd, connectors.UnixMode(mode))
 	res, err = c.script(ctx, finish, nil, nil)
 	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("rename into place: %s", lastLine(res.Stderr))
+		err = fmt.Errorf("rename into place: %s", connectors.LastLine(res.Stderr))
 	}
 	if err != nil {
 		return wrap(err)
@@ -413,7 +407,7 @@ func (c *DockerConn) Get(ctx context.Context, src string, dst io.Writer) error {
 	case res.ExitCode == exitMissing:
 		return wrap(fs.ErrNotExist)
 	case res.ExitCode != 0:
-		return wrap(errors.New(lastLine(res.Stderr)))
+		return wrap(errors.New(connectors.LastLine(res.Stderr)))
 	}
 	return nil
 }

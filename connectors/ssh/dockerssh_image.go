@@ -106,7 +106,7 @@ func (c *DockerConn) printedID(ctx context.Context, script, none string) (string
 		return "", err
 	}
 	if res.ExitCode != 0 {
-		return "", fmt.Errorf("exit status %d: %s", res.ExitCode, lastLine(res.Stderr))
+		return "", fmt.Errorf("exit status %d: %s", res.ExitCode, connectors.LastLine(res.Stderr))
 	}
 	f := strings.Fields(out.String())
 	if len(f) == 0 {
