@@ -168,11 +168,6 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 	key := factKey(def.Name, append(slices.Clip(args), def.Paths...), ctl)
 	return h.fact(key, func() (starlark.Value, error) {
 		pc := probeControl(ctl)
-		if native := nativeFacts[def.Name]; native != nil {
-			if v, ok := native(ctx, h, pc, args); ok {
-				return v, nil
-			}
-		}
 		v, err := def.read(ctx, h, pc, args)
 		if err != nil {
 			return nil, fmt.Errorf("fact %s on %s: %w", def.Name, h.Name, err)
@@ -191,12 +186,6 @@ func (h *Host) nativeExists(ctx context.Context, ctl Control, p string) (exists,
 	h.traceNative(ctl, "test -e "+connectors.Quote(p))
 	st, err := n.Stat(ctx, p, true)
 	return st.Exists, err == nil
-}
-
-// nativeFacts read the facts defined elsewhere whose probes have a
-// connectors.Native equivalent; false sends the fact to its probe.
-var nativeFacts = map[string]func(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, bool){
-	"content": nativeContent,
 }
 
 // nativeContent is the content fact's probe ([ -e p ] || exit 3; cat p) on

@@ -430,6 +430,9 @@ func validSysctlKey(k string) bool {
 }
 
 func readContent(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	if v, ok := nativeContent(ctx, h, ctl, args); ok {
+		return v, nil
+	}
 	p := connectors.Quote(args[0])
 	out, found, err := h.probeFound(ctx, ctl, "[ -e "+p+" ] || exit 3; cat -- "+p, exitedf("cannot read %s (cat exited with status %d)", args[0]))
 	if !found {
