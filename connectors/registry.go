@@ -112,11 +112,22 @@ func (r *Registry) all() map[string]Factory {
 // forKey returns the factories that could own the data key: all of them
 // when key has "_", else the registered ones without finding the deferred
 // ones (no connector key lacks "_").
+//
+// A key that a registered factory declares is answered without the
+// deferred factories: looking for plugins on PATH reads every directory on
+// it, and every run that sets an ssh_ key would pay for that.
 func (r *Registry) forKey(key string) map[string]Factory {
-	if strings.Contains(key, "_") {
-		return r.all()
+	if !strings.Contains(key, "_") {
+		return r.factories
 	}
-	return r.factories
+	for _, f := range r.factories {
+		for _, fld := range f.Fields() {
+			if fld.Name == key {
+				return r.factories
+			}
+		}
+	}
+	return r.all()
 }
 
 // Lookup returns the factory for scheme.

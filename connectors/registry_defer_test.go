@@ -38,6 +38,14 @@ func TestDeferNotCalledForRegisteredAnswers(t *testing.T) {
 	if err := r.CheckKey("dir"); err != nil || r.IsSecretKey("dir") || r.Expands("@local") {
 		t.Fatalf("CheckKey(dir) %v, IsSecretKey %v", err, r.IsSecretKey("dir"))
 	}
+	// A key a registered factory declares (as every run's ssh_ keys are)
+	// needs no plugin from PATH.
+	if err := r.CheckKey("test_port"); err != nil || r.IsSecretKey("test_port") {
+		t.Fatalf("CheckKey(test_port) %v", err)
+	}
+	if _, ok := r.Field("test_port"); !ok {
+		t.Fatal("Field(test_port) not found")
+	}
 	if *calls != 0 {
 		t.Errorf("find called %d times for answers the registered factories give", *calls)
 	}
