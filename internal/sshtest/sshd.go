@@ -185,11 +185,23 @@ func (opts *Options) fill(t testing.TB) {
 // before its first Match, then hostKeys and the settings of the test
 // server, then the Match blocks (which must come last).
 func (s *Server) baseConfig(opts Options, hostKeys []byte) string {
+	// bash sources ~/.bashrc for commands run by sshd, unless it is nested
+	// (SHLVL >= 1): keep the test machine's own shell setup (pyenv and the
+	// like, slow and racy under load) out of sessions. sshd keeps only the
+	// first SetEnv line, so an ExtraConfig one gets SHLVL=1 added.
+	setEnv := "SetEnv SHLVL=1"
 	var head, match []string
 	for i, l := range opts.ExtraConfig {
-		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "Match") {
+		f := strings.Fields(l)
+		if len(f) > 0 && strings.EqualFold(f[0], "Match") {
 			match = opts.ExtraConfig[i:]
 			break
+		}
+		if len(f) > 0 && strings.EqualFold(f[0], "SetEnv") && setEnv != "" {
+			if !strings.Contains(l, "SHLVL=") {
+				l += " SHLVL=1"
+			}
+			setEnv = ""
 		}
 		head = append(head, l)
 	}
@@ -204,11 +216,10 @@ func (s *Server) baseConfig(opts Options, hostKeys []byte) string {
 	cfg.WriteString("StrictModes no\nUsePAM no\nPubkeyAuthentication yes\n" +
 		"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
 		"Subsystem sftp internal-sftp\nAllowTcpForwarding yes\nAllowAgentForwarding yes\n" +
-		"PrintMotd no\nLogLevel VERBOSE\n" +
-		// bash sources ~/.bashrc for commands run by sshd, unless it is
-		// nested (SHLVL >= 1): keep the test machine's own shell setup
-		// (pyenv and the like, slow and racy under load) out of sessions.
-		"SetEnv SHLVL=1\n")
+		"PrintMotd no\nLogLevel VERBOSE\n")
+	if setEnv != "" {
+		cfg.WriteString(setEnv + "\n")
+	}
 	if os.Geteuid() == 0 {
 		cfg.WriteString("PermitRootLogin yes\n")
 	}

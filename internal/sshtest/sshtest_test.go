@@ -218,6 +218,11 @@ func TestOptions(t *testing.T) {
 		t.Errorf("the Match block is not last:\n%s", cfg)
 	}
 	c := client{key: s.ClientKeyPath, knownHosts: s.KnownHostsLine("")}
+	// SHLVL=1 (which keeps ~/.bashrc out of sessions) joins the extra
+	// SetEnv, since sshd ignores a second SetEnv line.
+	if strings.Count(cfg, "SetEnv") != 1 || !strings.Contains(cfg, "SetEnv SSHTEST_EXTRA=first-wins SHLVL=1\n") {
+		t.Errorf("want one SetEnv line, with SHLVL=1 added:\n%s", cfg)
+	}
 	if out, err := c.run(t, s.User, s.Host, s.Port, "echo $SSHTEST_EXTRA"); err != nil || out != "first-wins\n" {
 		t.Errorf("ssh: %v %q", err, out)
 	}
