@@ -28,7 +28,12 @@ import (
 // targets (50 hosts: first run ≤ 0.5×, re-run ≤ 0.45×; 1 host: first run
 // ≤ 0.6×), both runs with --on-host (the first uploads the binary and
 // the bundle, the second finds them cached) and their ratios to the floor,
-// the ControlMaster script's time and star-deploy's peak memory.
+// the ControlMaster script's time and star-deploy's peak memory. A second
+// table splits each re-run's CPU time into the controller's (or the floor
+// script's, with its ssh clients) and the hosts' (sshtest.HostCPU), and
+// times star-deploy running only `shell("true")` on every host: connecting
+// costs that much whatever the workload, so its ratio to the floor is the
+// least any ratio above can be on this machine.
 //
 // It runs only when STAR_DEPLOY_SSH_BENCH lists the host counts, as
 // `make bench` does: STAR_DEPLOY_SSH_BENCH=1,10,50.
@@ -38,7 +43,7 @@ func TestSSHBenchmark(t *testing.T) {
 		t.Skip("set STAR_DEPLOY_SSH_BENCH=1,10,50 to run (make bench does)")
 	}
 	bin := buildBinary(t)
-	var rows []string
+	var rows []row
 	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 250 {
@@ -49,13 +54,19 @@ func TestSSHBenchmark(t *testing.T) {
 	fmt.Printf("\n%-6s %-27s %-27s %-32s %-32s %-27s %-21s %-24s %s\n", "hosts", "star-deploy 1st / re-run", "batch floor 1st / re-run",
 		"1st: sd/floor (target)", "re-run: sd/floor (target)", "--on-host upload / cached", "on-host/floor", "ControlMaster 1st+2nd", "peak RSS (per host)")
 	for _, r := range rows {
-		fmt.Println(r)
+		fmt.Println(r.times)
 	}
 	fmt.Println("(--on-host: the first run uploads star-deploy and the bundle to each host's own cache, the second finds them there; on-host/floor compares each with the floor's run of the same rank)")
 	fmt.Println("(batch floor: the OpenSSH client, the whole workload in one ssh exec per host, hosts at once, curve25519 key exchange as star-deploy gets; ControlMaster: one ssh per command over a master per host, sha256 checks, ssh's default key exchange)")
+	fmt.Printf("\n%-6s %-27s %-27s %-36s %s\n", "hosts", "re-run CPU: sd + hosts", "re-run CPU: floor + hosts", `shell("true") alone: wall (CPU)`, "its /floor 1st / re-run")
+	for _, r := range rows {
+		fmt.Println(r.cpu)
+	}
+	fmt.Println("(CPU: the controller's, or the floor script's with its ssh clients, + that of every sshd connection process and what it ran; " +
+		`shell("true") alone: star-deploy connecting to every host and running one command, the least any workload costs: its ratio to the floor bounds every ratio above from below)`)
 }
 
-func benchN(t *testing.T, bin string, n int) string {
+func benchN(t *testing.T, bin string, n int) row {
 	dir := t.TempDir()
 	var servers []*sshtest.Server
 	for i := range n {
@@ -92,12 +103,12 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh-sd"), "--data", "ssh_allow_agent=false",
 		"--data", "benchdir=" + sdDir, strings.Join(names, ","), script}
 	var sdTime [2]time.Duration
+	var sdRerun runStats
 	var rss int64
 	for run := range 2 {
 		cmd := exec.Command(bin, args...)
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		sdTime[run] = time.Since(start)
+		st, out, err := measureRun(cmd, servers)
+		sdTime[run], sdRerun = st.wall, st
 		if err != nil {
 			t.Fatalf("star-deploy run %d on %d hosts: %v\n%s", run+1, n, err, out)
 		}
@@ -106,6 +117,21 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 		}
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			rss = max(rss, ru.Maxrss)
+		}
+	}
+
+	// The least any run can cost here: connecting to every host and
+	// running one command, `true` (the better of two runs).
+	least := runStats{wall: time.Hour}
+	leastArgs := slices.Clone(args)
+	leastArgs[len(leastArgs)-1] = writeFile(t, dir, "least.star", `shell("true")`)
+	for run := range 2 {
+		st, out, err := measureRun(exec.Command(bin, leastArgs...), servers)
+		if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d ok", n)) {
+			t.Fatalf("star-deploy shell(\"true\") run %d on %d hosts: %v\n%s", run+1, n, err, out)
+		}
+		if st.wall < least.wall {
+			least = st
 		}
 	}
 
@@ -149,11 +175,11 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	// The batch floor, into a directory of its own.
 	floor := writeFile(t, dir, "floor.sh", floorScript)
 	var floorTime [2]time.Duration
+	var floorRerun runStats
 	for run := range 2 {
 		cmd := exec.Command("bash", append([]string{floor, key, servers[0].User, filepath.Join(dir, "kh-floor"), filepath.Join(dir, "floor"), filepath.Join(dir, "deploy")}, hosts...)...)
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		floorTime[run] = time.Since(start)
+		st, out, err := measureRun(cmd, servers)
+		floorTime[run], floorRerun = st.wall, st
 		if err != nil {
 			t.Fatalf("openssh batch floor run %d on %d hosts: %v\n%s", run+1, n, err, out)
 		}
@@ -172,10 +198,35 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	target1, target2 := map[int]string{1: "0.6x", 50: "0.5x"}[n], map[int]string{50: "0.45x"}[n]
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	ohRatio := func(run int) string { return fmt.Sprintf("%.2fx", ohTime[run].Seconds()/floorTime[run].Seconds()) }
-	return fmt.Sprintf("%-6d %-27s %-27s %-32s %-32s %-27s %-21s %-24s %s", n, ms(sdTime[0])+" / "+ms(sdTime[1]), ms(floorTime[0])+" / "+ms(floorTime[1]),
+	cpu := func(st runStats) string { return ms(st.ctl) + " + " + ms(st.host) }
+	cpuRow := fmt.Sprintf("%-6d %-27s %-27s %-36s %s", n, cpu(sdRerun), cpu(floorRerun),
+		ms(least.wall)+" ("+cpu(least)+")", fmt.Sprintf("%.2fx / %.2fx", least.wall.Seconds()/floorTime[0].Seconds(), least.wall.Seconds()/floorTime[1].Seconds()))
+	return row{fmt.Sprintf("%-6d %-27s %-27s %-32s %-32s %-27s %-21s %-24s %s", n, ms(sdTime[0])+" / "+ms(sdTime[1]), ms(floorTime[0])+" / "+ms(floorTime[1]),
 		ratio(0, target1), ratio(1, target2), ms(ohTime[0])+" / "+ms(ohTime[1]), ohRatio(0)+" / "+ohRatio(1),
 		fmt.Sprintf("%s (%.2fx)", ms(sshTime), (sdTime[0]+sdTime[1]).Seconds()/sshTime.Seconds()),
-		fmt.Sprintf("%.1f MiB (%.2f MiB)", float64(rss)/1024, float64(rss)/1024/float64(n)))
+		fmt.Sprintf("%.1f MiB (%.2f MiB)", float64(rss)/1024, float64(rss)/1024/float64(n))), cpuRow}
+}
+
+// row is one host count's line of each of TestSSHBenchmark's tables.
+type row struct{ times, cpu string }
+
+// runStats is what one whole run cost: its wall time, the CPU time of the
+// process that ran it (the controller, or the floor's script with its ssh
+// clients) and that of the hosts (every sshd connection process and what it
+// ran).
+type runStats struct{ wall, ctl, host time.Duration }
+
+// measureRun runs cmd to its end and returns what it cost and its output.
+func measureRun(cmd *exec.Cmd, servers []*sshtest.Server) (runStats, []byte, error) {
+	host0 := sshtest.HostCPU(servers)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	st := runStats{wall: time.Since(start)}
+	if ps := cmd.ProcessState; ps != nil {
+		st.ctl = ps.UserTime() + ps.SystemTime()
+	}
+	st.host = sshtest.HostCPU(servers) - host0
+	return st, out, err
 }
 
 // floorScript is the batch floor: each host's whole workload in one ssh

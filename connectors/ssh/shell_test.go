@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -497,7 +496,6 @@ func TestShellSudoPasswordDebian(t *testing.T) {
 // processes have exited).
 func BenchmarkRunLatency(b *testing.B) {
 	srv := sshtest.Start(b, sshtest.Options{})
-	listener := listenerPID(b, srv)
 	for _, mode := range []struct{ name, persistent string }{{"session", "false"}, {"persistent", "true"}} {
 		b.Run(mode.name, func(b *testing.B) {
 			f := NewFactory(Options{})
@@ -506,7 +504,7 @@ func BenchmarkRunLatency(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu0 := childrenCPU(b, listener)
+			cpu0 := sshtest.HostCPU([]*sshtest.Server{srv})
 			c, err := f.Open(b.Context(), target)
 			if err != nil {
 				b.Fatal(err)
@@ -526,58 +524,10 @@ func BenchmarkRunLatency(b *testing.B) {
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
 			b.StopTimer()
 			c.Close()
-			for i := 0; i < 200 && hasChildren(listener); i++ {
-				time.Sleep(25 * time.Millisecond)
-			}
-			host := childrenCPU(b, listener) - cpu0
+			host := sshtest.HostCPU([]*sshtest.Server{srv}) - cpu0
 			b.ReportMetric(float64(host.Microseconds())/1000/float64(b.N), "host-ms/op")
 		})
 	}
-}
-
-// listenerPID finds the pid of srv's listening sshd by its config file.
-func listenerPID(b *testing.B, srv *sshtest.Server) int {
-	config := filepath.Join(srv.Dir, "sshd_config")
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(d + "/cmdline")
-		// sshd rewrites its argv into one line: match a part of it.
-		if err != nil || !bytes.Contains(cmdline, []byte(config)) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if ppid := statField(b, pid, 4); ppid == os.Getpid() {
-			return pid
-		}
-	}
-	b.Fatalf("no sshd with %s", config)
-	return 0
-}
-
-// statField returns field n (1-based, as in proc(5)) of /proc/PID/stat.
-func statField(b *testing.B, pid, n int) int {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	rest := st[bytes.LastIndexByte(st, ')')+2:]
-	v, err := strconv.Atoi(strings.Fields(string(rest))[n-3])
-	if err != nil {
-		b.Fatal(err)
-	}
-	return v
-}
-
-// childrenCPU is the CPU time of pid's waited-for descendants (cutime and
-// cstime, in USER_HZ ticks of 10 ms).
-func childrenCPU(b *testing.B, pid int) time.Duration {
-	return time.Duration(statField(b, pid, 16)+statField(b, pid, 17)) * 10 * time.Millisecond
-}
-
-func hasChildren(pid int) bool {
-	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	return len(bytes.TrimSpace(kids)) > 0
 }
 
 // BenchmarkConnectFirstCommand times what a host's first operation waits

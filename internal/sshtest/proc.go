@@ -2,11 +2,29 @@ package sshtest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
+
+// statFields returns the fields of /proc/PID/stat after the command name
+// (which is in parentheses and may hold spaces): element 0 is field 3,
+// the state, of proc(5).
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
 
 // parents maps every process ID to its parent's, read from /proc.
 func parents() map[int]int {
@@ -18,6 +36,7 @@ func parents() map[int]int {
 			continue // exited meanwhile
 		}
 		// pid (comm) state ppid ...; comm may contain spaces and parentheses.
+		// (Not statFields: this reads every process, once.)
 		i := bytes.LastIndexByte(b, ')')
 		if i < 0 {
 			continue
@@ -91,4 +110,33 @@ func Processes(servers []*Server) int {
 		s.mu.Unlock()
 	}
 	return len(below(seen))
+}
+
+// HostCPU returns the CPU time (user and system) that the servers'
+// connection processes and everything they ran have used since the servers
+// started: the listening sshd's cutime and cstime, which count a process
+// once it has been reaped. It first waits, up to about five seconds, until
+// no connection process is left, so that a run that just ended is counted
+// whole. The kernel counts in ticks of 10 ms (USER_HZ), so compare sums
+// over many connections.
+func HostCPU(servers []*Server) time.Duration {
+	for i := 0; i < 200 && Processes(servers) > 0; i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	var ticks int
+	for _, s := range servers {
+		s.mu.Lock()
+		var f []string
+		if s.cmd != nil {
+			f = statFields(s.cmd.Process.Pid)
+		}
+		s.mu.Unlock()
+		if len(f) > 14 {
+			// Fields 16 and 17 of proc(5): cutime, cstime.
+			u, _ := strconv.Atoi(f[13])
+			sy, _ := strconv.Atoi(f[14])
+			ticks += u + sy
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
