@@ -54,6 +54,13 @@ type Host struct {
 
 	// Counts tallies this host's operations.
 	Counts Counts
+
+	redact struct { // hostRedactor's cache
+		mu   sync.Mutex
+		made bool
+		sudo string // the sudo password r was made with
+		r    *strings.Replacer
+	}
 	// Result is what the connector produced when the host finished (see
 	// connectors.Finisher), set by the runtime.
 	Result string
@@ -132,12 +139,23 @@ func (h *Host) Value() starlark.Value {
 	return h.value
 }
 
-func (h *Host) emit(e Event) {
+func (h *Host) emit(e Event) { h.Send(e) }
+
+// Send emits e as one of the host's events: stamped with the time and the
+// host's name, and every text in it (name, message, error, output, diff)
+// with the host's secrets replaced (see Redact). The runtime sends its own
+// events of a host (print, host_end) through here too.
+func (h *Host) Send(e Event) {
 	if h.Emit == nil {
 		return
 	}
 	e.Time = time.Now()
 	e.Host = h.Name
+	if r := h.hostRedactor(); r != nil {
+		for _, f := range []*string{&e.Name, &e.Message, &e.Error, &e.Stdout, &e.Stderr, &e.Diff} {
+			*f = r.Replace(*f)
+		}
+	}
 	h.Emit(e)
 }
 

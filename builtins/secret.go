@@ -13,8 +13,10 @@ var secretSpec = &Spec{
 	Doc: "Returns the value of a secret host data key (`db_password`, any key whose name holds " +
 		"`password` or `passphrase`, or a connector's secret field), which `host.data` leaves out " +
 		"so that printing it shows no secret. The value still never reaches the host's command " +
-		"lines when passed to an operation that takes a secret (`mysql.user(password=...)`), and " +
-		"`-vv` replaces it by `[secret]` in the commands it shows. A key that is not secret is an " +
+		"lines when passed to an operation that takes a secret (`mysql.user(password=...)`). " +
+		"Wherever else it goes (a `shell()` command line, its output, a file's content, `print()`, " +
+		"`fail()`), star-deploy shows it as `[secret]`: in operation names, output, `--diff`, " +
+		"`-vv` commands, events and errors. A key that is not secret is an " +
 		"error (read it from `host.data`), and so is a missing key without a default.",
 	Params: []Param{
 		{"key", "str", "", "The host data key, e.g. `db_password`."},

@@ -39,6 +39,20 @@ func (h *Host) traceCommand(rendered string, ctl Control) {
 // are and shell-quoted. Made once per command: -vvv applies it to every
 // line the command prints.
 func (h *Host) redactor(ctl Control) *strings.Replacer {
+	secrets := append(h.secretValues(), ctl.SudoPassword)
+	for k, v := range ctl.Env {
+		if secretEnv(k) {
+			secrets = append(secrets, v)
+		}
+	}
+	if r := newRedactor(secrets); r != nil {
+		return r
+	}
+	return strings.NewReplacer()
+}
+
+// secretValues returns the values of the host's secret data keys.
+func (h *Host) secretValues() []string {
 	var secrets []string
 	secret := h.Secret
 	if secret == nil {
@@ -49,13 +63,13 @@ func (h *Host) redactor(ctl Control) *strings.Replacer {
 			secrets = append(secrets, str)
 		}
 	}
-	secrets = append(secrets, ctl.SudoPassword)
-	for k, v := range ctl.Env {
-		if secretEnv(k) {
-			secrets = append(secrets, v)
-		}
-	}
-	// Longest first, so that a secret containing another goes whole.
+	return secrets
+}
+
+// newRedactor returns a Replacer of each non-empty secret, as it is and
+// shell-quoted, by redacted; nil when there is none. Longest first, so
+// that a secret containing another goes whole.
+func newRedactor(secrets []string) *strings.Replacer {
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	var pairs []string
 	for _, v := range secrets {
@@ -63,7 +77,36 @@ func (h *Host) redactor(ctl Control) *strings.Replacer {
 			pairs = append(pairs, connectors.Quote(v), redacted, v, redacted)
 		}
 	}
+	if pairs == nil {
+		return nil
+	}
 	return strings.NewReplacer(pairs...)
+}
+
+// Redact returns s with the host's secrets replaced by "[secret]": the
+// values of its secret data keys and its sudo password, as they are and
+// shell-quoted. Every event the host sends and every error the runtime
+// reports for it pass through here, so that a secret a script put in a
+// command line, a file's content (--diff), fail() or print() shows
+// nowhere; only the script's own values (a command's result) keep it.
+func (h *Host) Redact(s string) string {
+	if r := h.hostRedactor(); r != nil {
+		return r.Replace(s)
+	}
+	return s
+}
+
+// hostRedactor is Redact's Replacer, nil when the host has no secret. It
+// is made again only when the sudo password changed (the runtime sets
+// Defaults once the host connects).
+func (h *Host) hostRedactor() *strings.Replacer {
+	h.redact.mu.Lock()
+	defer h.redact.mu.Unlock()
+	if !h.redact.made || h.redact.sudo != h.Defaults.SudoPassword {
+		h.redact.r = newRedactor(append(h.secretValues(), h.Defaults.SudoPassword))
+		h.redact.made, h.redact.sudo = true, h.Defaults.SudoPassword
+	}
+	return h.redact.r
 }
 
 // secretEnv reports whether an environment variable's name says it holds a

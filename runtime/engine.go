@@ -582,17 +582,17 @@ func (r *Runner) runHost(ctx context.Context, progs []*Program, host Host, once 
 	emit(Event{Time: start, Kind: builtins.KindHostStart, Host: host.Name})
 	h := r.newHost(host, emit)
 	h.Stop, h.Once = stop, once
-	res.Err = r.hostScriptsSafe(ctx, progs, host, h)
+	res.Err = redactError(h, r.hostScriptsSafe(ctx, progs, host, h))
 	res.Counts = h.Counts
 	res.Output = h.Result
 	res.Duration = time.Since(start)
 	res.Status = hostStatus(ctx, res.Err)
-	end := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: host.Name, Status: res.Status, Duration: res.Duration, Counts: &res.Counts}
+	end := Event{Kind: builtins.KindHostEnd, Status: res.Status, Duration: res.Duration, Counts: &res.Counts}
 	if res.Err != nil {
 		end.Error = res.Err.Error()
 		onFail()
 	}
-	emit(end)
+	h.Send(end)
 	return res
 }
 
@@ -690,7 +690,7 @@ func (r *Runner) finish(ctx context.Context, h *builtins.Host, commit bool) erro
 	defer cancel()
 	result, err := f.Finish(fctx, commit)
 	if result != "" {
-		h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: result})
+		h.Send(Event{Kind: builtins.KindPrint, Message: result})
 		h.Result = result
 	}
 	if err != nil {
@@ -731,10 +731,10 @@ func (r *Runner) printer(h *builtins.Host, limit *outputCap, why *error) func(*s
 			return
 		}
 		if r.opts.Print != nil {
-			r.opts.Print(h.Name, msg)
+			r.opts.Print(h.Name, h.Redact(msg))
 			return
 		}
-		h.Emit(Event{Time: time.Now(), Kind: builtins.KindPrint, Host: h.Name, Message: msg})
+		h.Send(Event{Kind: builtins.KindPrint, Message: msg})
 	}
 }
 

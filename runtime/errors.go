@@ -3,6 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
+
+	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // Why a run, a host or a Compile stopped short. Each matches, with
@@ -96,6 +98,33 @@ func withCause(err, cause error) error {
 	}
 	return &classified{err, cause}
 }
+
+// redactError returns err with h's secrets out of its message (see
+// builtins.Host.Redact): a *ScriptError's message and backtrace are
+// redacted in place, and any other error whose message holds a secret is
+// wrapped, so that errors.Is and errors.As still see it.
+func redactError(h *builtins.Host, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *ScriptError
+	if errors.As(err, &se) {
+		se.Msg, se.Backtrace = h.Redact(se.Msg), h.Redact(se.Backtrace)
+	}
+	if msg := h.Redact(err.Error()); msg != err.Error() {
+		return &redacted{msg: msg, err: err}
+	}
+	return err
+}
+
+// redacted is an error whose message had a secret in it.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
 
 // refusal is the sandbox refusing something; it matches ErrSandbox.
 type refusal struct{ msg string }

@@ -301,7 +301,7 @@ func (s *Session) evalHost(ctx context.Context, sh *sessionHost, src []byte) (st
 	}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		return nil, withCause(scriptError(sh.host.Name, err), why)
+		return nil, redactError(sh.h, withCause(scriptError(sh.host.Name, err), why))
 	}
 	// Resolving: an undefined name, which depends on what this host
 	// defined so far.
@@ -426,9 +426,9 @@ func (s *Session) Close(ctx context.Context) *Report {
 // end emits sh's host_end with status.
 func (s *Session) end(sh *sessionHost, status builtins.Status) {
 	counts := sh.h.Counts
-	e := Event{Time: time.Now(), Kind: builtins.KindHostEnd, Host: sh.host.Name, Status: status, Duration: time.Since(sh.start), Counts: &counts}
+	e := Event{Kind: builtins.KindHostEnd, Status: status, Duration: time.Since(sh.start), Counts: &counts}
 	if sh.err != nil {
 		e.Error = sh.err.Error()
 	}
-	s.emit(e)
+	sh.h.Send(e)
 }
