@@ -336,15 +336,17 @@ type fileInfo struct {
 }
 
 // The probe prints "type|mode|owner|group|size" with GNU/busybox stat, or
-// BSD stat, then the sha256 of a regular file on its own line. Exit 3 means
-// the path does not exist.
+// BSD stat, then the sha256 of a regular file on its own line (cut from
+// sha256sum's line by the shell, not by cut: a process fewer). Exit 3
+// means the path does not exist.
 const fileProbe = `p=%s
 if [ ! -e "$p" ] && [ ! -L "$p" ]; then exit 3; fi
 stat -c '%%F|%%a|%%U|%%G|%%s' -- "$p" 2>/dev/null || stat -f '%%HT|%%Lp|%%Su|%%Sg|%%z' -- "$p" || exit 4
 if [ -L "$p" ]; then
   readlink "$p"
 elif [ -f "$p" ]; then
-  { sha256sum -- "$p" 2>/dev/null || shasum -a 256 -- "$p"; } | cut -d' ' -f1
+  h=$({ sha256sum -- "$p" 2>/dev/null || shasum -a 256 -- "$p"; })
+  printf '%%s\n' "${h%%%% *}"
 fi`
 
 func readFileFact(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {

@@ -117,7 +117,9 @@ func IsTempName(name string) bool {
 //
 // The age is judged on the host's own clock: the cut-off is the host's
 // `date +%s` minus the time this run has been going, rounded up, so the
-// clocks of this machine and the host need not agree. Modification times
+// clocks of this machine and the host need not agree. date runs only once
+// the glob found a file: a directory with no leftover costs no process.
+// Modification times
 // have one-second steps, so a leftover from the last second or two before
 // the run started is kept, for a later run to remove. A file that another
 // run, still going, has not written to since this run started would be
@@ -126,14 +128,15 @@ func SweepScript(dir string, r Run) string {
 	age := sweepAge(r, time.Now())
 	glob := Quote(dir) + "/" + tempPrefix + strings.Repeat("[0-9a-f]", runIDLen) + "-*"
 	self := Quote(tempPrefix+r.ID+"-") + "*"
-	return fmt.Sprintf(`{ c=$(date +%%s) && c=$((c - %d)) &&
+	return fmt.Sprintf(`{ c=
 for f in %s; do
   case ${f##*/} in %s) continue;; esac
   if [ -f "$f" ] && [ ! -L "$f" ]; then
+    [ -n "$c" ] || { c=$(date +%%s) && c=$((c - %d)); } || break
     m=$(stat -c %%Y -- "$f" || stat -f %%m -- "$f") && [ "$m" -lt "$c" ] && rm -f -- "$f"
   fi
 done; } >/dev/null 2>&1 || :
-`, age, glob, self)
+`, glob, self, age)
 }
 
 func randomHex(n int) string {
