@@ -686,7 +686,8 @@ t=$(mktemp %s)
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 143' TERM HUP INT
 cat > "$t"
-n=$(wc -c < "$t" | tr -d ' ')
+n=$(wc -c < "$t")
+n=$((n))
 [ "$n" = %d ] || { echo "the upload was cut short: $n of %d bytes arrived" >&2; exit 1; }
 %s
 chmod %s "$t"
