@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -311,6 +312,9 @@ true`
 		}
 		sent = append(sent, fmt.Sprintf("the bundle (%d KiB)", (len(o.bundle)+1023)/1024))
 	}
+	if len(sent) > 0 {
+		pruneCache(ctx, conn, dir, p)
+	}
 	if o.f.Verbose > 0 {
 		if len(sent) == 0 {
 			o.notice("%s: --on-host: star-deploy and the bundle are cached in %s", h.Name, dir)
@@ -319,6 +323,23 @@ true`
 		}
 	}
 	return p, ""
+}
+
+// cacheKeep is how long an entry of a host's on-host cache stays after it
+// was uploaded, when a later run uploads something else.
+const cacheKeep = 30 // days
+
+// pruneCache removes from the host's cache dir the binaries and bundles
+// uploaded more than cacheKeep days ago, except those of p. It runs only
+// after an upload, the one time the cache grows, and never fails the run:
+// a pruned entry that some other deploy still uses is uploaded again by
+// its next run. (A run that found an entry that old in its probe, at the
+// moment another run uploads and prunes, may then miss it and fail or
+// fall back on that host; running it again uploads the entry.)
+func pruneCache(ctx context.Context, conn connectors.Connector, dir string, p *plan) {
+	script := fmt.Sprintf("find %s %s -type f -mtime +%d ! -name %s ! -name %s -exec rm -f {} + 2>/dev/null || :",
+		connectors.Quote(dir+"/bin"), connectors.Quote(dir+"/bundles"), cacheKeep, connectors.Quote(path.Base(p.bin)), connectors.Quote(path.Base(p.bndl)))
+	conn.Run(ctx, connectors.Command{Script: script})
 }
 
 // putFile uploads data to path. A connector whose Put is not atomic gets

@@ -86,6 +86,18 @@ func TestOnHostSameEventsAsNormalRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("normal run: exit %d\n%s\n%s", code, normal, errOut)
 	}
+	// Entries of the cache from other deploys: one uploaded 40 days ago,
+	// which the first run's upload prunes, and one from yesterday, kept.
+	old, recent := filepath.Join(cache, "star-deploy", "bundles", "old.bundle"), filepath.Join(cache, "star-deploy", "bin", "recent")
+	for p, age := range map[string]time.Duration{old: 40 * 24 * time.Hour, recent: 24 * time.Hour} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Dir(p), filepath.Base(p), "x")
+		if err := os.Chtimes(p, time.Now().Add(-age), time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The same deploy, written in another directory.
 	script := onHostDeploy(t, onHostDir)
 	args := append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "-v", "--json", "--data", "role=web", host, script)
@@ -109,6 +121,12 @@ func TestOnHostSameEventsAsNormalRun(t *testing.T) {
 		}
 	}
 
+	if _, err := os.Stat(old); err == nil {
+		t.Errorf("the upload did not prune %s, uploaded 40 days ago", old)
+	}
+	if err := os.Remove(recent); err != nil {
+		t.Errorf("the upload pruned %s, uploaded yesterday: %v", recent, err)
+	}
 	// The cache: one binary, one bundle, private; a second run uploads
 	// nothing and touches neither.
 	bins, _ := filepath.Glob(filepath.Join(cache, "star-deploy", "bin", "*"))
