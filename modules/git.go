@@ -67,7 +67,7 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 			Auth:       r.auth(ctx, url),
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("fetch %s: %w", url, err)
+			return nil, fmt.Errorf("fetch %s: %w", url, r.authHint(err, url))
 		}
 		r.fetched[url] = true
 	}
@@ -76,9 +76,13 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 
 // auth is the transport.AuthMethod of a fetch or a listing of url: for an
 // ssh:// URL, with Options.SSH set, the one that makes go-git run
-// git-upload-pack through Options.SSH (see sshTransport); else none.
+// git-upload-pack through Options.SSH (see sshTransport); for an http(s)
+// one, the Options.Credentials of its host (httpAuth); else none.
 func (r *Resolver) auth(ctx context.Context, url string) transport.AuthMethod {
-	if r.opts.SSH == nil || !strings.HasPrefix(url, "ssh://") {
+	switch {
+	case strings.HasPrefix(url, "https://"), strings.HasPrefix(url, "http://"):
+		return r.httpAuth(url)
+	case r.opts.SSH == nil || !strings.HasPrefix(url, "ssh://"):
 		return nil
 	}
 	return sshAuth{ctx: ctx, run: r.opts.SSH}
@@ -180,7 +184,7 @@ func (r *Resolver) head(ctx context.Context, repo *git.Repository, url string) (
 	defer cancel()
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth(ctx, url)})
 	if err != nil {
-		return "", fmt.Errorf("list the refs of %s: %w", url, err)
+		return "", fmt.Errorf("list the refs of %s: %w", url, r.authHint(err, url))
 	}
 	// HEAD is a symbolic reference when the server says which branch it
 	// is (the symref capability), a hash otherwise.

@@ -40,6 +40,12 @@ type Options struct {
 	// ssh-agent's keys, ~/.ssh/known_hosts or $SSH_KNOWN_HOSTS, and only
 	// HostName and Port of ~/.ssh/config).
 	SSH SSHRunner
+	// Credentials are sent to git+https:// and git+http:// servers (nil
+	// sends none); CredentialsFrom says where they come from, for the
+	// error of a server that refused a fetch for want of them ("" says
+	// none are set). The CLI gives Netrc("") and NetrcHelp().
+	Credentials     Credentials
+	CredentialsFrom string
 }
 
 // Resolver serves remote modules (runtime.RemoteModules). It is safe for

@@ -74,6 +74,9 @@ func (f *flags) resolver(scripts []string, frozen bool) (*modules.Resolver, erro
 		Aliases:  f.moduleAliases,
 		Frozen:   frozen,
 		SSH:      f.gitSSH(),
+		// Credentials of git+https:// servers, as curl and git read them.
+		Credentials:     modules.Netrc(""),
+		CredentialsFrom: modules.NetrcHelp(),
 	})
 	if err != nil {
 		if f.configFile != "" {

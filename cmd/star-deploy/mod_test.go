@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -59,6 +61,14 @@ func (r *moduleRepo) git(t *testing.T, args ...string) string {
 // http://127.0.0.1:PORT/web-modules/.git.
 func (r *moduleRepo) serveHTTP(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
+	return r.serveHTTPAs(t, "", "")
+}
+
+// serveHTTPAs is serveHTTP answering only requests that authenticate as
+// user with password (HTTP basic authentication), 401 to the others;
+// user "" lets every request through.
+func (r *moduleRepo) serveHTTPAs(t *testing.T, user, password string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Fatalf("git --exec-path: %v", err)
@@ -74,6 +84,12 @@ func (r *moduleRepo) serveHTTP(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.dir), "GIT_HTTP_EXPORT_ALL=1"}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		n.Add(1)
+		if u, p, _ := req.BasicAuth(); user != "" && (u != user || p != password) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte("who are you?"))
+			return
+		}
 		h.ServeHTTP(w, req)
 	}))
 	t.Cleanup(srv.Close)
@@ -214,6 +230,53 @@ func TestModulesHTTPAlias(t *testing.T) {
 	code, _, stderr = runCLI(t, append([]string{"--no-frozen"}, args...)...)
 	if code != 2 || !strings.Contains(stderr, "d.star:1:6: cannot load git+"+url+"@main//web.star: fetch "+url) {
 		t.Fatalf("server stopped: exit %d\n%s", code, stderr)
+	}
+}
+
+// Over HTTP with basic authentication: without credentials a load fails
+// (exit 2, naming the load, the host and ~/.netrc); a wrong password is
+// refused; the entry of $NETRC for the host fetches, and the token shows
+// in no output, lock or cache file.
+func TestModulesHTTPCredentials(t *testing.T) {
+	repo := newModuleRepo(t)
+	const token = "canary-git-token"
+	srv, _ := repo.serveHTTPAs(t, "deployer", token)
+	url := srv.URL + "/web-modules/.git"
+	dir, cache := t.TempDir(), t.TempDir()
+	deploy := writeFile(t, dir, "d.star", "load(\"git+"+url+"@v2.0//web.star\", \"hello\")\nprint(hello())\n")
+	args := []string{"--no-frozen", "--module-cache", cache, "@local", deploy}
+	netrc := filepath.Join(dir, "netrc")
+	t.Setenv("NETRC", netrc)
+	for _, tc := range []struct{ netrc, want string }{
+		{"", "d.star:1:6: cannot load git+" + url + "@v2.0//web.star: fetch " + url + ": authentication required: who are you?: give credentials for 127.0.0.1 in ~/.netrc"},
+		{"machine 127.0.0.1 login deployer password wrong-token\n", "the server refused the credentials for 127.0.0.1"},
+	} {
+		writeFile(t, dir, "netrc", tc.netrc)
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Contains(stdout+stderr, token) {
+			t.Errorf("netrc %q: exit %d, want 2 and %q\n%s%s", tc.netrc, code, tc.want, stdout, stderr)
+		}
+	}
+	// A default entry, a macdef and another machine before the host's own
+	// entry, its password quoted.
+	writeFile(t, dir, "netrc", "default login nobody password nothing\nmacdef init\ncd /\n\nmachine git.example.com login x password y\n"+
+		"machine 127.0.0.1\n  login deployer\n  password \""+token+"\"\n")
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 0 || !strings.Contains(stdout, "hello from v2") {
+		t.Fatalf("with credentials: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, token) {
+		t.Errorf("the token shows in the output:\n%s%s", stdout, stderr)
+	}
+	for _, root := range []string{cache, filepath.Join(dir, "star-deploy.lock")} {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+					t.Errorf("%s holds the token", p)
+				}
+			}
+			return nil
+		})
 	}
 }
 

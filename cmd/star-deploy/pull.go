@@ -371,7 +371,7 @@ func fetchGit(ctx context.Context, source, cacheDir string, ssh modules.SSHRunne
 	if err != nil {
 		return nil, err
 	}
-	res, err := modules.New(modules.Options{CacheDir: cacheDir, SSH: ssh})
+	res, err := modules.New(modules.Options{CacheDir: cacheDir, SSH: ssh, Credentials: modules.Netrc(""), CredentialsFrom: modules.NetrcHelp()})
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
