@@ -479,43 +479,21 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		r.opts.OnEvent(e)
 	}
 	report := &Report{Hosts: make([]HostResult, len(hosts))}
-	var failed atomic.Int64
-	var stopped atomic.Bool
-	stopErr := func() error {
-		if stopped.Load() {
-			return &stoppedError{pct: *r.opts.FailPercent}
-		}
-		return nil
-	}
-	once := &builtins.Once{}
 	for i := range hosts {
 		report.Hosts[i].Name = hosts[i].Name
 	}
-	batch := r.opts.Serial
-	if batch <= 0 || batch > len(hosts) {
-		batch = max(len(hosts), 1)
-	}
-	for first := 0; first < len(hosts); first += batch {
-		// Each batch finishes before the next starts (--serial).
-		bounded(ctx, min(batch, len(hosts)-first), r.opts.Parallel, func(j int) {
-			i := first + j
-			if err := stopErr(); err != nil {
-				report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
-				return
-			}
-			res := r.runHost(ctx, progs, hosts[i], once, emit, stopErr, func() {
-				if r.opts.FailPercent != nil {
-					if n := failed.Add(1); n*100 > int64(*r.opts.FailPercent)*int64(len(hosts)) {
-						stopped.Store(true)
-					}
-				}
-			})
-			if res.Status == builtins.StatusInterrupted {
-				res.Err = withCause(res.Err, interruption(parent, ctx))
-			}
-			report.Hosts[i] = res
-		})
-	}
+	once := &builtins.Once{}
+	Schedule(ctx, r.opts, len(hosts), func(i int, stop func() error, failed func()) {
+		if err := stop(); err != nil {
+			report.Hosts[i] = HostResult{Name: hosts[i].Name, Status: builtins.StatusNotStarted, Err: err}
+			return
+		}
+		res := r.runHost(ctx, progs, hosts[i], once, emit, stop, failed)
+		if res.Status == builtins.StatusInterrupted {
+			res.Err = withCause(res.Err, interruption(parent, ctx))
+		}
+		report.Hosts[i] = res
+	})
 	report.Interrupted = ctx.Err() != nil
 	// Every host ends with a host_end, also one that never began.
 	for i := range report.Hosts {
@@ -531,6 +509,39 @@ func (r *Runner) Run(ctx context.Context, progs []*Program, hosts []Host) *Repor
 		emit(end)
 	}
 	return report
+}
+
+// Schedule runs n hosts as Run does, for a caller that runs each host
+// itself (the CLI's --on-host): in batches of opts.Serial hosts, each
+// batch ending before the next begins, at most opts.Parallel at once.
+// run(i, stop, failed) runs host i: stop returns the error that stops it
+// (before it begins, or before an operation) once more than
+// opts.FailPercent of the n hosts failed, and run calls failed when host i
+// failed. A host that ctx's end kept from beginning is not run.
+func Schedule(ctx context.Context, opts Options, n int, run func(i int, stop func() error, failed func())) {
+	var nfailed atomic.Int64
+	var stopped atomic.Bool
+	stop := func() error {
+		if stopped.Load() {
+			return &stoppedError{pct: *opts.FailPercent}
+		}
+		return nil
+	}
+	failed := func() {
+		if opts.FailPercent != nil {
+			if k := nfailed.Add(1); k*100 > int64(*opts.FailPercent)*int64(n) {
+				stopped.Store(true)
+			}
+		}
+	}
+	batch := opts.Serial
+	if batch <= 0 || batch > n {
+		batch = max(n, 1)
+	}
+	for first := 0; first < n; first += batch {
+		// Each batch finishes before the next starts (--serial).
+		bounded(ctx, min(batch, n-first), opts.Parallel, func(j int) { run(first+j, stop, failed) })
+	}
 }
 
 // stoppedError is why --fail-percent stopped a host.

@@ -105,8 +105,6 @@ func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remo
 		return notice("exec and fact run the normal way")
 	case ask:
 		return notice("not with --confirm yet")
-	case f.Serial != "" || f.FailPercent != nil:
-		return notice("not with --serial or --fail-percent yet")
 	}
 	var paths []string
 	for _, s := range sources {
@@ -152,9 +150,11 @@ type plan struct {
 	bin, bndl string
 }
 
-// run runs progs on hosts, at most --parallel at once: each on the host
-// itself where it can, the normal way (opts, with the connection carried
-// over) where it cannot.
+// run runs progs on hosts, scheduled as a normal run's (sdrt.Schedule:
+// --serial batches, at most --parallel at once): each on the host itself
+// where it can, the normal way (opts, with the connection carried over)
+// where it cannot. --fail-percent stops the hosts that have not begun; a
+// host already running on itself runs to its end.
 func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Program, hosts []sdrt.Host) *sdrt.Report {
 	var mu sync.Mutex
 	emit := func(e sdrt.Event) {
@@ -164,33 +164,26 @@ func (o *onHost) run(ctx context.Context, opts sdrt.Options, progs []*sdrt.Progr
 	}
 	rep := &sdrt.Report{Hosts: make([]sdrt.HostResult, len(hosts))}
 	done := make([]bool, len(hosts))
-	n := opts.Parallel
-	if n <= 0 || n > len(hosts) {
-		n = max(len(hosts), 1)
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			if ctx.Err() == nil {
-				rep.Hosts[i], done[i] = o.runOne(ctx, opts, progs, h, emit)
-			}
-		}()
-	}
-	wg.Wait()
+	sdrt.Schedule(ctx, opts, len(hosts), func(i int, stop func() error, failed func()) {
+		if err := stop(); err != nil {
+			rep.Hosts[i].Err = err
+			return
+		}
+		rep.Hosts[i], done[i] = o.runOne(ctx, opts, progs, hosts[i], emit)
+		if done[i] && rep.Hosts[i].Err != nil {
+			failed()
+		}
+	})
 	// Every host ends with a host_end, also one that never began.
 	for i := range hosts {
 		if !done[i] {
-			rep.Hosts[i] = sdrt.HostResult{Name: hosts[i].Name, Status: sdrt.StatusNotStarted}
-			emit(sdrt.Event{Time: time.Now(), Kind: sdrt.KindHostEnd, Host: hosts[i].Name, Status: sdrt.StatusNotStarted, Counts: &sdrt.Counts{}})
+			err := rep.Hosts[i].Err
+			rep.Hosts[i] = sdrt.HostResult{Name: hosts[i].Name, Status: sdrt.StatusNotStarted, Err: err}
+			end := sdrt.Event{Time: time.Now(), Kind: sdrt.KindHostEnd, Host: hosts[i].Name, Status: sdrt.StatusNotStarted, Counts: &sdrt.Counts{}}
+			if err != nil {
+				end.Error = err.Error()
+			}
+			emit(end)
 		}
 	}
 	rep.Interrupted = ctx.Err() != nil

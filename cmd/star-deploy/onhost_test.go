@@ -431,6 +431,41 @@ func TestOnHostManyHosts(t *testing.T) {
 	}
 }
 
+// TestOnHostSerialFailPercent: --serial and --fail-percent schedule
+// on-host runs as normal ones: with --serial 1 each host ends before the
+// next begins; with --fail-percent 0 too, a first host that fails leaves
+// the others not started, saying why.
+func TestOnHostSerialFailPercent(t *testing.T) {
+	bin := buildBinary(t)
+	s := sshtest.Start(t, sshtest.Options{Listen: []string{"127.0.0.1", "127.0.0.1"}, ExtraConfig: []string{"SetEnv XDG_CACHE_HOME=" + t.TempDir()}})
+	var names []string
+	for _, l := range s.Listeners {
+		names = append(names, "@ssh/"+l)
+	}
+	script := writeFile(t, t.TempDir(), "d.star", fmt.Sprintf("shell('true')\nif host.name == %q and host.data.get('fail'):\n    fail('boom')\n", s.Listeners[0]))
+	args := append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "--json", "--serial", "1")
+	code, out, errOut := runCLI(t, append(args, strings.Join(names, ","), script)...)
+	if code != 0 || strings.Contains(errOut, "normal way") {
+		t.Fatalf("--serial 1: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for i := 1; i < len(s.Listeners); i++ {
+		end := strings.Index(out, `"kind":"host_end","host":"`+s.Listeners[i-1]+`"`)
+		start := strings.Index(out, `"kind":"host_start","host":"`+s.Listeners[i]+`"`)
+		if end < 0 || start < 0 || start < end {
+			t.Errorf("--serial 1: %s began before %s ended:\n%s", s.Listeners[i], s.Listeners[i-1], out)
+		}
+	}
+	code, out, errOut = runCLI(t, append(args, "--fail-percent", "0", "--data", "fail=1", strings.Join(names, ","), script)...)
+	if code != 1 || !strings.Contains(out, `"host":"`+s.Listeners[0]+`","status":"failed"`) {
+		t.Fatalf("--fail-percent 0: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, l := range s.Listeners[1:] {
+		if !strings.Contains(out, `"kind":"host_end","host":"`+l+`","status":"not_started","error":"stopped: more than 0% of hosts failed (--fail-percent)"`) {
+			t.Errorf("%s was not stopped:\n%s", l, out)
+		}
+	}
+}
+
 // TestOnHostDryDiff: --dry and --diff apply on the host.
 func TestOnHostDryDiff(t *testing.T) {
 	bin := buildBinary(t)
