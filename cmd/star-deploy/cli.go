@@ -432,7 +432,7 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 	}
 	var onHost *onHost
 	if f.OnHost && r.bundle == nil {
-		if onHost, err = prepareOnHost(ctx, f, m, sources, remote, ask, stderr); err != nil {
+		if onHost, err = prepareOnHost(ctx, f, m, sources, remote, stderr); err != nil {
 			return nil, err
 		}
 	}
@@ -445,8 +445,9 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		mode:    m,
 		hosts:   len(hosts),
 	}
-	// runOnce runs progs, compiled once, with runner and renders the run.
-	runOnce := func(runner *sdrt.Runner) *sdrt.Report {
+	// runOnce runs progs, compiled once, with runner (on-host: with opts)
+	// and renders the run.
+	runOnce := func(runner *sdrt.Runner, opts sdrt.Options) *sdrt.Report {
 		out = newOutput(cfg)
 		if r.wire != nil {
 			out = newWireOutput(r.wire)
@@ -465,10 +466,11 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 		return rep
 	}
 	if ask {
-		opts.Dry = true
-		return confirmRun(ctx, sdrt.New(opts), runner, pool, runOnce, stderr), nil
+		dry := opts
+		dry.Dry = true
+		return confirmRun(ctx, pool, stderr, func() *sdrt.Report { return runOnce(sdrt.New(dry), dry) }, func() *sdrt.Report { return runOnce(runner, opts) }), nil
 	}
-	return runOnce(runner), nil
+	return runOnce(runner, opts), nil
 }
 
 // compile resolves the remote modules the scripts load (from the bundle in

@@ -48,11 +48,11 @@ func stdinTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
 
 // confirmRun does the dry run, and when it would change something and
 // succeeded on every host, asks whether to apply it and does the real run.
-// runOnce runs the programs with a runner and renders the run; dry and
-// real are the runners of the two passes, sharing pool.
-func confirmRun(ctx context.Context, dry, real *sdrt.Runner, pool *connPool, runOnce func(*sdrt.Runner) *sdrt.Report, stderr io.Writer) *sdrt.Report {
+// dry and real run the two passes and render them; their connections are
+// pool's.
+func confirmRun(ctx context.Context, pool *connPool, stderr io.Writer, dry, real func() *sdrt.Report) *sdrt.Report {
 	defer pool.closeAll()
-	rep := runOnce(dry)
+	rep := dry()
 	if rep.Interrupted || ctx.Err() != nil {
 		return rep
 	}
@@ -85,7 +85,7 @@ func confirmRun(ctx context.Context, dry, real *sdrt.Runner, pool *connPool, run
 		return rep
 	}
 	pool.reuse()
-	return runOnce(real)
+	return real()
 }
 
 func plural(n int, noun string) string {

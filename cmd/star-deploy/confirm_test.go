@@ -258,6 +258,36 @@ func TestConfirmReusesSSHConnection(t *testing.T) {
 	}
 }
 
+// TestConfirmOnHost: --confirm with --on-host does the dry run on the
+// host, asks, then does the real run there, on the same connection.
+func TestConfirmOnHost(t *testing.T) {
+	bin := buildBinary(t)
+	cache := t.TempDir()
+	srv := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"SetEnv XDG_CACHE_HOME=" + cache}})
+	dir := t.TempDir()
+	remote := filepath.Join(t.TempDir(), "remote.txt")
+	deploy := writeFile(t, dir, "d.star", `put("`+remote+`", content="on the host\n")`+"\n")
+	line := strings.Join([]string{bin, "--confirm", "--on-host", "--on-host-binary", "linux/amd64=" + bin, "--key", srv.ClientKeyPath, "--user", srv.User,
+		"--data", "ssh_allow_agent=false", "--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh"), "@ssh/" + srv.Addr, deploy}, " ")
+	p := startOnPTY(t, dir, line)
+	p.answer(t, "y")
+	screen := p.wait(t)
+	for _, want := range []string{"Would change:", "Apply these changes to 1 host? [y/N]", "Changed:", "exit=0"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the terminal does not show %q:\n%s", want, screen)
+		}
+	}
+	if bundles, _ := filepath.Glob(filepath.Join(cache, "star-deploy", "bundles", "*.bundle")); strings.Contains(screen, "normal way") || len(bundles) != 1 {
+		t.Errorf("--confirm ran the normal way (bundles on the host: %q):\n%s", bundles, screen)
+	}
+	if b, err := os.ReadFile(remote); err != nil || string(b) != "on the host\n" {
+		t.Fatalf("remote file: %q, %v", b, err)
+	}
+	if n := strings.Count(srv.Log(), "Accepted publickey"); n != 1 {
+		t.Errorf("%d SSH logins for the dry run and the real run, want 1:\n%s", n, srv.Log())
+	}
+}
+
 // TestConnPool checks the pool that carries the dry run's connections to
 // the real run: each is taken once, one that no longer answers is replaced,
 // and what no run took is closed at the end.

@@ -83,7 +83,7 @@ type onHost struct {
 // run. It returns nil, after a notice, when the run cannot go on-host at all
 // (then every host takes the normal path), and an error for a bad
 // --on-host-binary.
-func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remote *modules.Resolver, ask bool, stderr io.Writer) (*onHost, error) {
+func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remote *modules.Resolver, stderr io.Writer) (*onHost, error) {
 	bins := map[string]*onHostBinary{}
 	for _, spec := range f.OnHostBinary {
 		platform, path, ok := strings.Cut(spec, "=")
@@ -103,8 +103,6 @@ func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remo
 	switch {
 	case m != modeScripts:
 		return notice("exec and fact run the normal way")
-	case ask:
-		return notice("not with --confirm yet")
 	}
 	var paths []string
 	for _, s := range sources {
@@ -236,7 +234,7 @@ func (o *onHost) runOne(ctx context.Context, opts sdrt.Options, progs []*sdrt.Pr
 		return normal(conn), true
 	}
 	defer conn.Close()
-	return o.runHost(ctx, h, start, conn, p, emit, func() sdrt.HostResult { return normal(conn) }), true
+	return o.runHost(ctx, h, start, conn, p, opts.Dry, emit, func() sdrt.HostResult { return normal(conn) }), true
 }
 
 // upload probes the host with one command (OS/arch, cache directory, what
@@ -402,15 +400,15 @@ type onHostJob struct {
 	SudoUser string         `json:"sudo_user,omitempty"`
 }
 
-// runHost runs h's scripts on h, relaying its events. A binary that does
+// runHost runs h's scripts on h (a dry run when dry), relaying its events. A binary that does
 // not start there (exit 126 or 127 before any output: a glibc build on a
 // musl host) has h run the normal way, with normal.
 //
 // The host's time, in its host_end and the summary, runs from start, before
 // the connection opened, as in a normal run.
-func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn connectors.Connector, p *plan, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
+func (o *onHost) runHost(ctx context.Context, h sdrt.Host, start time.Time, conn connectors.Connector, p *plan, dry bool, emit func(sdrt.Event), normal func() sdrt.HostResult) sdrt.HostResult {
 	job := onHostJob{Host: h.Name, Groups: h.Groups, Data: map[string]any{},
-		Dry: o.f.Dry, Diff: o.f.Diff, Verbose: o.f.Verbose, MaxSteps: o.f.MaxSteps, Sudo: o.f.Sudo, SudoUser: o.f.SudoUser}
+		Dry: dry, Diff: o.f.Diff, Verbose: o.f.Verbose, MaxSteps: o.f.MaxSteps, Sudo: o.f.Sudo, SudoUser: o.f.SudoUser}
 	for k, v := range h.Data {
 		if strings.HasPrefix(k, h.Target.Scheme+"_") || (connectors.IsSecretKey(k) && k != sdrt.SudoPasswordKey) {
 			continue // the connector's keys mean nothing there
