@@ -262,11 +262,12 @@ func fetchBundle(ctx context.Context, source, cacheDir string, ssh modules.SSHRu
 		return fetchGit(ctx, source, cacheDir, ssh)
 	case strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://"):
 		client := &http.Client{Timeout: 10 * time.Minute}
-		data, downloaded, err := httpGet(ctx, client, source, cacheDir)
+		creds := modules.Netrc("")
+		data, downloaded, err := httpGet(ctx, client, creds, source, cacheDir)
 		if err != nil {
 			return nil, err
 		}
-		sig, _, err := httpGet(ctx, client, source+".sig", cacheDir)
+		sig, _, err := httpGet(ctx, client, creds, source+".sig", cacheDir)
 		if errors.Is(err, fs.ErrNotExist) {
 			sig, err = nil, nil
 		}
@@ -289,14 +290,19 @@ func fetchBundle(ctx context.Context, source, cacheDir string, ssh modules.SSHRu
 }
 
 // httpGet fetches url, sending the ETag of the cached copy in
-// If-None-Match; a 304 serves the cached copy. A 404 wraps fs.ErrNotExist.
-func httpGet(ctx context.Context, client *http.Client, url, cacheDir string) ([]byte, bool, error) {
+// If-None-Match, and basic authentication when creds (~/.netrc) hold the
+// host's, as curl does; a 304 serves the cached copy. A 404 wraps
+// fs.ErrNotExist.
+func httpGet(ctx context.Context, client *http.Client, creds modules.Credentials, url, cacheDir string) ([]byte, bool, error) {
 	sum := sha256.Sum256([]byte(url))
 	dir := filepath.Join(cacheDir, "http", hex.EncodeToString(sum[:16]))
 	bodyPath, etagPath := filepath.Join(dir, "body"), filepath.Join(dir, "etag")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, usagef("pull: %w", err)
+	}
+	if user, password, ok := creds(req.URL.Hostname()); ok {
+		req.SetBasicAuth(user, password)
 	}
 	cached, cerr := os.ReadFile(bodyPath)
 	if etag, err := os.ReadFile(etagPath); err == nil && cerr == nil {
@@ -316,6 +322,8 @@ func httpGet(ctx context.Context, client *http.Client, url, cacheDir string) ([]
 	case http.StatusOK:
 	case http.StatusNotFound:
 		return nil, false, fmt.Errorf("pull: GET %s: %s: %w", url, resp.Status, fs.ErrNotExist)
+	case http.StatusUnauthorized:
+		return nil, false, fmt.Errorf("pull: GET %s: %s: give credentials for %s in %s", url, resp.Status, req.URL.Hostname(), modules.NetrcHelp())
 	default:
 		return nil, false, fmt.Errorf("pull: GET %s: %s", url, resp.Status)
 	}

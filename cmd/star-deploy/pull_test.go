@@ -244,8 +244,16 @@ func TestPullHTTP(t *testing.T) {
 	data, _ := os.ReadFile(b)
 	sig, _ := os.ReadFile(b + ".sig")
 	var gets, full, notModified atomic.Int32
+	// The server wants the credentials of $NETRC for its host.
+	const token = "canary-pull-token"
+	netrc := writeFile(t, t.TempDir(), "netrc", "machine 127.0.0.1 login puller password "+token+"\n")
+	t.Setenv("NETRC", netrc)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gets.Add(1)
+		if u, p, _ := r.BasicAuth(); u != "puller" || p != token {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		body := map[string][]byte{"/site.bundle": data, "/site.bundle.sig": sig}[r.URL.Path]
 		if body == nil {
 			http.NotFound(w, r)
@@ -283,6 +291,13 @@ func TestPullHTTP(t *testing.T) {
 	if code != 0 || exists(t, filepath.Join(s.out, "motd")) || !strings.Contains(stderr, "not run") {
 		t.Errorf("--only-if-changed: exit %d, %s", code, stderr)
 	}
+	// Without the credentials, the error says where they go.
+	os.WriteFile(netrc, nil, 0o600)
+	code, _, stderr = s.pull(t, "--allowed-signers", s.allowed, url)
+	if code == 0 || !strings.Contains(stderr, "401 Unauthorized: give credentials for 127.0.0.1 in ~/.netrc") || strings.Contains(stderr, token) {
+		t.Errorf("no credentials: exit %d, %s", code, stderr)
+	}
+	writeFile(t, filepath.Dir(netrc), "netrc", "machine 127.0.0.1 login puller password "+token+"\n")
 	// A missing bundle is an error that names the URL.
 	code, _, stderr = s.pull(t, "--allowed-signers", s.allowed, srv.URL+"/nope.bundle")
 	if code != 2 || !strings.Contains(stderr, "/nope.bundle: 404") {
