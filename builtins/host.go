@@ -54,13 +54,6 @@ type Host struct {
 
 	// Counts tallies this host's operations.
 	Counts Counts
-
-	redact struct { // hostRedactor's cache
-		mu   sync.Mutex
-		made bool
-		sudo string // the sudo password r was made with
-		r    *strings.Replacer
-	}
 	// Result is what the connector produced when the host finished (see
 	// connectors.Finisher), set by the runtime.
 	Result string
@@ -69,6 +62,13 @@ type Host struct {
 	facts map[string]starlark.Value
 	value starlark.Value
 	swept map[string]bool // directories cleared of earlier runs' temporary files (sweepDue)
+
+	redact struct { // hostRedactor's cache
+		mu   sync.Mutex
+		made bool
+		sudo string // the sudo password r was made with
+		r    *strings.Replacer
+	}
 }
 
 const contextKey = "context" // thread-local key of the run's context.Context

@@ -400,9 +400,9 @@ type onHostJob struct {
 	SudoUser string         `json:"sudo_user,omitempty"`
 }
 
-// runHost runs h's scripts on h (a dry run when dry), relaying its events. A binary that does
-// not start there (exit 126 or 127 before any output: a glibc build on a
-// musl host) has h run the normal way, with normal.
+// runHost runs h's scripts on h (a dry run when dry), relaying its events.
+// A binary that does not start there (exit 126 or 127 before any output: a
+// glibc build on a musl host) has h run the normal way, with normal.
 //
 // The host's time, in its host_end and the summary, runs from start, before
 // the connection opened, as in a normal run.
