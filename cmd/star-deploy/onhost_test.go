@@ -407,15 +407,23 @@ func TestOnHostFromConfig(t *testing.T) {
 	}
 }
 
-// TestOnHostManyHosts: three hosts sharing one cache directory upload it
-// at once (atomically) and each runs with its own name and data.
-func TestOnHostManyHosts(t *testing.T) {
-	bin := buildBinary(t)
+// onHostHosts starts one sshd as three hosts (its own address and two more
+// listeners) that share an on-host cache directory, and returns their
+// names, @ssh/ADDR.
+func onHostHosts(t *testing.T) (*sshtest.Server, []string) {
 	s := sshtest.Start(t, sshtest.Options{Listen: []string{"127.0.0.1", "127.0.0.1"}, ExtraConfig: []string{"SetEnv XDG_CACHE_HOME=" + t.TempDir()}})
 	var names []string
 	for _, l := range s.Listeners {
 		names = append(names, "@ssh/"+l)
 	}
+	return s, names
+}
+
+// TestOnHostManyHosts: three hosts sharing one cache directory upload it
+// at once (atomically) and each runs with its own name and data.
+func TestOnHostManyHosts(t *testing.T) {
+	bin := buildBinary(t)
+	s, names := onHostHosts(t)
 	script := writeFile(t, t.TempDir(), "d.star", "print('name=' + host.name)\nshell('true')\n")
 	code, out, errOut := runCLI(t, append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "--json", strings.Join(names, ","), script)...)
 	if code != 0 {
@@ -437,11 +445,7 @@ func TestOnHostManyHosts(t *testing.T) {
 // the others not started, saying why.
 func TestOnHostSerialFailPercent(t *testing.T) {
 	bin := buildBinary(t)
-	s := sshtest.Start(t, sshtest.Options{Listen: []string{"127.0.0.1", "127.0.0.1"}, ExtraConfig: []string{"SetEnv XDG_CACHE_HOME=" + t.TempDir()}})
-	var names []string
-	for _, l := range s.Listeners {
-		names = append(names, "@ssh/"+l)
-	}
+	s, names := onHostHosts(t)
 	script := writeFile(t, t.TempDir(), "d.star", fmt.Sprintf("shell('true')\nif host.name == %q and host.data.get('fail'):\n    fail('boom')\n", s.Listeners[0]))
 	args := append(onHostArgs(t, s), "--on-host", "--on-host-binary", "linux/amd64="+bin, "--json", "--serial", "1")
 	code, out, errOut := runCLI(t, append(args, strings.Join(names, ","), script)...)
