@@ -19,7 +19,7 @@ import (
 var mysqlConnArgs = []string{"mysql_user?", "mysql_password?", "mysql_host?", "mysql_port?"}
 
 const mysqlConnDoc = " The connection arguments may be left out (or given as \"\"): by default the `mysql` client connects as the user the fact runs as, through the local socket (root with `sudo=True` on Debian's MariaDB). " +
-	"mysql_password never reaches a command line: it goes on standard input into an option file made 0600 for the one command and removed by it. " +
+	"mysql_password never reaches a command line or a file: it goes on standard input, and the command hands it to the client as an option file through a pipe (`--defaults-extra-file=/dev/fd/3`). " +
 	"None when there is no server to ask: no `mysql` client on the host, or the server cannot be reached (error 2002 or 2003; under `--dry`, an earlier operation may install or start it)."
 
 // mysqlFacts are the facts of the mysql module: what the server holds,
@@ -70,13 +70,18 @@ func mysqlOptionValue(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s) + `"`
 }
 
-// mysqlPrelude is put before a client command when there is a password: it
-// reads the first line of standard input (the password line of an option
-// file) into a new 0600 file "$f", which the command reads with
-// --defaults-extra-file and which is removed when the script ends. The
-// rest of standard input is left to the command. mysql.star writes the
-// same prelude for the operations.
-const mysqlPrelude = `f=$(umask 077; mktemp) || exit 1; trap 'rm -f "$f"' EXIT; trap 'exit 1' HUP INT TERM; IFS= read -r l && printf '[client]\n%s\n' "$l" >"$f" && `
+// mysqlWithPassword wraps a client command (exe and its options, then
+// args) for a password: it reads the first line of standard input (the
+// password line of an option file), then hands the client a [client]
+// option file holding it through a pipe on fd 3
+// (--defaults-extra-file=/dev/fd/3), so that the password is in no file,
+// argv or environment. The client gets the rest of standard input, or
+// what a redirection after the wrapper gives (mysql.restore's <FILE): the
+// inner group takes fd 0 as the outer one has it. mysql.star builds the
+// same wrapper for the operations.
+func mysqlWithPassword(exe, args string) string {
+	return `IFS= read -r l && { { printf '[client]\n%s\n' "$l" | { ` + exe + ` --defaults-extra-file=/dev/fd/3` + args + ` 3<&0 0<&4 4<&-; }; } 4<&0; }`
+}
 
 // command renders the client exe (mysql, mysqldump) with the connection
 // options of c and args (shell words, already quoted) into a script, and
@@ -84,11 +89,6 @@ const mysqlPrelude = `f=$(umask 077; mktemp) || exit 1; trap 'rm -f "$f"' EXIT; 
 // then input.
 func (c mysqlConn) command(exe, args, input string) (script, stdin string) {
 	var b strings.Builder
-	b.WriteString(exe)
-	if c.password != "" {
-		b.WriteString(` --defaults-extra-file="$f"`)
-		stdin = "password=" + mysqlOptionValue(c.password) + "\n"
-	}
 	for _, o := range []struct{ name, v string }{{"user", c.user}, {"host", c.host}, {"port", c.port}} {
 		if o.v != "" {
 			b.WriteString(" --" + o.name + "=" + connectors.Quote(o.v))
@@ -97,11 +97,10 @@ func (c mysqlConn) command(exe, args, input string) (script, stdin string) {
 	if args != "" {
 		b.WriteString(" " + args)
 	}
-	script = b.String()
-	if c.password != "" {
-		script = mysqlPrelude + script
+	if c.password == "" {
+		return exe + b.String(), input
 	}
-	return script, stdin + input
+	return mysqlWithPassword(exe, b.String()), "password=" + mysqlOptionValue(c.password) + "\n" + input
 }
 
 // mysqlErrorCode finds the client error number in stderr ("ERROR 2002

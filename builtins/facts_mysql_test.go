@@ -1,6 +1,9 @@
 package builtins
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,11 +119,41 @@ func TestMysqlCommandKeepsThePasswordOffTheCommandLine(t *testing.T) {
 	if strings.Contains(script, pw) || strings.Contains(script, "p #") {
 		t.Errorf("the password is in the script: %s", script)
 	}
-	if want := mysqlPrelude + `mysql --defaults-extra-file="$f" --user=admin --host=db1 --port=3307 --batch`; script != want {
+	if want := `IFS= read -r l && { { printf '[client]\n%s\n' "$l" | { mysql --defaults-extra-file=/dev/fd/3 --user=admin --host=db1 --port=3307 --batch 3<&0 0<&4 4<&-; }; } 4<&0; }`; script != want {
 		t.Errorf("script:\n%s\nwant\n%s", script, want)
 	}
 	if want := `password="p #\"'\\ $x"` + "\nSELECT 1;\n"; stdin != want {
 		t.Errorf("stdin = %q, want %q", stdin, want)
+	}
+	// Run by sh with a mysql that prints its option file, its input and its
+	// arguments: the option file comes through fd 3, the SQL on stdin, and
+	// no file is left behind.
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "mysql"), []byte("#!/bin/sh\ncat /dev/fd/3; echo ---; cat; echo \"args: $*\"\n"), 0o755)
+	cmd := exec.Command("sh", "-c", script+" >"+filepath.Join(bin, "out"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "TMPDIR="+bin)
+	cmd.Stdin = strings.NewReader(stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v\n%s", err, out)
+	}
+	out, _ := os.ReadFile(filepath.Join(bin, "out"))
+	if want := "[client]\n" + `password="p #\"'\\ $x"` + "\n---\nSELECT 1;\nargs: --defaults-extra-file=/dev/fd/3 --user=admin --host=db1 --port=3307 --batch\n"; string(out) != want {
+		t.Errorf("the client got\n%s\nwant\n%s", out, want)
+	}
+	// With the SQL from a file after the wrapper (mysql.restore): the
+	// password still comes from stdin, the SQL from the file.
+	os.WriteFile(filepath.Join(bin, "app.sql"), []byte("SELECT 2;\n"), 0o644)
+	cmd = exec.Command("sh", "-c", script+" <"+filepath.Join(bin, "app.sql")+" >"+filepath.Join(bin, "out"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "TMPDIR="+bin)
+	cmd.Stdin = strings.NewReader(`password="x"` + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v\n%s", err, out)
+	}
+	if out, _ := os.ReadFile(filepath.Join(bin, "out")); !strings.HasPrefix(string(out), "[client]\npassword=\"x\"\n---\nSELECT 2;\n") {
+		t.Errorf("with <app.sql the client got\n%s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(bin, "*")); len(left) != 3 {
+		t.Errorf("files left: %q", left)
 	}
 	script, stdin = mysqlConn{}.command("mysqldump", "app", "")
 	if script != "mysqldump app" || stdin != "" {

@@ -34,9 +34,9 @@ never ls /var/backups/.star-deploy-* 2>/dev/null
 # The command lines the logger saw (each ends in a space, for the NUL after the last argument): the operations'
 # clients (one with an option file) and the scripts and sudo above them, with no password in any of them.
 log=/var/log/star-deploy-mysql-argv.log
-grep -q '^/bin/sh /usr/local/bin/mysql --defaults-extra-file=/tmp/tmp\.[^ ]* --user=app --batch --database=appdb ' $log
+grep -q '^/bin/sh /usr/local/bin/mysql --defaults-extra-file=/dev/fd/3 --user=app --batch --database=appdb ' $log
 grep -q '^/bin/sh /usr/local/bin/mysqldump --skip-dump-date appdb ' $log
-grep -q '^sh -c .*--defaults-extra-file="\$f" --user=app' $log
+grep -q '^sh -c .*--defaults-extra-file=/dev/fd/3 --user=app' $log
 never grep -q 'IDENTIFIED BY' $log
 grep -q '^sudo ' $log
 never grep -qF 'app pw' $log
