@@ -393,9 +393,15 @@ func TestModulesSSH(t *testing.T) {
 		t.Fatalf("unknown host key: exit %d\n%s", code, stderr)
 	}
 	writeFile(t, filepath.Dir(known), "known_hosts", fmt.Sprintf("[%s]:%d %s\n", srv.Host, srv.Port, srv.HostPublicKeys[0]))
+	logins := strings.Count(srv.Log(), "Accepted publickey")
 	code, stdout, stderr := runCLI(t, args...)
 	if code != 0 || !strings.Contains(stdout, "hello from v2 hello from v2") {
 		t.Fatalf("git+ssh: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// One connection per server: gitbox's fetch; gitbehind's listing of
+	// its HEAD and its fetch share one, with one to the jump host.
+	if n := strings.Count(srv.Log(), "Accepted publickey") - logins; n != 3 {
+		t.Errorf("%d SSH logins for the two sources, want 3 (gitbox, and gitbehind through gitbox)", n)
 	}
 	if l := readLock(t, filepath.Join(dir, "star-deploy.lock")); l[src].Commit != repo.v2 || l[head].Commit != repo.v2 {
 		t.Errorf("lock %+v", l)
