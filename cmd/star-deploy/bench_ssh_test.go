@@ -142,10 +142,8 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	ohArgs = append([]string{"--on-host"}, ohArgs...)
 	var ohTime [2]time.Duration
 	for run := range 2 {
-		cmd := exec.Command(bin, ohArgs...)
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		ohTime[run] = time.Since(start)
+		st, out, err := measureRun(exec.Command(bin, ohArgs...), servers)
+		ohTime[run] = st.wall
 		if err != nil || strings.Contains(string(out), "normal way") {
 			t.Fatalf("star-deploy --on-host run %d on %d hosts: %v\n%s", run+1, n, err, out)
 		}
@@ -164,9 +162,8 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	var sshTime time.Duration
 	for run := range 2 {
 		cmd := exec.Command("bash", append([]string{base, key, servers[0].User, filepath.Join(dir, "kh-ssh"), filepath.Join(dir, "ossh"), filepath.Join(dir, "deploy")}, hosts...)...)
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		sshTime += time.Since(start)
+		st, out, err := measureRun(cmd, servers)
+		sshTime += st.wall
 		if err != nil {
 			t.Fatalf("openssh baseline run %d on %d hosts: %v\n%s", run+1, n, err, out)
 		}
