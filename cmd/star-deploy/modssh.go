@@ -43,33 +43,40 @@ func (f *flags) gitSSH() modules.SSHRunner {
 		return nil
 	}
 	pool := &gitConns{open: map[string]*gitConn{}}
-	return func(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error {
+	// open connects to host; its SSH config is read only then, not for
+	// each command on a shared connection.
+	open := func(ctx context.Context, host string) (connectors.Connector, error) {
 		t, err := reg.Target("@ssh/"+host, map[string]string{"ssh_persistent_shell": "false"})
 		if err != nil {
-			return err
+			return nil, err
 		}
+		return factory.Open(ctx, t)
+	}
+	return func(ctx context.Context, host, command string, stdin io.Reader, stdout io.Writer) error {
 		run := func(conn connectors.Connector) (connectors.Result, error) {
 			return conn.Run(ctx, connectors.Command{Script: command, Stdin: stdin, Stdout: stdout, StreamOnly: true, MaxOutput: gitStderr})
 		}
-		conn, shared, err := pool.get(ctx, factory, t)
+		conn, shared, err := pool.get(ctx, host, open)
 		if err != nil {
 			return err
 		}
 		res, err := run(conn)
 		if err != nil && shared {
 			// The server closed it while it was idle: once more, anew.
-			pool.drop(t.Name, conn)
-			if conn, _, err = pool.get(ctx, factory, t); err == nil {
+			pool.drop(host, conn)
+			if conn, _, err = pool.get(ctx, host, open); err == nil {
 				res, err = run(conn)
 			}
 		}
 		if err != nil {
-			pool.drop(t.Name, conn)
+			if conn != nil {
+				pool.drop(host, conn)
+			}
 			return err
 		}
-		pool.release(t.Name)
+		pool.release(host)
 		if res.ExitCode != 0 {
-			return fmt.Errorf("%s on %s: exit status %d: %s", command, t.Name, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+			return fmt.Errorf("%s on %s: exit status %d: %s", command, host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 		}
 		return nil
 	}
@@ -87,10 +94,10 @@ type gitConn struct {
 	idle  *time.Timer // closes it gitIdle after the last command
 }
 
-// get returns t's open connection (shared true) or a new one.
-func (p *gitConns) get(ctx context.Context, factory connectors.Factory, t connectors.Target) (connectors.Connector, bool, error) {
+// get returns host's open connection (shared true) or a new one from open.
+func (p *gitConns) get(ctx context.Context, host string, open func(context.Context, string) (connectors.Connector, error)) (connectors.Connector, bool, error) {
 	p.mu.Lock()
-	if c, ok := p.open[t.Name]; ok {
+	if c, ok := p.open[host]; ok {
 		c.users++
 		if c.idle != nil {
 			c.idle.Stop()
@@ -99,13 +106,13 @@ func (p *gitConns) get(ctx context.Context, factory connectors.Factory, t connec
 		return c.conn, true, nil
 	}
 	p.mu.Unlock()
-	conn, err := factory.Open(ctx, t)
+	conn, err := open(ctx, host)
 	if err != nil {
 		return nil, false, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.open[t.Name]; ok {
+	if c, ok := p.open[host]; ok {
 		// Another command opened one meanwhile: use that.
 		c.users++
 		if c.idle != nil {
@@ -114,7 +121,7 @@ func (p *gitConns) get(ctx context.Context, factory connectors.Factory, t connec
 		go conn.Close()
 		return c.conn, true, nil
 	}
-	p.open[t.Name] = &gitConn{conn: conn, users: 1}
+	p.open[host] = &gitConn{conn: conn, users: 1}
 	return conn, false, nil
 }
 
