@@ -68,16 +68,12 @@ func (f *flags) frozen() bool {
 
 // resolver returns the remote modules of a deploy of scripts.
 func (f *flags) resolver(scripts []string, frozen bool) (*modules.Resolver, error) {
-	r, err := modules.New(modules.Options{
+	r, err := modules.New(gitAccess(modules.Options{
 		CacheDir: f.ModuleCache,
 		LockFile: f.lockFile(scripts),
 		Aliases:  f.moduleAliases,
 		Frozen:   frozen,
-		SSH:      f.gitSSH(),
-		// Credentials of git+https:// servers, as curl and git read them.
-		Credentials:     modules.Netrc(""),
-		CredentialsFrom: modules.NetrcHelp(),
-	})
+	}, f.gitSSH()))
 	if err != nil {
 		if f.configFile != "" {
 			return nil, usagef("%s: %w", f.configFile, err)

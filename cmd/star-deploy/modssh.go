@@ -16,6 +16,15 @@ import (
 // error (its head and tail).
 const gitStderr = 8 << 10
 
+// gitAccess returns o with how the CLI reaches git servers: git+ssh through
+// ssh (gitSSH), git+https with the credentials of ~/.netrc. Runs, the mod
+// commands and pull's git sources all fetch this way.
+func gitAccess(o modules.Options, ssh modules.SSHRunner) modules.Options {
+	o.SSH = ssh
+	o.Credentials, o.CredentialsFrom = modules.Netrc(""), modules.NetrcHelp()
+	return o
+}
+
 // gitIdle is how long a git server's connection stays open after its last
 // command, for the next fetch or listing of the same run to reuse.
 const gitIdle = 2 * time.Second

@@ -379,7 +379,7 @@ func fetchGit(ctx context.Context, source, cacheDir string, ssh modules.SSHRunne
 	if err != nil {
 		return nil, err
 	}
-	res, err := modules.New(modules.Options{CacheDir: cacheDir, SSH: ssh, Credentials: modules.Netrc(""), CredentialsFrom: modules.NetrcHelp()})
+	res, err := modules.New(gitAccess(modules.Options{CacheDir: cacheDir}, ssh))
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
