@@ -51,7 +51,7 @@ var putSpec = &Spec{
 		"with no files of its own, so that `content=` works and every `src=` is refused.",
 	Params: append([]Param{
 		{"dest", "str", "", "Absolute path on the host."},
-		{"src?", "str", "None", "Local file to upload, relative to the calling .star file."},
+		{"src?", "str", "None", "Local file to upload, relative to the calling .star file (in a remote module: a file of its repository)."},
 		{"content?", "str", "None", "Text to upload instead of src."},
 	}, append(fileParams, writeParams...)...),
 	Control: true,
@@ -68,7 +68,7 @@ var templateSpec = &Spec{
 		"(`{{ .host.name }}`, `{{ .host.data.role }}`); a missing key is an error. " +
 		"A `dest` that is a symbolic link is followed (`follow=`), and `validate=` can check the rendered file first.",
 	Params: append([]Param{
-		{"src", "str", "", "Local template file, relative to the calling .star file."},
+		{"src", "str", "", "Local template file, relative to the calling .star file (in a remote module: a file of its repository)."},
 		{"dest", "str", "", "Absolute path on the host."},
 		{"vars?", "dict", "None", "Values for the template; the name `host` is reserved."},
 	}, append(fileParams, writeParams...)...),
@@ -144,7 +144,10 @@ func putFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if hasContent {
 		w.setContent([]byte(text))
 	} else {
-		local := localPath(thread, string(srcPath))
+		local, err := localPath(thread, h, string(srcPath), false)
+		if err != nil {
+			return nil, fmt.Errorf("put: src: %w", err)
+		}
 		if w.sum, w.size, err = hashLocal(h, local); err != nil {
 			return nil, fmt.Errorf("put: src: %w", err)
 		}
@@ -190,7 +193,10 @@ func templateFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []star
 	}
 	hostData, _ := fromStarlark(h.Value())
 	data["host"] = hostData
-	local := localPath(thread, src)
+	local, err := localPath(thread, h, src, false)
+	if err != nil {
+		return nil, fmt.Errorf("template: src: %w", err)
+	}
 	rendered, err := renderTemplate(h, src, local, data)
 	if err != nil {
 		return nil, err
@@ -237,7 +243,10 @@ func getFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if !h.local().CanWrite() {
 		return nil, fmt.Errorf("get: %s: writing local files is not allowed here", dest)
 	}
-	local := localPath(thread, dest)
+	local, err := localPath(thread, h, dest, true)
+	if err != nil {
+		return nil, fmt.Errorf("get: dest: %w", err)
+	}
 	if name == "" {
 		name = "get " + src
 	}
@@ -789,12 +798,24 @@ func checkDest(op, dest string) error {
 	return nil
 }
 
-// localPath resolves p against the directory of the calling .star file.
-func localPath(thread *starlark.Thread, p string) string {
+// localPath resolves p against the directory of the calling .star file. In
+// a remote module, a relative p names a file of the module's repository,
+// which only h's LocalFS can open (ModuleFiles); what must be a file of
+// this machine (get's dest, rsync's src) says so with osOnly, and is
+// refused there.
+func localPath(thread *starlark.Thread, h *Host, p string, osOnly bool) (string, error) {
 	if path.IsAbs(p) {
-		return p
+		return p, nil
 	}
-	return path.Join(callerDir(thread), p)
+	from := callerFile(thread)
+	if !strings.HasPrefix(from, remoteModulePrefix) {
+		return path.Join(path.Dir(from), p), nil
+	}
+	mf, ok := h.local().(ModuleFiles)
+	if osOnly || !ok {
+		return "", fmt.Errorf("%s is relative to the remote module %s, which is no directory of this machine: give an absolute path", p, from)
+	}
+	return mf.Join(from, p)
 }
 
 // hashLocal returns the hex SHA-256 and size of a local file.

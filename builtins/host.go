@@ -245,16 +245,17 @@ func callerPos(thread *starlark.Thread) string {
 	return ""
 }
 
-// callerDir returns the directory of the file making the current call, for
-// resolving relative local paths.
-func callerDir(thread *starlark.Thread) string {
+// callerFile returns the file making the current call (a path, or the key
+// of a remote module), for resolving relative local paths; "" when no user
+// code is calling.
+func callerFile(thread *starlark.Thread) string {
 	for i := 0; i < thread.CallStackDepth(); i++ {
 		fr := thread.CallFrame(i)
 		if userFrame(fr) {
-			return dirOf(fr.Pos.Filename())
+			return fr.Pos.Filename()
 		}
 	}
-	return "."
+	return ""
 }
 
 // userFrame reports whether fr is in the user's own code: not a Go builtin

@@ -28,6 +28,32 @@ type LocalFS interface {
 	CanWrite() bool
 }
 
+// ModuleFiles is a LocalFS that also holds the files of modules that are
+// not files of this machine: those of a remote module's repository, whose
+// keys start with "git+". A relative put(src=) or template() in such a
+// module names a file of its repository: Join returns the name Open takes
+// for rel, relative to the module from, or an error when rel leaves the
+// repository. A LocalFS without Join refuses such paths. Every other path
+// goes to the LocalFS that Unwrap returns.
+type ModuleFiles interface {
+	LocalFS
+	Join(from, rel string) (string, error)
+	Unwrap() LocalFS
+}
+
+// osFiles reports whether l is OSFiles, this machine's own files, alone or
+// under a ModuleFiles.
+func osFiles(l LocalFS) bool {
+	if mf, ok := l.(ModuleFiles); ok {
+		l = mf.Unwrap()
+	}
+	_, ok := l.(OSFiles)
+	return ok
+}
+
+// remoteModulePrefix starts the keys of remote modules (runtime.RemoteModules).
+const remoteModulePrefix = "git+"
+
 // OSFiles is the LocalFS of this machine's own files.
 type OSFiles struct{}
 

@@ -35,7 +35,10 @@ func localTreeFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []sta
 	if h.Local == nil {
 		return nil, fmt.Errorf("local_tree: listing local directories is not available here")
 	}
-	root := localPath(thread, dir)
+	root, err := localPath(thread, h, dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("local_tree: %w", err)
+	}
 	type entry struct {
 		path, typ string
 		mode      fs.FileMode

@@ -136,7 +136,10 @@ func rsyncFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlar
 	if why != "" && fallback != nil {
 		return starlark.Call(thread, fallback, nil, nil)
 	}
-	local := localPath(thread, src)
+	local, err := localPath(thread, h, src, true)
+	if err != nil {
+		return nil, fmt.Errorf("rsync: src: %w", err)
+	}
 	if abs, err := filepath.Abs(local); err == nil {
 		local = abs
 	}
@@ -155,7 +158,7 @@ func rsyncFn(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlar
 // run for h: the local files are not the machine's own, or rsync is missing
 // here or on the host (`command -v rsync`, as ctl's user).
 func (h *Host) rsyncUnavailable(ctx context.Context, ctl Control) (string, string) {
-	if _, ok := h.Local.(OSFiles); !ok {
+	if !osFiles(h.Local) {
 		return "", "the local files here are not this machine's own (an app's file system), which rsync cannot read; use files.sync"
 	}
 	bin, err := exec.LookPath("rsync")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -197,5 +196,3 @@ func ToStarlark(v any) (starlark.Value, error) { return starvalue.ToStarlark(v) 
 func fromStarlark(v starlark.Value) (any, error) {
 	return starvalue.FromStarlark(v, starvalue.Template)
 }
-
-func dirOf(p string) string { return path.Dir(p) }

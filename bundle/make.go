@@ -46,6 +46,11 @@ type Options struct {
 	// the bundle resolves @NAME// loads with.
 	Remote        func(from, name string) (RemoteModule, error)
 	ModuleAliases map[string]string
+	// RemoteFiles, when not nil, gives the other files of a remote source
+	// (git+URL@REF) the scripts load from, which the bundle carries too:
+	// those that put() and template() in its modules read (the lock file's
+	// files other than modules).
+	RemoteFiles func(source string) ([]RemoteModule, error)
 	// FileOptions is the Starlark dialect scripts are parsed with to find
 	// their load() statements: runtime.FileOptions(). nil means the
 	// runtime's dialect as of this format (set, while, top-level control,
@@ -118,6 +123,9 @@ func Make(opts Options) ([]byte, *Manifest, error) {
 		if err := l.follow(rel, ""); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := l.remoteFiles(opts.RemoteFiles); err != nil {
+		return nil, nil, err
 	}
 
 	var entries []entry
@@ -280,6 +288,33 @@ func (l *loads) followRemote(from, name string, at func(string, ...any) error) e
 		}
 		return l.follow("", strings.TrimPrefix(name, stdlibPrefix))
 	})
+}
+
+// remoteFiles adds the files that get gives for each source of the remote
+// modules followed.
+func (l *loads) remoteFiles(get func(source string) ([]RemoteModule, error)) error {
+	if get == nil {
+		return nil
+	}
+	sources := map[string]bool{}
+	for _, m := range l.modules {
+		sources[m.Source] = true
+	}
+	for _, src := range slices.Sorted(maps.Keys(sources)) {
+		files, err := get(src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		for _, f := range files {
+			if !fs.ValidPath(f.Commit+"/"+f.Path) || len(f.Commit) != 40 {
+				return fmt.Errorf("internal error: remote file %s at %q", f.Key, f.Commit)
+			}
+			if _, ok := l.modules[f.Key]; !ok {
+				l.modules[f.Key] = f
+			}
+		}
+	}
+	return nil
 }
 
 // rel returns the path of the OS file p under the root.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -229,9 +230,16 @@ func isHex(s string) bool {
 	return true
 }
 
-// extract writes the .star files of commit in repo to dir, through a
-// temporary directory renamed into place, so that a directory of the cache
-// is always complete.
+// wholeTree is the file extract writes in a directory of the cache, after
+// the commit's files. Older versions extracted only the .star files and
+// wrote none: such a directory lacks the files that put() and template()
+// read, and is extracted again when one is asked for (see Resolver.read).
+const wholeTree = ".star-deploy-tree"
+
+// extract writes the regular files of commit in repo (up to maxModule
+// bytes each) to dir, through a temporary directory renamed into place, so
+// that a directory of the cache is always complete. A dir that exists is
+// replaced.
 func (r *Resolver) extract(repo *git.Repository, commit, dir string) error {
 	c, err := repo.CommitObject(plumbing.NewHash(commit))
 	if err != nil {
@@ -250,7 +258,7 @@ func (r *Resolver) extract(repo *git.Repository, commit, dir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	err = tree.Files().ForEach(func(f *object.File) error {
-		if !strings.HasSuffix(f.Name, ".star") || (f.Mode != filemode.Regular && f.Mode != filemode.Executable) || f.Size > maxModule {
+		if (f.Mode != filemode.Regular && f.Mode != filemode.Executable) || f.Size > maxModule || f.Name == wholeTree {
 			return nil
 		}
 		b, err := blob(f)
@@ -263,11 +271,25 @@ func (r *Resolver) extract(repo *git.Repository, commit, dir string) error {
 		}
 		return os.WriteFile(dst, b, 0o644)
 	})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, wholeTree), nil, 0o644)
+	}
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", commit, err)
 	}
+	if _, err := os.Stat(dir); err == nil {
+		// An older version's directory: moved aside, then removed.
+		old, err := os.MkdirTemp(r.cache, ".old-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(old)
+		if err := os.Rename(dir, filepath.Join(old, "tree")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(dir); serr == nil {
+		if _, serr := os.Stat(filepath.Join(dir, wholeTree)); serr == nil {
 			return nil // another run extracted it first
 		}
 		return err

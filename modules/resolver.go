@@ -174,12 +174,12 @@ func (r *Resolver) read(ctx context.Context, s Spec) ([]byte, string, error) {
 	if r.opts.Files != nil {
 		b, err = fs.ReadFile(r.opts.Files, commit+"/"+s.Path)
 	} else {
-		if dir, err = r.tree(ctx, s, commit); err != nil {
-			return nil, "", err
-		}
-		b, err = readCapped(filepath.Join(dir, filepath.FromSlash(s.Path)))
+		b, dir, err = r.treeFile(ctx, s, commit, s.Path)
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && r.opts.Files != nil && !strings.HasSuffix(s.Path, ".star"):
+		return nil, "", fmt.Errorf("%s: the bundle has no file %s: it carries the files of remote modules that the lock held when it was made, and a run locks those that put() and template() read; run the deploy once without --on-host, then bundle it again", s.Source, s.Path)
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, "", fmt.Errorf("%s has no file %s at commit %s", s.Source, s.Path, commit[:12])
 	}
 	if err != nil {
@@ -190,6 +190,8 @@ func (r *Resolver) read(ctx context.Context, s Spec) ([]byte, string, error) {
 	switch want, ok := e.Files[s.Path]; {
 	case ok && want != sum:
 		return nil, "", fmt.Errorf("%s: %s does not match %s: it has %s, the lock %s (the cached copy in %s was changed, or the lock was edited); run star-deploy mod verify", s.Source, s.Path, r.lockName(), sum, want, dir)
+	case !ok && r.opts.Frozen && !strings.HasSuffix(s.Path, ".star"):
+		return nil, "", fmt.Errorf("%s: %s is not in %s; run the deploy once without --frozen to lock it (mod lock locks what scripts load, not what they read; --frozen and CI=true never write the lock)", s.Source, s.Path, r.lockName())
 	case !ok && r.opts.Frozen:
 		return nil, "", fmt.Errorf("%s: %s is not in %s; run star-deploy mod lock (--frozen and CI=true never write the lock)", s.Source, s.Path, r.lockName())
 	case !ok:
@@ -230,6 +232,35 @@ func (r *Resolver) Module(ctx context.Context, from, name string) (Module, error
 		return Module{}, err
 	}
 	return Module{Key: key, Source: s.Source, Commit: commit, Path: s.Path, Data: b}, nil
+}
+
+// Files returns the files of source (git+URL@REF) other than modules that
+// the lock holds, read at the locked commit and checked as Read checks:
+// those that put() and template() read from the source's modules, which a
+// bundle carries with them.
+func (r *Resolver) Files(ctx context.Context, source string) ([]Module, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.lock.Sources[source]
+	if !ok {
+		return nil, nil
+	}
+	var out []Module
+	for _, p := range slices.Sorted(maps.Keys(e.Files)) {
+		if strings.HasSuffix(p, ".star") {
+			continue
+		}
+		s, err := Parse(source + "//" + p)
+		if err != nil {
+			return nil, err
+		}
+		b, commit, err := r.read(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Module{Key: s.Key(), Source: source, Commit: commit, Path: p, Data: b})
+	}
+	return out, nil
 }
 
 // lockName names the lock file in errors.
@@ -287,10 +318,10 @@ func (r *Resolver) commit(ctx context.Context, s Spec) (string, error) {
 }
 
 // tree returns the cache directory of commit, fetching and extracting it
-// first when the cache lacks it. Callers hold r.mu.
-func (r *Resolver) tree(ctx context.Context, s Spec, commit string) (string, error) {
+// first when the cache lacks it, or again when again. Callers hold r.mu.
+func (r *Resolver) tree(ctx context.Context, s Spec, commit string, again bool) (string, error) {
 	dir := filepath.Join(r.cache, commit)
-	if _, err := os.Stat(dir); err == nil {
+	if _, err := os.Stat(dir); err == nil && !again {
 		return dir, nil
 	}
 	repo, err := r.repository(ctx, s.URL, false)
@@ -311,8 +342,30 @@ func (r *Resolver) tree(ctx context.Context, s Spec, commit string) (string, err
 	return dir, nil
 }
 
+// treeFile reads the file p of commit from the cache, extracting the
+// commit (again, when an older version extracted only its .star files)
+// when the cache lacks it. It also returns the cache directory. Callers
+// hold r.mu.
+func (r *Resolver) treeFile(ctx context.Context, s Spec, commit, p string) ([]byte, string, error) {
+	dir, err := r.tree(ctx, s, commit, false)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := readCapped(filepath.Join(dir, filepath.FromSlash(p)))
+	if errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(p, ".star") {
+		if _, serr := os.Stat(filepath.Join(dir, wholeTree)); serr != nil {
+			if dir, err = r.tree(ctx, s, commit, true); err != nil {
+				return nil, "", err
+			}
+			b, err = readCapped(filepath.Join(dir, filepath.FromSlash(p)))
+		}
+	}
+	return b, dir, err
+}
+
 // WriteLock writes the lock file when this process added to it. With
-// prune, it keeps only the sources and files read in this process (star-deploy mod lock).
+// prune, it keeps only the sources and the modules read in this process
+// (star-deploy mod lock), and the other files of the sources it keeps.
 func (r *Resolver) WriteLock(prune bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -325,7 +378,9 @@ func (r *Resolver) WriteLock(prune bool) error {
 				continue
 			}
 			for p := range e.Files {
-				if _, ok := used[p]; !ok {
+				// The files that put() and template() read are read by a
+				// run, not by loading: they stay while their source does.
+				if _, ok := used[p]; !ok && strings.HasSuffix(p, ".star") {
 					delete(e.Files, p)
 					r.dirty = true
 				}

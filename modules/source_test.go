@@ -3,6 +3,7 @@ package modules
 import (
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestParse(t *testing.T) {
@@ -66,5 +67,49 @@ func TestResolveRelative(t *testing.T) {
 	}
 	if _, err := New(Options{Aliases: map[string]string{"stdlib": "git+https://h/o/x@v1"}}); err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("alias stdlib: %v", err)
+	}
+}
+
+// A bundle's resolver (Options.Files) serves a repository's other files
+// as it serves modules, checked against the lock, and says how a file the
+// bundle lacks gets there.
+func TestBundleFiles(t *testing.T) {
+	commit := strings.Repeat("a", 40)
+	src := "git+https://h/o/web@v1"
+	tmpl := []byte("listen {{ .port }}\n")
+	files := fstest.MapFS{
+		commit + "/web.star":         {Data: []byte("x = 1\n")},
+		commit + "/templates/s.tmpl": {Data: tmpl},
+	}
+	lock := &Lock{Version: lockVersion, Sources: map[string]*Locked{src: {Commit: commit, Files: map[string]string{
+		"web.star": Sum([]byte("x = 1\n")), "templates/s.tmpl": Sum(tmpl), "gone.txt": Sum(nil),
+	}}}}
+	r, err := New(Options{CacheDir: t.TempDir(), Files: files, Lock: lock, Frozen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := r.Resolve(src+"//web.star", "templates/s.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := r.Read(t.Context(), key); err != nil || string(b) != string(tmpl) {
+		t.Errorf("Read(%s) = %q, %v", key, b, err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{"gone.txt", src + ": the bundle has no file gone.txt: it carries the files of remote modules that the lock held when it was made"},
+		{"nope.star", src + " has no file nope.star at commit aaaaaaaaaaaa"},
+	} {
+		if _, err := r.Read(t.Context(), src+"//"+c.path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Read(%s): %v; want %q", c.path, err, c.want)
+		}
+	}
+	got, err := r.Files(t.Context(), src)
+	if err == nil || !strings.Contains(err.Error(), "gone.txt") {
+		t.Errorf("Files(%s) = %v, %v; want the error of gone.txt", src, got, err)
+	}
+	delete(lock.Sources[src].Files, "gone.txt")
+	got, err = r.Files(t.Context(), src)
+	if err != nil || len(got) != 1 || got[0].Path != "templates/s.tmpl" || got[0].Key != src+"//templates/s.tmpl" || string(got[0].Data) != string(tmpl) {
+		t.Errorf("Files(%s) = %+v, %v; want templates/s.tmpl alone", src, got, err)
 	}
 }

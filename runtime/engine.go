@@ -620,6 +620,9 @@ func (r *Runner) newHost(host Host, emit func(Event)) *builtins.Host {
 	if r.opts.Sandbox != nil {
 		h.Local = sandboxLocal{r.files}
 	}
+	if r.opts.Remote != nil {
+		h.Local = remoteFiles{h.Local, r.opts.Remote}
+	}
 	return h
 }
 

@@ -1,8 +1,14 @@
 package runtime
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"io/fs"
 	"strings"
+
+	"github.com/star-deploy/star-deploy/builtins"
 )
 
 // remotePrefix starts remote loads and the keys of remote modules.
@@ -45,4 +51,49 @@ func (r *Runner) resolveRemote(from, name string) (string, error) {
 		}
 	}
 	return "", refusef("load(%q): %s is not an allowed source here (allowed: %s)", name, key, strings.Join(r.opts.RemoteAllow, ", "))
+}
+
+// remoteFiles is the builtins.LocalFS of a run that serves remote modules:
+// a relative put(src=) or template() in a remote module names a file of
+// its repository (builtins.ModuleFiles), which Options.Remote reads at the
+// module's commit, as it reads modules (a lock checks and pins it too);
+// every other path goes to the run's own LocalFS. Nothing of a repository
+// can be listed or written.
+type remoteFiles struct {
+	builtins.LocalFS
+	remote RemoteModules
+}
+
+var _ builtins.ModuleFiles = remoteFiles{}
+
+// Unwrap returns the run's own LocalFS.
+func (f remoteFiles) Unwrap() builtins.LocalFS { return f.LocalFS }
+
+// Join is the key of rel, relative to the remote module from.
+func (f remoteFiles) Join(from, rel string) (string, error) {
+	return f.remote.Resolve(from, rel)
+}
+
+// Open reads the file key of a repository whole (Options.Remote returns
+// content, not a stream), or opens a path of the run's LocalFS. The
+// module's commit was read when the module loaded, so this reads what the
+// cache holds, without a context to cancel.
+func (f remoteFiles) Open(p string) (io.ReadCloser, error) {
+	if !strings.HasPrefix(p, remotePrefix) {
+		return f.LocalFS.Open(p)
+	}
+	b, err := f.remote.Read(context.Background(), p)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// ReadDir lists a path of the run's LocalFS; a repository's directories
+// cannot be listed.
+func (f remoteFiles) ReadDir(p string) ([]fs.DirEntry, error) {
+	if strings.HasPrefix(p, remotePrefix) {
+		return nil, fmt.Errorf("%s: the directories of a remote module's repository cannot be listed", p)
+	}
+	return f.LocalFS.ReadDir(p)
 }

@@ -71,7 +71,7 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 	if err != nil {
 		return err
 	}
-	opts.Remote = bundleRemote(ctx, res)
+	opts.Remote, opts.RemoteFiles = bundleRemote(ctx, res), bundleFiles(ctx, res)
 	opts.ModuleAliases = f.moduleAliases
 	data, m, err := bundle.Make(opts)
 	if err != nil {
@@ -96,7 +96,7 @@ func (b *bundleCmd) run(ctx context.Context, f *flags, reg *connectors.Registry,
 	}
 	remote := ""
 	if len(m.Modules) > 0 {
-		remote = ", " + count(len(m.Modules), "remote module")
+		remote = ", " + count(len(m.Modules), "remote file")
 	}
 	fmt.Fprintf(stdout, "%s: %s, %s, %s%s, sha256 %s\n", b.Output, count(len(m.Scripts), "script"), count(len(m.Files), "file"), count(len(m.Stdlib), "stdlib module"), remote, bundle.Hash(data))
 	if sig != nil {
@@ -267,6 +267,26 @@ func bundleRemote(ctx context.Context, res *modules.Resolver) func(from, name st
 	}
 	return func(from, name string) (bundle.RemoteModule, error) {
 		m, err := res.Module(ctx, from, name)
-		return bundle.RemoteModule{Key: m.Key, Source: m.Source, Commit: m.Commit, Path: m.Path, Data: m.Data}, err
+		return bundleModule(m), err
 	}
+}
+
+// bundleFiles serves the other files of a bundle's remote sources from res
+// (see bundle.Options.RemoteFiles).
+func bundleFiles(ctx context.Context, res *modules.Resolver) func(source string) ([]bundle.RemoteModule, error) {
+	if res == nil {
+		return nil
+	}
+	return func(source string) ([]bundle.RemoteModule, error) {
+		files, err := res.Files(ctx, source)
+		var out []bundle.RemoteModule
+		for _, m := range files {
+			out = append(out, bundleModule(m))
+		}
+		return out, err
+	}
+}
+
+func bundleModule(m modules.Module) bundle.RemoteModule {
+	return bundle.RemoteModule{Key: m.Key, Source: m.Source, Commit: m.Commit, Path: m.Path, Data: m.Data}
 }

@@ -463,6 +463,13 @@ func (r *runCmd) run(ctx context.Context, f *flags, reg *connectors.Registry, pr
 			rep.Interrupted = true
 		}
 		out.finish(rep, time.Since(start), exitCode(ctx, rep, nil))
+		if remote != nil {
+			// The files that put() and template() read from remote
+			// modules, added to the lock while the hosts ran.
+			if err := remote.WriteLock(false); err != nil {
+				fmt.Fprintf(stderr, "star-deploy: %v\n", err)
+			}
+		}
 		return rep
 	}
 	if ask {

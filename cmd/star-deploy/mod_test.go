@@ -339,7 +339,7 @@ func TestModulesInBundle(t *testing.T) {
 	writeFile(t, s.dir, "deploy.star", "load(\"@web//web.star\", \"hello\")\nload(\"git+"+url+"@v1.0//web.star\", hello1 = \"hello\")\nput(dest=\""+s.out+"/motd\", content=hello() + \" \" + hello1())\n")
 	out := filepath.Join(filepath.Dir(s.dir), "site.bundle")
 	code, stdout, stderr := runCLI(t, "--config", cfg, "--no-frozen", "--module-cache", cache, "bundle", filepath.Join(s.dir, "deploy.star"), "-o", out, "--sign", s.key)
-	if code != 0 || !strings.Contains(stdout, "4 remote modules") {
+	if code != 0 || !strings.Contains(stdout, "4 remote files") {
 		t.Fatalf("bundle: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if l := readLock(t, filepath.Join(filepath.Dir(cfg), "star-deploy.lock")); l["git+"+url+"@v1.0"].Commit != repo.v1 {

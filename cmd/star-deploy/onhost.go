@@ -125,7 +125,7 @@ func prepareOnHost(ctx context.Context, f *flags, m mode, sources []source, remo
 		}
 	}
 	data, man, err := bundle.Make(bundle.Options{Scripts: paths, Exclude: splitList(f.OnHostSkip), Stdlib: stdlib.FS, StarDeploy: versionString(), FileOptions: sdrt.FileOptions(),
-		Remote: bundleRemote(ctx, remote), ModuleAliases: f.moduleAliases})
+		Remote: bundleRemote(ctx, remote), RemoteFiles: bundleFiles(ctx, remote), ModuleAliases: f.moduleAliases})
 	if err != nil {
 		return notice(fmt.Sprintf("cannot bundle the scripts (%v)", err))
 	}
