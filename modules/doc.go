@@ -20,7 +20,10 @@
 // standard input and output (sshgit.go, go-git's public packp types behind
 // a transport installed for ssh://); without, go-git's own SSH transport:
 // the ssh-agent for keys, $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts for host
-// keys, HostName and Port of ~/.ssh/config.
+// keys, HostName and Port of ~/.ssh/config. A git+https:// or git+http://
+// server gets the Options.Credentials of its host (Netrc: ~/.netrc) and,
+// when it asks for credentials those do not hold, those of Options.Helper
+// (GitCredentials: git's credential helpers), as git asks them.
 //
 // It must not import the runtime, builtins or connectors: the runtime sees
 // it through the runtime.RemoteModules interface, and only this package

@@ -60,15 +60,21 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 	if fetch && !r.fetched[url] {
 		ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 		defer cancel()
-		err := repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin",
-			RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
-			Tags:       git.NoTags,
-			Force:      true,
-			Auth:       r.auth(ctx, url),
+		err := r.withAuth(ctx, url, func(auth transport.AuthMethod) error {
+			err := repo.FetchContext(ctx, &git.FetchOptions{
+				RemoteName: "origin",
+				RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+				Tags:       git.NoTags,
+				Force:      true,
+				Auth:       auth,
+			})
+			if errors.Is(err, git.NoErrAlreadyUpToDate) {
+				return nil
+			}
+			return err
 		})
-		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("fetch %s: %w", url, r.authHint(err, url))
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", url, err)
 		}
 		r.fetched[url] = true
 	}
@@ -183,9 +189,13 @@ func (r *Resolver) head(ctx context.Context, repo *git.Repository, url string) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth(ctx, url)})
+	var refs []*plumbing.Reference
+	err = r.withAuth(ctx, url, func(auth transport.AuthMethod) (err error) {
+		refs, err = remote.ListContext(ctx, &git.ListOptions{Auth: auth})
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("list the refs of %s: %w", url, r.authHint(err, url))
+		return "", fmt.Errorf("list the refs of %s: %w", url, err)
 	}
 	// HEAD is a symbolic reference when the server says which branch it
 	// is (the symref capability), a hash otherwise.

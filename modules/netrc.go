@@ -167,8 +167,9 @@ func (r *Resolver) httpAuth(url string) transport.AuthMethod {
 }
 
 // authHint adds to a fetch or listing error of an http(s) url that the
-// server asked for credentials what to do about it.
-func (r *Resolver) authHint(err error, url string) error {
+// server asked for credentials what to do about it; helped says they came
+// from Options.Helper.
+func (r *Resolver) authHint(err error, url string, helped bool) error {
 	if !errors.Is(err, transport.ErrAuthenticationRequired) && !errors.Is(err, transport.ErrAuthorizationFailed) {
 		return err
 	}
@@ -177,6 +178,8 @@ func (r *Resolver) authHint(err error, url string) error {
 		host = u.Hostname()
 	}
 	switch {
+	case helped:
+		return fmt.Errorf("%w (the server refused the credentials git's credential helper gave for %s)", err, host)
 	case r.httpAuth(url) != nil:
 		return fmt.Errorf("%w (the server refused the credentials for %s)", err, host)
 	case r.opts.CredentialsFrom != "":
@@ -185,7 +188,8 @@ func (r *Resolver) authHint(err error, url string) error {
 	return fmt.Errorf("%w (the server asks for credentials, and none are set for %s)", err, host)
 }
 
-// NetrcHelp is the CredentialsFrom of Netrc(""), for messages.
+// NetrcHelp is the CredentialsFrom of Netrc("") with GitCredentials as the
+// Helper, for messages.
 func NetrcHelp() string {
-	return "~/.netrc (or the file $NETRC names): machine HOST login USER password TOKEN"
+	return "~/.netrc (or the file $NETRC names): machine HOST login USER password TOKEN, or in a credential helper of git (credential.helper)"
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// none are set). The CLI gives Netrc("") and NetrcHelp().
 	Credentials     Credentials
 	CredentialsFrom string
+	// Helper, when set, is asked for the credentials of a git+https:// or
+	// git+http:// server that asked for some Credentials did not hold
+	// (the CLI gives GitCredentials()).
+	Helper Helper
 }
 
 // Resolver serves remote modules (runtime.RemoteModules). It is safe for

@@ -233,14 +233,32 @@ func TestModulesHTTPAlias(t *testing.T) {
 	}
 }
 
+// gitCredentialStore points git's config at a file of the test's, whose
+// credential helper is `store` with lines (https://USER:PASSWORD@HOST:PORT)
+// in its file; it returns the store file.
+func gitCredentialStore(t *testing.T, lines ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	if len(lines) > 0 {
+		writeFile(t, dir, "store", strings.Join(lines, "\n")+"\n")
+	}
+	t.Setenv("GIT_CONFIG_GLOBAL", writeFile(t, dir, "gitconfig", "[credential]\n\thelper = store --file="+store+"\n"))
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	return store
+}
+
 // Over HTTP with basic authentication: without credentials a load fails
 // (exit 2, naming the load, the host and ~/.netrc); a wrong password is
 // refused; the entry of $NETRC for the host fetches, and the token shows
-// in no output, lock or cache file.
+// in no output, lock or cache file. Without one, git's credential helper
+// is asked: its wrong password is refused (and the helper told, so that
+// it forgets it), its right one fetches.
 func TestModulesHTTPCredentials(t *testing.T) {
 	repo := newModuleRepo(t)
 	const token = "canary-git-token"
 	srv, _ := repo.serveHTTPAs(t, "deployer", token)
+	gitCredentialStore(t)
 	url := srv.URL + "/web-modules/.git"
 	dir, cache := t.TempDir(), t.TempDir()
 	deploy := writeFile(t, dir, "d.star", "load(\"git+"+url+"@v2.0//web.star\", \"hello\")\nprint(hello())\n")
@@ -268,16 +286,40 @@ func TestModulesHTTPCredentials(t *testing.T) {
 	if strings.Contains(stdout+stderr, token) {
 		t.Errorf("the token shows in the output:\n%s%s", stdout, stderr)
 	}
-	for _, root := range []string{cache, filepath.Join(dir, "star-deploy.lock")} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
-					t.Errorf("%s holds the token", p)
+	noToken := func(roots ...string) {
+		t.Helper()
+		for _, root := range roots {
+			filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+						t.Errorf("%s holds the token", p)
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
 	}
+	noToken(cache, filepath.Join(dir, "star-deploy.lock"))
+
+	// git's credential helper, with a fresh cache and no lock.
+	writeFile(t, dir, "netrc", "")
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	store := gitCredentialStore(t, "http://deployer:wrong-token@"+hostPort)
+	os.Remove(filepath.Join(dir, "star-deploy.lock"))
+	args[2] = t.TempDir()
+	code, stdout, stderr = runCLI(t, args...)
+	if want := "the server refused the credentials git's credential helper gave for 127.0.0.1"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("helper with a wrong password: exit %d, want 2 and %q\n%s%s", code, want, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(store); bytes.Contains(b, []byte("wrong-token")) {
+		t.Errorf("the helper was not told the password was refused: its store still holds %q", b)
+	}
+	store = gitCredentialStore(t, "http://deployer:"+token+"@"+hostPort)
+	code, stdout, stderr = runCLI(t, args...)
+	if code != 0 || !strings.Contains(stdout, "hello from v2") || strings.Contains(stdout+stderr, token) {
+		t.Fatalf("helper with the password: exit %d\n%s%s", code, stdout, stderr)
+	}
+	noToken(args[2], filepath.Join(dir, "star-deploy.lock"))
 }
 
 // Without a lock, --frozen (and CI=true) fail before any host runs, saying

@@ -17,11 +17,13 @@ import (
 const gitStderr = 8 << 10
 
 // gitAccess returns o with how the CLI reaches git servers: git+ssh through
-// ssh (gitSSH), git+https with the credentials of ~/.netrc. Runs, the mod
-// commands and pull's git sources all fetch this way.
+// ssh (gitSSH), git+https with the credentials of ~/.netrc, else of git's
+// credential helpers. Runs, the mod commands and pull's git sources all
+// fetch this way.
 func gitAccess(o modules.Options, ssh modules.SSHRunner) modules.Options {
 	o.SSH = ssh
 	o.Credentials, o.CredentialsFrom = modules.Netrc(""), modules.NetrcHelp()
+	o.Helper = modules.GitCredentials()
 	return o
 }
 

@@ -262,7 +262,7 @@ func fetchBundle(ctx context.Context, source, cacheDir string, ssh modules.SSHRu
 		return fetchGit(ctx, source, cacheDir, ssh)
 	case strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://"):
 		client := &http.Client{Timeout: 10 * time.Minute}
-		creds := modules.Netrc("")
+		creds := httpCreds{netrc: modules.Netrc(""), helper: modules.GitCredentials()}
 		data, downloaded, err := httpGet(ctx, client, creds, source, cacheDir)
 		if err != nil {
 			return nil, err
@@ -289,26 +289,51 @@ func fetchBundle(ctx context.Context, source, cacheDir string, ssh modules.SSHRu
 	return &fetched{data: data, sig: sig, sigName: source + ".sig", downloaded: true}, nil
 }
 
+// httpCreds are the credentials pull sends an https:// source: those of
+// netrc (~/.netrc) for its host, else, once the server asked for some,
+// those of helper (git's credential helpers), as git does.
+type httpCreds struct {
+	netrc  modules.Credentials
+	helper modules.Helper
+}
+
 // httpGet fetches url, sending the ETag of the cached copy in
-// If-None-Match, and basic authentication when creds (~/.netrc) hold the
-// host's, as curl does; a 304 serves the cached copy. A 404 wraps
-// fs.ErrNotExist.
-func httpGet(ctx context.Context, client *http.Client, creds modules.Credentials, url, cacheDir string) ([]byte, bool, error) {
+// If-None-Match, and basic authentication with creds, as curl and git do;
+// a 304 serves the cached copy. A 404 wraps fs.ErrNotExist.
+func httpGet(ctx context.Context, client *http.Client, creds httpCreds, url, cacheDir string) ([]byte, bool, error) {
 	sum := sha256.Sum256([]byte(url))
 	dir := filepath.Join(cacheDir, "http", hex.EncodeToString(sum[:16]))
 	bodyPath, etagPath := filepath.Join(dir, "body"), filepath.Join(dir, "etag")
+	cached, cerr := os.ReadFile(bodyPath)
+	etag, eerr := os.ReadFile(etagPath)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, usagef("pull: %w", err)
 	}
-	if user, password, ok := creds(req.URL.Hostname()); ok {
-		req.SetBasicAuth(user, password)
+	host := req.URL.Hostname()
+	send := func(user, password string, auth bool) (*http.Response, error) {
+		req := req.Clone(ctx)
+		if auth {
+			req.SetBasicAuth(user, password)
+		}
+		if eerr == nil && cerr == nil {
+			req.Header.Set("If-None-Match", string(etag))
+		}
+		return client.Do(req)
 	}
-	cached, cerr := os.ReadFile(bodyPath)
-	if etag, err := os.ReadFile(etagPath); err == nil && cerr == nil {
-		req.Header.Set("If-None-Match", string(etag))
+	user, password, netrc := creds.netrc(host)
+	resp, err := send(user, password, netrc)
+	helped := false
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && !netrc && creds.helper != nil {
+		if user, password, ok := creds.helper.Fill(ctx, url); ok {
+			resp.Body.Close()
+			helped = true
+			if resp, err = send(user, password, true); err == nil {
+				refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+				creds.helper.Done(ctx, url, user, password, !refused)
+			}
+		}
 	}
-	resp, err := client.Do(req)
 	if err != nil {
 		return nil, false, fmt.Errorf("pull: %w", err)
 	}
@@ -323,7 +348,13 @@ func httpGet(ctx context.Context, client *http.Client, creds modules.Credentials
 	case http.StatusNotFound:
 		return nil, false, fmt.Errorf("pull: GET %s: %s: %w", url, resp.Status, fs.ErrNotExist)
 	case http.StatusUnauthorized:
-		return nil, false, fmt.Errorf("pull: GET %s: %s: give credentials for %s in %s", url, resp.Status, req.URL.Hostname(), modules.NetrcHelp())
+		switch {
+		case helped:
+			return nil, false, fmt.Errorf("pull: GET %s: %s: the server refused the credentials git's credential helper gave for %s", url, resp.Status, host)
+		case netrc:
+			return nil, false, fmt.Errorf("pull: GET %s: %s: the server refused the credentials of ~/.netrc for %s", url, resp.Status, host)
+		}
+		return nil, false, fmt.Errorf("pull: GET %s: %s: give credentials for %s in %s", url, resp.Status, host, modules.NetrcHelp())
 	default:
 		return nil, false, fmt.Errorf("pull: GET %s: %s", url, resp.Status)
 	}

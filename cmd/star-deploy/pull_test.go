@@ -248,6 +248,7 @@ func TestPullHTTP(t *testing.T) {
 	const token = "canary-pull-token"
 	netrc := writeFile(t, t.TempDir(), "netrc", "machine 127.0.0.1 login puller password "+token+"\n")
 	t.Setenv("NETRC", netrc)
+	gitCredentialStore(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gets.Add(1)
 		if u, p, _ := r.BasicAuth(); u != "puller" || p != token {
@@ -297,6 +298,21 @@ func TestPullHTTP(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "401 Unauthorized: give credentials for 127.0.0.1 in ~/.netrc") || strings.Contains(stderr, token) {
 		t.Errorf("no credentials: exit %d, %s", code, stderr)
 	}
+	// Without those of ~/.netrc, git's credential helper's: a wrong
+	// password is refused, the right one fetches.
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	gitCredentialStore(t, "http://puller:wrong@"+hostPort)
+	code, _, stderr = s.pull(t, "--allowed-signers", s.allowed, url)
+	if want := "401 Unauthorized: the server refused the credentials git's credential helper gave for 127.0.0.1"; code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("helper, wrong password: exit %d, %s\nwant %q", code, stderr, want)
+	}
+	gitCredentialStore(t, "http://puller:"+token+"@"+hostPort)
+	os.RemoveAll(filepath.Join(s.out, "motd"))
+	code, stdout, stderr := s.pull(t, "--allowed-signers", s.allowed, url)
+	if code != 0 || !exists(t, filepath.Join(s.out, "motd")) || strings.Contains(stdout+stderr, token) {
+		t.Errorf("helper: exit %d\n%s%s", code, stdout, stderr)
+	}
+	gitCredentialStore(t)
 	writeFile(t, filepath.Dir(netrc), "netrc", "machine 127.0.0.1 login puller password "+token+"\n")
 	// A missing bundle is an error that names the URL.
 	code, _, stderr = s.pull(t, "--allowed-signers", s.allowed, srv.URL+"/nope.bundle")
