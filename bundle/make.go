@@ -257,6 +257,14 @@ type RemoteModule struct {
 	Data   []byte
 }
 
+// check refuses a RemoteModule whose commit or path would not pack.
+func (m RemoteModule) check() error {
+	if !fs.ValidPath(m.Commit+"/"+m.Path) || len(m.Commit) != 40 {
+		return fmt.Errorf("internal error: remote file %s at %q", m.Key, m.Commit)
+	}
+	return nil
+}
+
 // followRemote packs the remote module load(name) in the module from
 // names, then every module it loads.
 func (l *loads) followRemote(from, name string, at func(string, ...any) error) error {
@@ -271,8 +279,8 @@ func (l *loads) followRemote(from, name string, at func(string, ...any) error) e
 		return nil
 	}
 	l.done["remote:"+m.Key] = true
-	if !fs.ValidPath(m.Commit+"/"+m.Path) || len(m.Commit) != 40 {
-		return at("internal error: remote module %s at %q", m.Key, m.Commit)
+	if err := m.check(); err != nil {
+		return at("%v", err)
 	}
 	l.modules[m.Key] = m
 	return l.eachLoad(m.Key, m.Data, func(ls *syntax.LoadStmt) error {
@@ -306,8 +314,8 @@ func (l *loads) remoteFiles(get func(source string) ([]RemoteModule, error)) err
 			return fmt.Errorf("%s: %w", src, err)
 		}
 		for _, f := range files {
-			if !fs.ValidPath(f.Commit+"/"+f.Path) || len(f.Commit) != 40 {
-				return fmt.Errorf("internal error: remote file %s at %q", f.Key, f.Commit)
+			if err := f.check(); err != nil {
+				return err
 			}
 			if _, ok := l.modules[f.Key]; !ok {
 				l.modules[f.Key] = f

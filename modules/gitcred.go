@@ -75,7 +75,6 @@ func gitCredential(ctx context.Context, verb, input string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, git, "credential", verb)
 	cmd.Stdin = strings.NewReader(input + "\n")
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-	cmd.Stderr = nil
 	return cmd.Output()
 }
 
@@ -91,14 +90,28 @@ func (r *Resolver) withAuth(ctx context.Context, url string, op func(transport.A
 		!(strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")) {
 		return r.authHint(err, url, false)
 	}
-	user, password, ok := r.opts.Helper.Fill(ctx, url)
+	helped, err2 := AskHelper(ctx, r.opts.Helper, url, func(user, password string) (bool, error) {
+		err := op(&githttp.BasicAuth{Username: user, Password: password})
+		return errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed), err
+	})
+	if helped {
+		err = err2
+	}
+	return r.authHint(err, url, helped)
+}
+
+// AskHelper asks h for the credentials of url and runs try with them; try
+// says whether the server refused them (and its error). h is then told
+// whether they were taken, unless try failed otherwise. ok false: h had
+// none, and try did not run.
+func AskHelper(ctx context.Context, h Helper, url string, try func(user, password string) (refused bool, err error)) (ok bool, err error) {
+	user, password, ok := h.Fill(ctx, url)
 	if !ok {
-		return r.authHint(err, url, false)
+		return false, nil
 	}
-	err = op(&githttp.BasicAuth{Username: user, Password: password})
-	refused := errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)
+	refused, err := try(user, password)
 	if err == nil || refused {
-		r.opts.Helper.Done(ctx, url, user, password, !refused)
+		h.Done(ctx, url, user, password, !refused)
 	}
-	return r.authHint(err, url, true)
+	return true, err
 }

@@ -325,14 +325,15 @@ func httpGet(ctx context.Context, client *http.Client, creds httpCreds, url, cac
 	resp, err := send(user, password, netrc)
 	helped := false
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && !netrc && creds.helper != nil {
-		if user, password, ok := creds.helper.Fill(ctx, url); ok {
-			resp.Body.Close()
-			helped = true
-			if resp, err = send(user, password, true); err == nil {
-				refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
-				creds.helper.Done(ctx, url, user, password, !refused)
+		first := resp
+		helped, err = modules.AskHelper(ctx, creds.helper, url, func(user, password string) (bool, error) {
+			first.Body.Close()
+			var err error
+			if resp, err = send(user, password, true); err != nil {
+				return false, err
 			}
-		}
+			return resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden, nil
+		})
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("pull: %w", err)
