@@ -378,7 +378,11 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 		return err
 	}
 	persistent, err := connectors.DataBool(data, "ssh_persistent_shell", true)
+	if err != nil {
+		return err
+	}
 	s.SessionPerCommand = !persistent
+	s.ShellPerl, err = connectors.DataBool(data, "ssh_shell_perl", true)
 	return err
 }
 

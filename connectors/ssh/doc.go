@@ -59,6 +59,22 @@
 // shell closes at end of input. The next command's line starts by reaping
 // the previous subshell.
 //
+// The Perl server (shellperl.go, ssh_shell_perl, default true). Where the
+// host has perl, the boot code first execs `perl -e LOADER` with the
+// server's source on file descriptor 3 (a here-document, so the process
+// list shows only the loader), and the server answers "perl PID". It reads
+// length-prefixed messages in place of shell code ("c TOK LEN STDIN" and
+// the script, "i LEN" and input bytes, "e" for end of input) and answers
+// with the same records, so the controller's scanner and every guarantee
+// above stay the same. Each command is one fork, setpgrp (a process group
+// of its own; not a session, which would need POSIX.pm and 10 ms per
+// shell to load it) and one exec of `sh -c SCRIPT`, where the sh server
+// forks a subshell and execs setsid and sh: it halves the host's CPU per
+// command (BenchmarkRunLatency). Input goes to the command on a pipe, not
+// a FIFO, so it needs neither mktemp nor mkfifo. A Perl server that ends
+// before it answers (perl too old, or broken) makes the connection use sh
+// for its later shells.
+//
 // Cancelling kills the group as the session path does (KillScript from a
 // new session, since the shell may be blocked writing input the command
 // does not read), then retires the shell: its stdin ends, so `sh` exits and

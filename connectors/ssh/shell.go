@@ -49,13 +49,16 @@ type shellPool struct {
 	mu     sync.Mutex
 	state  shellState
 	why    string   // why the host's shell cannot host commands, once known
+	noPerl bool     // the Perl server failed to start: sh from now on
+	server string   // what the newest shell runs: "perl" or "sh"
 	idle   []*shell // ready for a command
 	live   int      // shells started and not retired
 	starts sync.Mutex
 }
 
-// ShellMode reports how the connection runs commands: "persistent" once a
-// persistent shell answered, "session" when ssh_persistent_shell is false
+// ShellMode reports how the connection runs commands: "persistent (perl)"
+// or "persistent (sh)" once a persistent shell answered, with the server
+// the newest shell runs, "session" when ssh_persistent_shell is false
 // or the host's shell could not host them (with the reason), "unknown"
 // before the first command.
 func (c *Conn) ShellMode() string {
@@ -67,7 +70,7 @@ func (c *Conn) ShellMode() string {
 	defer p.mu.Unlock()
 	switch p.state {
 	case shellSupported:
-		return "persistent"
+		return "persistent (" + p.server + ")"
 	case shellUnsupported:
 		return "session (" + p.why + ")"
 	}
@@ -80,7 +83,8 @@ type shell struct {
 	c     *Conn
 	sess  *ssh.Session
 	stdin io.WriteCloser
-	pid   int // the shell's own pid on the host
+	pid   int  // the shell's own pid on the host
+	perl  bool // the Perl server, not sh, reads the commands
 
 	wmu sync.Mutex // serialises writes of shell code
 
@@ -138,20 +142,26 @@ var newToken = func() []byte {
 // of killing it) and restored for every command; on exit (end of its input
 // when the connection or session closes, SIGHUP, SIGTERM) it stops the
 // command in flight and removes its FIFO directory. The probe answers
-// "ok PID" when setsid and mkfifo exist.
-func bootCode(tok string) string {
+// "ok PID" when setsid and mkfifo exist. With perl true it first execs the
+// Perl server where perl is found (perlBoot), which answers "perl PID".
+func bootCode(tok string, perl bool) string {
 	var probe []string
 	for _, t := range probeTools {
 		probe = append(probe, "command -v "+t+" >/dev/null 2>&1")
 	}
-	return `trap '' PIPE; w=; d=; ` +
+	first := ""
+	if perl {
+		first = perlBoot(tok)
+	}
+	return first + `trap '' PIPE; w=; d=; ` +
 		`trap 'trap "" TERM; [ -z "$w" ] || kill -TERM "$w" 2>/dev/null; [ -z "$d" ] || rm -rf "$d"' EXIT; ` +
 		`trap 'exit 129' HUP; trap 'exit 143' TERM` + "\n" +
 		`if ` + strings.Join(probe, " && ") + `; then printf '` + tok + `ok %d\n' $$; ` +
 		`else printf '` + tok + `no\n'; fi` + "\n"
 }
 
-// commandCode is the shell code that runs script as one command: a
+// commandCode is what the shell reads to run script as one command: the
+// Perl server's message (perlCommand), or the sh server's code: a
 // background wrapper (a subshell, so no exec and nothing in the process
 // list but the script itself) starts `setsid sh -c script`, its own
 // session and process group, prints "TOKs PID", waits, then prints
@@ -160,7 +170,14 @@ func bootCode(tok string) string {
 // input chunks for the command, or the next command once this one ended
 // (the leading wait reaps the previous wrapper). A TERM to the wrapper
 // (the shell's exit) stops the group.
-func commandCode(tok, script string, stdin bool) string {
+func (sh *shell) commandCode(tok, script string, stdin bool) []byte {
+	if sh.perl {
+		return perlCommand(tok, script, stdin)
+	}
+	return []byte(shCommandCode(tok, script, stdin))
+}
+
+func shCommandCode(tok, script string, stdin bool) string {
 	t := tok
 	in := "</dev/null"
 	if stdin {
@@ -179,10 +196,17 @@ func commandCode(tok, script string, stdin bool) string {
 		wrapper + ` & w=$!; exec 3>"$d/i"; rm -f "$d/i"; else printf '` + t + `f\n'; printf ` + t + ` >&2; fi` + "\n"
 }
 
-// stdinCode is the shell code that writes p to the command's input: one
-// printf (a builtin: the bytes never appear in a process list) with every
+// stdinCode is what the shell reads to write p to the command's input:
+// the Perl server's message, or for sh one printf (a builtin: the bytes never appear in a process list) with every
 // byte that is not plain text as an octal escape.
-func stdinCode(p []byte) []byte {
+func (sh *shell) stdinCode(p []byte) []byte {
+	if sh.perl {
+		return perlInput(p)
+	}
+	return shStdinCode(p)
+}
+
+func shStdinCode(p []byte) []byte {
 	b := make([]byte, 0, len(p)*2+32)
 	b = append(b, "printf '"...)
 	for i, c := range p {
@@ -198,6 +222,14 @@ func stdinCode(p []byte) []byte {
 		}
 	}
 	return append(b, "' >&3 2>/dev/null\n"...)
+}
+
+// eofCode is what the shell reads to end the command's input.
+func (sh *shell) eofCode() []byte {
+	if sh.perl {
+		return []byte("e\n")
+	}
+	return []byte("[ -z \"$d\" ] || exec 3>&-\n")
 }
 
 // frameScanner finds a command's records in one output stream and passes
@@ -312,6 +344,13 @@ func (c *Conn) getShell(ctx context.Context) *shell {
 		}
 	}
 	sh, err := c.startShell(ctx)
+	var np perlError
+	if errors.As(err, &np) {
+		p.mu.Lock()
+		p.noPerl = true
+		p.mu.Unlock()
+		sh, err = c.startShell(ctx)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
@@ -322,7 +361,10 @@ func (c *Conn) getShell(ctx context.Context) *shell {
 		}
 		return nil
 	}
-	p.state = shellSupported
+	p.state, p.server = shellSupported, "sh"
+	if sh.perl {
+		p.server = "perl"
+	}
 	sh.mu.Lock()
 	dead := sh.dead
 	sh.mu.Unlock()
@@ -339,6 +381,19 @@ func (c *Conn) getShell(ctx context.Context) *shell {
 type unsupportedError struct{ why string }
 
 func (e unsupportedError) Error() string { return e.why }
+
+// perlError is a Perl server that ended before it answered: the next
+// shell runs sh.
+type perlError struct{ err error }
+
+func (e perlError) Error() string { return fmt.Sprintf("the Perl server ended at start: %v", e.err) }
+
+// usePerl reports whether a new shell should try the Perl server.
+func (c *Conn) usePerl() bool {
+	c.shells.mu.Lock()
+	defer c.shells.mu.Unlock()
+	return c.settings.ShellPerl && !c.shells.noPerl
+}
 
 // startShell opens a session running `sh` and runs the boot code.
 func (c *Conn) startShell(ctx context.Context) (*shell, error) {
@@ -361,6 +416,7 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 		return nil, err
 	}
 	// retired until getShell counts it in: a failed start is not counted.
+	perl := c.usePerl()
 	sh := &shell{c: c, sess: sess, stdin: stdin, ended: make(chan struct{}), closed: make(chan struct{}), retired: true}
 	go func() {
 		sess.Wait()
@@ -379,7 +435,7 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 		<-sh.ended
 		sess.Close()
 	}()
-	if _, err := io.WriteString(stdin, bootCode(string(tok))); err != nil {
+	if _, err := io.WriteString(stdin, bootCode(string(tok), perl)); err != nil {
 		sess.Close()
 		return nil, err
 	}
@@ -387,7 +443,12 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 	defer timer.Stop()
 	select {
 	case a := <-answer:
-		if pid, ok := strings.CutPrefix(a, "ok "); ok {
+		pid, ok := strings.CutPrefix(a, "ok ")
+		if !ok && perl {
+			pid, sh.perl = strings.CutPrefix(a, "perl ")
+			ok = sh.perl
+		}
+		if ok {
 			if sh.pid, err = strconv.Atoi(pid); err == nil {
 				sh.mu.Lock()
 				sh.cur = nil
@@ -399,6 +460,9 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 		return nil, unsupportedError{"the host's shell has no setsid or mkfifo"}
 	case <-boot.done:
 		sh.retire()
+		if perl {
+			return nil, perlError{boot.err}
+		}
 		return nil, unsupportedError{fmt.Sprintf("sh ended at start: %v", boot.err)}
 	case <-timer.C:
 		sh.retire()
@@ -593,7 +657,7 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 	if dead {
 		return res, nil, false
 	}
-	if err := sh.write([]byte(commandCode(string(sc.tok), cmd.Script, cmd.Stdin != nil))); err != nil {
+	if err := sh.write(sh.commandCode(string(sc.tok), cmd.Script, cmd.Stdin != nil)); err != nil {
 		sh.retire()
 		return res, nil, false
 	}
@@ -661,7 +725,7 @@ func (sc *shellCmd) copyStdin(ctx context.Context, sh *shell, r io.Reader) {
 				sc.inMu.Unlock()
 				return
 			}
-			werr := sh.write(stdinCode(buf[:n]))
+			werr := sh.write(sh.stdinCode(buf[:n]))
 			sc.inMu.Unlock()
 			if werr != nil {
 				return
@@ -674,7 +738,7 @@ func (sc *shellCmd) copyStdin(ctx context.Context, sh *shell, r io.Reader) {
 			sc.inMu.Lock()
 			if !sc.inStopped && !sc.inEOF {
 				sc.inEOF = true
-				sh.write([]byte("exec 3>&-\n"))
+				sh.write(sh.eofCode())
 			}
 			sc.inMu.Unlock()
 			return
@@ -707,7 +771,7 @@ func (sc *shellCmd) stopStdin(sh *shell) bool {
 		return true
 	}
 	sc.inEOF = true
-	return sh.write([]byte("[ -z \"$d\" ] || exec 3>&-\n")) == nil
+	return sh.write(sh.eofCode()) == nil
 }
 
 // cleanUpShell stops a cancelled command in the background: its process

@@ -19,11 +19,28 @@ import (
 	"github.com/star-deploy/star-deploy/internal/sshtest"
 )
 
-// requirePersistent fails t unless c ran its commands on persistent shells.
+// requirePersistent fails t unless c ran its commands on persistent
+// shells, with the server its data asked for (every test host has perl).
 func requirePersistent(t *testing.T, c connectors.Connector) {
 	t.Helper()
-	if m := c.(*Conn).ShellMode(); m != "persistent" {
-		t.Fatalf("shell mode %q, want persistent", m)
+	if m, want := c.(*Conn).ShellMode(), wantMode(c); m != want {
+		t.Fatalf("shell mode %q, want %q", m, want)
+	}
+}
+
+func wantMode(c connectors.Connector) string {
+	if c.(*Conn).settings.ShellPerl {
+		return "persistent (perl)"
+	}
+	return "persistent (sh)"
+}
+
+// eachServer runs fn on each command server of the persistent shells:
+// server is the data that chooses it.
+func eachServer(t *testing.T, fn func(t *testing.T, server map[string]string)) {
+	for _, perl := range []string{"true", "false"} {
+		name := map[string]string{"true": "perl", "false": "sh"}[perl]
+		t.Run(name, func(t *testing.T) { fn(t, map[string]string{"ssh_shell_perl": perl}) })
 	}
 }
 
@@ -39,8 +56,8 @@ func shellCounts(c connectors.Connector) (live, idle int) {
 // that ran a command must have run it on a persistent shell.
 func checkNotSession(t *testing.T, c connectors.Connector) {
 	t.Cleanup(func() {
-		if m := c.(*Conn).ShellMode(); m != "persistent" && m != "unknown" {
-			t.Errorf("shell mode %q, want persistent", m)
+		if m, want := c.(*Conn).ShellMode(), wantMode(c); m != want && m != "unknown" {
+			t.Errorf("shell mode %q, want %q", m, want)
 		}
 	})
 }
@@ -60,8 +77,10 @@ func TestConformanceSessionPerCommand(t *testing.T) {
 
 func TestPersistentShellDataKey(t *testing.T) {
 	f, _ := testFactory(t)
-	if _, err := f.Parse("127.0.0.1", map[string]string{"ssh_persistent_shell": "maybe"}); err == nil || !strings.Contains(err.Error(), "ssh_persistent_shell") {
-		t.Errorf("bad value: err = %v, want one naming ssh_persistent_shell", err)
+	for _, key := range []string{"ssh_persistent_shell", "ssh_shell_perl"} {
+		if _, err := f.Parse("127.0.0.1", map[string]string{key: "maybe"}); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("bad value: err = %v, want one naming %s", err, key)
+		}
 	}
 }
 
@@ -73,7 +92,7 @@ func TestShellProbeFallback(t *testing.T) {
 	old := probeTools
 	probeTools = append(append([]string(nil), old...), "no-such-tool-xyzzy")
 	defer func() { probeTools = old }()
-	c := mustOpen(t, f, srv, nil)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_shell_perl": "false"})
 	for i := range 3 {
 		res, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("echo %d; exit %d", i, i)})
 		if err != nil || string(res.Stdout) != fmt.Sprintf("%d\n", i) || res.ExitCode != i {
@@ -119,7 +138,7 @@ func TestFrameScannerSplits(t *testing.T) {
 
 func TestStdinCode(t *testing.T) {
 	for _, in := range []string{"-n", "%s%d\\n\\", "it's", "\x00\x01\xff\n", "plain text 123"} {
-		code := string(stdinCode([]byte(in)))
+		code := string(shStdinCode([]byte(in)))
 		if strings.Count(code, "'") != 2 || strings.Contains(code, "\x00") {
 			t.Errorf("%q: code %q", in, code)
 		}
@@ -131,90 +150,94 @@ func TestStdinCode(t *testing.T) {
 // output than MaxOutput keeps.
 func TestShellFramingTorture(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	var mu sync.Mutex
-	var tokens []string
-	orig := newToken
-	newToken = func() []byte {
-		tok := orig()
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		var mu sync.Mutex
+		var tokens []string
+		orig := newToken
+		newToken = func() []byte {
+			tok := orig()
+			mu.Lock()
+			tokens = append(tokens, string(tok))
+			mu.Unlock()
+			return tok
+		}
+		defer func() { newToken = orig }()
+
+		dir := t.TempDir()
+		random := make([]byte, 1<<20)
+		r := rand.New(rand.NewPCG(3, 4))
+		for i := range random {
+			random[i] = byte(r.UintN(256))
+		}
+		file := filepath.Join(dir, "random")
+		if err := c.Put(t.Context(), file, bytes.NewReader(random), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, c, "cat "+file+"; cat "+file+" >&2")
+		if !bytes.Equal(res.Stdout, random) || !bytes.Equal(res.Stderr, random) {
+			t.Errorf("random bytes: got %d and %d bytes, want %d each, intact", len(res.Stdout), len(res.Stderr), len(random))
+		}
+		res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(random)})
+		if err != nil || !bytes.Equal(res.Stdout, random) {
+			t.Errorf("random stdin through cat: %v, got %d bytes", err, len(res.Stdout))
+		}
+
 		mu.Lock()
-		tokens = append(tokens, string(tok))
+		prev := tokens[len(tokens)-1]
 		mu.Unlock()
-		return tok
-	}
-	defer func() { newToken = orig }()
+		fake := prev + "e0 0\n" + prev + "s1\n" + prev + "f\n" + prev
+		res = run(t, c, fmt.Sprintf("printf '%%s' '%s'; printf '%%s' '%s' >&2; exit 5", fake, fake))
+		if string(res.Stdout) != fake || string(res.Stderr) != fake || res.ExitCode != 5 {
+			t.Errorf("fake records: exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+		}
+		res = run(t, c, "printf 'no newline'; printf 'err no newline' >&2")
+		if string(res.Stdout) != "no newline" || string(res.Stderr) != "err no newline" {
+			t.Errorf("no newline: stdout %q, stderr %q", res.Stdout, res.Stderr)
+		}
 
-	dir := t.TempDir()
-	random := make([]byte, 1<<20)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range random {
-		random[i] = byte(r.UintN(256))
-	}
-	file := filepath.Join(dir, "random")
-	if err := c.Put(t.Context(), file, bytes.NewReader(random), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res := run(t, c, "cat "+file+"; cat "+file+" >&2")
-	if !bytes.Equal(res.Stdout, random) || !bytes.Equal(res.Stderr, random) {
-		t.Errorf("random bytes: got %d and %d bytes, want %d each, intact", len(res.Stdout), len(res.Stderr), len(random))
-	}
-	res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(random)})
-	if err != nil || !bytes.Equal(res.Stdout, random) {
-		t.Errorf("random stdin through cat: %v, got %d bytes", err, len(res.Stdout))
-	}
-
-	mu.Lock()
-	prev := tokens[len(tokens)-1]
-	mu.Unlock()
-	fake := prev + "e0 0\n" + prev + "s1\n" + prev + "f\n" + prev
-	res = run(t, c, fmt.Sprintf("printf '%%s' '%s'; printf '%%s' '%s' >&2; exit 5", fake, fake))
-	if string(res.Stdout) != fake || string(res.Stderr) != fake || res.ExitCode != 5 {
-		t.Errorf("fake records: exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
-	}
-	res = run(t, c, "printf 'no newline'; printf 'err no newline' >&2")
-	if string(res.Stdout) != "no newline" || string(res.Stderr) != "err no newline" {
-		t.Errorf("no newline: stdout %q, stderr %q", res.Stdout, res.Stderr)
-	}
-
-	const size, limit = 10 << 20, 1 << 20
-	var live conntest.SyncBuffer
-	res, err = c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", size), Stdout: &live, MaxOutput: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Stdout) != limit || res.StdoutDropped != size-limit || len(live.Bytes()) != size || bytes.Count(live.Bytes(), []byte("x")) != size {
-		t.Errorf("10 MiB: kept %d, dropped %d, live %d", len(res.Stdout), res.StdoutDropped, len(live.Bytes()))
-	}
-	requirePersistent(t, c)
-	if _, n := shellCounts(c); n != 1 {
-		t.Errorf("%d idle shells after sequential commands, want 1", n)
-	}
+		const size, limit = 10 << 20, 1 << 20
+		var live conntest.SyncBuffer
+		res, err = c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", size), Stdout: &live, MaxOutput: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Stdout) != limit || res.StdoutDropped != size-limit || len(live.Bytes()) != size || bytes.Count(live.Bytes(), []byte("x")) != size {
+			t.Errorf("10 MiB: kept %d, dropped %d, live %d", len(res.Stdout), res.StdoutDropped, len(live.Bytes()))
+		}
+		requirePersistent(t, c)
+		if _, n := shellCounts(c); n != 1 {
+			t.Errorf("%d idle shells after sequential commands, want 1", n)
+		}
+	})
 }
 
 // Cancelling kills the whole process group, grandchildren included, also
 // one whose parent has exited.
 func TestShellCancelKillsGrandchildren(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	dir := t.TempDir()
-	script := fmt.Sprintf(`(sleep 300 & echo $! > %[1]s/orphan)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		dir := t.TempDir()
+		script := fmt.Sprintf(`(sleep 300 & echo $! > %[1]s/orphan)
 sh -c 'sleep 300 & echo $! > %[1]s/grandchild; wait' &
 while [ ! -s %[1]s/grandchild ]; do sleep 0.05; done
 echo ready
 wait`, dir)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ready := &readyWriter{marker: "ready", fn: cancel}
-	_, err := c.Run(ctx, connectors.Command{Script: script, Stdout: ready})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	for _, name := range []string{"orphan", "grandchild"} {
-		requireGonePID(t, c, strings.TrimSpace(string(run(t, c, "cat "+dir+"/"+name).Stdout)), name+" after the cancel")
-	}
-	requirePersistent(t, c)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		ready := &readyWriter{marker: "ready", fn: cancel}
+		_, err := c.Run(ctx, connectors.Command{Script: script, Stdout: ready})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		for _, name := range []string{"orphan", "grandchild"} {
+			requireGonePID(t, c, strings.TrimSpace(string(run(t, c, "cat "+dir+"/"+name).Stdout)), name+" after the cancel")
+		}
+		requirePersistent(t, c)
+	})
 }
 
 // requireGonePID fails t unless the process pid (what) is gone within
@@ -253,40 +276,42 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 // command does not hold the quick ones up.
 func TestShellConcurrent(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	dir := t.TempDir()
-	long := make(chan error, 1)
-	go func() {
-		_, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("while [ ! -e %s/quick-done ]; do sleep 0.05; done", dir)})
-		long <- err
-	}()
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() {
-			for j := range 5 {
-				want := fmt.Sprintf("%d-%d", i, j)
-				res, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("echo %s; echo err%s >&2; exit %d", want, want, (i+j)%7)})
-				if err != nil || string(res.Stdout) != want+"\n" || string(res.Stderr) != "err"+want+"\n" || res.ExitCode != (i+j)%7 {
-					t.Errorf("run %s: %v, exit %d, stdout %q, stderr %q", want, err, res.ExitCode, res.Stdout, res.Stderr)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		dir := t.TempDir()
+		long := make(chan error, 1)
+		go func() {
+			_, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("while [ ! -e %s/quick-done ]; do sleep 0.05; done", dir)})
+			long <- err
+		}()
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				for j := range 5 {
+					want := fmt.Sprintf("%d-%d", i, j)
+					res, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("echo %s; echo err%s >&2; exit %d", want, want, (i+j)%7)})
+					if err != nil || string(res.Stdout) != want+"\n" || string(res.Stderr) != "err"+want+"\n" || res.ExitCode != (i+j)%7 {
+						t.Errorf("run %s: %v, exit %d, stdout %q, stderr %q", want, err, res.ExitCode, res.Stdout, res.Stderr)
+					}
 				}
-			}
-		})
-	}
-	wg.Wait()
-	run(t, c, "touch "+dir+"/quick-done")
-	select {
-	case err := <-long:
-		if err != nil {
-			t.Error(err)
+			})
 		}
-	case <-time.After(time.Minute):
-		t.Fatal("the long command did not end")
-	}
-	requirePersistent(t, c)
-	if n, _ := shellCounts(c); n > maxShells {
-		t.Errorf("%d shells, want at most %d", n, maxShells)
-	}
+		wg.Wait()
+		run(t, c, "touch "+dir+"/quick-done")
+		select {
+		case err := <-long:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the long command did not end")
+		}
+		requirePersistent(t, c)
+		if n, _ := shellCounts(c); n > maxShells {
+			t.Errorf("%d shells, want at most %d", n, maxShells)
+		}
+	})
 }
 
 // Under OpenSSH's default MaxSessions of 10, persistent shells, commands
@@ -295,10 +320,10 @@ func TestShellConcurrent(t *testing.T) {
 // (one closed just before may not be freed there yet) is asked for again.
 func TestShellSessionLimit(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{MaxSessions: 10})
-	for _, persistent := range []string{"true", "false"} {
-		t.Run("persistent="+persistent, func(t *testing.T) {
+	for _, mode := range []string{"perl", "sh", "session"} {
+		t.Run(mode, func(t *testing.T) {
 			f, _ := testFactory(t)
-			c := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": persistent})
+			c := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": strconv.FormatBool(mode != "session"), "ssh_shell_perl": strconv.FormatBool(mode == "perl")})
 			dir := t.TempDir()
 			if err := c.Put(t.Context(), dir+"/f", strings.NewReader("x"), 0o644); err != nil {
 				t.Fatal(err)
@@ -330,13 +355,37 @@ func TestShellSessionLimit(t *testing.T) {
 	}
 }
 
+// A host whose perl cannot run the server (here one that dies at start)
+// gets the sh server, probed once per connection, and every command runs.
+func TestShellPerlFallsBack(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	old := perlServer
+	perlServer = "die 'no server here';\n"
+	defer func() { perlServer = old }()
+	c := mustOpen(t, f, srv, nil)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			res, err := c.Run(t.Context(), connectors.Command{Script: fmt.Sprintf("echo %d; exit %d", i, i)})
+			if err != nil || string(res.Stdout) != fmt.Sprintf("%d\n", i) || res.ExitCode != i {
+				t.Errorf("run %d: %v, exit %d, stdout %q", i, err, res.ExitCode, res.Stdout)
+			}
+		})
+	}
+	wg.Wait()
+	if m := c.(*Conn).ShellMode(); m != "persistent (sh)" {
+		t.Errorf("shell mode %q, want persistent (sh)", m)
+	}
+}
+
 // Where the shell cannot make a FIFO (here mktemp -d fails), a command
 // with input takes a session of its own and gets all of its input; other
 // commands stay on the shell.
 func TestShellNoFIFOFallsBack(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"SetEnv TMPDIR=/nonexistent-star-deploy"}})
 	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_shell_perl": "false"})
 	in := bytes.Repeat([]byte("input line\n"), 1000)
 	for range 2 {
 		res, err := c.Run(t.Context(), connectors.Command{Script: "cat", Stdin: bytes.NewReader(in)})
@@ -354,23 +403,25 @@ func TestShellNoFIFOFallsBack(t *testing.T) {
 // is reused rather than retired.
 func TestShellSudoReusesShell(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	if run(t, c, "command -v sudo").ExitCode != 0 {
-		sshtest.Skip(t, "sudo is not installed")
-	}
-	script, err := connectors.Render("id -u", connectors.Wrap{Sudo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if res := run(t, c, script); res.ExitCode != 0 || string(res.Stdout) != "0\n" {
-			t.Fatalf("exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		if run(t, c, "command -v sudo").ExitCode != 0 {
+			sshtest.Skip(t, "sudo is not installed")
 		}
-		if live, idle := shellCounts(c); live != 1 || idle != 1 {
-			t.Errorf("%d shells live, %d idle after a sudo command, want 1 and 1", live, idle)
+		script, err := connectors.Render("id -u", connectors.Wrap{Sudo: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for range 3 {
+			if res := run(t, c, script); res.ExitCode != 0 || string(res.Stdout) != "0\n" {
+				t.Fatalf("exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+			}
+			if live, idle := shellCounts(c); live != 1 || idle != 1 {
+				t.Errorf("%d shells live, %d idle after a sudo command, want 1 and 1", live, idle)
+			}
+		}
+	})
 }
 
 // A command that leaves a background process holding its stdout returns
@@ -378,22 +429,24 @@ func TestShellSudoReusesShell(t *testing.T) {
 // retired, and the next command runs on another one.
 func TestShellBackgroundHoldsStdout(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	dir := t.TempDir()
-	res := run(t, c, "sleep 30 & echo $! > "+dir+"/pid; echo started")
-	if string(res.Stdout) != "started\n" || res.ExitCode != 0 {
-		t.Fatalf("exit %d, stdout %q", res.ExitCode, res.Stdout)
-	}
-	pid := strings.TrimSpace(string(run(t, c, "cat "+dir+"/pid").Stdout))
-	if run(t, c, "kill -0 "+pid).ExitCode != 0 {
-		t.Error("the background process is gone: Run waited for it")
-	}
-	if got := run(t, c, "echo next").Stdout; string(got) != "next\n" {
-		t.Errorf("next command: stdout %q", got)
-	}
-	run(t, c, "kill "+pid)
-	requirePersistent(t, c)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		dir := t.TempDir()
+		res := run(t, c, "sleep 30 & echo $! > "+dir+"/pid; echo started")
+		if string(res.Stdout) != "started\n" || res.ExitCode != 0 {
+			t.Fatalf("exit %d, stdout %q", res.ExitCode, res.Stdout)
+		}
+		pid := strings.TrimSpace(string(run(t, c, "cat "+dir+"/pid").Stdout))
+		if run(t, c, "kill -0 "+pid).ExitCode != 0 {
+			t.Error("the background process is gone: Run waited for it")
+		}
+		if got := run(t, c, "echo next").Stdout; string(got) != "next\n" {
+			t.Errorf("next command: stdout %q", got)
+		}
+		run(t, c, "kill "+pid)
+		requirePersistent(t, c)
+	})
 }
 
 // The bytes of standard input are written by printf, a builtin of the
@@ -401,9 +454,11 @@ func TestShellBackgroundHoldsStdout(t *testing.T) {
 // blocks.
 func TestShellStdinNotInProcessList(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	c := mustOpen(t, f, srv, nil)
-	checkStdinNotListed(t, c)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		c := mustOpen(t, f, srv, server)
+		checkStdinNotListed(t, c)
+	})
 }
 
 func checkStdinNotListed(t *testing.T, c connectors.Connector) {
@@ -424,15 +479,17 @@ func checkStdinNotListed(t *testing.T, c connectors.Connector) {
 // connection that is cut without Close.
 func TestShellCloseLeavesNothing(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	for _, how := range []string{"Close", "cut"} {
-		t.Run(how, func(t *testing.T) { checkCloseLeavesNothing(t, srv, how == "cut") })
-	}
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		for _, how := range []string{"Close", "cut"} {
+			t.Run(how, func(t *testing.T) { checkCloseLeavesNothing(t, srv, server, how == "cut") })
+		}
+	})
 }
 
-func checkCloseLeavesNothing(t *testing.T, srv *sshtest.Server, cut bool) {
+func checkCloseLeavesNothing(t *testing.T, srv *sshtest.Server, server map[string]string, cut bool) {
 	f, _ := testFactory(t)
 	check := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": "false"})
-	c := mustOpen(t, f, srv, nil)
+	c := mustOpen(t, f, srv, server)
 	dir := t.TempDir()
 	run(t, c, "true")
 	c.(*Conn).shells.mu.Lock()
@@ -458,49 +515,51 @@ func checkCloseLeavesNothing(t *testing.T, srv *sshtest.Server, cut bool) {
 // persistent shells (TestConformanceDebian).
 func TestShellSudoPasswordDebian(t *testing.T) {
 	ct := sshtest.Fleet(t, 1)[0]
-	f, home := testFactory(t)
-	c, err := open(t, f, &sshtest.Server{Addr: ct.Addr, Host: ct.Host, Port: ct.Port, User: sshtest.UserPasswd, ClientKeyPath: ct.ClientKeyPath},
-		map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prompt := "[test:" + string(newToken()[:8]) + "] sudo password: "
-	script, err := connectors.Render("id -u; ps -eo args", connectors.Wrap{Sudo: true, SudoPrompt: prompt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	defer pr.Close()
-	feeder := &readyWriter{marker: prompt, fn: func() {
-		go func() { io.WriteString(pw, ct.SudoPassword+"\n"); pw.Close() }()
-	}}
-	res, err := c.Run(t.Context(), connectors.Command{Script: script, Stdin: pr, Stderr: feeder})
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("%v, exit %d, stderr %q", err, res.ExitCode, res.Stderr)
-	}
-	if !strings.HasPrefix(string(res.Stdout), "0\n") {
-		t.Errorf("stdout %q, want uid 0 first", res.Stdout)
-	}
-	if bytes.Contains(res.Stdout, []byte(ct.SudoPassword)) || bytes.Contains(res.Stderr, []byte(ct.SudoPassword)) {
-		t.Errorf("the sudo password shows in the output or the process list:\n%s", res.Stdout)
-	}
-	requirePersistent(t, c)
-	checkStdinNotListed(t, c)
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, home := testFactory(t)
+		server["ssh_known_hosts_file"] = filepath.Join(home, "kh")
+		c, err := open(t, f, &sshtest.Server{Addr: ct.Addr, Host: ct.Host, Port: ct.Port, User: sshtest.UserPasswd, ClientKeyPath: ct.ClientKeyPath}, server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := "[test:" + string(newToken()[:8]) + "] sudo password: "
+		script, err := connectors.Render("id -u; ps -eo args", connectors.Wrap{Sudo: true, SudoPrompt: prompt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		defer pr.Close()
+		feeder := &readyWriter{marker: prompt, fn: func() {
+			go func() { io.WriteString(pw, ct.SudoPassword+"\n"); pw.Close() }()
+		}}
+		res, err := c.Run(t.Context(), connectors.Command{Script: script, Stdin: pr, Stderr: feeder})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("%v, exit %d, stderr %q", err, res.ExitCode, res.Stderr)
+		}
+		if !strings.HasPrefix(string(res.Stdout), "0\n") {
+			t.Errorf("stdout %q, want uid 0 first", res.Stdout)
+		}
+		if bytes.Contains(res.Stdout, []byte(ct.SudoPassword)) || bytes.Contains(res.Stderr, []byte(ct.SudoPassword)) {
+			t.Errorf("the sudo password shows in the output or the process list:\n%s", res.Stdout)
+		}
+		requirePersistent(t, c)
+		checkStdinNotListed(t, c)
+	})
 }
 
 // BenchmarkRunLatency runs `true` over a connected loopback sshd, on a
-// session per command and on a persistent shell. ms/op is the latency of
+// session per command and on a persistent shell with each server. ms/op is the latency of
 // one command after connecting; host-ms/op is the CPU time that sshd and
 // everything it started spent per command, connecting and closing included
 // (read from the listener's cutime and cstime once the connection's
 // processes have exited).
 func BenchmarkRunLatency(b *testing.B) {
 	srv := sshtest.Start(b, sshtest.Options{})
-	for _, mode := range []struct{ name, persistent string }{{"session", "false"}, {"persistent", "true"}} {
+	for _, mode := range []struct{ name, persistent, perl string }{{"session", "false", "false"}, {"persistent-sh", "true", "false"}, {"persistent-perl", "true", "true"}} {
 		b.Run(mode.name, func(b *testing.B) {
 			f := NewFactory(Options{})
 			f.env = configEnv{User: "nobody-local", Home: b.TempDir()}
-			target, err := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false", "ssh_persistent_shell": mode.persistent})
+			target, err := f.Parse(srv.Addr, map[string]string{"ssh_key": srv.ClientKeyPath, "ssh_user": srv.User, "ssh_allow_agent": "false", "ssh_persistent_shell": mode.persistent, "ssh_shell_perl": mode.perl})
 			if err != nil {
 				b.Fatal(err)
 			}

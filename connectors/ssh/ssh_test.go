@@ -63,11 +63,13 @@ func run(t *testing.T, c connectors.Connector, script string) connectors.Result 
 // as root (the test's user), on persistent shells.
 func TestConformance(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	f, _ := testFactory(t)
-	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		c := mustOpen(t, f, srv, nil)
-		checkNotSession(t, c)
-		return c, t.TempDir()
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, _ := testFactory(t)
+		conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+			c := mustOpen(t, f, srv, server)
+			checkNotSession(t, c)
+			return c, t.TempDir()
+		})
 	})
 }
 
@@ -492,15 +494,17 @@ func TestHostKeyCheckingNo(t *testing.T) {
 // non-root user with sudo, on persistent shells.
 func TestConformanceDebian(t *testing.T) {
 	ct := sshtest.Fleet(t, 1)[0]
-	f, home := testFactory(t)
-	conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
-		c, err := open(t, f, &sshtest.Server{Addr: ct.Addr, Host: ct.Host, Port: ct.Port, User: sshtest.UserNopasswd, ClientKeyPath: ct.ClientKeyPath},
-			map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkNotSession(t, c)
-		scratch := strings.TrimSpace(string(run(t, c, "mktemp -d").Stdout))
-		return c, scratch
+	eachServer(t, func(t *testing.T, server map[string]string) {
+		f, home := testFactory(t)
+		server["ssh_known_hosts_file"] = filepath.Join(home, "kh")
+		conntest.Suite(t, func(t *testing.T) (connectors.Connector, string) {
+			c, err := open(t, f, &sshtest.Server{Addr: ct.Addr, Host: ct.Host, Port: ct.Port, User: sshtest.UserNopasswd, ClientKeyPath: ct.ClientKeyPath}, server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNotSession(t, c)
+			scratch := strings.TrimSpace(string(run(t, c, "mktemp -d").Stdout))
+			return c, scratch
+		})
 	})
 }

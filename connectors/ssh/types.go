@@ -28,4 +28,5 @@ type settings struct {
 	KeepaliveInterval     time.Duration // ServerAliveInterval; 0 = off
 	KeepaliveCountMax     int           // ServerAliveCountMax, default 3
 	SessionPerCommand     bool          // ssh_persistent_shell=false: one session per command, no persistent shell
+	ShellPerl             bool          // ssh_shell_perl (default true): persistent shells run the Perl server where the host has perl
 }
