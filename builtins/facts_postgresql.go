@@ -51,9 +51,12 @@ if not rows:
 
 // psqlPasswordPrefix is the start of a script that runs psql with a
 // password: it reads the first line of standard input (a .pgpass line) into
-// a 0600 temporary file, points PGPASSFILE at it, and removes it when the
-// script ends. stdlib/postgresql.star has the same text.
-const psqlPasswordPrefix = `umask 077; f=$(mktemp) || exit 1; trap 'rm -f "$f"' EXIT; trap 'exit 1' HUP INT TERM; IFS= read -r l; printf '%s\n' "$l" >"$f"; export PGPASSFILE="$f"; `
+// a 0600 temporary file, opens it on file descriptor 3 and removes it at
+// once, so that psql reads the deleted file through /dev/fd/3 and nothing
+// is left even when the script is killed (SIGKILL) later; where /dev/fd is
+// missing, PGPASSFILE names the file, removed when the script ends.
+// stdlib/postgresql.star has the same text (TestPsqlPasswordPrefix).
+const psqlPasswordPrefix = `umask 077; f=$(mktemp) || exit 1; trap '[ -z "$f" ] || rm -f "$f"' EXIT; trap 'exit 1' HUP INT TERM; IFS= read -r l; printf '%s\n' "$l" >"$f"; exec 3<"$f"; if [ -r /dev/fd/3 ]; then rm -f "$f"; f=; export PGPASSFILE=/dev/fd/3; else export PGPASSFILE="$f"; fi; `
 
 // psqlFactArgs are the options of the psql that facts run: no psqlrc, no
 // prompt for a password, unaligned rows without headers, fields separated

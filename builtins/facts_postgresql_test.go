@@ -186,8 +186,9 @@ func TestPsqlCommandKeepsThePasswordOffTheCommandLine(t *testing.T) {
 
 // TestPsqlPasswordFileOnARealShell runs the script of a fact with a password
 // on this machine with a stand-in psql that records what it was given:
-// the password reaches psql only through PGPASSFILE, a 0600 file gone once
-// the command ended, and the query follows on standard input.
+// the password reaches psql only through PGPASSFILE, a 0600 file already
+// removed while psql runs (it reads it through /dev/fd/3), and the query
+// follows on standard input.
 func TestPsqlPasswordFileOnARealShell(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
@@ -195,7 +196,8 @@ func TestPsqlPasswordFileOnARealShell(t *testing.T) {
 	stub := `#!/bin/sh
 printf '%s\n' "$*" > "$LOG.argv"
 printf '%s\n' "$PGPASSFILE" > "$LOG.path"
-stat -c %a "$PGPASSFILE" > "$LOG.mode"
+stat -L -c %a "$PGPASSFILE" > "$LOG.mode"
+ls -A "$TMPDIR" > "$LOG.tmp"
 cat "$PGPASSFILE" > "$LOG.pass"
 cat > "$LOG.stdin"
 printf 'app\000t\000t\000f\000t\000t\000f\000f\000-1\000\036odd\000f\000f\000f\000f\000f\000f\000f\0005\0002030-01-01 00:00:00+00\n'
@@ -210,7 +212,9 @@ printf 'app\000t\000t\000f\000t\000t\000f\000f\000-1\000\036odd\000f\000f\000f\0
 	defer conn.Close()
 	h := &Host{Name: "@local", Conn: conn}
 	log := filepath.Join(dir, "log")
-	ctl := Control{Env: map[string]string{"PATH": bin + ":/usr/bin:/bin", "LOG": log, "TMPDIR": dir}}
+	tmp := filepath.Join(dir, "tmp")
+	os.Mkdir(tmp, 0o700)
+	ctl := Control{Env: map[string]string{"PATH": bin + ":/usr/bin:/bin", "LOG": log, "TMPDIR": tmp}}
 	v, err := readPostgresqlRoles(t.Context(), h, ctl, []string{"user=app password='s3:cr\\\\et' host=127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -234,13 +238,28 @@ printf 'app\000t\000t\000f\000t\000t\000f\000f\000-1\000\036odd\000f\000f\000f\0
 	if got := read("mode"); got != "600\n" {
 		t.Errorf("the password file's mode is %s", got)
 	}
-	if p := strings.TrimSpace(read("path")); !strings.HasPrefix(p, dir) {
-		t.Errorf("PGPASSFILE = %s, not in TMPDIR", p)
-	} else if _, err := os.Stat(p); !os.IsNotExist(err) {
-		t.Errorf("the password file %s is still there: %v", p, err)
+	if p := strings.TrimSpace(read("path")); p != "/dev/fd/3" {
+		t.Errorf("PGPASSFILE = %s, want /dev/fd/3", p)
+	}
+	if got := read("tmp"); got != "" {
+		t.Errorf("TMPDIR holds %q while psql runs, want nothing", got)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("TMPDIR holds %d files after the command, want none", len(left))
 	}
 	if got := read("stdin"); got != postgresqlRolesQuery+"\n" {
 		t.Errorf("psql's standard input: %q", got)
+	}
+}
+
+// The postgresql stdlib module builds its commands with the same prefix.
+func TestPsqlPasswordPrefix(t *testing.T) {
+	b, err := os.ReadFile("../stdlib/postgresql.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "_PASSWORD_PREFIX = " + starlark.String(psqlPasswordPrefix).String() + "\n"; !strings.Contains(string(b), want) {
+		t.Errorf("stdlib/postgresql.star does not hold\n%s", want)
 	}
 }
 
