@@ -36,7 +36,9 @@ import (
 // least any ratio above can be on this machine.
 //
 // It runs only when STAR_DEPLOY_SSH_BENCH lists the host counts, as
-// `make bench` does: STAR_DEPLOY_SSH_BENCH=1,10,50.
+// `make bench` does: STAR_DEPLOY_SSH_BENCH=1,10,50. STAR_DEPLOY_SSH_BENCH_DATA
+// adds host data to star-deploy's runs, space-separated KEY=VALUE, for an
+// A/B of a connector setting: STAR_DEPLOY_SSH_BENCH_DATA=ssh_shell_perl=false.
 func TestSSHBenchmark(t *testing.T) {
 	spec := os.Getenv("STAR_DEPLOY_SSH_BENCH")
 	if spec == "" {
@@ -101,7 +103,11 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	sdDir := filepath.Join(dir, "sd")
 	args := []string{"--key", key, "--user", servers[0].User, "--parallel", "0",
 		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh-sd"), "--data", "ssh_allow_agent=false",
-		"--data", "benchdir=" + sdDir, strings.Join(names, ","), script}
+		"--data", "benchdir=" + sdDir}
+	for _, kv := range strings.Fields(os.Getenv("STAR_DEPLOY_SSH_BENCH_DATA")) {
+		args = append(args, "--data", kv)
+	}
+	args = append(args, strings.Join(names, ","), script)
 	var sdTime [2]time.Duration
 	var sdRerun runStats
 	var rss int64

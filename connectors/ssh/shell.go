@@ -78,7 +78,8 @@ func (c *Conn) ShellMode() string {
 }
 
 // shell is one persistent `sh` on the host, reading shell code from its
-// standard input. It runs one command at a time.
+// standard input, or the Perl server it exec'd, reading messages. It runs
+// one command at a time.
 type shell struct {
 	c     *Conn
 	sess  *ssh.Session
@@ -197,8 +198,9 @@ func shCommandCode(tok, script string, stdin bool) string {
 }
 
 // stdinCode is what the shell reads to write p to the command's input:
-// the Perl server's message, or for sh one printf (a builtin: the bytes never appear in a process list) with every
-// byte that is not plain text as an octal escape.
+// the Perl server's message, or for sh one printf (a builtin: the bytes
+// never appear in a process list) with every byte that is not plain text
+// as an octal escape.
 func (sh *shell) stdinCode(p []byte) []byte {
 	if sh.perl {
 		return perlInput(p)
@@ -395,7 +397,9 @@ func (c *Conn) usePerl() bool {
 	return c.settings.ShellPerl && !c.shells.noPerl
 }
 
-// startShell opens a session running `sh` and runs the boot code.
+// startShell opens a session running `sh` and runs the boot code, which
+// starts the Perl server when ssh_shell_perl is on and perl did not fail
+// on this connection before.
 func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 	sess, err := c.newSession()
 	if err != nil {
