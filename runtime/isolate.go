@@ -132,6 +132,10 @@ type request struct {
 	Sandbox     *wireSandbox
 	Scripts     []Script
 	Hosts       []wireHost
+	// Remote: the parent serves remote modules from these sources
+	// (isolate_remote.go).
+	Remote      bool
+	RemoteAllow []string
 }
 
 type wireSandbox struct {
@@ -157,6 +161,7 @@ type message struct {
 	CompileError string        `json:",omitempty"`
 	CompileCause string        `json:",omitempty"` // the message of the sentinel it matches
 	Report       *wireReport   `json:",omitempty"`
+	Remote       *remoteCall   `json:",omitempty"` // a question for the parent's Options.Remote
 }
 
 type wireReport struct {
@@ -212,7 +217,10 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.FormatInt(req.MemoryLimit, 10))
-	cmd.Stdin = bytes.NewReader(body)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("isolate: %w", err)
+	}
 	var stderr limitedBuffer
 	stderr.max = 64 << 10
 	cmd.Stderr = &stderr
@@ -222,6 +230,30 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("isolate: start the child %s: %w", argv[0], err)
+	}
+	// The request, then the answers to the child's remote calls, share
+	// its standard input, which stays open only when there can be calls;
+	// a call is answered in a goroutine of its own, all of them done
+	// before RunIsolated returns.
+	var wmu sync.Mutex
+	wmu.Lock()
+	go func() {
+		defer wmu.Unlock()
+		stdin.Write(append(body, '\n'))
+		if !req.Remote {
+			stdin.Close()
+		}
+	}()
+	enc := json.NewEncoder(stdin)
+	callCtx, stopCalls := context.WithCancel(ctx)
+	var calls sync.WaitGroup
+	answer := func(c remoteCall) {
+		calls.Go(func() {
+			rep := r.serveRemote(callCtx, c)
+			wmu.Lock()
+			defer wmu.Unlock()
+			enc.Encode(rep)
+		})
 	}
 	watch := watchMemory(cmd.Process, req.MemoryLimit)
 	// A child whose main does not call ServeChild never says hello: it is
@@ -240,8 +272,11 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	for i, h := range hosts {
 		report.Hosts[i].Name = h.Name
 	}
-	compileErr, gotReport := r.relayChild(stdout, report, &hello)
+	compileErr, gotReport := r.relayChild(stdout, report, &hello, answer)
 	io.Copy(io.Discard, stdout)
+	stopCalls()
+	calls.Wait()
+	stdin.Close()
 	waitErr := cmd.Wait()
 	over := watch()
 	if !hello.Load() && ctx.Err() == nil {
@@ -269,10 +304,10 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 }
 
 // relayChild reads the child's messages from stdout until it closes:
-// events and prints go to the Runner's callbacks, the hello to hello, and
-// the report into report. It returns the compile error the child sent, if
-// any, and whether a report came.
-func (r *Runner) relayChild(stdout io.Reader, report *Report, hello *atomic.Bool) (compileErr error, gotReport bool) {
+// events and prints go to the Runner's callbacks, the hello to hello,
+// remote calls to answer, and the report into report. It returns the
+// compile error the child sent, if any, and whether a report came.
+func (r *Runner) relayChild(stdout io.Reader, report *Report, hello *atomic.Bool, answer func(remoteCall)) (compileErr error, gotReport bool) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -283,6 +318,8 @@ func (r *Runner) relayChild(stdout io.Reader, report *Report, hello *atomic.Bool
 		switch {
 		case m.Hello:
 			hello.Store(true)
+		case m.Remote != nil:
+			answer(*m.Remote)
 		case m.Event != nil:
 			if r.opts.OnEvent != nil {
 				m.Event.Duration = m.Duration
@@ -355,6 +392,7 @@ func (r *Runner) request(iso Isolation, scripts []Script, hosts []Host) (*reques
 		MemoryLimit: limit, MaxSteps: r.opts.MaxSteps, Timeout: r.opts.Timeout,
 		Parallel: r.opts.Parallel, Serial: r.opts.Serial, FailPercent: r.opts.FailPercent,
 		Dry: r.opts.Dry, Diff: r.opts.Diff, Verbose: r.opts.Verbose, Trace: r.opts.Trace, Control: r.opts.Control,
+		Remote: r.opts.Remote != nil, RemoteAllow: r.opts.RemoteAllow,
 	}
 	if sb := r.opts.Sandbox; sb != nil {
 		ws := &wireSandbox{Effects: sb.Effects, Connectors: sb.Connectors, MaxOutput: sb.MaxOutput}
@@ -526,6 +564,11 @@ func serveChild(in io.Reader, out io.Writer, cfg ChildConfig) int {
 		FailPercent: req.FailPercent, Builtins: cfg.Builtins, Modules: cfg.Modules,
 		OnEvent: func(e Event) { send(message{Event: &e, Duration: e.Duration}) },
 		Print:   func(host, msg string) { send(message{Print: &[2]string{host, msg}}) },
+	}
+	if req.Remote {
+		cr := newChildRemote(send)
+		go cr.receive(dec)
+		opts.Remote, opts.RemoteAllow = cr, req.RemoteAllow
 	}
 	if sb := req.Sandbox; sb != nil {
 		opts.Sandbox = &Sandbox{Effects: sb.Effects, Connectors: sb.Connectors, MaxOutput: sb.MaxOutput}

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +131,45 @@ func TestIsolatedChildThatDoesNotServe(t *testing.T) {
 	_, err := isolatedRunner(&rec).RunIsolated(t.Context(), sdrt.Isolation{Command: []string{"sh", "-c", "cat >/dev/null; echo not json"}}, []sdrt.Script{{Filename: "ok.star", Src: []byte("print(1)")}}, []sdrt.Host{h})
 	if err == nil || !strings.Contains(err.Error(), "does its main call runtime.ServeChild") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIsolatedRemoteModules: in an isolated run the child loads remote
+// modules, and a remote module's template, through the parent's
+// Options.Remote; a source outside RemoteAllow is refused in the child.
+func TestIsolatedRemoteModules(t *testing.T) {
+	const web = "git+https://git.example.com/ops/web@v1//"
+	stub := &stubRemote{files: map[string]string{
+		web + "site.star":     "load(\"lib/util.star\", \"greet\")\ndef site(dest):\n    template(\"site.tmpl\", dest, vars = {\"name\": greet()})\n",
+		web + "lib/util.star": "def greet():\n    return \"web\"\n",
+		web + "site.tmpl":     "server {{ .name }}\n",
+	}}
+	dest := filepath.Join(t.TempDir(), "site.conf")
+	var rec recorder
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: stdlib.FS, OnEvent: rec.add,
+		Remote: stub, RemoteAllow: []string{"git+https://git.example.com/ops/"}})
+	host := localHost(t, "h", map[string]any{"dest": dest})
+	rep, err := r.RunIsolated(t.Context(), sdrt.Isolation{}, []sdrt.Script{{Filename: "deploy.star", Src: []byte(
+		"load(\"" + web + "site.star\", \"site\")\nsite(host.data[\"dest\"])\n")}}, []sdrt.Host{host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Hosts[0].Err; err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "server web\n" {
+		t.Errorf("site.conf = %q, %v", b, err)
+	}
+	stub.mu.Lock()
+	reads := strings.Join(stub.reads, " ")
+	stub.mu.Unlock()
+	if reads != web+"site.star "+web+"lib/util.star "+web+"site.tmpl" {
+		t.Errorf("the parent read %q", reads)
+	}
+
+	other := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: stdlib.FS, Remote: stub, RemoteAllow: []string{"git+https://git.example.com/other/"}})
+	_, err = other.RunIsolated(t.Context(), sdrt.Isolation{}, []sdrt.Script{{Filename: "deploy.star", Src: []byte("load(\"" + web + "site.star\", \"site\")\n")}}, []sdrt.Host{host})
+	if !errors.Is(err, sdrt.ErrSandbox) || !strings.Contains(err.Error(), "is not an allowed source here") {
+		t.Errorf("a source outside RemoteAllow: %v", err)
 	}
 }

@@ -45,12 +45,21 @@ func (r *Runner) resolveRemote(from, name string) (string, error) {
 	if !strings.HasPrefix(key, remotePrefix) {
 		return "", fmt.Errorf("internal error: load(%q): the key %q of Options.Remote does not start with %s", name, key, remotePrefix)
 	}
-	for _, p := range r.opts.RemoteAllow {
-		if strings.HasPrefix(key, p) {
-			return key, nil
-		}
+	if r.remoteAllowed(key) {
+		return key, nil
 	}
 	return "", refusef("load(%q): %s is not an allowed source here (allowed: %s)", name, key, strings.Join(r.opts.RemoteAllow, ", "))
+}
+
+// remoteAllowed reports whether key starts with a prefix of
+// Options.RemoteAllow.
+func (r *Runner) remoteAllowed(key string) bool {
+	for _, p := range r.opts.RemoteAllow {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteFiles is the builtins.LocalFS of a run that serves remote modules:

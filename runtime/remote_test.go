@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"testing"
 
 	sdrt "github.com/star-deploy/star-deploy/runtime"
@@ -17,6 +18,7 @@ import (
 // stubRemote serves remote modules from a map of keys to content.
 type stubRemote struct {
 	files map[string]string
+	mu    sync.Mutex
 	reads []string
 }
 
@@ -36,6 +38,8 @@ func (s *stubRemote) Resolve(from, name string) (string, error) {
 }
 
 func (s *stubRemote) Read(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.reads = append(s.reads, key)
 	b, ok := s.files[key]
 	if !ok {

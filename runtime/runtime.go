@@ -71,6 +71,8 @@ type Options struct {
 	// and load("@NAME//PATH.star") of a source other than the stdlib. It is
 	// asked at Compile, before any host connects. nil refuses every remote
 	// load (the default). package modules (modules.New) is the CLI's.
+	// In RunIsolated the parent's Remote serves the child: the child asks
+	// the parent, which reads only keys of RemoteAllow.
 	Remote RemoteModules
 	// RemoteAllow lists the prefixes of the module keys
 	// (git+URL@REF//PATH) that scripts may load through Remote, e.g.
