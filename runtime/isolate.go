@@ -247,9 +247,12 @@ func (r *Runner) RunIsolated(ctx context.Context, iso Isolation, scripts []Scrip
 	enc := json.NewEncoder(stdin)
 	callCtx, stopCalls := context.WithCancel(ctx)
 	var calls sync.WaitGroup
+	busy := make(chan struct{}, maxRemoteCalls)
 	answer := func(c remoteCall) {
 		calls.Go(func() {
+			busy <- struct{}{}
 			rep := r.serveRemote(callCtx, c)
+			<-busy
 			wmu.Lock()
 			defer wmu.Unlock()
 			enc.Encode(rep)

@@ -17,6 +17,10 @@ import (
 // Options.Remote and reads only keys of its Options.RemoteAllow: the child
 // checks them too, but it runs the untrusted script.
 
+// maxRemoteCalls bounds the calls the parent answers at once, so that a
+// script cannot make it hold many large files.
+const maxRemoteCalls = 4
+
 // remoteCall is a child's question to its parent.
 type remoteCall struct {
 	ID   int
