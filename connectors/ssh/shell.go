@@ -49,8 +49,7 @@ type shellPool struct {
 	mu     sync.Mutex
 	state  shellState
 	why    string   // why the host's shell cannot host commands, once known
-	noPerl bool     // the Perl server failed to start: sh from now on
-	server string   // what the newest shell runs: "perl" or "sh"
+	noPerl bool     // the host has no perl, or the Perl server failed to start: sh from now on
 	idle   []*shell // ready for a command
 	live   int      // shells started and not retired
 	starts sync.Mutex
@@ -58,7 +57,7 @@ type shellPool struct {
 
 // ShellMode reports how the connection runs commands: "persistent (perl)"
 // or "persistent (sh)" once a persistent shell answered, with the server
-// the newest shell runs, "session" when ssh_persistent_shell is false
+// new shells run, "session" when ssh_persistent_shell is false
 // or the host's shell could not host them (with the reason), "unknown"
 // before the first command.
 func (c *Conn) ShellMode() string {
@@ -70,7 +69,10 @@ func (c *Conn) ShellMode() string {
 	defer p.mu.Unlock()
 	switch p.state {
 	case shellSupported:
-		return "persistent (" + p.server + ")"
+		if c.settings.ShellPerl && !p.noPerl {
+			return "persistent (perl)"
+		}
+		return "persistent (sh)"
 	case shellUnsupported:
 		return "session (" + p.why + ")"
 	}
@@ -363,9 +365,10 @@ func (c *Conn) getShell(ctx context.Context) *shell {
 		}
 		return nil
 	}
-	p.state, p.server = shellSupported, "sh"
-	if sh.perl {
-		p.server = "perl"
+	p.state = shellSupported
+	if !sh.perl {
+		// No perl there: the next shells need not offer it.
+		p.noPerl = true
 	}
 	sh.mu.Lock()
 	dead := sh.dead
