@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/star-deploy/star-deploy/connectors"
 	"go.starlark.net/starlark"
@@ -50,13 +51,13 @@ if u and not u.enabled:
 	}
 }
 
-var iptablesTable = regexp.MustCompile(`^[a-z]+$`)
+var iptablesTable = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]+$`) })
 
 // iptablesSave runs (ip6)iptables-save for table once per host and run,
 // shared by the rules and chains facts. "" means iptables is not
 // installed.
 func iptablesSave(ctx context.Context, h *Host, ctl Control, version int, table string) (string, error) {
-	if !iptablesTable.MatchString(table) {
+	if !iptablesTable().MatchString(table) {
 		return "", fmt.Errorf("%q is not an iptables table (filter, nat, mangle, raw or security)", table)
 	}
 	cmd := "iptables-save"
@@ -468,7 +469,7 @@ func readServiceStatus(ctx context.Context, h *Host, ctl Control, _ []string) (s
 	}), nil
 }
 
-var openrcLine = regexp.MustCompile(`^\s*(\S+)\s+\[\s*([a-z]+)[^\]]*\]`)
+var openrcLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*(\S+)\s+\[\s*([a-z]+)[^\]]*\]`) })
 
 // ParseServiceStatus parses serviceStatusProbe's output: "openrc" and
 // rc-status lines (" sshd   [  started  ]"), or "sysvinit" and NAME=CODE
@@ -480,7 +481,7 @@ func ParseServiceStatus(out string) map[string]*bool {
 	for _, line := range strings.Split(rest, "\n") {
 		switch strings.TrimSpace(kind) {
 		case "openrc":
-			mm := openrcLine.FindStringSubmatch(line)
+			mm := openrcLine().FindStringSubmatch(line)
 			if mm == nil {
 				continue
 			}
@@ -521,7 +522,7 @@ func readSELinuxPorts(ctx context.Context, h *Host, ctl Control, _ []string) (st
 	return stringDict(ParseSemanagePorts(out)), nil
 }
 
-var semanagePort = regexp.MustCompile(`^(\w+)\s+(tcp|udp|sctp|dccp)\s+([0-9][0-9, -]*)$`)
+var semanagePort = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\w+)\s+(tcp|udp|sctp|dccp)\s+([0-9][0-9, -]*)$`) })
 
 // ParseSemanagePorts parses `semanage port -l -n` lines ("http_port_t
 // tcp 80, 81, 443, 8008-8009") into "tcp/80" -> "http_port_t"; the first
@@ -529,7 +530,7 @@ var semanagePort = regexp.MustCompile(`^(\w+)\s+(tcp|udp|sctp|dccp)\s+([0-9][0-9
 func ParseSemanagePorts(out string) map[string]string {
 	m := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
-		mm := semanagePort.FindStringSubmatch(strings.TrimSpace(line))
+		mm := semanagePort().FindStringSubmatch(strings.TrimSpace(line))
 		if mm == nil {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -492,7 +493,7 @@ func parseIPAddr(out string, get func(string) *Interface) {
 	}
 }
 
-var ifconfigHead = regexp.MustCompile(`^([^\s:]+(?::\d+)?):?\s`)
+var ifconfigHead = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^\s:]+(?::\d+)?):?\s`) })
 
 // parseIfconfig reads `ifconfig -a` of net-tools ("eth0: flags=... mtu
 // 1500", "inet 192.0.2.2  netmask 255.255.255.0", "inet6 fe80::1
@@ -503,7 +504,7 @@ func parseIfconfig(out string, get func(string) *Interface) {
 	var cur *Interface
 	for _, l := range lines(out) {
 		if l[0] != ' ' && l[0] != '\t' {
-			if m := ifconfigHead.FindStringSubmatch(l); m != nil {
+			if m := ifconfigHead().FindStringSubmatch(l); m != nil {
 				cur = get(strings.TrimSuffix(m[1], ":"))
 			}
 			continue
@@ -751,14 +752,14 @@ func readDiskUsage(ctx context.Context, h *Host, ctl Control, _ []string) (starl
 	}), nil
 }
 
-var dfLine = regexp.MustCompile(`^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+%|-)\s+(/.*)$`)
+var dfLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+%|-)\s+(/.*)$`) })
 
 // parseDF parses `df -P -k`: mount point -> usage. The mount point is the
 // rest of the line, so it may hold spaces.
 func parseDF(out string) map[string]DiskUsage {
 	m := map[string]DiskUsage{}
 	for _, l := range lines(out) {
-		g := dfLine.FindStringSubmatch(l)
+		g := dfLine().FindStringSubmatch(l)
 		if g == nil {
 			continue
 		}
@@ -810,7 +811,7 @@ func readListeningPorts(ctx context.Context, h *Host, ctl Control, _ []string) (
 	return starlark.NewList(vs), nil
 }
 
-var ssUsers = regexp.MustCompile(`\("([^"]*)",pid=(\d+)`)
+var ssUsers = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\("([^"]*)",pid=(\d+)`) })
 
 // parsePorts parses portsProbe's output, sorted by protocol, port and
 // address, without duplicates.
@@ -829,7 +830,7 @@ func parsePorts(out string) []Port {
 					continue
 				}
 				p := Port{Proto: f[0], Address: addr, Port: port}
-				if m := ssUsers.FindStringSubmatch(l); m != nil {
+				if m := ssUsers().FindStringSubmatch(l); m != nil {
 					p.Process = m[1]
 					p.Pid, _ = strconv.Atoi(m[2])
 				}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -106,7 +107,7 @@ func (c mysqlConn) command(exe, args, input string) (script, stdin string) {
 // mysqlErrorCode finds the client error number in stderr ("ERROR 2002
 // (HY000): ...", "mysqldump: Got error: 2002: ..."), or 0.
 func mysqlErrorCode(stderr string) int {
-	m := mysqlErrorRE.FindStringSubmatch(stderr)
+	m := mysqlErrorRE().FindStringSubmatch(stderr)
 	if m == nil {
 		return 0
 	}
@@ -114,7 +115,7 @@ func mysqlErrorCode(stderr string) int {
 	return n
 }
 
-var mysqlErrorRE = regexp.MustCompile(`(?m)(?:^ERROR |Got error: )(\d+)`)
+var mysqlErrorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)(?:^ERROR |Got error: )(\d+)`) })
 
 // mysqlUnreachable reports whether a client command's result says there is
 // no server to ask: no client (exit 127) or no connection (2002, 2003).

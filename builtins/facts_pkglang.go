@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -66,10 +67,10 @@ func (h *Host) toolProbe(ctx context.Context, ctl Control, script string, accept
 
 // pep503 normalizes a Python package name as PEP 503 does.
 func pep503(name string) string {
-	return strings.ToLower(pep503Runs.ReplaceAllString(name, "-"))
+	return strings.ToLower(pep503Runs().ReplaceAllString(name, "-"))
 }
 
-var pep503Runs = regexp.MustCompile(`[-_.]+`)
+var pep503Runs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
 func readPipPackages(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	return h.toolVersions(ctx, ctl, args[0]+" list --format=json --disable-pip-version-check", parsePipList)
@@ -170,14 +171,14 @@ func readGemPackages(ctx context.Context, h *Host, ctl Control, _ []string) (sta
 	return structDict(parseGemList(out), func(versions []string) starlark.Value { return strList(versions) }), nil
 }
 
-var gemLine = regexp.MustCompile(`^(\S+) \((.*)\)$`)
+var gemLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\S+) \((.*)\)$`) })
 
 // parseGemList parses `gem list --local`: lines "name (1.1.0, 1.0.0)",
 // "name (default: 0.1.0)" and "name (2.0.0 x86_64-linux)".
 func parseGemList(out string) map[string][]string {
 	m := map[string][]string{}
 	for _, line := range strings.Split(out, "\n") {
-		g := gemLine.FindStringSubmatch(strings.TrimSpace(line))
+		g := gemLine().FindStringSubmatch(strings.TrimSpace(line))
 		if g == nil {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -215,7 +216,7 @@ func readPackages(ctx context.Context, h *Host, ctl Control, _ []string) (starla
 	return stringDict(parsePackages(out)), nil
 }
 
-var apkName = regexp.MustCompile(`^(.+)-([^-]+-r\d+)$`)
+var apkName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+)-([^-]+-r\d+)$`) })
 
 // parsePackages parses packagesProbe's output into name -> version.
 func parsePackages(out string) map[string]string {
@@ -240,7 +241,7 @@ func parsePackages(out string) map[string]string {
 				pkgs[n] = v
 			}
 		case "apk":
-			if m := apkName.FindStringSubmatch(line); m != nil {
+			if m := apkName().FindStringSubmatch(line); m != nil {
 				pkgs[m[1]] = m[2]
 			}
 		}

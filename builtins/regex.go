@@ -284,7 +284,7 @@ func reFindall(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starl
 
 // backref turns Python-style \1 group references into Go's ${1} and
 // escapes a $ that does not start a group reference.
-var backref = regexp.MustCompile(`\\(\d+)|\$\{[A-Za-z0-9_]+\}|\$`)
+var backref = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\\(\d+)|\$\{[A-Za-z0-9_]+\}|\$`) })
 
 func reSub(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	var expr, repl, str string
@@ -299,7 +299,7 @@ func reSub(thread *starlark.Thread, s *Spec, args starlark.Tuple, kw []starlark.
 	if err != nil {
 		return nil, err
 	}
-	tmpl := backref.ReplaceAllStringFunc(repl, func(m string) string {
+	tmpl := backref().ReplaceAllStringFunc(repl, func(m string) string {
 		switch {
 		case m[0] == '\\':
 			return "${" + m[1:] + "}"

@@ -7,11 +7,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // iniSection matches a section header: [group], [group:vars],
 // [group:children], optionally followed by a comment.
-var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`)
+var iniSection = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`) })
 
 // parseAnsibleINI reads Ansible's INI inventory format.
 func parseAnsibleINI(file string, src []byte) (*ansibleInv, error) {
@@ -27,7 +28,7 @@ func parseAnsibleINI(file string, src []byte) (*ansibleInv, error) {
 			continue
 		}
 		if line[0] == '[' {
-			m := iniSection.FindStringSubmatch(line)
+			m := iniSection().FindStringSubmatch(line)
 			if m == nil {
 				return nil, fmt.Errorf("%s: malformed section header %q: write [GROUP], [GROUP:vars] or [GROUP:children], with no spaces in the group name", pos, line)
 			}
@@ -161,7 +162,7 @@ func stripComment(s string) string {
 	return s
 }
 
-var iniInt = regexp.MustCompile(`^[-+]?(0|[1-9][0-9]*)$`)
+var iniInt = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-+]?(0|[1-9][0-9]*)$`) })
 
 // iniValue types an INI value: unquoted true/false (any case) is a bool,
 // an unquoted decimal integer without leading zeros an int64, anything
@@ -175,7 +176,7 @@ func iniValue(s string, quoted bool) any {
 		return true
 	case strings.EqualFold(s, "false"):
 		return false
-	case iniInt.MatchString(s):
+	case iniInt().MatchString(s):
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return n
 		}

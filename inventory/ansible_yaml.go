@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -43,7 +44,7 @@ func parseYAMLDoc(file string, src []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+		if m := yamlLineErr().FindStringSubmatch(msg); m != nil {
 			return nil, fmt.Errorf("%s:%s: invalid YAML: %s", file, m[1], m[2])
 		}
 		return nil, fmt.Errorf("%s: invalid YAML: %s", file, msg)
@@ -58,7 +59,7 @@ func parseYAMLDoc(file string, src []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-var yamlLineErr = regexp.MustCompile(`^line (\d+): (.*)$`)
+var yamlLineErr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+): (.*)$`) })
 
 // yamlGroup reads one group; path holds the names of its ancestors in the
 // document, to refuse a group nested in itself.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.starlark.net/syntax"
 
@@ -21,17 +22,19 @@ import (
 const adhocFilename = "<command line>"
 
 // opTarget matches MODULE.OP, the TARGET of an ad-hoc operation.
-var opTarget = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$`)
+var opTarget = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$`)
+})
 
 // identifier matches a Starlark name: a keyword argument or a function.
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var identifier = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // isAdhoc reports whether target names an ad-hoc operation rather than a
 // script: MODULE.OP without .star, MODULE being a stdlib module, or any
 // NAME.NAME that is no file (an unknown module is then reported by
 // adhocSource).
 func isAdhoc(target string) bool {
-	m := opTarget.FindStringSubmatch(target)
+	m := opTarget().FindStringSubmatch(target)
 	if m == nil || m[2] == "star" {
 		return false
 	}
@@ -48,7 +51,7 @@ func isAdhoc(target string) bool {
 // (True, 8080, ["a", "b"], "quoted"), else as a string. An unknown module or
 // operation is a usage error listing the ones that exist.
 func adhocSource(target string, args []string) (source, error) {
-	m := opTarget.FindStringSubmatch(target)
+	m := opTarget().FindStringSubmatch(target)
 	module, op := m[1], m[2]
 	src, err := fs.ReadFile(stdlib.FS, module+".star")
 	if err != nil {
@@ -74,7 +77,7 @@ func adhocSource(target string, args []string) (source, error) {
 	keyword := ""
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
-		if ok && identifier.MatchString(k) {
+		if ok && identifier().MatchString(k) {
 			call = append(call, k+" = "+starlarkValue(v))
 			keyword = a
 			continue
@@ -132,7 +135,7 @@ func isLiteral(e syntax.Expr) bool {
 // A FUNC the file does not define is a usage error naming both.
 func functionSource(arg string) (s source, ok bool, err error) {
 	i := strings.LastIndex(arg, ":")
-	if i < 0 || !identifier.MatchString(arg[i+1:]) {
+	if i < 0 || !identifier().MatchString(arg[i+1:]) {
 		return source{}, false, nil
 	}
 	if _, err := os.Stat(arg); err == nil {

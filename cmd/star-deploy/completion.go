@@ -428,7 +428,7 @@ func (c *completer) runArg(out *completion, args []string, cur string) {
 	case what == "exec":
 		out.files = true
 	case what == "inventory":
-	case opTarget.MatchString(what) && !strings.HasSuffix(what, ".star"):
+	case opTarget().MatchString(what) && !strings.HasSuffix(what, ".star"):
 		c.keywords(out, what, cur)
 	default:
 		out.star = true

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.starlark.net/syntax"
 
@@ -380,8 +381,8 @@ func hostExample(f connectors.Factory) string {
 }
 
 var (
-	egRE  = regexp.MustCompile(`\be\.g\. ([^\s,;)]+)`)
-	urlRE = regexp.MustCompile(`\b[a-z]+://[^\s,;)]+`)
+	egRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\be\.g\. ([^\s,;)]+)`) })
+	urlRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b[a-z]+://[^\s,;)]+`) })
 	// valueByWord gives a plausible value to a key by a word of its name.
 	valueByWord = map[string]string{"host": "10.0.0.5", "hostname": "10.0.0.5", "user": "deploy", "jump": "bastion", "key": "~/.ssh/id_ed25519"}
 )
@@ -408,10 +409,10 @@ func exampleValue(f connectors.Field) string {
 	case f.Type == "duration":
 		return "30"
 	}
-	if m := egRE.FindStringSubmatch(f.Doc); m != nil {
+	if m := egRE().FindStringSubmatch(f.Doc); m != nil {
 		return shellWord(strings.TrimSuffix(m[1], "."))
 	}
-	if u := urlRE.FindString(f.Doc); u != "" {
+	if u := urlRE().FindString(f.Doc); u != "" {
 		return shellWord(u)
 	}
 	if f.Default != "" && !strings.ContainsAny(f.Default, " $") {
@@ -696,8 +697,8 @@ type doc struct {
 }
 
 var (
-	sectionRE = regexp.MustCompile(`^(Args|Returns|Example):\s*(.*)$`)
-	argRE     = regexp.MustCompile(`^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$`)
+	sectionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(Args|Returns|Example):\s*(.*)$`) })
+	argRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$`) })
 )
 
 // parseDocstring splits a docstring into its summary (first paragraph),
@@ -713,7 +714,7 @@ func parseDocstring(s string) doc {
 		text := strings.TrimSpace(line)
 		indent := len(line) - len(strings.TrimLeft(line, " \t"))
 		if text != "" && indent == 0 {
-			m := sectionRE.FindStringSubmatch(text)
+			m := sectionRE().FindStringSubmatch(text)
 			if m == nil {
 				section = ""
 			} else {
@@ -734,7 +735,7 @@ func parseDocstring(s string) doc {
 			if argIndent < 0 {
 				argIndent = indent
 			}
-			if m := argRE.FindStringSubmatch(text); m != nil && indent <= argIndent {
+			if m := argRE().FindStringSubmatch(text); m != nil && indent <= argIndent {
 				arg = m[1]
 				d.argNames = append(d.argNames, arg)
 				d.args[arg] = m[2]
