@@ -22,6 +22,11 @@ import (
 // child's peak (it is the child until exec), so read the peaks against
 // the floor's.
 //
+// It times the binary make release ships (CGO_ENABLED=0, -trimpath, -s
+// -w): a static one, whose start skips the dynamic loader and libc. The
+// empty script is timed on the tests' plain go build too, which links
+// libc where a C compiler is (about 1 ms more here).
+//
 // It runs only when STAR_DEPLOY_STARTUP_BENCH gives N, as `make bench`
 // does (STARTUP_RUNS, default 30).
 func TestStartupBenchmark(t *testing.T) {
@@ -33,8 +38,12 @@ func TestStartupBenchmark(t *testing.T) {
 	if err != nil || n < 1 || n > 1000 {
 		t.Fatalf("STAR_DEPLOY_STARTUP_BENCH: want a run count from 1 to 1000, got %q", spec)
 	}
-	bin := buildBinary(t)
+	plain := buildBinary(t)
 	dir := t.TempDir()
+	bin := filepath.Join(dir, "star-deploy")
+	if err := goBuild(bin, []string{"CGO_ENABLED=0"}, "-trimpath", "-ldflags", "-s -w"); err != nil {
+		t.Fatal(err)
+	}
 	empty := writeFile(t, dir, "empty.star", "x = 1\n")
 	hello, err := filepath.Abs("../../examples/hello.star")
 	if err != nil {
@@ -53,6 +62,7 @@ func TestStartupBenchmark(t *testing.T) {
 	}{
 		{"floor: /bin/true", 0, []string{"/bin/true"}},
 		{"@local empty.star", 10 * time.Millisecond, []string{bin, "@local", empty}},
+		{"  the same, plain go build", 0, []string{plain, "@local", empty}},
 		{"@local hello.star (no change)", 20 * time.Millisecond, append([]string{bin}, helloArgs...)},
 	}
 	wall := make([][]time.Duration, len(cases))

@@ -64,7 +64,7 @@ func buildBinary(t testing.TB) string {
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "star-deploy")
-		binary.err = goBuild(binary.path)
+		binary.err = goBuild(binary.path, nil)
 	})
 	if binary.err != nil {
 		t.Fatal(binary.err)
@@ -81,16 +81,19 @@ func buildStampedBinary(t testing.TB, version, commit string) string {
 		t.Skip("builds the binary")
 	}
 	path := filepath.Join(t.TempDir(), "star-deploy")
-	if err := goBuild(path, "-trimpath", "-ldflags", "-X main.version="+version+" -X main.commit="+commit); err != nil {
+	if err := goBuild(path, nil, "-trimpath", "-ldflags", "-X main.version="+version+" -X main.commit="+commit); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-// goBuild builds this package to path with the extra go build flags.
-func goBuild(path string, flags ...string) error {
+// goBuild builds this package to path with the extra go build flags and
+// environment variables (KEY=VALUE) added to the test's.
+func goBuild(path string, env []string, flags ...string) error {
 	args := append(append([]string{"build"}, flags...), "-o", path, ".")
-	out, err := exec.Command("go", args...).CombinedOutput()
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
