@@ -58,8 +58,12 @@ type Runner struct {
 	files         fs.FS // the sandbox's files (Options.Sandbox.Files, made safe)
 	err           error // a setup error, reported by Compile
 
-	mu      sync.Mutex                     // serialises module loading; guards modules
+	mu      sync.Mutex                     // serialises module loading; guards modules and ids
 	modules map[string]starlark.StringDict // loaded, frozen modules by key
+	ids     map[string]moduleID            // the identities of loaded stdlib modules (compilecache.go)
+
+	digestOnce sync.Once       // computes digests
+	digests    map[bool][]byte // the predeclared digests of scripts (false) and stdlib modules (true)
 }
 
 // New returns a Runner with opts.
@@ -78,7 +82,7 @@ func New(opts Options) *Runner {
 		g[k] = v
 	}
 	g.Freeze()
-	r := &Runner{opts: opts, globals: g, withheld: withheld(g, allow), modules: map[string]starlark.StringDict{}}
+	r := &Runner{opts: opts, globals: g, withheld: withheld(g, allow), modules: map[string]starlark.StringDict{}, ids: map[string]moduleID{}}
 	r.stdlibGlobals = withWithheld(g, r.withheld)
 	for name, m := range opts.Modules {
 		m.Freeze()
@@ -339,10 +343,11 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 		return nil, fmt.Errorf("cannot load %s: %w", name, readError(err))
 	}
 	chain = append(chain[:len(chain):len(chain)], key)
-	prog, err := r.prepare(ctx, key, src, chain, false)
+	c, err := r.compileModule(ctx, key, src, chain)
 	if err != nil {
 		return nil, err
 	}
+	prog := c.prog
 	thread := &starlark.Thread{
 		Name:  "load " + key,
 		Load:  r.loaderFor(key, true),
@@ -367,6 +372,7 @@ func (r *Runner) load(ctx context.Context, from, name string, chain []string) (s
 	}
 	globals.Freeze()
 	r.modules[key] = globals
+	r.ids[key] = c.id
 	return globals, nil
 }
 

@@ -39,6 +39,15 @@ type Options struct {
 	// package github.com/star-deploy/star-deploy/stdlib) for the embedded
 	// stdlib; nil disables it.
 	Stdlib fs.FS
+	// CompileCache is a directory where the compiled form of stdlib
+	// modules is kept between runs, created (0700) when first written;
+	// "" keeps nothing. A run then decodes a module in place of parsing
+	// it again (files.star: 0.14 ms, not 3.6). An entry serves only the
+	// same source, predeclared names, loaded modules and Starlark version,
+	// and anything wrong with one makes the module compile from source.
+	// The CLI keeps it in star-deploy/compiled in the user's cache
+	// directory. A RunIsolated child keeps none.
+	CompileCache string
 	// Dry reports what each operation would do without changing a host.
 	Dry bool
 	// Diff adds unified diffs of file contents to events.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -576,16 +577,28 @@ func (r *runCmd) hosts(ctx context.Context, f *flags, reg *connectors.Registry, 
 // REPL.
 func (f *flags) runnerOptions(reg *connectors.Registry, control sdrt.Control) sdrt.Options {
 	return sdrt.Options{
-		Connectors: reg,
-		Parallel:   f.Parallel,
-		MaxSteps:   f.MaxSteps,
-		Stdlib:     stdlib.FS,
-		Dry:        f.Dry,
-		Diff:       f.Diff,
-		Verbose:    f.Verbose > 0,
-		Trace:      trace(f.Verbose),
-		Control:    control,
+		Connectors:   reg,
+		Parallel:     f.Parallel,
+		MaxSteps:     f.MaxSteps,
+		Stdlib:       stdlib.FS,
+		CompileCache: compileCacheDir(),
+		Dry:          f.Dry,
+		Diff:         f.Diff,
+		Verbose:      f.Verbose > 0,
+		Trace:        trace(f.Verbose),
+		Control:      control,
 	}
+}
+
+// compileCacheDir is where runs keep compiled stdlib modules
+// (sdrt.Options.CompileCache): star-deploy/compiled in the user's cache
+// directory, or nowhere when there is none.
+func compileCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "star-deploy", "compiled")
 }
 
 // commands are the subcommands, which come first; runWords are the words

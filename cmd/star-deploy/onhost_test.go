@@ -341,7 +341,7 @@ print("me=" + shell("id -un").stdout.strip())
 			t.Errorf("the sudo password appears in the container's process list:\n%s", found)
 		}
 	}
-	ls, err := c.Exec(t, "sh", "-c", "find /home/"+sshtest.UserPasswd+"/.cache/star-deploy -type f | wc -l; stat -c %a /home/"+sshtest.UserPasswd+"/.cache/star-deploy")
+	ls, err := c.Exec(t, "sh", "-c", "d=/home/"+sshtest.UserPasswd+"/.cache/star-deploy; find $d/bin $d/bundles -type f | wc -l; stat -c %a $d")
 	if err != nil || strings.Fields(ls)[0] != "2" || strings.Fields(ls)[1] != "700" {
 		t.Errorf("the cache: %q (%v); want one binary, one bundle, mode 700", ls, err)
 	}
