@@ -144,7 +144,7 @@ func complete(w io.Writer, words []string) {
 	if len(words) == 0 {
 		words = []string{""}
 	}
-	parser, err := kong.New(&cli{}, kong.Name("star-deploy"), kong.Vars{"version": versionString()})
+	parser, err := kong.New(&cli{}, kong.Name("star-deploy"))
 	if err != nil {
 		panic("internal error: " + err.Error())
 	}
