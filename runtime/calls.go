@@ -18,10 +18,14 @@ import (
 // called by its name (put, re.sub) or a function of a loaded module
 // (files.put, or a function loaded by name). Without it, put(contents=...)
 // fails at run time, on every host. loaded maps the identifiers that
-// load() bound to their values. A stdlib operation takes its parameters
+// load() bound (in the load statement) to their values; a call inside a
+// function sees them too. A stdlib operation takes its parameters
 // and, through **control, the control arguments; any other function with
-// **kwargs takes anything and is not checked.
-func (r *Runner) checkKeywords(f *syntax.File, loaded map[*resolve.Binding]starlark.Value) error {
+// **kwargs takes anything and is not checked. Stdlib modules pass their
+// operations private keywords through **control too (_manager: yum.*
+// runs dnf's with "yum"), which only they may.
+func (r *Runner) checkKeywords(f *syntax.File, loaded map[*syntax.Ident]starlark.Value) error {
+	private := strings.HasPrefix(f.Path, stdlibPrefix)
 	var errs []string
 	syntax.Walk(f, func(n syntax.Node) bool {
 		call, ok := n.(*syntax.CallExpr)
@@ -38,7 +42,7 @@ func (r *Runner) checkKeywords(f *syntax.File, loaded map[*resolve.Binding]starl
 				continue
 			}
 			name := kw.X.(*syntax.Ident).Name
-			if !slices.Contains(allowed, name) {
+			if !slices.Contains(allowed, name) && !(private && strings.HasPrefix(name, "_")) {
 				errs = append(errs, fmt.Sprintf("%s: %s: unexpected keyword argument %q%s", kw.X.(*syntax.Ident).NamePos, what, name, spell.Suffix(name, allowed)))
 			}
 		}
@@ -52,7 +56,7 @@ func (r *Runner) checkKeywords(f *syntax.File, loaded map[*resolve.Binding]starl
 
 // callee returns the name and the keyword arguments of the function that
 // fn denotes, when that is known statically.
-func (r *Runner) callee(fn syntax.Expr, loaded map[*resolve.Binding]starlark.Value) (string, []string, bool) {
+func (r *Runner) callee(fn syntax.Expr, loaded map[*syntax.Ident]starlark.Value) (string, []string, bool) {
 	var v starlark.Value
 	var what string
 	switch e := fn.(type) {
@@ -85,8 +89,9 @@ func (r *Runner) callee(fn syntax.Expr, loaded map[*resolve.Binding]starlark.Val
 }
 
 // boundValue is the value of id when it is predeclared or bound by load(),
-// else nil.
-func (r *Runner) boundValue(id *syntax.Ident, loaded map[*resolve.Binding]starlark.Value) starlark.Value {
+// else nil. Inside a function a loaded name has a binding of its own (a
+// free variable), whose First is still the load statement's identifier.
+func (r *Runner) boundValue(id *syntax.Ident, loaded map[*syntax.Ident]starlark.Value) starlark.Value {
 	b, ok := id.Binding.(*resolve.Binding)
 	if !ok {
 		return nil
@@ -95,7 +100,10 @@ func (r *Runner) boundValue(id *syntax.Ident, loaded map[*resolve.Binding]starla
 	case resolve.Predeclared, resolve.Universal:
 		return r.globals[id.Name]
 	}
-	return loaded[b]
+	if b.First == nil {
+		return nil
+	}
+	return loaded[b.First]
 }
 
 // functionKeywords returns the keyword arguments of a Starlark function: its

@@ -168,7 +168,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 	if err != nil {
 		return nil, r.compileError(err, src, script)
 	}
-	loaded := map[*resolve.Binding]starlark.Value{}
+	loaded := map[*syntax.Ident]starlark.Value{}
 	for _, stmt := range f.Stmts {
 		ls, ok := stmt.(*syntax.LoadStmt)
 		if !ok {
@@ -184,9 +184,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 			if !ok {
 				return nil, fmt.Errorf("%s: load: %s has no symbol %q", from.NamePos, name, from.Name)
 			}
-			if b, ok := ls.To[i].Binding.(*resolve.Binding); ok {
-				loaded[b] = v
-			}
+			loaded[ls.To[i]] = v
 		}
 	}
 	if err := r.checkKeywords(f, loaded); err != nil {

@@ -99,6 +99,13 @@ func TestCompileErrors(t *testing.T) {
 		"kwstdlib.star":  "load('@stdlib//m.star', 'm')\nm.op('a', timeout = 3, name = 'n')\nm.op('a', tmeout = 3)\n",
 		"kwfunc.star":    "load('lib/f.star', 'g', 'k')\nk(x = 1, anything = 2)\ng(y = 1)\n",
 		"lib/f.star":     "def g(x):\n    pass\ndef k(**kw):\n    pass\n",
+		// Inside functions too, nested ones as well; a parameter that
+		// shadows a loaded name is not the loaded function.
+		"kwinner.star": "load('@stdlib//m.star', 'm')\nload('lib/f.star', 'g')\ndef setup(p, g):\n    g(anything = 1)\n    def inner():\n        m.op(p, tmeout = 3)\n    inner()\n",
+		"kwdef.star":   "load('lib/f.star', 'g')\ndef setup():\n    g(y = 1)\n",
+		// A private keyword is the stdlib's own (yum.star passes dnf's ops
+		// _manager), not a script's.
+		"kwprivate.star": "load('@stdlib//m.star', 'm')\nm.op('a', _manager = 'x')\n",
 	})
 	stdlibFS := fstest.MapFS{"m.star": {Data: []byte("def _op(path, **control):\n    pass\nm = struct(op = _op)\n")}}
 	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(), Stdlib: stdlibFS})
@@ -115,6 +122,9 @@ func TestCompileErrors(t *testing.T) {
 		{"kwbuiltin.star", `kwbuiltin.star:1:11: put: unexpected keyword argument "contents" (did you mean content?)`},
 		{"kwstdlib.star", `kwstdlib.star:3:11: m.op: unexpected keyword argument "tmeout" (did you mean timeout?)`},
 		{"kwfunc.star", `kwfunc.star:3:3: g: unexpected keyword argument "y"`},
+		{"kwinner.star", `kwinner.star:6:17: m.op: unexpected keyword argument "tmeout" (did you mean timeout?)`},
+		{"kwdef.star", `kwdef.star:3:7: g: unexpected keyword argument "y"`},
+		{"kwprivate.star", `kwprivate.star:2:11: m.op: unexpected keyword argument "_manager"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := r.Compile(t.Context(), filepath.Join(dir, tc.file), nil)
