@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 
 	"go.starlark.net/starlark"
 
-	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/internal/atomicfile"
 )
 
@@ -24,14 +22,15 @@ import (
 // Starlark again for each module it loads: files.star takes 3.6 ms to
 // parse, resolve, compile and check, and 0.14 ms to decode.
 //
-// A module's source key hashes everything its bytecode depends on: the
-// Starlark compiler's version, the file options, the module's name and
-// source, and the predeclared names it was resolved against. Its identity
-// hashes the source key and the identities of the modules it loads, in
-// order, and the builtins' keyword lists: everything the compile-time
-// keyword check (checkKeywords) reads. An entry holds both and the
-// bytecode; it serves a load only when both match, so it can never stand
-// for a module that would not compile or check today. A checksum of the
+// A module's source key hashes what its compiling and checking depend on:
+// the program doing it (the executable's path, size and modification
+// time: a new build of star-deploy, with a new compiler, checker or
+// builtins, compiles afresh once), the module's name and source, and the
+// predeclared names it was resolved against. Its identity hashes the
+// source key and the identities of the modules it loads, in order, which
+// the compile-time keyword check (checkKeywords) reads. An entry holds
+// both and the bytecode; it serves a load only when both match, so it can
+// never stand for a module that would not compile or check today. A checksum of the
 // bytecode keeps a damaged entry from the decoder (which prints a stack
 // on bad input). Anything else (a missing, stale or damaged entry, an
 // unwritable directory) compiles from source, as without a cache.
@@ -63,7 +62,7 @@ type compiled struct {
 // chain, loading the modules it loads first, through the cache when key is
 // a stdlib module and Options.CompileCache is set.
 func (r *Runner) compileModule(ctx context.Context, key string, src []byte, chain []string) (compiled, error) {
-	cacheable := r.opts.CompileCache != "" && strings.HasPrefix(key, stdlibPrefix)
+	cacheable := r.opts.CompileCache != "" && strings.HasPrefix(key, stdlibPrefix) && executableID() != ""
 	var sk moduleID
 	var path string
 	if cacheable {
@@ -145,9 +144,7 @@ func writeCached(path string, sk, id moduleID, prog *starlark.Program) {
 // loaded). It is zero when a loaded module has none.
 func (r *Runner) identity(ctx context.Context, key string, sk moduleID, prog *starlark.Program, chain []string) (moduleID, error) {
 	h := sha256.New()
-	kw := keywordsDigest()
 	h.Write(sk[:])
-	h.Write(kw[:])
 	for i := range prog.NumLoads() {
 		name, pos := prog.Load(i)
 		if _, err := r.load(ctx, key, name, chain); err != nil {
@@ -168,7 +165,7 @@ func (r *Runner) identity(ctx context.Context, key string, sk moduleID, prog *st
 // sourceKey hashes what module key's bytecode depends on.
 func (r *Runner) sourceKey(key string, src []byte) moduleID {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s%d\x00%s\x00%+v\x00%s\x00", cacheMagic, starlark.CompilerVersion, starlarkModuleVersion(), *FileOptions(), key)
+	fmt.Fprintf(h, "%s%s\x00%+v\x00%s\x00", cacheMagic, executableID(), *FileOptions(), key)
 	h.Write(r.predeclaredDigest(key))
 	fmt.Fprintf(h, "%d\x00", len(src))
 	h.Write(src)
@@ -216,38 +213,16 @@ func (r *Runner) predeclaredDigest(key string) []byte {
 	return r.digests[strings.HasPrefix(key, stdlibPrefix)]
 }
 
-// keywordsDigest hashes what builtins.Keywords answers from, which
-// checkKeywords reads: every builtin's parameters, whether it takes the
-// control arguments, and their names. It is computed once per process.
-var keywordsDigest = sync.OnceValue(func() moduleID {
-	h := sha256.New()
-	for _, s := range builtins.All() {
-		fmt.Fprintf(h, "%s\x00%t\x00", s.Name, s.Control)
-		for _, p := range s.Params {
-			fmt.Fprintf(h, "%s\x00", p.Name)
-		}
-		h.Write([]byte{0})
+// executableID names this build of the program: its path, size and
+// modification time, or "" (no cache) when it cannot be read.
+var executableID = sync.OnceValue(func() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
 	}
-	fmt.Fprintf(h, "%q", builtins.ControlNames())
-	var id moduleID
-	h.Sum(id[:0])
-	return id
-})
-
-// starlarkModuleVersion is the go.starlark.net version this program was
-// built with, for the source key beside the compiler's version.
-var starlarkModuleVersion = sync.OnceValue(func() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
 	}
-	for _, m := range info.Deps {
-		if m.Path == "go.starlark.net" {
-			if m.Replace != nil {
-				m = m.Replace
-			}
-			return m.Path + "@" + m.Version + " " + m.Sum
-		}
-	}
-	return "unknown"
+	return fmt.Sprintf("%s\x00%d\x00%d", exe, fi.Size(), fi.ModTime().UnixNano())
 })

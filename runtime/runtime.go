@@ -43,8 +43,9 @@ type Options struct {
 	// modules is kept between runs, created (0700) when first written;
 	// "" keeps nothing. A run then decodes a module in place of parsing
 	// it again (files.star: 0.14 ms, not 3.6). An entry serves only the
-	// same source, predeclared names, loaded modules and Starlark version,
-	// and anything wrong with one makes the module compile from source.
+	// same build of the program (executable path, size and time), source,
+	// predeclared names and loaded modules, and anything wrong with one
+	// makes the module compile from source.
 	// The CLI keeps it in star-deploy/compiled in the user's cache
 	// directory. A RunIsolated child keeps none.
 	CompileCache string
