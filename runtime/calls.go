@@ -17,14 +17,15 @@ import (
 // where the callee is known before the script runs: a predeclared builtin
 // called by its name (put, re.sub) or a function of a loaded module
 // (files.put, or a function loaded by name). Without it, put(contents=...)
-// fails at run time, on every host. loaded maps the identifiers that
-// load() bound (in the load statement) to their values; a call inside a
-// function sees them too. A stdlib operation takes its parameters
+// fails at run time, on every host. bound gives the value of an
+// identifier where it is known (scriptBound: the predeclared names and
+// what load() bound; a session's chunks: Session.bound), else nil. A stdlib
+// operation takes its parameters
 // and, through **control, the control arguments; any other function with
 // **kwargs takes anything and is not checked. Stdlib modules pass their
 // operations private keywords through **control too (_manager: yum.*
 // runs dnf's with "yum"), which only they may.
-func (r *Runner) checkKeywords(f *syntax.File, loaded map[*syntax.Ident]starlark.Value) error {
+func (r *Runner) checkKeywords(f *syntax.File, bound func(*syntax.Ident) starlark.Value) error {
 	private := strings.HasPrefix(f.Path, stdlibPrefix)
 	var errs []string
 	syntax.Walk(f, func(n syntax.Node) bool {
@@ -32,7 +33,7 @@ func (r *Runner) checkKeywords(f *syntax.File, loaded map[*syntax.Ident]starlark
 		if !ok {
 			return true
 		}
-		what, allowed, ok := r.callee(call.Fn, loaded)
+		what, allowed, ok := callee(call.Fn, bound)
 		if !ok {
 			return true
 		}
@@ -56,18 +57,18 @@ func (r *Runner) checkKeywords(f *syntax.File, loaded map[*syntax.Ident]starlark
 
 // callee returns the name and the keyword arguments of the function that
 // fn denotes, when that is known statically.
-func (r *Runner) callee(fn syntax.Expr, loaded map[*syntax.Ident]starlark.Value) (string, []string, bool) {
+func callee(fn syntax.Expr, bound func(*syntax.Ident) starlark.Value) (string, []string, bool) {
 	var v starlark.Value
 	var what string
 	switch e := fn.(type) {
 	case *syntax.Ident:
-		v, what = r.boundValue(e, loaded), e.Name
+		v, what = bound(e), e.Name
 	case *syntax.DotExpr:
 		x, ok := e.X.(*syntax.Ident)
 		if !ok {
 			return "", nil, false
 		}
-		mod, ok := r.boundValue(x, loaded).(starlark.HasAttrs)
+		mod, ok := bound(x).(starlark.HasAttrs)
 		if !ok {
 			return "", nil, false
 		}
@@ -88,22 +89,26 @@ func (r *Runner) callee(fn syntax.Expr, loaded map[*syntax.Ident]starlark.Value)
 	return "", nil, false
 }
 
-// boundValue is the value of id when it is predeclared or bound by load(),
-// else nil. Inside a function a loaded name has a binding of its own (a
-// free variable), whose First is still the load statement's identifier.
-func (r *Runner) boundValue(id *syntax.Ident, loaded map[*syntax.Ident]starlark.Value) starlark.Value {
-	b, ok := id.Binding.(*resolve.Binding)
-	if !ok {
-		return nil
+// scriptBound returns checkKeywords' bound of a script or module: the
+// value of an identifier that is predeclared, or that load() bound (loaded
+// maps the load statements' identifiers to their values). Inside a
+// function a loaded name has a binding of its own (a free variable), whose
+// First is still the load statement's identifier.
+func (r *Runner) scriptBound(loaded map[*syntax.Ident]starlark.Value) func(*syntax.Ident) starlark.Value {
+	return func(id *syntax.Ident) starlark.Value {
+		b, ok := id.Binding.(*resolve.Binding)
+		if !ok {
+			return nil
+		}
+		switch b.Scope {
+		case resolve.Predeclared, resolve.Universal:
+			return r.globals[id.Name]
+		}
+		if b.First == nil {
+			return nil
+		}
+		return loaded[b.First]
 	}
-	switch b.Scope {
-	case resolve.Predeclared, resolve.Universal:
-		return r.globals[id.Name]
-	}
-	if b.First == nil {
-		return nil
-	}
-	return loaded[b.First]
 }
 
 // functionKeywords returns the keyword arguments of a Starlark function: its

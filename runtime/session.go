@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 
 	"github.com/star-deploy/star-deploy/builtins"
@@ -193,8 +195,10 @@ func chunkOptions() *syntax.FileOptions {
 // the hosts' order. A chunk that is one expression yields its value (also
 // stored in the host's global _). Cancelling ctx stops the chunk on every
 // host (the commands they run are killed) and leaves the session open. The
-// error is a *CompileError, before any host ran, for a syntax error or a
-// module that load() cannot load.
+// error is a *CompileError, before any host ran, for a syntax error, a
+// module that load() cannot load, or a keyword a call cannot take (as
+// Compile checks it, where every host's callee is the same: a builtin, a
+// stdlib operation, a loaded function).
 func (s *Session) Eval(ctx context.Context, src []byte) ([]ChunkResult, error) {
 	if err := checkUTF8(SessionFile, src); err != nil {
 		return nil, &CompileError{Msg: err.Error(), err: err}
@@ -214,10 +218,14 @@ func (s *Session) Eval(ctx context.Context, src []byte) ([]ChunkResult, error) {
 		ctx, cancel = context.WithTimeout(ctx, s.r.opts.Timeout)
 		defer cancel()
 	}
-	if err := s.loadModules(ctx, f); err != nil {
+	loaded, err := s.loadModules(ctx, f)
+	if err != nil {
 		return nil, &CompileError{Msg: err.Error(), err: withCause(err, interruption(parent, ctx))}
 	}
 	hosts := s.connected()
+	if err := s.checkKeywords(src, hosts, loaded); err != nil {
+		return nil, &CompileError{Msg: err.Error(), err: err}
+	}
 	results := make([]ChunkResult, len(hosts))
 	for i, sh := range hosts {
 		results[i].Host = sh.host.Name
@@ -247,18 +255,104 @@ func (s *Session) Eval(ctx context.Context, src []byte) ([]ChunkResult, error) {
 
 // loadModules loads the modules that f's load statements name, once per
 // Runner as for Compile, so that the threads of the hosts find them in the
-// cache.
-func (s *Session) loadModules(ctx context.Context, f *syntax.File) error {
+// cache. It returns the values the statements bind, by name.
+func (s *Session) loadModules(ctx context.Context, f *syntax.File) (map[string]starlark.Value, error) {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
+	loaded := map[string]starlark.Value{}
 	for _, stmt := range f.Stmts {
 		if ls, ok := stmt.(*syntax.LoadStmt); ok {
-			if _, err := s.r.load(ctx, SessionFile, ls.ModuleName(), nil); err != nil {
-				return fmt.Errorf("%s: %w", ls.Module.TokenPos, err)
+			m, err := s.r.load(ctx, SessionFile, ls.ModuleName(), nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ls.Module.TokenPos, err)
+			}
+			for i, from := range ls.From {
+				loaded[ls.To[i].Name] = m[from.Name]
 			}
 		}
 	}
-	return nil
+	return loaded, nil
+}
+
+// checkKeywords checks the keyword arguments of src's calls as Compile
+// does, against what hosts' globals hold before the chunk runs and the
+// values of the chunk's own loads. A name the chunk binds otherwise, or
+// one whose value differs from host to host, is not checked. A chunk the
+// first host cannot resolve is left to the hosts, which report it.
+func (s *Session) checkKeywords(src []byte, hosts []*sessionHost, loaded map[string]starlark.Value) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	f, err := chunkOptions().Parse(SessionFile, src, 0)
+	if err != nil {
+		return nil
+	}
+	first := hosts[0].globals
+	if err := resolve.REPLChunk(f, first.Has, func(string) bool { return false }, starlark.Universe.Has); err != nil {
+		return nil
+	}
+	assigned := chunkAssigned(f)
+	return s.r.checkKeywords(f, func(id *syntax.Ident) starlark.Value {
+		b, ok := id.Binding.(*resolve.Binding)
+		if !ok || b.Scope != resolve.Global || assigned[id.Name] {
+			return nil
+		}
+		if v, ok := loaded[id.Name]; ok {
+			return v
+		}
+		v := first[id.Name]
+		switch v.(type) {
+		case *starlark.Builtin, *starlark.Function, *starlarkstruct.Struct, *starlarkstruct.Module:
+		default: // nothing checkKeywords looks into (and perhaps not comparable)
+			return nil
+		}
+		for _, sh := range hosts[1:] {
+			if sh.globals[id.Name] != v {
+				return nil
+			}
+		}
+		return v
+	})
+}
+
+// chunkAssigned returns the globals that f's statements bind other than by
+// load(): assignments, defs and for loops at the top level, also inside
+// if, for and while (not inside a def, a lambda or a comprehension, whose
+// names are local).
+func chunkAssigned(f *syntax.File) map[string]bool {
+	names := map[string]bool{}
+	var targets func(e syntax.Expr)
+	targets = func(e syntax.Expr) {
+		switch e := e.(type) {
+		case *syntax.Ident:
+			names[e.Name] = true
+		case *syntax.ParenExpr:
+			targets(e.X)
+		case *syntax.TupleExpr:
+			for _, x := range e.List {
+				targets(x)
+			}
+		case *syntax.ListExpr:
+			for _, x := range e.List {
+				targets(x)
+			}
+		}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.DefStmt:
+			names[n.Name.Name] = true
+			return false
+		case *syntax.LambdaExpr, *syntax.Comprehension:
+			return false
+		case *syntax.AssignStmt:
+			targets(n.LHS)
+		case *syntax.ForStmt:
+			targets(n.Vars)
+		}
+		return true
+	})
+	return names
 }
 
 // evalHostSafe is evalHost with a panic turned into the host's error.

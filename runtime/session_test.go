@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -149,5 +150,43 @@ func TestSessionUnreachable(t *testing.T) {
 	rep := s.Close(t.Context())
 	if rep.Failed() != 1 || rep.Hosts[1].Status != sdrt.StatusUnreachable {
 		t.Errorf("report %+v", rep.Hosts)
+	}
+}
+
+// TestSessionChecksKeywords: a chunk's calls are checked as Compile checks
+// a script's, before any host runs it, where every host's callee is the
+// same; a function the chunk itself (re)defines is taken as it will be.
+func TestSessionChecksKeywords(t *testing.T) {
+	dir := t.TempDir()
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor(),
+		Stdlib: fstest.MapFS{"m.star": {Data: []byte("def _op(path, **control):\n    pass\nm = struct(op = _op)\n")}}})
+	s, err := r.OpenSession(t.Context(), []sdrt.Host{localHost(t, "@local", nil), localHost(t, "@other", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	if got := eval(t, s, `load("@stdlib//m.star", "m")`); !slices.Equal(got, []string{"", ""}) {
+		t.Fatalf("load: %q", got)
+	}
+	out := filepath.Join(dir, "put")
+	for _, c := range []struct{ src, want string }{
+		{"put(" + strconv.Quote(out) + ", contents = 'x')", `<repl>:1:` + strconv.Itoa(len(strconv.Quote(out))+7) + `: put: unexpected keyword argument "contents" (did you mean content?)`},
+		{"m.op('a', tmeout = 3)", `<repl>:1:11: m.op: unexpected keyword argument "tmeout" (did you mean timeout?)`},
+		{"def setup():\n    m.op('a', tmeout = 3)\n", `<repl>:2:15: m.op: unexpected keyword argument "tmeout"`},
+		{`load("@stdlib//m.star", m2 = "m")` + "\nm2.op('a', tmeout = 3)", `<repl>:2:12: m2.op: unexpected keyword argument "tmeout"`},
+	} {
+		if _, err := s.Eval(t.Context(), []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v\nwant %s", c.src, err, c.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the refused put ran: %v", err)
+	}
+	// g's old parameters do not hold for the g this chunk defines; and a
+	// function each host defined for itself is not checked.
+	for _, src := range []string{"def g(x):\n    return x\n", "def g(y):\n    return y\ng(y = 1)\n", "g(z = 1) if False else None", "m.op('a', timeout = 3, name = 'n')"} {
+		if _, err := s.Eval(t.Context(), []byte(src)); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
 	}
 }
