@@ -18,14 +18,15 @@ import (
 // called by its name (put, re.sub) or a function of a loaded module
 // (files.put, or a function loaded by name). Without it, put(contents=...)
 // fails at run time, on every host. bound gives the value of an
-// identifier where it is known (scriptBound: the predeclared names and
-// what load() bound; a session's chunks: Session.bound), else nil. A stdlib
-// operation takes its parameters
-// and, through **control, the control arguments; any other function with
-// **kwargs takes anything and is not checked. Stdlib modules pass their
-// operations private keywords through **control too (_manager: yum.*
-// runs dnf's with "yum"), which only they may.
-func (r *Runner) checkKeywords(f *syntax.File, bound func(*syntax.Ident) starlark.Value) error {
+// identifier where it is known, else nil: for a script or module
+// (Runner.scriptBound) the predeclared names and what load() bound, for a
+// session's chunk what every host holds alike (Session.checkKeywords). A
+// stdlib operation takes its parameters and, through **control, the
+// control arguments; any other function with **kwargs takes anything and
+// is not checked. Stdlib modules pass their operations private keywords
+// through **control too (_manager: yum.* runs dnf's with "yum"), which
+// only they may.
+func checkKeywords(f *syntax.File, bound func(*syntax.Ident) starlark.Value) error {
 	private := strings.HasPrefix(f.Path, stdlibPrefix)
 	var errs []string
 	syntax.Walk(f, func(n syntax.Node) bool {

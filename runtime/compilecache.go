@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,14 +31,15 @@ import (
 // source key and the identities of the modules it loads, in order, which
 // the compile-time keyword check (checkKeywords) reads. An entry holds
 // both and the bytecode; it serves a load only when both match, so it can
-// never stand for a module that would not compile or check today. A checksum of the
-// bytecode keeps a damaged entry from the decoder (which prints a stack
-// on bad input). Anything else (a missing, stale or damaged entry, an
-// unwritable directory) compiles from source, as without a cache.
+// never stand for a module that would not compile or check today. A
+// checksum of the bytecode keeps a damaged entry from the decoder (which
+// prints a stack on bad input). Anything else (a missing, stale or
+// damaged entry, an unwritable directory) compiles from source, as
+// without a cache.
 //
-// Only stdlib modules are kept: there are few, their entries are
-// overwritten when the stdlib changes (one file per module and
-// predeclared set), and they are most of what a run compiles. A loaded
+// Only stdlib modules are kept: there are few, a new build overwrites
+// their entries (one file per module and predeclared set), and they are
+// most of what a run compiles. A loaded
 // module without a source (Options.Modules) has no identity, and a module
 // that loads one is not kept.
 
@@ -175,7 +177,7 @@ func (r *Runner) sourceKey(key string, src []byte) moduleID {
 }
 
 // cachePath is the entry of module key: one per module and predeclared
-// set, so that a changed stdlib overwrites its entries.
+// set, so that a new build overwrites its entries.
 func (r *Runner) cachePath(key string) string {
 	name := strings.TrimPrefix(key, stdlibPrefix)
 	name = strings.NewReplacer("/", "_", "\\", "_").Replace(name)
@@ -194,13 +196,7 @@ func (r *Runner) predeclaredDigest(key string) []byte {
 				g = r.stdlibGlobals
 			}
 			h := sha256.New()
-			for _, name := range slices.Sorted(func(yield func(string) bool) {
-				for k := range g {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
+			for _, name := range slices.Sorted(maps.Keys(g)) {
 				fmt.Fprintf(h, "%s\x00", name)
 				if f, ok := g[name].(*starlark.Function); ok {
 					kws, _ := functionKeywords(f)

@@ -187,7 +187,7 @@ func (r *Runner) prepare(ctx context.Context, filename string, src []byte, chain
 			loaded[ls.To[i]] = v
 		}
 	}
-	if err := r.checkKeywords(f, r.scriptBound(loaded)); err != nil {
+	if err := checkKeywords(f, r.scriptBound(loaded)); err != nil {
 		return nil, err
 	}
 	return prog, nil

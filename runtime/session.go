@@ -292,7 +292,7 @@ func (s *Session) checkKeywords(src []byte, hosts []*sessionHost, loaded map[str
 		return nil
 	}
 	assigned := chunkAssigned(f)
-	return s.r.checkKeywords(f, func(id *syntax.Ident) starlark.Value {
+	return checkKeywords(f, func(id *syntax.Ident) starlark.Value {
 		b, ok := id.Binding.(*resolve.Binding)
 		if !ok || b.Scope != resolve.Global || assigned[id.Name] {
 			return nil
