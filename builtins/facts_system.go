@@ -470,6 +470,15 @@ find . -mindepth 1 -exec sh -c 'for p; do
 done' sh {} +`
 
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
+	if n, ok := h.native(ctl); ok {
+		h.traceNative(ctl, "tree "+connectors.Quote(args[0]))
+		if types, err := n.Tree(ctx, args[0]); err == nil {
+			if types == nil {
+				return starlark.None, nil
+			}
+			return stringDict(types), nil
+		}
+	}
 	out, found, err := h.probeFound(ctx, ctl, fmt.Sprintf(treeProbe, connectors.Quote(args[0])), exitedf("cannot list %s (find exited with status %d)", args[0]))
 	if !found {
 		return starlark.None, err

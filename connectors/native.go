@@ -13,7 +13,7 @@ import (
 // (connectors/local). The Connector interface stays as it is; the builtins
 // look for Native with a type assertion and use it in place of the `sh`
 // commands of their probes (the file fact and the write probe of put and
-// template, the content fact, the os, arch and hostname facts), of the
+// template, the content and tree facts, the os, arch and hostname facts), of the
 // chmod and chown of put and template, and of the sweep of temporary files:
 // a fork of `sh` costs a few milliseconds, a system call microseconds.
 //
@@ -55,6 +55,13 @@ type Native interface {
 	Sweep(ctx context.Context, dir string, r Run)
 	// Uname returns what uname(2) says about the machine.
 	Uname(ctx context.Context) (Uname, error)
+	// Tree lists what is under the directory dir (its links followed, as
+	// cd does), recursively and not through links, as the tree fact's
+	// find does: each path relative to dir to its type ("file",
+	// "directory", "link" or "other"). It returns nil and no error when
+	// dir is missing or not a directory, and an error for an entry it
+	// cannot read or a name with a newline.
+	Tree(ctx context.Context, dir string) (map[string]string, error)
 }
 
 // FileStat is what Native.Stat found. Its fields are those of the file

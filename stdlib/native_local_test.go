@@ -155,6 +155,14 @@ for p in ["f", "nope", "dangling", "loop1", "nodir", "sub", "f/below"]:
     shell("echo ran", creates = "%[1]s/" + p)
 shell("echo ran", creates = "relative", chdir = "%[1]s")
 `,
+	"tree": `
+for p in ["", "/sub", "/sublink", "/f", "/l", "/dangling", "/missing"]:
+    t = fact("tree", "%[1]s" + p)
+    print(p, sorted(t.items()) if t != None else t)
+files.sync("%[1]s/sub", "%[1]s/copy")
+files.sync("%[1]s/sub", "%[1]s/copy")
+print(sorted(fact("tree", "%[1]s/copy").items()))
+`,
 	"loop":      `put("%[1]s/loop1", content = "x")`,
 	"nodir":     `put("%[1]s/nodir", content = "x")`,
 	"directory": `put("%[1]s/sub", content = "x")`,

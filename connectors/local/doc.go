@@ -7,7 +7,8 @@
 // partial file.
 //
 // Conn is also a connectors.Native: the builtins stat, hash and read files,
-// chmod and chown them, sweep temporary files and read uname(2) with Go
+// list directory trees (the tree fact, under files.sync), chmod and chown
+// them, sweep temporary files and read uname(2) with Go
 // calls instead of forking `sh` for each probe (a fork costs milliseconds;
 // a re-run of examples/hello.star that changes nothing forks none). This
 // is done as the user running star-deploy, never for sudo=, su_user= or

@@ -250,6 +250,63 @@ func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
 	}
 }
 
+// Tree lists the entries under dir as the tree fact's shell probe does
+// (see connectors.Native).
+func (c *Conn) Tree(ctx context.Context, dir string) (map[string]string, error) {
+	if err := checkPath(ctx, dir); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case missing(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !fi.IsDir():
+		return nil, nil
+	}
+	// cd follows dir's links; the walk starts where they end.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	if unix.Access(root, unix.X_OK) != nil {
+		return nil, &fs.PathError{Op: "cd", Path: dir, Err: fs.ErrPermission}
+	}
+	types := map[string]string{}
+	n := 0
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if p == root {
+			return nil
+		}
+		rel := strings.TrimPrefix(p[len(root):], "/")
+		if strings.Contains(rel, "\n") {
+			return &fs.PathError{Op: "list", Path: p, Err: errors.New("a name with a newline")}
+		}
+		switch t := d.Type(); {
+		case t&fs.ModeSymlink != 0:
+			types[rel] = "link"
+		case t.IsDir():
+			types[rel] = "directory"
+		case t.IsRegular():
+			types[rel] = "file"
+		default:
+			types[rel] = "other"
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return types, nil
+}
+
 // Uname returns uname(2)'s system, node and machine names.
 func (c *Conn) Uname(ctx context.Context) (connectors.Uname, error) {
 	if err := ctx.Err(); err != nil {

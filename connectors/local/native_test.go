@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -293,5 +294,55 @@ func TestNativeUname(t *testing.T) {
 		if want := strings.TrimSpace(string(out)); got != want {
 			t.Errorf("uname %s: %q, want %q", flag, got, want)
 		}
+	}
+}
+
+// Tree lists what find lists, not through links, and refuses what the
+// shell must answer: a directory it cannot read, a name with a newline.
+func TestNativeTree(t *testing.T) {
+	n := local.New()
+	dir := tree(t)
+	ctx := t.Context()
+	got, err := n.Tree(ctx, dir)
+	want := map[string]string{"f": "file", "d": "directory", "real": "directory", "real/g": "file", "alias": "link", "l": "link",
+		"abs": "link", "chain": "link", "dangling": "link", "nodir": "link", "loop1": "link", "loop2": "link"}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("Tree = %v, %v\nwant %v", got, err, want)
+	}
+	if got, err := n.Tree(ctx, filepath.Join(dir, "alias")); err != nil || !maps.Equal(got, map[string]string{"g": "file"}) {
+		t.Errorf("Tree(alias) = %v, %v: want the linked directory's entries", got, err)
+	}
+	for _, p := range []string{"f", "missing", "dangling", "l"} {
+		if got, err := n.Tree(ctx, filepath.Join(dir, p)); got != nil || err != nil {
+			t.Errorf("Tree(%s) = %v, %v; want nil, nil (not a directory)", p, got, err)
+		}
+	}
+	if _, err := n.Tree(ctx, "relative"); err == nil {
+		t.Error("a relative path was listed")
+	}
+	os.WriteFile(filepath.Join(dir, "d", "new\nline"), nil, 0o644)
+	if _, err := n.Tree(ctx, dir); err == nil {
+		t.Error("a name with a newline was listed")
+	}
+	// A directory the other user may enter, holding one it may not read
+	// (t.TempDir's directories are 0700).
+	open, err := os.MkdirTemp("", "tree-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(open, "inner"), 0o700); os.RemoveAll(open) })
+	os.Chmod(open, 0o755)
+	os.WriteFile(filepath.Join(open, "x"), nil, 0o644)
+	os.Mkdir(filepath.Join(open, "inner"), 0o700)
+	if os.Geteuid() != 0 {
+		os.Chmod(filepath.Join(open, "inner"), 0)
+	}
+	var listed map[string]string
+	asOther(t, func() { _, err = n.Tree(ctx, open); listed, _ = n.Tree(ctx, filepath.Join(open, "x")) })
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("an unreadable directory inside: %v, want a permission error", err)
+	}
+	if listed != nil {
+		t.Errorf("a file listed as %v", listed)
 	}
 }
