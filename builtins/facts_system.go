@@ -472,7 +472,7 @@ done' sh {} +`
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
 	if n, ok := h.native(ctl); ok {
 		h.traceNative(ctl, "tree "+connectors.Quote(args[0]))
-		if types, err := n.Tree(ctx, args[0]); err == nil {
+		if types, err := n.Tree(ctx, args[0], outputLimit(ctl)); err == nil {
 			if types == nil {
 				return starlark.None, nil
 			}

@@ -60,8 +60,9 @@ type Native interface {
 	// find does: each path relative to dir to its type ("file",
 	// "directory", "link" or "other"). It returns nil and no error when
 	// dir is missing or not a directory, and an error for an entry it
-	// cannot read or a name with a newline.
-	Tree(ctx context.Context, dir string) (map[string]string, error)
+	// cannot read, a name with a newline, or a listing whose lines
+	// ("TYPE ./PATH") would reach max bytes.
+	Tree(ctx context.Context, dir string, max int64) (map[string]string, error)
 }
 
 // FileStat is what Native.Stat found. Its fields are those of the file

@@ -163,6 +163,7 @@ files.sync("%[1]s/sub", "%[1]s/copy")
 files.sync("%[1]s/sub", "%[1]s/copy")
 print(sorted(fact("tree", "%[1]s/copy").items()))
 `,
+	"treebig":   `fact("tree", "%[1]s", max_output = 50)`,
 	"loop":      `put("%[1]s/loop1", content = "x")`,
 	"nodir":     `put("%[1]s/nodir", content = "x")`,
 	"directory": `put("%[1]s/sub", content = "x")`,

@@ -252,7 +252,7 @@ func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
 
 // Tree lists the entries under dir as the tree fact's shell probe does
 // (see connectors.Native).
-func (c *Conn) Tree(ctx context.Context, dir string) (map[string]string, error) {
+func (c *Conn) Tree(ctx context.Context, dir string, max int64) (map[string]string, error) {
 	if err := checkPath(ctx, dir); err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (c *Conn) Tree(ctx context.Context, dir string) (map[string]string, error) 
 		return nil, &fs.PathError{Op: "cd", Path: dir, Err: fs.ErrPermission}
 	}
 	types := map[string]string{}
-	n := 0
+	n, size := 0, int64(0)
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -289,16 +289,20 @@ func (c *Conn) Tree(ctx context.Context, dir string) (map[string]string, error) 
 		if strings.Contains(rel, "\n") {
 			return &fs.PathError{Op: "list", Path: p, Err: errors.New("a name with a newline")}
 		}
+		typ := "other"
 		switch t := d.Type(); {
 		case t&fs.ModeSymlink != 0:
-			types[rel] = "link"
+			typ = "link"
 		case t.IsDir():
-			types[rel] = "directory"
+			typ = "directory"
 		case t.IsRegular():
-			types[rel] = "file"
-		default:
-			types[rel] = "other"
+			typ = "file"
 		}
+		// The probe's line: TYPE ./PATH and a newline.
+		if size += int64(len(typ) + len(rel) + 4); size >= max {
+			return &fs.PathError{Op: "list", Path: dir, Err: fmt.Errorf("the listing reaches %d bytes", max)}
+		}
+		types[rel] = typ
 		return nil
 	})
 	if err != nil {

@@ -303,25 +303,34 @@ func TestNativeTree(t *testing.T) {
 	n := local.New()
 	dir := tree(t)
 	ctx := t.Context()
-	got, err := n.Tree(ctx, dir)
+	got, err := n.Tree(ctx, dir, 1<<20)
 	want := map[string]string{"f": "file", "d": "directory", "real": "directory", "real/g": "file", "alias": "link", "l": "link",
 		"abs": "link", "chain": "link", "dangling": "link", "nodir": "link", "loop1": "link", "loop2": "link"}
 	if err != nil || !maps.Equal(got, want) {
 		t.Errorf("Tree = %v, %v\nwant %v", got, err, want)
 	}
-	if got, err := n.Tree(ctx, filepath.Join(dir, "alias")); err != nil || !maps.Equal(got, map[string]string{"g": "file"}) {
+	if got, err := n.Tree(ctx, filepath.Join(dir, "alias"), 1<<20); err != nil || !maps.Equal(got, map[string]string{"g": "file"}) {
 		t.Errorf("Tree(alias) = %v, %v: want the linked directory's entries", got, err)
 	}
 	for _, p := range []string{"f", "missing", "dangling", "l"} {
-		if got, err := n.Tree(ctx, filepath.Join(dir, p)); got != nil || err != nil {
+		if got, err := n.Tree(ctx, filepath.Join(dir, p), 1<<20); got != nil || err != nil {
 			t.Errorf("Tree(%s) = %v, %v; want nil, nil (not a directory)", p, got, err)
 		}
 	}
-	if _, err := n.Tree(ctx, "relative"); err == nil {
+	if _, err := n.Tree(ctx, "relative", 1<<20); err == nil {
 		t.Error("a relative path was listed")
 	}
+	// find's output, "file ./f\n" and the rest, is 155 bytes. Within 156
+	// Tree answers; from 155 down it leaves the limit to the shell, whose
+	// output max_output may cut.
+	if _, err := n.Tree(ctx, dir, 156); err != nil {
+		t.Errorf("Tree within 156 bytes: %v", err)
+	}
+	if _, err := n.Tree(ctx, dir, 155); err == nil {
+		t.Error("a listing of 155 bytes was answered within 155")
+	}
 	os.WriteFile(filepath.Join(dir, "d", "new\nline"), nil, 0o644)
-	if _, err := n.Tree(ctx, dir); err == nil {
+	if _, err := n.Tree(ctx, dir, 1<<20); err == nil {
 		t.Error("a name with a newline was listed")
 	}
 	// A directory the other user may enter, holding one it may not read
@@ -338,7 +347,7 @@ func TestNativeTree(t *testing.T) {
 		os.Chmod(filepath.Join(open, "inner"), 0)
 	}
 	var listed map[string]string
-	asOther(t, func() { _, err = n.Tree(ctx, open); listed, _ = n.Tree(ctx, filepath.Join(open, "x")) })
+	asOther(t, func() { _, err = n.Tree(ctx, open, 1<<20); listed, _ = n.Tree(ctx, filepath.Join(open, "x"), 1<<20) })
 	if !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("an unreadable directory inside: %v, want a permission error", err)
 	}
