@@ -182,11 +182,39 @@ func TestSessionChecksKeywords(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("the refused put ran: %v", err)
 	}
-	// g's old parameters do not hold for the g this chunk defines; and a
+	// g's old parameters do not hold for the g this chunk defines; a
 	// function each host defined for itself is not checked.
 	for _, src := range []string{"def g(x):\n    return x\n", "def g(y):\n    return y\ng(y = 1)\n", "g(z = 1) if False else None", "m.op('a', timeout = 3, name = 'n')"} {
 		if _, err := s.Eval(t.Context(), []byte(src)); err != nil {
 			t.Errorf("%q: %v", src, err)
 		}
+	}
+}
+
+// TestSessionChecksItsOwnFunctions: a function a chunk defines sees the
+// globals as they were then, so a call in it of the g an earlier chunk
+// defined is checked against that g, which no later chunk changes for it.
+func TestSessionChecksItsOwnFunctions(t *testing.T) {
+	r := sdrt.New(sdrt.Options{Connectors: connectorsFor()})
+	s, err := r.OpenSession(t.Context(), []sdrt.Host{localHost(t, "@local", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	if _, err := s.Eval(t.Context(), []byte("def g(x):\n    return x\n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Eval(t.Context(), []byte("def h():\n    return g(y = 1)\n"))
+	if want := `<repl>:2:14: g: unexpected keyword argument "y" (did you mean x?)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("h calling g(y = 1): %v, want %s", err, want)
+	}
+	// Why that is right: k keeps the g of its chunk when g changes.
+	for _, src := range []string{"def k():\n    return g(5)\n", "def g(y):\n    return y * 2\n"} {
+		if _, err := s.Eval(t.Context(), []byte(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := eval(t, s, "k()"); !slices.Equal(got, []string{"5"}) {
+		t.Errorf("k() = %q, want 5 (the g it was defined with)", got)
 	}
 }
