@@ -164,11 +164,11 @@ func (r *Runner) identity(ctx context.Context, key string, sk moduleID, prog *st
 	return id, nil
 }
 
-// sourceKey hashes what module key's bytecode depends on.
+// sourceKey hashes what the bytecode of stdlib module key depends on.
 func (r *Runner) sourceKey(key string, src []byte) moduleID {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s%s\x00%+v\x00%s\x00", cacheMagic, executableID(), *FileOptions(), key)
-	h.Write(r.predeclaredDigest(key))
+	h.Write(r.stdlibDigest())
 	fmt.Fprintf(h, "%d\x00", len(src))
 	h.Write(src)
 	var id moduleID
@@ -181,32 +181,25 @@ func (r *Runner) sourceKey(key string, src []byte) moduleID {
 func (r *Runner) cachePath(key string) string {
 	name := strings.TrimPrefix(key, stdlibPrefix)
 	name = strings.NewReplacer("/", "_", "\\", "_").Replace(name)
-	return filepath.Join(r.opts.CompileCache, "stdlib-"+name+"-"+hex.EncodeToString(r.predeclaredDigest(key)[:6]))
+	return filepath.Join(r.opts.CompileCache, "stdlib-"+name+"-"+hex.EncodeToString(r.stdlibDigest()[:6]))
 }
 
-// predeclaredDigest hashes the predeclared names of module key, and the
-// parameters of those that are Starlark functions (which checkKeywords
-// reads); it is computed once per Runner and predeclared set.
-func (r *Runner) predeclaredDigest(key string) []byte {
+// stdlibDigest hashes the predeclared names of stdlib modules (the only
+// ones kept), and the parameters of those that are Starlark functions
+// (which checkKeywords reads); it is computed once per Runner.
+func (r *Runner) stdlibDigest() []byte {
 	r.digestOnce.Do(func() {
-		r.digests = map[bool][]byte{}
-		for _, stdlib := range []bool{false, true} {
-			g := r.globals
-			if stdlib {
-				g = r.stdlibGlobals
+		h := sha256.New()
+		for _, name := range slices.Sorted(maps.Keys(r.stdlibGlobals)) {
+			fmt.Fprintf(h, "%s\x00", name)
+			if f, ok := r.stdlibGlobals[name].(*starlark.Function); ok {
+				kws, _ := functionKeywords(f)
+				fmt.Fprintf(h, "%q\x00", kws)
 			}
-			h := sha256.New()
-			for _, name := range slices.Sorted(maps.Keys(g)) {
-				fmt.Fprintf(h, "%s\x00", name)
-				if f, ok := g[name].(*starlark.Function); ok {
-					kws, _ := functionKeywords(f)
-					fmt.Fprintf(h, "%q\x00", kws)
-				}
-			}
-			r.digests[stdlib] = h.Sum(nil)
 		}
+		r.digest = h.Sum(nil)
 	})
-	return r.digests[strings.HasPrefix(key, stdlibPrefix)]
+	return r.digest
 }
 
 // executableID names this build of the program: its path, size and

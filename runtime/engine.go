@@ -62,8 +62,8 @@ type Runner struct {
 	modules map[string]starlark.StringDict // loaded, frozen modules by key
 	ids     map[string]moduleID            // the identities of loaded stdlib modules (compilecache.go)
 
-	digestOnce sync.Once       // computes digests
-	digests    map[bool][]byte // the predeclared digests of scripts (false) and stdlib modules (true)
+	digestOnce sync.Once // computes digest
+	digest     []byte    // the digest of stdlibGlobals' names (compilecache.go)
 }
 
 // New returns a Runner with opts.

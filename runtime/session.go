@@ -223,7 +223,7 @@ func (s *Session) Eval(ctx context.Context, src []byte) ([]ChunkResult, error) {
 		return nil, &CompileError{Msg: err.Error(), err: withCause(err, interruption(parent, ctx))}
 	}
 	hosts := s.connected()
-	if err := s.checkKeywords(src, hosts, loaded); err != nil {
+	if err := s.checkKeywords(f, hosts, loaded); err != nil {
 		return nil, &CompileError{Msg: err.Error(), err: err}
 	}
 	results := make([]ChunkResult, len(hosts))
@@ -274,17 +274,14 @@ func (s *Session) loadModules(ctx context.Context, f *syntax.File) (map[string]s
 	return loaded, nil
 }
 
-// checkKeywords checks the keyword arguments of src's calls as Compile
+// checkKeywords checks the keyword arguments of the calls of f, the
+// chunk as Eval parsed it (each host parses its own copy), as Compile
 // does, against what hosts' globals hold before the chunk runs and the
 // values of the chunk's own loads. A name the chunk binds otherwise, or
 // one whose value differs from host to host, is not checked. A chunk the
 // first host cannot resolve is left to the hosts, which report it.
-func (s *Session) checkKeywords(src []byte, hosts []*sessionHost, loaded map[string]starlark.Value) error {
+func (s *Session) checkKeywords(f *syntax.File, hosts []*sessionHost, loaded map[string]starlark.Value) error {
 	if len(hosts) == 0 {
-		return nil
-	}
-	f, err := chunkOptions().Parse(SessionFile, src, 0)
-	if err != nil {
 		return nil
 	}
 	first := hosts[0].globals

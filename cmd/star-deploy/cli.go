@@ -255,8 +255,9 @@ func parse(args []string, stdout, stderr io.Writer) (*cli, *kong.Context, error)
 	return c, kctx, nil
 }
 
-// otherCommands are the names of cli's commands other than run.
-var otherCommands = []string{"bundle", "completion", "connector", "connectors", "docs", "mod", "pull", runBundleCommand}
+// otherCommands are the names of cli's commands other than run: the
+// subcommands, connector (test) and the internal one of --on-host.
+var otherCommands = append(slices.Clone(commands), "connector", runBundleCommand)
 
 // onlyRun reports whether args can only be a run: before any "--", no
 // argument names another command or asks for help (-h, --help, or -h
