@@ -145,6 +145,9 @@ type bundleRun struct {
 	b    *bundle.Bundle
 	host *bundle.HostData // nil: no inventory data
 	name string           // the host's name, when not @local (an --on-host run)
+	// compileCache, when set, is where the run keeps compiled stdlib
+	// modules in place of the user's cache (pull's --cache-dir/compiled).
+	compileCache string
 }
 
 // sources are the bundle's scripts, read from the bundle when compiled.
@@ -161,6 +164,9 @@ func (br *bundleRun) sources() []source {
 // no cap on print() output.
 func (br *bundleRun) apply(opts *sdrt.Options) {
 	opts.Stdlib = br.b.Stdlib()
+	if br.compileCache != "" {
+		opts.CompileCache = br.compileCache
+	}
 	opts.Sandbox = &sdrt.Sandbox{
 		Files:      br.b.Files(),
 		Effects:    sdrt.EffectPure | sdrt.EffectReadHost | sdrt.EffectWriteHost | sdrt.EffectLocalFS | sdrt.EffectNetwork | sdrt.EffectLocalExec,

@@ -32,7 +32,7 @@ type pullCmd struct {
 	Wait             bool   `help:"When another pull is running (it holds the lock), wait for it to end, then run; by default this run is skipped and exits 0."`
 	OnlyIfChanged    bool   `help:"Do not run when the bundle is the one the last successful run ran (same SHA-256); by default every pull runs, which corrects drift."`
 	StateDir         string `placeholder:"DIR" type:"path" help:"Keep the lock and the last-run report in DIR (default: $STATE_DIRECTORY under systemd, /var/lib/star-deploy as root, else ~/.local/state/star-deploy)."`
-	CacheDir         string `placeholder:"DIR" type:"path" help:"Cache downloads (with their ETags) and git fetches in DIR (default: $CACHE_DIRECTORY under systemd, /var/cache/star-deploy as root, else ~/.cache/star-deploy)."`
+	CacheDir         string `placeholder:"DIR" type:"path" help:"Cache downloads (with their ETags), git fetches and compiled stdlib modules in DIR (default: $CACHE_DIRECTORY under systemd, /var/cache/star-deploy as root, else ~/.cache/star-deploy)."`
 	Report           string `placeholder:"FILE" type:"path" help:"Write the last-run report (JSON: time, source, bundle SHA-256, signer, exit code, counts) to FILE (default: STATE_DIR/last-run.json)."`
 	JSONFile         string `name:"json-file" placeholder:"FILE" type:"path" help:"Write the run's JSON events (as --json does) to FILE instead of printing progress."`
 }
@@ -190,7 +190,7 @@ func (p *pullCmd) pull(ctx context.Context, f *flags, reg *connectors.Registry, 
 		defer jf.Close()
 		f.JSON, out = true, jf
 	}
-	r := &runCmd{Inventory: "@local", Args: b.Manifest.Scripts, bundle: &bundleRun{b: b, host: host}}
+	r := &runCmd{Inventory: "@local", Args: b.Manifest.Scripts, bundle: &bundleRun{b: b, host: host, compileCache: filepath.Join(cacheDir, "compiled")}}
 	res, err := r.run(ctx, f, reg, prompt, out, stderr)
 	return res, err, false
 }

@@ -105,9 +105,18 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 	// The deploy directory may go away: the bundle holds everything.
 	os.RemoveAll(s.dir)
+	userCache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", userCache)
 	code, stdout, stderr := s.pull(t, "--allowed-signers", s.allowed, b)
 	if code != 0 {
 		t.Fatalf("pull: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The compiled stdlib goes to --cache-dir, not to the user's cache.
+	if m, _ := filepath.Glob(filepath.Join(s.cache, "compiled", "stdlib-files.star-*")); len(m) != 1 {
+		t.Errorf("compiled files.star in --cache-dir: %v", m)
+	}
+	if exists(t, filepath.Join(userCache, "star-deploy")) {
+		t.Errorf("pull wrote to the user's cache %s", userCache)
 	}
 	if got, _ := os.ReadFile(filepath.Join(s.out, "motd")); string(got) != "welcome\n" {
 		t.Errorf("motd = %q", got)
