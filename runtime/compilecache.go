@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"go.starlark.net/starlark"
 
@@ -36,6 +38,13 @@ import (
 // prints a stack on bad input). Anything else (a missing, stale or
 // damaged entry, an unwritable directory) compiles from source, as
 // without a cache.
+//
+// An entry is trusted only as far as its file: it serves a load only when
+// it is a regular file owned by the running user and writable by no one
+// else, and the cache is used at all only in a directory of the running
+// user's (or, while it does not exist yet, under one). So root, run with
+// a HOME or XDG_CACHE_HOME of another user (sudo -E), neither runs the
+// bytecode that user could write there nor leaves root's files in it.
 //
 // Only stdlib modules are kept: there are few, a new build overwrites
 // their entries (one file per module and predeclared set), and they are
@@ -64,7 +73,7 @@ type compiled struct {
 // chain, loading the modules it loads first, through the cache when key is
 // a stdlib module and Options.CompileCache is set.
 func (r *Runner) compileModule(ctx context.Context, key string, src []byte, chain []string) (compiled, error) {
-	cacheable := r.opts.CompileCache != "" && strings.HasPrefix(key, stdlibPrefix) && executableID() != ""
+	cacheable := r.opts.CompileCache != "" && strings.HasPrefix(key, stdlibPrefix) && executableID() != "" && r.cacheDirOwned()
 	var sk moduleID
 	var path string
 	if cacheable {
@@ -95,7 +104,7 @@ func (r *Runner) compileModule(ctx context.Context, key string, src []byte, chai
 // source key is sk and its identity is the one the module has today (which
 // loads the modules it loads).
 func (r *Runner) readCached(ctx context.Context, path, key string, sk moduleID, chain []string) (compiled, bool) {
-	data, err := os.ReadFile(path)
+	data, err := readOwned(path)
 	if err != nil {
 		return compiled{}, false
 	}
@@ -119,6 +128,62 @@ func (r *Runner) readCached(ctx context.Context, path, key string, sk moduleID, 
 		return compiled{}, false
 	}
 	return compiled{prog: prog, id: id}, true
+}
+
+// readOwned returns the content of the file at path when it is a regular
+// file owned by the running user that no one else may write.
+func readOwned(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || !ownedByMe(fi) {
+		return nil, fmt.Errorf("%s: not a file of the running user's alone", path)
+	}
+	return io.ReadAll(f)
+}
+
+// cacheDirOwned reports whether Options.CompileCache is a directory of
+// the running user's that no one else may write, or does not exist and
+// its nearest existing parent is the running user's (so that MkdirAll
+// makes it the running user's). It is asked once per Runner.
+func (r *Runner) cacheDirOwned() bool {
+	r.cacheDirOnce.Do(func() {
+		dir := r.opts.CompileCache
+		if fi, err := os.Lstat(dir); err == nil {
+			r.cacheDirOK = fi.IsDir() && ownedByMe(fi)
+			return
+		}
+		for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil {
+				r.cacheDirOK = fi.IsDir() && fileOwner(fi) == os.Geteuid()
+				return
+			}
+			if p == filepath.Dir(p) {
+				return
+			}
+		}
+	})
+	return r.cacheDirOK
+}
+
+// ownedByMe reports whether fi is the running user's and writable by no
+// one else.
+func ownedByMe(fi os.FileInfo) bool {
+	return fileOwner(fi) == os.Geteuid() && fi.Mode().Perm()&0o022 == 0
+}
+
+// fileOwner is the owner's uid of fi, or -1 when unknown.
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
 }
 
 // writeCached writes an entry. A cache that cannot be written is no

@@ -64,30 +64,7 @@ func TestCompileCache(t *testing.T) {
 	// The entry of b, its bytecode swapped for another program's: what
 	// the run sees comes from the entry, so the cache served it.
 	bPath := filepath.Join(dir, names[1])
-	entry, err := os.ReadFile(bPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head := cacheHead - sha256.Size // the source key and identity, not the checksum
-	r := New(Options{})
-	_, other, err := starlark.SourceProgramOptions(FileOptions(), "@stdlib//b.star", []byte("def f(y):\n    return 'cached:' + str(y)\n"), func(name string) bool {
-		_, ok := r.stdlibGlobals[name]
-		return ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var code bytes.Buffer
-	if err := other.Write(&code); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(code.Bytes())
-	swapped := bytes.NewBuffer(entry[:head:head])
-	swapped.Write(sum[:])
-	swapped.Write(code.Bytes())
-	if err := os.WriteFile(bPath, swapped.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	swapEntry(t, bPath, "def f(y):\n    return 'cached:' + str(y)\n")
 	if v, err := loadStdlib(t, dir, stdlib); err != nil || v != "cached:1" {
 		t.Fatalf("load from the cache: %q, %v; want cached:1", v, err)
 	}
@@ -102,7 +79,7 @@ func TestCompileCache(t *testing.T) {
 	}
 
 	// Damaged bytecode (a byte flipped): compiled from source again.
-	entry, err = os.ReadFile(bPath)
+	entry, err := os.ReadFile(bPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +93,108 @@ func TestCompileCache(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(bPath); !bytes.Equal(again, entry) {
 		t.Error("the damaged entry was not written again")
+	}
+}
+
+// swapEntry replaces the bytecode of the entry at path with that of src,
+// compiled as @stdlib//b.star, keeping its source key and identity: a run
+// that loads b from the entry then runs src.
+func swapEntry(t *testing.T, path, src string) {
+	t.Helper()
+	entry, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{})
+	_, prog, err := starlark.SourceProgramOptions(FileOptions(), "@stdlib//b.star", []byte(src), func(name string) bool {
+		_, ok := r.stdlibGlobals[name]
+		return ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code bytes.Buffer
+	if err := prog.Write(&code); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(code.Bytes())
+	head := cacheHead - sha256.Size // the source key and identity, not the checksum
+	swapped := bytes.NewBuffer(entry[:head:head])
+	swapped.Write(sum[:])
+	swapped.Write(code.Bytes())
+	if err := os.WriteFile(path, swapped.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCompileCacheOwner: an entry another user could have written (group-
+// or world-writable, or owned by another user) serves no load, and a
+// cache directory of another user's is neither read nor written: root run
+// with another user's HOME does not run bytecode that user wrote. The
+// cases that need chown run as root (as CI does).
+func TestCompileCacheOwner(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "compiled")
+	stdlib := fstest.MapFS{
+		"a.star": {Data: []byte("load('@stdlib//b.star', 'f')\nv = f(y = 1)\n")},
+		"b.star": {Data: []byte("def f(y):\n    return 'b:' + str(y)\n")},
+	}
+	load := func(what, want string) {
+		t.Helper()
+		if v, err := loadStdlib(t, dir, stdlib); err != nil || v != want {
+			t.Fatalf("%s: %q, %v; want %q", what, v, err, want)
+		}
+	}
+	load("first load", "b:1")
+	bPath := filepath.Join(dir, entries(t, dir)[1])
+	swapEntry(t, bPath, "def f(y):\n    return 'cached:' + str(y)\n")
+	load("a swapped entry of the running user's", "cached:1")
+
+	swapEntry(t, bPath, "def f(y):\n    return 'writable:' + str(y)\n")
+	if err := os.Chmod(bPath, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	load("a world-writable entry", "b:1")
+	if fi, err := os.Stat(bPath); err != nil || fi.Mode().Perm()&0o022 != 0 {
+		t.Errorf("the entry compiled again: %v, %v; want it written again, writable by its owner alone", fi.Mode(), err)
+	}
+
+	if os.Geteuid() != 0 {
+		t.Log("not root: the cases of files owned by another user need chown; CI runs them")
+		return
+	}
+	const nobody = 65534
+	swapEntry(t, bPath, "def f(y):\n    return 'theirs:' + str(y)\n")
+	if err := os.Chown(bPath, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	load("an entry of another user's", "b:1")
+
+	// The directory another user's: not read, not written.
+	swapEntry(t, bPath, "def f(y):\n    return 'theirs:' + str(y)\n")
+	if err := os.Chown(bPath, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(bPath)
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	load("a directory of another user's", "b:1")
+	if after, _ := os.ReadFile(bPath); !bytes.Equal(before, after) {
+		t.Error("the run wrote into a cache directory of another user's")
+	}
+
+	// Not there yet, under another user's directory: not made.
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(home, ".cache", "star-deploy", "compiled")
+	load("under another user's home", "b:1")
+	if _, err := os.Lstat(filepath.Join(home, ".cache")); !os.IsNotExist(err) {
+		t.Errorf("the run made %s/.cache in another user's home (%v)", home, err)
 	}
 }
 

@@ -64,6 +64,9 @@ type Runner struct {
 
 	digestOnce sync.Once // computes digest
 	digest     []byte    // the digest of stdlibGlobals' names (compilecache.go)
+
+	cacheDirOnce sync.Once // computes cacheDirOK
+	cacheDirOK   bool      // the compile cache's directory may be used (cacheDirOwned)
 }
 
 // New returns a Runner with opts.

@@ -45,7 +45,9 @@ type Options struct {
 	// it again (files.star: 0.14 ms, not 3.6). An entry serves only the
 	// same build of the program (executable path, size and time), source,
 	// predeclared names and loaded modules, and anything wrong with one
-	// makes the module compile from source.
+	// makes the module compile from source. The directory and its entries
+	// are used only when they are the running user's and writable by no
+	// one else (a directory not made yet: when its nearest parent is).
 	// The CLI keeps it in star-deploy/compiled in the user's cache
 	// directory. A RunIsolated child keeps none.
 	CompileCache string
