@@ -14,13 +14,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/star-deploy/star-deploy/internal/fileowner"
 )
 
 // Options configure a Resolver.
 type Options struct {
 	// CacheDir holds the fetched modules, a directory per commit, and the
 	// fetched repositories; "" is star-deploy/modules in the user's cache
-	// directory (os.UserCacheDir).
+	// directory (os.UserCacheDir), which must be the running user's alone
+	// (internal/fileowner.Dir), or New fails.
 	CacheDir string
 	// LockFile is the lock file's path; "" keeps the lock in memory only.
 	LockFile string
@@ -76,6 +79,14 @@ func New(opts Options) (*Resolver, error) {
 			return nil, fmt.Errorf("no cache directory for modules: %w", err)
 		}
 		r.cache = filepath.Join(dir, "star-deploy", "modules")
+		// What the cache holds is what a run that locks a file for the
+		// first time trusts: another user's cache (root run with that
+		// user's HOME) is refused, as git refuses another user's
+		// repository. A CacheDir given is the caller's choice (a
+		// vendored directory of the deploy's own repository).
+		if ok, at, owner := fileowner.Dir(r.cache); !ok {
+			return nil, fmt.Errorf("the module cache %s may hold what another user wrote (%s: owner uid %d, or writable by group or others; this run is uid %d), and a run trusts the modules it finds there: name a cache directory of your own (star-deploy --module-cache DIR)", r.cache, at, owner, os.Geteuid())
+		}
 	}
 	for name, src := range opts.Aliases {
 		if name == "stdlib" || name == "" || strings.ContainsAny(name, "/@") {

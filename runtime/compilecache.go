@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"go.starlark.net/starlark"
 
 	"github.com/star-deploy/star-deploy/internal/atomicfile"
+	"github.com/star-deploy/star-deploy/internal/fileowner"
 )
 
 // The compile cache keeps the compiled form of stdlib modules between
@@ -142,48 +142,19 @@ func readOwned(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() || !ownedByMe(fi) {
+	if !fi.Mode().IsRegular() || !fileowner.Mine(fi) {
 		return nil, fmt.Errorf("%s: not a file of the running user's alone", path)
 	}
 	return io.ReadAll(f)
 }
 
-// cacheDirOwned reports whether Options.CompileCache is a directory of
-// the running user's that no one else may write, or does not exist and
-// its nearest existing parent is the running user's (so that MkdirAll
-// makes it the running user's). It is asked once per Runner.
+// cacheDirOwned reports whether Options.CompileCache may be used
+// (fileowner.Dir). It is asked once per Runner.
 func (r *Runner) cacheDirOwned() bool {
 	r.cacheDirOnce.Do(func() {
-		dir := r.opts.CompileCache
-		if fi, err := os.Lstat(dir); err == nil {
-			r.cacheDirOK = fi.IsDir() && ownedByMe(fi)
-			return
-		}
-		for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
-			if fi, err := os.Stat(p); err == nil {
-				r.cacheDirOK = fi.IsDir() && fileOwner(fi) == os.Geteuid()
-				return
-			}
-			if p == filepath.Dir(p) {
-				return
-			}
-		}
+		r.cacheDirOK, _, _ = fileowner.Dir(r.opts.CompileCache)
 	})
 	return r.cacheDirOK
-}
-
-// ownedByMe reports whether fi is the running user's and writable by no
-// one else.
-func ownedByMe(fi os.FileInfo) bool {
-	return fileOwner(fi) == os.Geteuid() && fi.Mode().Perm()&0o022 == 0
-}
-
-// fileOwner is the owner's uid of fi, or -1 when unknown.
-func fileOwner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }
 
 // writeCached writes an entry. A cache that cannot be written is no

@@ -47,7 +47,8 @@ type Options struct {
 	// predeclared names and loaded modules, and anything wrong with one
 	// makes the module compile from source. The directory and its entries
 	// are used only when they are the running user's and writable by no
-	// one else (a directory not made yet: when its nearest parent is).
+	// one else (a directory not made yet: when its nearest existing parent
+	// is).
 	// The CLI keeps it in star-deploy/compiled in the user's cache
 	// directory. A RunIsolated child keeps none.
 	CompileCache string

@@ -19,7 +19,7 @@
 // it) and internal/spell (connectors' did-you-mean is the scripts').
 //
 // modules alone imports go-git (remote modules), and nothing of the
-// project but the leaf internal/atomicfile: the runtime sees it through runtime.RemoteModules, so an
+// project but the leaves internal/atomicfile and internal/fileowner: the runtime sees it through runtime.RemoteModules, so an
 // embedder links go-git only when it asks for remote modules.
 package archtest
 
@@ -87,10 +87,10 @@ func forbidden(pkg, imp string) string {
 		return "bundle/signature imports only x/crypto/ssh, hiddeco/sshsig and the standard library"
 	case strings.HasPrefix(imp, "github.com/go-git/") && pkg != "/modules":
 		return "only modules imports go-git (remote modules); the runtime sees it through runtime.RemoteModules"
-	case pkg == "/modules" && inRepo && rel != "/internal/atomicfile":
-		return "modules imports nothing of the project but internal/atomicfile: the runtime sees it through runtime.RemoteModules"
-	case pkg == "/internal/atomicfile" && !isStd(imp):
-		return "internal/atomicfile is a leaf: it imports only the standard library"
+	case pkg == "/modules" && inRepo && rel != "/internal/atomicfile" && rel != "/internal/fileowner":
+		return "modules imports nothing of the project but internal/atomicfile and internal/fileowner: the runtime sees it through runtime.RemoteModules"
+	case (pkg == "/internal/atomicfile" || pkg == "/internal/fileowner") && !isStd(imp):
+		return pkg[1:] + " is a leaf: it imports only the standard library"
 	case strings.HasPrefix(imp, "github.com/moby/") && pkg != "/connectors/docker":
 		return "only connectors/docker imports the Docker client"
 	case embedderImport(pkg, imp) != "":
