@@ -320,6 +320,9 @@ func parseGrammar(grammar any, f *flags, run *runCmd, args []string, stdout, std
 	if err := checkFlagsApply(kctx); err != nil {
 		return nil, err
 	}
+	if defs.ignored != "" {
+		fmt.Fprintln(stderr, defs.ignored)
+	}
 	f.defaultData = defs.data
 	f.configFile, f.moduleAliases = defs.file, defs.modules
 	_, f.frozenSet = defs.text["frozen"]

@@ -42,6 +42,7 @@ type defaults struct {
 	text     map[string]string
 	data     []string
 	file     string                // the config file read, "" when none
+	ignored  string                // why the default config file was not read, "" when it was or is not there
 	modules  map[string]string     // the config file's modules: alias -> source
 	settable map[string]*kong.Flag // the flags they may set, by name
 }
@@ -55,7 +56,11 @@ func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 	d := &defaults{text: map[string]string{}, settable: flags}
 	path, explicit := configPath(args)
 	src, err := os.ReadFile(path)
+	if err == nil && !explicit {
+		d.ignored = untrustedConfig(path)
+	}
 	switch {
+	case d.ignored != "":
 	case err == nil:
 		if err := d.readConfig(path, src, flags); err != nil {
 			return nil, err
@@ -72,6 +77,26 @@ func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 		flags[name].HasDefault = true
 	}
 	return d, nil
+}
+
+// untrustedConfig says why the config file path, found in the current
+// directory without --config, is not read: the directory or the file is
+// writable by everyone, so anyone could have put it there (/tmp), as
+// Ansible ignores an ansible.cfg in a world-writable directory. It is ""
+// when the file may be read.
+func untrustedConfig(path string) string {
+	for _, p := range []string{".", path} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o002 == 0 {
+			continue
+		}
+		what := "the current directory"
+		if p == path {
+			what = "it"
+		}
+		return fmt.Sprintf("star-deploy: not reading %s of the current directory: %s is writable by everyone, so anyone could have put it there; pass --config %s to read it anyway", path, what, path)
+	}
+	return ""
 }
 
 // settableFlags returns the flags a config file may set, by name.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,6 +53,41 @@ func TestConfigPrecedence(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("data: want %s in:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestConfigWorldWritable: the config file of the current directory is not
+// read when the directory or the file is writable by everyone (anyone could
+// have put it in /tmp), as Ansible ignores such an ansible.cfg; stderr says
+// so and how to read it anyway, which --config does.
+func TestConfigWorldWritable(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := writeFile(t, dir, "star-deploy.star", "user = \"fromconfig\"\n")
+	for _, mode := range []struct {
+		path string
+		perm os.FileMode
+	}{{dir, 0o777}, {dir, 0o1777}, {cfg, 0o666}} {
+		if err := os.Chmod(mode.path, mode.perm); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI(t, "@local", "inventory")
+		if code != 0 || strings.Contains(stdout, "fromconfig") {
+			t.Errorf("%s mode %o: exit %d, the config was read:\n%s", mode.path, mode.perm, code, stdout)
+		}
+		if want := "not reading star-deploy.star of the current directory"; !strings.Contains(stderr, want) || !strings.Contains(stderr, "--config star-deploy.star") {
+			t.Errorf("%s mode %o: stderr %q, want %q and how to read it anyway", mode.path, mode.perm, stderr, want)
+		}
+		if got, want := inventoryUser(t, "--config", "star-deploy.star"), `ssh_user = "fromconfig"`; got != want {
+			t.Errorf("%s mode %o, --config: %q, want %q", mode.path, mode.perm, got, want)
+		}
+		if err := os.Chmod(mode.path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := runCLI(t, "@local", "inventory")
+	if code != 0 || !strings.Contains(stdout, "fromconfig") || stderr != "" {
+		t.Errorf("mode 0755 again: exit %d, stdout %q, stderr %q; want the config read, quietly", code, stdout, stderr)
 	}
 }
 
