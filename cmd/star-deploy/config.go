@@ -60,7 +60,7 @@ func loadDefaults(parser *kong.Kong, args []string) (*defaults, error) {
 		d.ignored = untrustedConfig(path)
 	}
 	switch {
-	case d.ignored != "":
+	case d.ignored != "": // not read; parseGrammar prints why
 	case err == nil:
 		if err := d.readConfig(path, src, flags); err != nil {
 			return nil, err
