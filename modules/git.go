@@ -41,6 +41,9 @@ func (r *Resolver) repository(ctx context.Context, url string, fetch bool) (*git
 		}
 		return repo, nil
 	}
+	if err := r.ownCache(); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256([]byte(url))
 	dir := filepath.Join(r.cache, "git", hex.EncodeToString(sum[:12]))
 	repo, err := git.PlainOpen(dir)

@@ -23,7 +23,7 @@ type Options struct {
 	// CacheDir holds the fetched modules, a directory per commit, and the
 	// fetched repositories; "" is star-deploy/modules in the user's cache
 	// directory (os.UserCacheDir), which must be the running user's alone
-	// (internal/fileowner.Dir), or New fails.
+	// (internal/fileowner.Dir), or the first read or fetch fails.
 	CacheDir string
 	// LockFile is the lock file's path; "" keeps the lock in memory only.
 	LockFile string
@@ -68,6 +68,8 @@ type Resolver struct {
 	commits map[string]string            // source -> commit, resolved in this process
 	used    map[string]map[string]string // source -> path -> sum read in this process
 	fetched map[string]bool              // repositories fetched in this process
+
+	checkOwner bool // the cache is the default one, which must be the running user's (ownCache)
 }
 
 // New returns a Resolver; it reads the lock file.
@@ -79,14 +81,7 @@ func New(opts Options) (*Resolver, error) {
 			return nil, fmt.Errorf("no cache directory for modules: %w", err)
 		}
 		r.cache = filepath.Join(dir, "star-deploy", "modules")
-		// What the cache holds is what a run that locks a file for the
-		// first time trusts: another user's cache (root run with that
-		// user's HOME) is refused, as git refuses another user's
-		// repository. A CacheDir given is the caller's choice (a
-		// vendored directory of the deploy's own repository).
-		if ok, at, owner := fileowner.Dir(r.cache); !ok {
-			return nil, fmt.Errorf("the module cache %s may hold what another user wrote (%s: owner uid %d, or writable by group or others; this run is uid %d), and a run trusts the modules it finds there: name a cache directory of your own (star-deploy --module-cache DIR)", r.cache, at, owner, os.Geteuid())
-		}
+		r.checkOwner = true
 	}
 	for name, src := range opts.Aliases {
 		if name == "stdlib" || name == "" || strings.ContainsAny(name, "/@") {
@@ -332,9 +327,30 @@ func (r *Resolver) commit(ctx context.Context, s Spec) (string, error) {
 	return c, nil
 }
 
+// ownCache fails when the default cache may hold what another user wrote:
+// a run that locks a file for the first time trusts what the cache holds,
+// so another user's cache (root run with that user's HOME) is refused, as
+// git refuses another user's repository. A CacheDir given is the caller's
+// choice (a vendored directory of the deploy's own repository). It is
+// asked where the cache is first used, not in New, so that a run that
+// loads no remote module never needs one. Callers hold r.mu.
+func (r *Resolver) ownCache() error {
+	if !r.checkOwner {
+		return nil
+	}
+	if ok, at, owner := fileowner.Dir(r.cache); !ok {
+		return fmt.Errorf("the module cache %s may hold what another user wrote (%s: owner uid %d, or writable by group or others; this run is uid %d), and a run trusts the modules it finds there: name a cache directory of your own (star-deploy --module-cache DIR)", r.cache, at, owner, os.Geteuid())
+	}
+	r.checkOwner = false
+	return nil
+}
+
 // tree returns the cache directory of commit, fetching and extracting it
 // first when the cache lacks it, or again when again. Callers hold r.mu.
 func (r *Resolver) tree(ctx context.Context, s Spec, commit string, again bool) (string, error) {
+	if err := r.ownCache(); err != nil {
+		return "", err
+	}
 	dir := filepath.Join(r.cache, commit)
 	if _, err := os.Stat(dir); err == nil && !again {
 		return dir, nil

@@ -522,3 +522,19 @@ func TestModulesREPL(t *testing.T) {
 		t.Errorf("lock %+v", l)
 	}
 }
+
+// TestRunWithoutRemoteModulesNeedsNoCache: a script that loads no remote
+// module runs when the module cache would be refused (a world-writable
+// cache directory, as under another user's HOME): the cache's owner is
+// asked where a remote module first uses it, not for every run.
+func TestRunWithoutRemoteModulesNeedsNoCache(t *testing.T) {
+	cache := t.TempDir()
+	if err := os.Chmod(cache, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", cache)
+	script := writeFile(t, t.TempDir(), "site.star", "load(\"@stdlib//files.star\", \"files\")\nx = 1\n")
+	if code, stdout, stderr := runCLI(t, "@local", script); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
