@@ -27,12 +27,16 @@ import (
 // user). A caller uses it in place of a probe's or a chmod's shell command
 // and, on any error from it, runs that command after all, so that results
 // and messages are the shell's (see connectors.Native). A trace of -vv
-// shows each native call as a command line starting with "(native)".
-func (h *Host) native(ctl Control) (connectors.Native, bool) {
+// shows each native call as a command line starting with "(native)". A
+// connectors.NativeGate that is not ready leaves everything to the shell.
+func (h *Host) native(ctx context.Context, ctl Control) (connectors.Native, bool) {
 	if ctl.privileged() {
 		return nil, false
 	}
 	n, ok := h.Conn.(connectors.Native)
+	if g, gated := n.(connectors.NativeGate); ok && gated && !g.NativeReady(ctx) {
+		return nil, false
+	}
 	return n, ok
 }
 

@@ -179,7 +179,7 @@ func (h *Host) readFact(ctx context.Context, def factDef, ctl Control, args []st
 // nativeExists is test -e p on a connectors.Native host (stat(2) of p,
 // through its links, succeeds); false when the shell must answer.
 func (h *Host) nativeExists(ctx context.Context, ctl Control, p string) (exists, ok bool) {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return false, false
 	}
@@ -192,7 +192,7 @@ func (h *Host) nativeExists(ctx context.Context, ctl Control, p string) (exists,
 // a connectors.Native host: None for a missing file, its content for a
 // regular file within max_output.
 func nativeContent(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, bool) {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return nil, false
 	}
@@ -232,7 +232,7 @@ func readHostname(ctx context.Context, h *Host, ctl Control, _ []string) (starla
 // nativeUname is uname(2) on a connectors.Native host; false when the
 // shell must answer.
 func (h *Host) nativeUname(ctx context.Context, ctl Control) (connectors.Uname, bool) {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return connectors.Uname{}, false
 	}
@@ -269,7 +269,7 @@ func readOS(ctx context.Context, h *Host, ctl Control, _ []string) (starlark.Val
 // case. False when the shell must answer (a file there that cannot be
 // read, or larger than max_output).
 func (h *Host) nativeOS(ctx context.Context, ctl Control) (string, bool) {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return "", false
 	}
@@ -412,7 +412,7 @@ func (h *Host) statPath(ctx context.Context, ctl Control, p, before string) (fil
 // (a '|' or a newline in a name). A link's target is cut as parseStat cuts
 // readlink's output: trailing white space off, the first line kept.
 func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow bool) (fileInfo, string, bool) {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return fileInfo{}, "", false
 	}

@@ -470,7 +470,7 @@ find . -mindepth 1 -exec sh -c 'for p; do
 done' sh {} +`
 
 func readTree(ctx context.Context, h *Host, ctl Control, args []string) (starlark.Value, error) {
-	if n, ok := h.native(ctl); ok {
+	if n, ok := h.native(ctx, ctl); ok {
 		h.traceNative(ctl, "tree "+connectors.Quote(args[0]))
 		if types, err := n.Tree(ctx, args[0], outputLimit(ctl)); err == nil {
 			if types == nil {

@@ -362,7 +362,7 @@ func (h *Host) ensureFile(ctx context.Context, ctl Control, w fileWant) (outcome
 	case !sameContent:
 		// The connector's upload runs no script of ours: the sweep
 		// takes a round trip of its own.
-		if n, ok := h.native(ctl); ok && sweep.script != "" {
+		if n, ok := h.native(ctx, ctl); ok && sweep.script != "" {
 			h.sweepNative(ctx, n, ctl, sweep.dir)
 			sweep.ran()
 		} else if sweep.script != "" {
@@ -416,7 +416,7 @@ func changeMessage(w fileWant, cur fileInfo, mode fs.FileMode, sameContent, same
 // command.
 func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameMode bool, mode fs.FileMode, sameOwner bool, chown string, sweep pendingSweep) error {
 	if h.nativeModeOwner(ctx, ctl, path, sameMode, mode, sameOwner, chown) {
-		if n, ok := h.native(ctl); ok && sweep.script != "" {
+		if n, ok := h.native(ctx, ctl); ok && sweep.script != "" {
 			h.sweepNative(ctx, n, ctl, sweep.dir)
 		}
 		return nil
@@ -444,7 +444,7 @@ func (h *Host) setModeOwner(ctx context.Context, ctl Control, path string, sameM
 // connectors.Native host; false when the shell must do them (a native call
 // failed: the shell's chmod and chown then run, and report what fails).
 func (h *Host) nativeModeOwner(ctx context.Context, ctl Control, p string, sameMode bool, mode fs.FileMode, sameOwner bool, chown string) bool {
-	n, ok := h.native(ctl)
+	n, ok := h.native(ctx, ctl)
 	if !ok {
 		return false
 	}
@@ -498,7 +498,7 @@ func (h *Host) destFile(ctx context.Context, ctl Control, dest string, follow bo
 		}
 	}
 	sweep, done := h.sweepDue(ctx, ctl, dest)
-	if n, ok := h.native(ctl); ok && sweep != "" {
+	if n, ok := h.native(ctx, ctl); ok && sweep != "" {
 		h.sweepNative(ctx, n, ctl, path.Dir(dest))
 		done()
 		sweep, done = "", nil

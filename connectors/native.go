@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// Native is an optional interface of a Connector whose host is the machine
-// star-deploy runs on, reached with system calls as the user running it
-// (connectors/local). The Connector interface stays as it is; the builtins
+// Native is an optional interface of a Connector that can answer file
+// questions without a shell: with system calls as the user running
+// star-deploy (connectors/local), or in the command server that already
+// runs on the host as the login user (connectors/ssh's Perl server, see
+// NativeGate). The Connector interface stays as it is; the builtins
 // look for Native with a type assertion and use it in place of the `sh`
 // commands of their probes (the file fact and the write probe of put and
 // template, the content and tree facts, the os, arch and hostname facts), of the
@@ -63,6 +65,19 @@ type Native interface {
 	// cannot read, a name with a newline, or a listing whose lines
 	// ("TYPE ./PATH") would reach max bytes.
 	Tree(ctx context.Context, dir string, max int64) (map[string]string, error)
+}
+
+// NativeGate is an optional interface of a Native connector that can
+// answer only some of the time: connectors/ssh, while its host runs the
+// Perl command server. The builtins ask NativeReady before they use Native
+// and run the shell's commands when it says false, so that a host without
+// the server pays nothing for Native (a sweep, for one, stays in the probe's
+// command). Its methods may still fail where they cannot answer.
+type NativeGate interface {
+	// NativeReady reports whether Native's methods can answer. It may wait
+	// for the connection's first shell to start, which the command after
+	// it would start anyway.
+	NativeReady(ctx context.Context) bool
 }
 
 // FileStat is what Native.Stat found. Its fields are those of the file

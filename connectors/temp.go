@@ -139,6 +139,16 @@ done; } >/dev/null 2>&1 || :
 `, glob, self, age)
 }
 
+// SweepParams are what a sweep done on the host without a shell (a command
+// server: connectors/ssh) needs to remove what SweepScript removes: the
+// names to consider start with prefix, then digits lower-case hex digits
+// and '-', and not with prefix, r.ID and '-'; a file goes when it is
+// regular (not a link) and was last modified more than age seconds before
+// the host's clock says it is now.
+func SweepParams(r Run, now time.Time) (prefix string, digits int, age int64) {
+	return tempPrefix, runIDLen, sweepAge(r, now)
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand, Go 1.24 and later)

@@ -25,6 +25,7 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 //	c TOK LEN STDIN\n SCRIPT   start `sh -c SCRIPT` (LEN bytes), input from a pipe if STDIN is 1, else /dev/null
 //	i LEN\n BYTES              write BYTES to the command's input
 //	e\n                        end of the command's input
+//	q TOK LEN\n REQUEST         answer a file request in-process (native.go)
 //
 // and answers with the sh server's records: "TOKs PID" once the command
 // started, "TOKe STATUS TAINT" on stdout and TOK on stderr once it exited,
@@ -34,6 +35,19 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 // to a second while a command runs. At the end of its input, or on
 // SIGHUP or SIGTERM, it stops the command in flight as the sh server does:
 // SIGTERM, a second's grace, SIGKILL.
+//
+// A request is fields separated by NUL bytes, an operation first; the
+// server answers it as a command that printed its answer and exited: the
+// answer's bytes, "TOKe STATUS 0" on stdout, TOK on stderr, and no "TOKs"
+// record, since no process was started. STATUS 0 is an answer, 1 a file
+// that is not there (ENOENT or ENOTDIR), 2 a file larger than asked, 9
+// anything the shell must answer instead. The operations, all with the
+// system calls of the server itself and never a fork:
+//
+//	stat PATH           lstat: TYPE, MODE, OWNER, GROUP, SIZE and a link's TARGET, NUL-separated
+//	read MAX PATH       stat, then the content of a regular file of at most MAX bytes
+//	file MAX PATH       lstat, then the content of a regular file, or 2 when it is larger than MAX
+//	sweep DIR PRE N ID AGE  unlink DIR's regular files named PRE, N hex digits and '-', but not PRE ID '-', older than AGE seconds
 var perlServer = `
 $SIG{PIPE} = 'IGNORE';
 $SIG{CHLD} = sub {};
@@ -89,6 +103,73 @@ sub reap {
 	out("${tok}e$s $l\n");
 	syswrite(STDERR, $tok);
 }
+sub outall {
+	my $off = 0;
+	while ($off < length $_[0]) {
+		my $n = syswrite(STDOUT, $_[0], length($_[0]) - $off, $off);
+		if (defined $n) { $off += $n; next }
+		return unless $! == 4;
+	}
+}
+sub kind { my $m = $_[0] & 0170000; $m == 0100000 ? 'file' : $m == 0040000 ? 'directory' : $m == 0120000 ? 'link' : 'other' }
+sub gone { $! == 2 || $! == 20 ? 1 : 9 }
+my (%un, %gn);
+sub qstat {
+	my ($p) = @_;
+	my @s = lstat $p or return gone();
+	my $u = $un{$s[4]} //= getpwuid($s[4]);
+	my $g = $gn{$s[5]} //= getgrgid($s[5]);
+	return 9 unless defined $u && defined $g;
+	my $k = kind($s[2]);
+	my $l = '';
+	if ($k eq 'link') { $l = readlink $p; return 9 unless defined $l }
+	return (0, join("\0", $k, $s[2] & 07777, $u, $g, $s[7], $l));
+}
+sub slurp {
+	my ($p, $max) = @_;
+	open(my $f, '<', $p) or return 9;
+	binmode $f;
+	my $b = '';
+	while (length($b) <= $max) {
+		my $n = sysread($f, $b, 65536, length $b);
+		return 9 unless defined $n;
+		last unless $n;
+	}
+	return length($b) > $max ? 2 : (0, $b);
+}
+sub qread {
+	my ($max, $p) = @_;
+	my @s = stat $p or return gone();
+	return 9 unless kind($s[2]) eq 'file' && $s[7] <= $max;
+	my ($r, $b) = slurp($p, $max);
+	return $r ? 9 : (0, $b);
+}
+sub qfile {
+	my ($max, $p) = @_;
+	my @s = lstat $p or return 9;
+	return 9 unless kind($s[2]) eq 'file';
+	return $s[7] > $max ? 2 : slurp($p, $max);
+}
+sub qsweep {
+	my ($dir, $pre, $n, $id, $age) = @_;
+	opendir(my $d, $dir) or return 0;
+	my $c = time - $age;
+	for my $e (readdir $d) {
+		next unless $e =~ /^\Q$pre\E[0-9a-f]{$n}-/ && index($e, "$pre$id-") != 0;
+		my @s = lstat "$dir/$e";
+		unlink "$dir/$e" if @s && kind($s[2]) eq 'file' && $s[9] < $c;
+	}
+	closedir $d;
+	return 0;
+}
+sub query {
+	my ($k, $req) = @_;
+	my ($op, @a) = split /\0/, $req, -1;
+	my ($s, $b) = $op eq 'stat' ? qstat(@a) : $op eq 'read' ? qread(@a) : $op eq 'file' ? qfile(@a) : $op eq 'sweep' ? qsweep(@a) : 9;
+	outall($b) if $s == 0 && defined $b;
+	out("${k}e$s 0\n");
+	syswrite(STDERR, $k);
+}
 out("BOOTperl $$\n");
 my $rin = '';
 vec($rin, 0, 1) = 1;
@@ -105,13 +186,14 @@ for (;;) {
 	}
 	while ((my $nl = index($in, "\n")) >= 0) {
 		my @f = split / /, substr($in, 0, $nl);
-		my $len = $f[0] eq 'c' ? $f[2] : $f[0] eq 'i' ? $f[1] : 0;
+		my $len = $f[0] eq 'c' || $f[0] eq 'q' ? $f[2] : $f[0] eq 'i' ? $f[1] : 0;
 		last if length($in) < $nl + 1 + $len;
 		my $body = substr($in, $nl + 1, $len);
 		substr($in, 0, $nl + 1 + $len) = '';
 		if ($f[0] eq 'c') { start($f[1], $body, $f[3]) }
 		elsif ($f[0] eq 'i') { input($body) }
 		elsif ($f[0] eq 'e') { $w = undef }
+		elsif ($f[0] eq 'q') { query($f[1], $body) }
 		else { die "bad message $f[0]\n" }
 		reap();
 	}
@@ -136,6 +218,12 @@ func perlCommand(tok, script string, stdin bool) []byte {
 	b := make([]byte, 0, len(script)+64)
 	b = append(b, "c "+tok+" "+strconv.Itoa(len(script))+" "+in+"\n"...)
 	return append(b, script...)
+}
+
+// perlQuery is the message that asks the server the request fields.
+func perlQuery(tok string, fields ...string) []byte {
+	req := strings.Join(fields, "\x00")
+	return []byte("q " + tok + " " + strconv.Itoa(len(req)) + "\n" + req)
 }
 
 // perlInput is the message that writes p to the command's input.

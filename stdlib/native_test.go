@@ -16,14 +16,16 @@ import (
 	"github.com/star-deploy/star-deploy/builtins"
 	"github.com/star-deploy/star-deploy/connectors"
 	"github.com/star-deploy/star-deploy/connectors/local"
+	"github.com/star-deploy/star-deploy/connectors/ssh"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
 	"github.com/star-deploy/star-deploy/runtime"
 	"github.com/star-deploy/star-deploy/stdlib"
 )
 
-// localFactory opens @local either as it is (its connectors.Native used)
-// or hidden behind a plain Connector (every probe forked as sh), counting
-// the commands each runs.
-type localFactory struct {
+// nativeFactory opens a host either as it is (its connectors.Native used)
+// or hidden behind a plain Connector (every probe run by sh), counting the
+// commands each runs.
+type nativeFactory struct {
 	connectors.Factory
 	shell bool
 	runs  *atomic.Int32
@@ -40,18 +42,30 @@ func (c shellOnly) Run(ctx context.Context, cmd connectors.Command) (connectors.
 	return c.Connector.Run(ctx, cmd)
 }
 
-// counted is @local with Native, counting commands.
+// nativeConn is a Connector with Native.
+type nativeConn interface {
+	connectors.Connector
+	connectors.Native
+}
+
+// counted is a host with Native, counting commands.
 type counted struct {
-	*local.Conn
+	nativeConn
 	runs *atomic.Int32
 }
 
 func (c counted) Run(ctx context.Context, cmd connectors.Command) (connectors.Result, error) {
 	c.runs.Add(1)
-	return c.Conn.Run(ctx, cmd)
+	return c.nativeConn.Run(ctx, cmd)
 }
 
-func (f localFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
+// countedGate is counted for a connectors.NativeGate (@ssh).
+type countedGate struct {
+	counted
+	connectors.NativeGate
+}
+
+func (f nativeFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
 	c, err := f.Factory.Open(ctx, t)
 	if err != nil {
 		return nil, err
@@ -59,7 +73,35 @@ func (f localFactory) Open(ctx context.Context, t connectors.Target) (connectors
 	if f.shell {
 		return shellOnly{c, f.runs}, nil
 	}
-	return counted{c.(*local.Conn), f.runs}, nil
+	n := counted{c.(nativeConn), f.runs}
+	if g, ok := c.(connectors.NativeGate); ok {
+		return countedGate{n, g}, nil
+	}
+	return n, nil
+}
+
+// nativeHost is where TestNativeSameAsShell runs its scripts: @local, or
+// a loopback sshd as the same user (so that the host's files are this
+// machine's).
+type nativeHost struct {
+	factory connectors.Factory
+	name    string
+	data    map[string]any
+}
+
+func nativeHosts(t *testing.T) map[string]func() nativeHost {
+	return map[string]func() nativeHost{
+		"local": func() nativeHost { return nativeHost{local.NewFactory(), "@local", nil} },
+		"ssh": func() nativeHost {
+			srv := sshtest.Start(t, sshtest.Options{})
+			known := filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(known, []byte(srv.KnownHostsLine("")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return nativeHost{ssh.NewFactory(ssh.Options{}), "@ssh/" + srv.Addr, map[string]any{
+				"ssh_user": srv.User, "ssh_key": srv.ClientKeyPath, "ssh_known_hosts_file": known, "ssh_allow_agent": "false"}}
+		},
+	}
 }
 
 // nativeTree makes the files the scripts of TestNativeLocalSameAsShell
@@ -174,41 +216,47 @@ print(sorted(fact("tree", "%[1]s/copy").items()))
 }
 
 // The file probes, put, template and files.line give the same results,
-// messages and files on @local through connectors.Native as through sh.
-func TestNativeLocalSameAsShell(t *testing.T) {
+// messages and files through connectors.Native as through sh: on @local
+// (system calls) and over SSH (the Perl server's requests).
+func TestNativeSameAsShell(t *testing.T) {
 	tmpl := filepath.Join(t.TempDir(), "t.tmpl")
 	os.WriteFile(tmpl, []byte("x={{ .x }}\n"), 0o644)
-	for name, script := range nativeScripts {
-		t.Run(name, func(t *testing.T) {
-			var transcript, files [2]string
-			var runs [2]int32
-			for i, shell := range []bool{false, true} {
-				dir := nativeTree(t)
-				transcript[i], runs[i] = runNative(t, shell, fmt.Sprintf(script, dir, tmpl))
-				transcript[i] = strings.ReplaceAll(transcript[i], dir, "DIR")
-				files[i] = strings.ReplaceAll(listTree(t, dir), dir, "DIR")
+	for hostName, start := range nativeHosts(t) {
+		t.Run(hostName, func(t *testing.T) {
+			host := start()
+			for name, script := range nativeScripts {
+				t.Run(name, func(t *testing.T) {
+					var transcript, files [2]string
+					var runs [2]int32
+					for i, shell := range []bool{false, true} {
+						dir := nativeTree(t)
+						transcript[i], runs[i] = runNative(t, host, shell, fmt.Sprintf(script, dir, tmpl))
+						transcript[i] = strings.ReplaceAll(transcript[i], dir, "DIR")
+						files[i] = strings.ReplaceAll(listTree(t, dir), dir, "DIR")
+					}
+					if transcript[0] != transcript[1] {
+						t.Errorf("native:\n%s\n\nshell:\n%s", transcript[0], transcript[1])
+					}
+					if files[0] != files[1] {
+						t.Errorf("files, native:\n%s\n\nshell:\n%s", files[0], files[1])
+					}
+					if runs[0] > runs[1] {
+						t.Errorf("native ran %d commands, the shell %d", runs[0], runs[1])
+					}
+					t.Logf("%d commands native, %d through sh:\n%s", runs[0], runs[1], transcript[0])
+				})
 			}
-			if transcript[0] != transcript[1] {
-				t.Errorf("native:\n%s\n\nshell:\n%s", transcript[0], transcript[1])
-			}
-			if files[0] != files[1] {
-				t.Errorf("files, native:\n%s\n\nshell:\n%s", files[0], files[1])
-			}
-			if runs[0] > runs[1] {
-				t.Errorf("native ran %d commands, the shell %d", runs[0], runs[1])
-			}
-			t.Logf("%d commands native, %d through sh:\n%s", runs[0], runs[1], transcript[0])
 		})
 	}
 }
 
-// runNative runs src on @local and returns what it printed, the outcome
-// of each operation and its error, and how many commands it ran.
-func runNative(t *testing.T, shell bool, src string) (string, int32) {
+// runNative runs src on host and returns what it printed, the outcome of
+// each operation and its error, and how many commands it ran.
+func runNative(t *testing.T, host nativeHost, shell bool, src string) (string, int32) {
 	var runs atomic.Int32
 	var out []string
 	r := runtime.New(runtime.Options{
-		Connectors: connectors.NewRegistry(localFactory{local.NewFactory(), shell, &runs}),
+		Connectors: connectors.NewRegistry(nativeFactory{host.factory, shell, &runs}),
 		Stdlib:     stdlib.FS,
 		OnEvent: func(e runtime.Event) {
 			switch e.Kind {
@@ -223,11 +271,11 @@ func runNative(t *testing.T, shell bool, src string) (string, int32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := r.Host("@local", nil)
+	h, err := r.Host(host.name, host.data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(t.Context(), []*runtime.Program{prog}, []runtime.Host{host}).Hosts[0].Err; err != nil {
+	if err := r.Run(t.Context(), []*runtime.Program{prog}, []runtime.Host{h}).Hosts[0].Err; err != nil {
 		out = append(out, "error: "+err.Error())
 	}
 	return strings.Join(out, "\n"), runs.Load()

@@ -1,0 +1,285 @@
+package ssh
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/star-deploy/star-deploy/connectors"
+)
+
+// Native file questions over the Perl server. A probe through the shell
+// costs the host a fork of the server, sh and the tools it runs (stat,
+// sha256sum, cat, date), a few milliseconds each; the server answers a
+// stat, a read or a sweep with its own system calls, as the login user,
+// in one round trip. The builtins use it only where they would have run
+// the probe as that user (connectors.Native), and take the shell for
+// anything the server cannot answer exactly as the shell would: a link to
+// follow, a name it cannot look up, a file it cannot read. Chmod, Chown,
+// Uname and Tree always take the shell.
+
+var (
+	_ connectors.Native     = (*Conn)(nil)
+	_ connectors.NativeGate = (*Conn)(nil)
+)
+
+// errNotServed is a file question the server does not answer: the
+// builtins run the shell's probe instead.
+var errNotServed = errors.New("left to the shell")
+
+// hashInServer is the largest file whose SHA-256 the controller computes
+// from the bytes the server reads: that costs the transfer, sha256sum a
+// process. A larger file is hashed on the host by sha256sum, as the shell
+// probe does.
+const hashInServer = 64 << 10
+
+// maxStatAnswer bounds the answer to a stat: five short fields and a
+// link's target.
+const maxStatAnswer = 16 << 10
+
+// NativeReady reports whether the host runs the Perl server: once the
+// connection's first shell answered as perl, or after starting that shell
+// (which the first command would start) when none has yet.
+func (c *Conn) NativeReady(ctx context.Context) bool {
+	if c.settings.SessionPerCommand || !c.settings.ShellPerl {
+		return false
+	}
+	if ready, known := c.perlKnown(); known {
+		return ready
+	}
+	select {
+	case c.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if sh := c.getShell(ctx); sh != nil {
+		sh.release()
+	}
+	<-c.sessions
+	ready, _ := c.perlKnown()
+	return ready
+}
+
+// perlKnown reports whether new shells run the Perl server, once known.
+func (c *Conn) perlKnown() (ready, known bool) {
+	p := &c.shells
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.state == shellUnsupported || p.noPerl:
+		return false, true
+	case p.state == shellSupported:
+		return true, true
+	}
+	return false, false
+}
+
+// query asks an idle shell's Perl server a request (see perlServer) and
+// returns its answer, at most limit bytes, and status. errNotServed: no
+// Perl server was free, it broke, or the answer was longer than limit.
+func (c *Conn) query(ctx context.Context, limit int64, fields ...string) ([]byte, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	select {
+	case c.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	sh := c.getShell(ctx)
+	if sh == nil {
+		<-c.sessions
+		return nil, 0, errNotServed
+	}
+	if !sh.perl {
+		sh.release()
+		<-c.sessions
+		return nil, 0, errNotServed
+	}
+	ans := &answer{limit: limit}
+	sc := &shellCmd{tok: newToken(), stdout: ans, stderr: io.Discard, pidKnown: make(chan struct{}), done: make(chan struct{}), inEOF: true}
+	sh.mu.Lock()
+	sh.cur = sc
+	dead := sh.dead
+	sh.mu.Unlock()
+	if dead || sh.write(perlQuery(string(sc.tok), fields...)) != nil {
+		sh.retire()
+		<-c.sessions
+		return nil, 0, errNotServed
+	}
+	select {
+	case <-sc.done:
+	case <-ctx.Done():
+		// A few system calls that have not answered: a file system that
+		// hangs. The shell goes, and its slot once the host closed it.
+		c.cleanups.Go(func() {
+			defer func() { <-c.sessions }()
+			sh.retireAndWait()
+		})
+		return nil, 0, ctx.Err()
+	}
+	if sc.err != nil {
+		sh.retire()
+		<-c.sessions
+		return nil, 0, errNotServed
+	}
+	sh.release()
+	<-c.sessions
+	if ans.over {
+		return nil, 0, errNotServed
+	}
+	return ans.b, sc.exit, nil
+}
+
+// answer collects a query's answer up to limit bytes.
+type answer struct {
+	b     []byte
+	limit int64
+	over  bool
+}
+
+func (a *answer) Write(p []byte) (int, error) {
+	if int64(len(a.b)+len(p)) > a.limit {
+		a.over = true
+		return len(p), nil
+	}
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+// served checks that p is a path the server is asked about: absolute and
+// clean, as the shell would use it whatever chdir= says.
+func served(ctx context.Context, op, p string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !path.IsAbs(p) || path.Clean(p) != p || strings.ContainsRune(p, 0) {
+		return &fs.PathError{Op: op, Path: p, Err: errNotServed}
+	}
+	return nil
+}
+
+// Stat describes p as the file fact's probe does (lstat). With follow, a
+// link at p is left to the shell, which follows it.
+func (c *Conn) Stat(ctx context.Context, p string, follow bool) (connectors.FileStat, error) {
+	if err := served(ctx, "stat", p); err != nil {
+		return connectors.FileStat{}, err
+	}
+	b, status, err := c.query(ctx, maxStatAnswer, "stat", p)
+	if err != nil {
+		return connectors.FileStat{}, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	st := connectors.FileStat{Path: p}
+	switch status {
+	case 0:
+	case 1:
+		return st, nil
+	default:
+		return connectors.FileStat{}, &fs.PathError{Op: "stat", Path: p, Err: errNotServed}
+	}
+	f := strings.Split(string(b), "\x00")
+	if len(f) != 6 {
+		return connectors.FileStat{}, fmt.Errorf("stat %s: the server answered %q", p, b)
+	}
+	mode, err1 := strconv.ParseUint(f[1], 10, 32)
+	size, err2 := strconv.ParseInt(f[4], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return connectors.FileStat{}, fmt.Errorf("stat %s: the server answered %q", p, b)
+	}
+	st.Exists, st.Type, st.Mode, st.Owner, st.Group, st.Size, st.Target = true, f[0], fs.FileMode(mode), f[2], f[3], size, f[5]
+	if follow && st.Type == "link" {
+		return connectors.FileStat{}, &fs.PathError{Op: "follow", Path: p, Err: errNotServed}
+	}
+	return st, nil
+}
+
+// SHA256 returns the hex SHA-256 of the regular file p (not through a
+// link): of the bytes the server read, or, for a file larger than
+// hashInServer, sha256sum's (shasum's) on the host, as the shell probe
+// computes it.
+func (c *Conn) SHA256(ctx context.Context, p string) (string, error) {
+	if err := served(ctx, "hash", p); err != nil {
+		return "", err
+	}
+	b, status, err := c.query(ctx, hashInServer, "file", strconv.Itoa(hashInServer), p)
+	switch {
+	case err != nil:
+		return "", &fs.PathError{Op: "hash", Path: p, Err: err}
+	case status == 0:
+		sum := sha256.Sum256(b)
+		return hex.EncodeToString(sum[:]), nil
+	case status != 2:
+		return "", &fs.PathError{Op: "hash", Path: p, Err: errNotServed}
+	}
+	q := connectors.Quote(p)
+	res, err := c.Run(ctx, connectors.Command{Script: "{ sha256sum -- " + q + " 2>/dev/null || shasum -a 256 -- " + q + "; }"})
+	if err != nil {
+		return "", err
+	}
+	sum, _, _ := strings.Cut(string(res.Stdout), " ")
+	if _, err := hex.DecodeString(sum); res.ExitCode != 0 || len(sum) != 2*sha256.Size || err != nil {
+		return "", &fs.PathError{Op: "hash", Path: p, Err: errNotServed}
+	}
+	return sum, nil
+}
+
+// ReadFile returns the content of the regular file p, following links, as
+// cat does (see connectors.Native).
+func (c *Conn) ReadFile(ctx context.Context, p string, max int64) ([]byte, error) {
+	if err := served(ctx, "read", p); err != nil {
+		return nil, err
+	}
+	b, status, err := c.query(ctx, max, "read", strconv.FormatInt(max, 10), p)
+	switch {
+	case err != nil:
+		return nil, &fs.PathError{Op: "read", Path: p, Err: err}
+	case status == 1:
+		return nil, &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
+	case status != 0:
+		return nil, &fs.PathError{Op: "read", Path: p, Err: errNotServed}
+	}
+	return b, nil
+}
+
+// Sweep removes from dir what connectors.SweepScript(dir, r) removes: in
+// the server, or with that script where the server cannot.
+func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
+	if served(ctx, "sweep", dir) == nil {
+		prefix, digits, age := connectors.SweepParams(r, time.Now())
+		_, status, err := c.query(ctx, 0, "sweep", dir, prefix, strconv.Itoa(digits), r.ID, strconv.FormatInt(age, 10))
+		if err == nil && status == 0 {
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		c.Run(ctx, connectors.Command{Script: connectors.SweepScript(dir, r)})
+	}
+}
+
+// Chmod is left to the shell's chmod.
+func (c *Conn) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
+	return &fs.PathError{Op: "chmod", Path: p, Err: errNotServed}
+}
+
+// Chown is left to the shell's chown.
+func (c *Conn) Chown(ctx context.Context, p, user, group string) error {
+	return &fs.PathError{Op: "chown", Path: p, Err: errNotServed}
+}
+
+// Uname is left to the shell's uname.
+func (c *Conn) Uname(ctx context.Context) (connectors.Uname, error) {
+	return connectors.Uname{}, errNotServed
+}
+
+// Tree is left to the shell's find.
+func (c *Conn) Tree(ctx context.Context, dir string, max int64) (map[string]string, error) {
+	return nil, errNotServed
+}
