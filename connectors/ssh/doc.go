@@ -75,6 +75,15 @@
 // before it answers (perl too old, or broken) makes the connection use sh
 // for its later shells.
 //
+// The Perl server also answers file requests ("q TOK LEN" and the
+// request): a stat, a read, a file's bytes for its SHA-256 and a sweep of
+// temporary files, with its own system calls and no fork, in the records
+// of a command that printed its answer. Conn is therefore a
+// connectors.Native and a connectors.NativeGate, ready once a shell
+// answered as perl (native.go); the builtins use it only for what runs as
+// the login user, and whatever the server cannot answer exactly as the
+// shell would goes to the shell's probe.
+//
 // Cancelling kills the group as the session path does (KillScript from a
 // new session, since the shell may be blocked writing input the command
 // does not read), then retires the shell: its stdin ends, so `sh` exits and

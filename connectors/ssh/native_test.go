@@ -1,0 +1,230 @@
+package ssh
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/star-deploy/star-deploy/connectors"
+	"github.com/star-deploy/star-deploy/internal/sshtest"
+)
+
+// The Perl server's file requests against the files of this machine (the
+// sshd runs as the test's user): what each answers, and what it leaves to
+// the shell. stdlib's TestNativeSameAsShell compares whole probes with the
+// shell's; this test covers the edges of each request.
+func TestNativeRequests(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil).(*Conn)
+	ctx := t.Context()
+	if !c.NativeReady(ctx) {
+		t.Fatalf("NativeReady false on a host with perl (shell mode %q)", c.ShellMode())
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := func(p string) string { return filepath.Join(dir, p) }
+	small := []byte("hello\x00\n")
+	big := make([]byte, hashInServer+1)
+	rand.Read(big)
+	for name, b := range map[string][]byte{"small": small, "big": big, "empty": nil} {
+		if err := os.WriteFile(j(name), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(j("small"), 0o640)
+	os.Mkdir(j("d"), 0o755)
+	os.Symlink("small", j("link"))
+	os.Symlink("nothing", j("dangling"))
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(me.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if st, err := c.Stat(ctx, j("small"), true); err != nil || st != (connectors.FileStat{Path: j("small"), Exists: true, Type: "file", Mode: 0o640, Owner: me.Username, Group: g.Name, Size: int64(len(small))}) {
+		t.Errorf("Stat(small) = %+v, %v", st, err)
+	}
+	if st, err := c.Stat(ctx, j("d"), false); err != nil || st.Type != "directory" || st.Mode != 0o755 {
+		t.Errorf("Stat(d) = %+v, %v", st, err)
+	}
+	if st, err := c.Stat(ctx, j("link"), false); err != nil || st.Type != "link" || st.Target != "small" || st.Size != 5 {
+		t.Errorf("Stat(link) = %+v, %v", st, err)
+	}
+	if _, err := c.Stat(ctx, j("link"), true); !errors.Is(err, errNotServed) {
+		t.Errorf("Stat(link, follow): %v, want it left to the shell", err)
+	}
+	for _, p := range []string{"missing", "small/below"} {
+		if st, err := c.Stat(ctx, j(p), true); err != nil || st != (connectors.FileStat{Path: j(p)}) {
+			t.Errorf("Stat(%s) = %+v, %v, want a missing file", p, st, err)
+		}
+	}
+	for _, p := range []string{"relative", dir + "/./small", dir + "/"} {
+		if _, err := c.Stat(ctx, p, false); !errors.Is(err, errNotServed) {
+			t.Errorf("Stat(%q): %v, want it left to the shell", p, err)
+		}
+	}
+
+	for name, b := range map[string][]byte{"small": small, "big": big, "empty": nil} {
+		want := sha256.Sum256(b)
+		if sum, err := c.SHA256(ctx, j(name)); err != nil || sum != hex.EncodeToString(want[:]) {
+			t.Errorf("SHA256(%s) = %q, %v", name, sum, err)
+		}
+	}
+	for _, p := range []string{"d", "link", "missing"} {
+		if _, err := c.SHA256(ctx, j(p)); err == nil {
+			t.Errorf("SHA256(%s): no error", p)
+		}
+	}
+
+	if b, err := c.ReadFile(ctx, j("link"), 100); err != nil || string(b) != string(small) {
+		t.Errorf("ReadFile(link) = %q, %v", b, err)
+	}
+	if b, err := c.ReadFile(ctx, j("empty"), 100); err != nil || len(b) != 0 {
+		t.Errorf("ReadFile(empty) = %q, %v", b, err)
+	}
+	for _, p := range []string{"missing", "dangling", "small/below"} {
+		if _, err := c.ReadFile(ctx, j(p), 100); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadFile(%s): %v, want fs.ErrNotExist", p, err)
+		}
+	}
+	if _, err := c.ReadFile(ctx, j("small"), int64(len(small)-1)); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a file larger than max: %v, want an error", err)
+	}
+	if _, err := c.ReadFile(ctx, j("d"), 100); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a directory: %v, want an error", err)
+	}
+
+	// Permission denied is the shell's to report, not a missing file.
+	if os.Geteuid() != 0 {
+		os.Chmod(j("d"), 0)
+		if _, err := c.Stat(ctx, j("d/x"), false); !errors.Is(err, errNotServed) {
+			t.Errorf("Stat below an unreadable directory: %v, want it left to the shell", err)
+		}
+		os.Chmod(j("d"), 0o755)
+	}
+
+	// One shell answered everything: requests start no shells of their own.
+	if live, idle := shellCounts(c); live != 1 || idle != 1 {
+		t.Errorf("after the requests: %d shells live, %d idle; want 1 and 1", live, idle)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Stat(cancelled, j("small"), false); !errors.Is(err, context.Canceled) {
+		t.Errorf("Stat with a cancelled context: %v", err)
+	}
+}
+
+// Sweep removes what SweepScript removes: the old regular files of other
+// runs, not this run's, not links or directories, not recent ones.
+func TestNativeSweep(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	for _, mode := range []struct{ name, persistent, perl string }{{"perl", "true", "true"}, {"sh", "true", "false"}, {"session", "false", "false"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			c := mustOpen(t, f, srv, map[string]string{"ssh_persistent_shell": mode.persistent, "ssh_shell_perl": mode.perl}).(*Conn)
+			if got := c.NativeReady(t.Context()); got != (mode.perl == "true") {
+				t.Errorf("NativeReady = %v", got)
+			}
+			dir := t.TempDir()
+			r := connectors.Run{ID: "0123456789ab", Start: time.Now()}
+			old := time.Now().Add(-time.Hour)
+			files := map[string]bool{ // name: swept
+				".star-deploy-aaaaaaaaaaaa-f.1": true,
+				".star-deploy-0123456789ab-f.1": false, // this run's
+				".star-deploy-aaaaaaaaaaa-f.1":  false, // 11 digits
+				".star-deploy-AAAAAAAAAAAA-f.1": false, // upper case
+				"star-deploy-aaaaaaaaaaaa-f.1":  false,
+				"other":                         false,
+			}
+			for name := range files {
+				p := filepath.Join(dir, name)
+				os.WriteFile(p, nil, 0o600)
+				os.Chtimes(p, old, old)
+			}
+			recent := ".star-deploy-bbbbbbbbbbbb-f.1"
+			os.WriteFile(filepath.Join(dir, recent), nil, 0o600)
+			files[recent] = false
+			os.Symlink("other", filepath.Join(dir, ".star-deploy-cccccccccccc-l.1"))
+			files[".star-deploy-cccccccccccc-l.1"] = false
+			os.Mkdir(filepath.Join(dir, ".star-deploy-dddddddddddd-d.1"), 0o755)
+			os.Chtimes(filepath.Join(dir, ".star-deploy-dddddddddddd-d.1"), old, old)
+			files[".star-deploy-dddddddddddd-d.1"] = false
+
+			c.Sweep(t.Context(), dir, r)
+			entries, _ := os.ReadDir(dir)
+			var left, want []string
+			for _, e := range entries {
+				left = append(left, e.Name())
+			}
+			for name, swept := range files {
+				if !swept {
+					want = append(want, name)
+				}
+			}
+			slices.Sort(want)
+			if !slices.Equal(left, want) {
+				t.Errorf("left after the sweep:\n%q\nwant\n%q", left, want)
+			}
+		})
+	}
+}
+
+// A host without the Perl server (ssh_shell_perl=false) answers no
+// request, and a busy pool leaves requests to the shell.
+func TestNativeNotServed(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_shell_perl": "false"}).(*Conn)
+	if c.NativeReady(t.Context()) {
+		t.Error("NativeReady with ssh_shell_perl=false")
+	}
+	if _, err := c.Stat(t.Context(), "/", false); !errors.Is(err, errNotServed) {
+		t.Errorf("Stat on the sh server: %v, want it left to the shell", err)
+	}
+	if live, idle := shellCounts(c); live != 1 || idle != 1 {
+		t.Errorf("%d shells live, %d idle; want the sh shell back in the pool", live, idle)
+	}
+
+	p := mustOpen(t, f, srv, nil).(*Conn)
+	// Fill the pool with commands that wait.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := make(chan struct{}, maxShells)
+	for i := range maxShells {
+		go p.Run(ctx, connectors.Command{Script: "echo " + strconv.Itoa(i) + "; sleep 30", Stdout: signalWriter(started)})
+	}
+	for range maxShells {
+		<-started
+	}
+	if _, err := p.Stat(t.Context(), "/", false); !errors.Is(err, errNotServed) {
+		t.Errorf("Stat with every shell busy: %v, want it left to the shell", err)
+	}
+}
+
+// signalWriter sends on ch at its first write.
+type signalWriter chan struct{}
+
+func (w signalWriter) Write(p []byte) (int, error) {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
