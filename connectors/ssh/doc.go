@@ -76,8 +76,8 @@
 // for its later shells.
 //
 // The Perl server also answers file requests ("q TOK LEN" and the
-// request): a stat, a read, a file's bytes for its SHA-256 and a sweep of
-// temporary files, with its own system calls and no fork, in the records
+// request): a stat, a read, a file's bytes for its SHA-256, a listing, a
+// chmod, a chown and a sweep of temporary files, with its own system calls and no fork, in the records
 // of a command that printed its answer. Conn is therefore a
 // connectors.Native and a connectors.NativeGate, ready once a shell
 // answered as perl (native.go); the builtins use it only for what runs as

@@ -18,13 +18,14 @@ import (
 
 // Native file questions over the Perl server. A probe through the shell
 // costs the host a fork of the server, sh and the tools it runs (stat,
-// sha256sum, cat, date), a few milliseconds each; the server answers a
-// stat, a read or a sweep with its own system calls, as the login user,
+// sha256sum, cat, date, find, chmod), a few milliseconds each; the server
+// answers a stat, a read, a listing, a chmod or a sweep with its own
+// system calls, as the login user,
 // in one round trip. The builtins use it only where they would have run
 // the probe as that user (connectors.Native), and take the shell for
 // anything the server cannot answer exactly as the shell would: a link to
-// follow, a name it cannot look up, a file it cannot read. Chmod, Chown,
-// Uname and Tree always take the shell.
+// follow, a name it cannot look up, a file it cannot read. Uname always
+// takes the shell.
 
 var (
 	_ connectors.Native     = (*Conn)(nil)
@@ -264,14 +265,30 @@ func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
 	}
 }
 
-// Chmod is left to the shell's chmod.
+// Chmod sets the mode of p, following links, as chmod(1).
 func (c *Conn) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
-	return &fs.PathError{Op: "chmod", Path: p, Err: errNotServed}
+	return c.change(ctx, "chmod", p, strconv.FormatUint(uint64(connectors.UnixMode(mode)), 10), p)
 }
 
-// Chown is left to the shell's chown.
+// Chown sets the owner and group of p by name ("" keeps one), following
+// links, as chown(1).
 func (c *Conn) Chown(ctx context.Context, p, user, group string) error {
-	return &fs.PathError{Op: "chown", Path: p, Err: errNotServed}
+	return c.change(ctx, "chown", p, user, group, p)
+}
+
+// change asks the server for the change op of p with fields.
+func (c *Conn) change(ctx context.Context, op, p string, fields ...string) error {
+	if err := served(ctx, op, p); err != nil {
+		return err
+	}
+	_, status, err := c.query(ctx, 0, append([]string{op}, fields...)...)
+	if err == nil && status != 0 {
+		err = errNotServed
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: p, Err: err}
+	}
+	return nil
 }
 
 // Uname is left to the shell's uname.
@@ -279,7 +296,28 @@ func (c *Conn) Uname(ctx context.Context) (connectors.Uname, error) {
 	return connectors.Uname{}, errNotServed
 }
 
-// Tree is left to the shell's find.
+// Tree lists what is under dir as the tree fact's find does (see
+// connectors.Native): nil for a dir that is missing or not a directory.
 func (c *Conn) Tree(ctx context.Context, dir string, max int64) (map[string]string, error) {
-	return nil, errNotServed
+	if err := served(ctx, "list", dir); err != nil {
+		return nil, err
+	}
+	b, status, err := c.query(ctx, max, "tree", strconv.FormatInt(max, 10), dir)
+	switch {
+	case err != nil:
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: err}
+	case status == 1:
+		return nil, nil
+	case status != 0:
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: errNotServed}
+	}
+	f := strings.Split(string(b), "\x00")
+	if len(f)%2 != 1 || f[len(f)-1] != "" {
+		return nil, fmt.Errorf("list %s: the server answered %q", dir, b)
+	}
+	types := make(map[string]string, len(f)/2)
+	for i := 0; i+1 < len(f); i += 2 {
+		types[f[i+1]] = f[i]
+	}
+	return types, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -108,6 +109,42 @@ func TestNativeRequests(t *testing.T) {
 	}
 	if _, err := c.ReadFile(ctx, j("d"), 100); err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadFile of a directory: %v, want an error", err)
+	}
+
+	// tree: not through links, nil for what is not a directory; a name
+	// with a newline, or a listing that reaches max, is the shell's.
+	os.Mkdir(j("d/sub"), 0o755)
+	os.WriteFile(j("d/sub/x"), nil, 0o644)
+	os.Symlink("..", j("d/sub/up"))
+	if types, err := c.Tree(ctx, j("d"), 1000); err != nil || !maps.Equal(types, map[string]string{"sub": "directory", "sub/x": "file", "sub/up": "link"}) {
+		t.Errorf("Tree(d) = %v, %v", types, err)
+	}
+	for _, p := range []string{"small", "missing", "dangling"} {
+		if types, err := c.Tree(ctx, j(p), 1000); err != nil || types != nil {
+			t.Errorf("Tree(%s) = %v, %v, want nil", p, types, err)
+		}
+	}
+	if _, err := c.Tree(ctx, j("d"), 20); !errors.Is(err, errNotServed) {
+		t.Errorf("Tree reaching max: %v, want it left to the shell", err)
+	}
+	os.WriteFile(j("d/sub/new\nline"), nil, 0o644)
+	if _, err := c.Tree(ctx, j("d"), 1000); !errors.Is(err, errNotServed) {
+		t.Errorf("Tree with a newline in a name: %v, want it left to the shell", err)
+	}
+
+	// chmod keeps set-id bits, through links; an unknown owner is the
+	// shell's to report.
+	if err := c.Chmod(ctx, j("link"), 0o4750); err != nil {
+		t.Errorf("Chmod: %v", err)
+	}
+	if fi, err := os.Stat(j("small")); err != nil || fi.Mode()&fs.ModeSetuid == 0 || fi.Mode().Perm() != 0o750 {
+		t.Errorf("after Chmod 04750: %v, %v", fi.Mode(), err)
+	}
+	if err := c.Chown(ctx, j("small"), "no-such-user-here", ""); !errors.Is(err, errNotServed) {
+		t.Errorf("Chown to an unknown user: %v, want it left to the shell", err)
+	}
+	if err := c.Chown(ctx, j("small"), me.Username, g.Name); err != nil {
+		t.Errorf("Chown to the owner it has: %v", err)
 	}
 
 	// Permission denied is the shell's to report, not a missing file.

@@ -48,6 +48,9 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 //	read MAX PATH       stat, then the content of a regular file of at most MAX bytes
 //	file MAX PATH       lstat, then the content of a regular file, or 2 when it is larger than MAX
 //	sweep DIR PRE N ID AGE  unlink DIR's regular files named PRE, N hex digits and '-', but not PRE ID '-', older than AGE seconds
+//	chmod MODE PATH     chmod (MODE in decimal)
+//	chown USER GROUP PATH  chown by names, "" keeping one
+//	tree MAX DIR        TYPE and PATH, NUL-separated, of everything under DIR (not through links); 1 when DIR is not a directory
 var perlServer = `
 $SIG{PIPE} = 'IGNORE';
 $SIG{CHLD} = sub {};
@@ -162,10 +165,43 @@ sub qsweep {
 	closedir $d;
 	return 0;
 }
+sub qchmod { my ($m, $p) = @_; chmod($m, $p) ? 0 : 9 }
+sub qchown {
+	my ($u, $g, $p) = @_;
+	my ($uid, $gid) = (-1, -1);
+	if (length $u) { $uid = getpwnam($u); return 9 unless defined $uid }
+	if (length $g) { $gid = getgrnam($g); return 9 unless defined $gid }
+	return chown($uid, $gid, $p) ? 0 : 9;
+}
+sub qtree {
+	my ($max, $dir) = @_;
+	my @s = stat $dir or return gone();
+	return 1 unless kind($s[2]) eq 'directory';
+	return 9 unless -x _;
+	my ($b, $size, @todo) = ('', 0, '');
+	while (@todo) {
+		my $rel = shift @todo;
+		opendir(my $d, length $rel ? "$dir/$rel" : $dir) or return 9;
+		for my $e (readdir $d) {
+			next if $e eq '.' || $e eq '..';
+			my $r = length $rel ? "$rel/$e" : $e;
+			return 9 if index($r, "\n") >= 0;
+			my @l = lstat "$dir/$r" or return 9;
+			my $k = kind($l[2]);
+			$size += length($k) + length($r) + 4;
+			return 9 if $size >= $max;
+			$b .= "$k\0$r\0";
+			push @todo, $r if $k eq 'directory';
+		}
+		closedir $d;
+	}
+	return (0, $b);
+}
+my %ops = (stat => \&qstat, read => \&qread, file => \&qfile, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
 sub query {
 	my ($k, $req) = @_;
 	my ($op, @a) = split /\0/, $req, -1;
-	my ($s, $b) = $op eq 'stat' ? qstat(@a) : $op eq 'read' ? qread(@a) : $op eq 'file' ? qfile(@a) : $op eq 'sweep' ? qsweep(@a) : 9;
+	my ($s, $b) = $ops{$op} ? $ops{$op}->(@a) : 9;
 	outall($b) if $s == 0 && defined $b;
 	out("${k}e$s 0\n");
 	syswrite(STDERR, $k);
