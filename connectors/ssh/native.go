@@ -120,9 +120,14 @@ func (c *Conn) query(ctx context.Context, limit int64, fields ...string) ([]byte
 	case <-sc.done:
 	case <-ctx.Done():
 		// A few system calls that have not answered: a file system that
-		// hangs. The shell goes, and its slot once the host closed it.
+		// hangs. The server is stopped as a command would be (its pid
+		// leads its process group), and its slot freed once the host
+		// closed its session.
 		c.cleanups.Go(func() {
 			defer func() { <-c.sessions }()
+			deadline := time.NewTimer(killTimeout)
+			defer deadline.Stop()
+			c.kill(func(time.Duration) (int, bool) { return sh.pid, sh.pid > 1 }, deadline.C)
 			sh.retireAndWait()
 		})
 		return nil, 0, ctx.Err()

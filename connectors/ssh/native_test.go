@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,10 +244,14 @@ func TestNativeNotServed(t *testing.T) {
 	p := mustOpen(t, f, srv, nil).(*Conn)
 	// Fill the pool with commands that wait.
 	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait() // the Runs return before Close
 	defer cancel()
 	started := make(chan struct{}, maxShells)
 	for i := range maxShells {
-		go p.Run(ctx, connectors.Command{Script: "echo " + strconv.Itoa(i) + "; sleep 30", Stdout: signalWriter(started)})
+		wg.Go(func() {
+			p.Run(ctx, connectors.Command{Script: "echo " + strconv.Itoa(i) + "; sleep 30", Stdout: signalWriter(started)})
+		})
 	}
 	for range maxShells {
 		<-started
@@ -264,4 +270,65 @@ func (w signalWriter) Write(p []byte) (int, error) {
 	default:
 	}
 	return len(p), nil
+}
+
+// A request that does not answer (here a stat the test's server makes
+// sleep, as on a hung file system) gives way to a cancel at once; its
+// shell is retired and the next request gets another.
+func TestNativeCancel(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	old := perlServer
+	hang := "sub qstat {\n\tmy ($p) = @_;\n"
+	if !strings.Contains(old, hang) {
+		t.Fatal("the server's qstat has changed: mend this test")
+	}
+	perlServer = strings.Replace(old, hang, hang+"\tsleep 30 if $p eq '/hang';\n", 1)
+	defer func() { perlServer = old }()
+	c := mustOpen(t, f, srv, nil).(*Conn)
+	if !c.NativeReady(t.Context()) {
+		t.Fatal("NativeReady false")
+	}
+	pid := c.shells.idle[0].pid // the server's: it exec'd in place of sh
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Stat(ctx, "/hang", false)
+		done <- err
+	}()
+	// Wait until the request is in flight: the shell is out of the pool.
+	for i := 0; ; i++ {
+		if live, idle := shellCounts(c); live == 1 && idle == 0 {
+			break
+		}
+		if i == 500 {
+			t.Fatal("the request never took a shell")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled Stat: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stat did not return after the cancel")
+	}
+	if st, err := c.Stat(t.Context(), "/", false); err != nil || st.Type != "directory" {
+		t.Errorf("the next Stat: %+v, %v", st, err)
+	}
+	// The stuck server was stopped, not left to sleep on.
+	c.Close()
+	for i := 0; ; i++ {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("the cancelled request's server (pid %d) still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
