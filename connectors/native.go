@@ -19,9 +19,10 @@ import (
 // chmod and chown of put and template, and of the sweep of temporary files:
 // a fork of `sh` costs a few milliseconds, a system call microseconds.
 //
-// The builtins use Native only for what runs as the user star-deploy runs
-// as: never with sudo=, su_user= or doas= (those keep the shell, which
-// becomes that user), and only for an absolute, clean path. A method
+// The builtins use Native only for what the shell would run as the user
+// commands run as without privilege (the user running star-deploy, the
+// SSH login user): never with sudo=, su_user= or doas= (those keep the
+// shell, which becomes that user), and only for an absolute, clean path. A method
 // answers only what it can answer exactly as the shell would, and returns
 // an error for anything else (permission denied, a loop of links, a link
 // whose target's directory is missing, a user name it cannot look up, a

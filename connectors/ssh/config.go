@@ -382,7 +382,10 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 		return err
 	}
 	s.SessionPerCommand = !persistent
-	s.ShellPerl, err = connectors.DataBool(data, "ssh_shell_perl", true)
+	if s.ShellPerl, err = connectors.DataBool(data, "ssh_shell_perl", true); err != nil {
+		return err
+	}
+	s.PerlFiles, err = connectors.DataBool(data, "ssh_perl_files", true)
 	return err
 }
 

@@ -674,6 +674,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"ssh_connect_retries":          "0",
 		"ssh_allow_agent":              "false",
 		"ssh_shell_perl":               "false",
+		"ssh_perl_files":               "false",
 		"ssh_forward_agent":            "yes",
 		"ssh_password":                 "pw",
 		"ssh_key_password":             "pass",
@@ -703,7 +704,7 @@ func TestConfigPrecedence(t *testing.T) {
 		Alias: "addr-user@alias:2002", Hostname: "from-config", Port: 2002, User: "addr-user",
 		IdentityFiles: []string{h + "/config_key"}, AllowAgent: true, ProxyJump: []string{"config-jump"},
 		StrictHostKeyChecking: "yes", KnownHostsFiles: []string{h + "/config_kh"},
-		ConnectTimeout: 11 * time.Second, ConnectRetries: 2, ShellPerl: true,
+		ConnectTimeout: 11 * time.Second, ConnectRetries: 2, ShellPerl: true, PerlFiles: true,
 		KeepaliveInterval: 12 * time.Second, KeepaliveCountMax: 5,
 	}
 	checkSettings(t, "address over config", s, want)
@@ -720,7 +721,7 @@ func TestConfigPrecedence(t *testing.T) {
 	want = settings{
 		Alias: "alias", Hostname: "alias", Port: 22, User: "localme", IdentityFiles: ids, AllowAgent: true,
 		StrictHostKeyChecking: "accept-new", KnownHostsFiles: []string{h + "/.ssh/known_hosts", h + "/.ssh/known_hosts2"},
-		ConnectTimeout: 10 * time.Second, ConnectRetries: 2, KeepaliveInterval: 15 * time.Second, KeepaliveCountMax: 3, ShellPerl: true,
+		ConnectTimeout: 10 * time.Second, ConnectRetries: 2, KeepaliveInterval: 15 * time.Second, KeepaliveCountMax: 3, ShellPerl: true, PerlFiles: true,
 	}
 	checkSettings(t, "defaults", s, want)
 }

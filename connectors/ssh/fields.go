@@ -41,5 +41,7 @@ func fields() []connectors.Field {
 			Doc: "Run commands through a few long-lived `sh` processes on the host (one SSH session each), each command in its own process group, instead of opening a session per command (an sshd child, a login shell and two `sh`). Hosts whose shell cannot (no setsid or mkfifo) fall back to a session per command by themselves, as do PTY commands; false always opens one."},
 		{Name: "ssh_shell_perl", Type: "bool", Default: "true",
 			Doc: "Where the host has perl (any perl 5; Debian and Ubuntu always do), let each persistent shell hand its commands to a small Perl program that uses no module: a command then costs the host one fork and one exec of `sh -c` in its own process group, in place of a subshell, setsid and sh. The command runs the same sh with the same environment, directory and input; it gets a process group of its own rather than a session. A host whose perl cannot start it uses sh by itself; false always uses sh."},
+		{Name: "ssh_perl_files", Type: "bool", Default: "true",
+			Doc: "Let the Perl server answer the file probes that run as the login user (the stat, hash and read of the file and content facts, put and template, the tree fact's listing, chmod and chown, the sweep of temporary files) with its own system calls, in one round trip and no fork, as @local does. What it cannot answer as the shell would goes to the shell. false always runs the shell's probes (as without perl)."},
 	}
 }

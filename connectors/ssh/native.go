@@ -46,11 +46,12 @@ const hashInServer = 64 << 10
 // link's target.
 const maxStatAnswer = 16 << 10
 
-// NativeReady reports whether the host runs the Perl server: once the
+// NativeReady reports whether the host runs the Perl server (and
+// ssh_perl_files is not false): once the
 // connection's first shell answered as perl, or after starting that shell
 // (which the first command would start) when none has yet.
 func (c *Conn) NativeReady(ctx context.Context) bool {
-	if c.settings.SessionPerCommand || !c.settings.ShellPerl {
+	if c.settings.SessionPerCommand || !c.settings.ShellPerl || !c.settings.PerlFiles {
 		return false
 	}
 	if ready, known := c.perlKnown(); known {

@@ -234,6 +234,9 @@ func TestNativeNotServed(t *testing.T) {
 	if c.NativeReady(t.Context()) {
 		t.Error("NativeReady with ssh_shell_perl=false")
 	}
+	if off := mustOpen(t, f, srv, map[string]string{"ssh_perl_files": "false"}).(*Conn); off.NativeReady(t.Context()) {
+		t.Error("NativeReady with ssh_perl_files=false")
+	}
 	if _, err := c.Stat(t.Context(), "/", false); !errors.Is(err, errNotServed) {
 		t.Errorf("Stat on the sh server: %v, want it left to the shell", err)
 	}

@@ -29,4 +29,5 @@ type settings struct {
 	KeepaliveCountMax     int           // ServerAliveCountMax, default 3
 	SessionPerCommand     bool          // ssh_persistent_shell=false: one session per command, no persistent shell
 	ShellPerl             bool          // ssh_shell_perl (default true): persistent shells run the Perl server where the host has perl
+	PerlFiles             bool          // ssh_perl_files (default true): the Perl server answers file probes (native.go)
 }
