@@ -20,8 +20,7 @@ import (
 // costs the host a fork of the server, sh and the tools it runs (stat,
 // sha256sum, cat, date, find, chmod), a few milliseconds each; the server
 // answers a stat, a read, a listing, a chmod or a sweep with its own
-// system calls, as the login user,
-// in one round trip. The builtins use it only where they would have run
+// system calls, as the login user, in one round trip. The builtins use it only where they would have run
 // the probe as that user (connectors.Native), and take the shell for
 // anything the server cannot answer exactly as the shell would: a link to
 // follow, a name it cannot look up, a file it cannot read. Uname always
@@ -47,9 +46,9 @@ const hashInServer = 64 << 10
 const maxStatAnswer = 16 << 10
 
 // NativeReady reports whether the host runs the Perl server (and
-// ssh_perl_files is not false): once the
-// connection's first shell answered as perl, or after starting that shell
-// (which the first command would start) when none has yet.
+// ssh_perl_files is not false): once the connection's first shell
+// answered as perl, or after starting that shell (which the first command
+// would start) when none has yet.
 func (c *Conn) NativeReady(ctx context.Context) bool {
 	if c.settings.SessionPerCommand || !c.settings.ShellPerl || !c.settings.PerlFiles {
 		return false
