@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -268,6 +269,38 @@ func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
 	if ctx.Err() == nil {
 		c.Run(ctx, connectors.Command{Script: connectors.SweepScript(dir, r)})
 	}
+}
+
+// putInServer is the largest file Put hands to the Perl server, which
+// holds it in memory. Over loopback sshd a put of 100 bytes takes 0.65 ms
+// there against 1.4 ms over SFTP, of 64 KiB 1.0 against 1.6 ms; of 1 MiB
+// SFTP, which pipelines its writes, is twice as fast (3–4 against 6–7 ms).
+const putInServer = 64 << 10
+
+// putServed writes src to dst through the Perl server when the host runs
+// it, dst is absolute and clean, and src holds at most putInServer bytes:
+// a temporary file of connectors.TempName (O_EXCL, 0600 before any byte),
+// the old file's owner where allowed, the mode, a rename, as the SFTP path
+// does, with no sftp-server to start and one round trip. done is false
+// when the SFTP path must write the file, from rest (src, with what was
+// read of it put back).
+func (c *Conn) putServed(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (done bool, rest io.Reader, err error) {
+	if served(ctx, "put", dst) != nil || !c.NativeReady(ctx) {
+		return false, src, ctx.Err()
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(connectors.ContextReader(ctx, src), putInServer+1)); err != nil {
+		return false, nil, err
+	}
+	if buf.Len() > putInServer {
+		return false, io.MultiReader(&buf, src), nil
+	}
+	tmp := connectors.TempName(ctx, dst)
+	_, status, err := c.query(ctx, 0, "put", tmp, dst, strconv.FormatUint(uint64(connectors.UnixMode(mode)), 10), buf.String())
+	if err == nil && status == 0 {
+		return true, nil, nil
+	}
+	return false, bytes.NewReader(buf.Bytes()), ctx.Err()
 }
 
 // Chmod sets the mode of p, following links, as chmod(1).

@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,5 +335,60 @@ func TestNativeCancel(t *testing.T) {
 			t.Fatalf("the cancelled request's server (pid %d) still runs", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A small put goes to the Perl server (no SFTP session is started) with
+// the SFTP path's steps: the mode with its set-id bits, the old file's
+// owner kept, no temporary file left; what the server cannot do (a
+// missing directory) is done again over SFTP, whose error is reported; a
+// large file goes over SFTP.
+func TestNativePut(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil).(*Conn)
+	ctx := t.Context()
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "f")
+	if err := os.WriteFile(dst, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		os.Chown(dst, 1, 1) // daemon: the put keeps it
+	}
+	if err := c.Put(ctx, dst, strings.NewReader("new\n"), 0o4750|fs.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "new\n" || st.Mode&0o7777 != 0o4750 {
+		t.Errorf("after the put: %q, mode %o", b, st.Mode&0o7777)
+	}
+	if os.Geteuid() == 0 && (st.Uid != 1 || st.Gid != 1) {
+		t.Errorf("owner %d:%d, want the old file's 1:1", st.Uid, st.Gid)
+	}
+	if c.sftp != nil {
+		t.Error("an SFTP session started for puts the server could do")
+	}
+	if err := c.Put(ctx, filepath.Join(dir, "missing", "f"), strings.NewReader("x"), 0o644); err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "directory "+filepath.Join(dir, "missing")) {
+		t.Errorf("put into a missing directory: %v", err)
+	}
+	big := make([]byte, putInServer+1)
+	if err := c.Put(ctx, filepath.Join(dir, "big"), bytes.NewReader(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "big")); err != nil || fi.Size() != int64(len(big)) {
+		t.Errorf("the large put: %v, %v", fi, err)
+	}
+	if c.sftp == nil {
+		t.Error("the large put did not go over SFTP")
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if connectors.IsTempName(e.Name()) {
+			t.Errorf("a temporary file is left: %s", e.Name())
+		}
 	}
 }

@@ -50,6 +50,7 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 //	sweep DIR PRE N ID AGE  unlink DIR's regular files named PRE, N hex digits and '-', but not PRE ID '-', older than AGE seconds
 //	chmod MODE PATH     chmod (MODE in decimal)
 //	chown USER GROUP PATH  chown by names, "" keeping one
+//	put TMP DST MODE BYTES  write BYTES (the rest of the request) to the new file TMP (O_EXCL, 0600), give it DST's owner where allowed, chmod, rename over DST
 //	tree MAX DIR        TYPE and PATH, NUL-separated, of everything under DIR (not through links); 1 when DIR is not a directory
 var perlServer = `
 $SIG{PIPE} = 'IGNORE';
@@ -197,10 +198,30 @@ sub qtree {
 	}
 	return (0, $b);
 }
-my %ops = (stat => \&qstat, read => \&qread, file => \&qfile, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
+my $excl;
+sub qput {
+	my ($tmp, $dst, $mode, $data) = @_;
+	$excl //= do { require Fcntl; Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL() };
+	sysopen(my $f, $tmp, $excl, 0600) or return 9;
+	my $off = 0;
+	while ($off < length $data) {
+		my $n = syswrite($f, $data, length($data) - $off, $off);
+		if (defined $n) { $off += $n; next }
+		next if $! == 4;
+		close $f;
+		unlink $tmp;
+		return 9;
+	}
+	unless (close $f) { unlink $tmp; return 9 }
+	my @o = lstat $dst;
+	chown($o[4], $o[5], $tmp) if @o && kind($o[2]) eq 'file';
+	unless (chmod($mode, $tmp) && rename($tmp, $dst)) { unlink $tmp; return 9 }
+	return 0;
+}
+my %ops = (put => \&qput, stat => \&qstat, read => \&qread, file => \&qfile, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
 sub query {
 	my ($k, $req) = @_;
-	my ($op, @a) = split /\0/, $req, -1;
+	my ($op, @a) = split /\0/, $req, $req =~ /^put\0/ ? 5 : -1;
 	my ($s, $b) = $ops{$op} ? $ops{$op}->(@a) : 9;
 	outall($b) if $s == 0 && defined $b;
 	out("${k}e$s 0\n");

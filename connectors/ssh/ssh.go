@@ -797,7 +797,18 @@ func (c *Conn) startFileOp(ctx context.Context, op, path, prep string) (sc *sftp
 // allowed, the old file's owner, then sets mode and renames it over dst
 // with posix-rename. A temporary file that a lost connection leaves behind
 // is removed by a later run (see connectors.SweepScript).
+//
+// A file of up to putInServer bytes goes to the Perl server instead, where
+// the host runs it (putServed), in the same steps; whatever fails there is
+// done again over SFTP, whose errors are the ones reported.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
+	var done bool
+	if done, src, err = c.putServed(ctx, dst, src, mode); done || err != nil {
+		if err != nil {
+			err = c.explain(fmt.Errorf("put %s on %s: %w", dst, c.target.Name, err))
+		}
+		return err
+	}
 	sc, wrap, unwatch, err := c.startFileOp(ctx, "put", dst, "on")
 	if err != nil {
 		return err
