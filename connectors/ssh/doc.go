@@ -6,7 +6,8 @@
 // github.com/skeema/knownhosts for host keys with OpenSSH semantics.
 //
 // One TCP connection per host for the whole run; commands run on
-// concurrent sessions; one SFTP session is reused for every transfer. Host
+// concurrent sessions; one SFTP session is reused for every transfer that
+// the Perl server (below) does not make. Host
 // keys are verified by default (StrictHostKeyChecking accept-new). With
 // StrictHostKeyChecking no, a key that contradicts known_hosts (a changed
 // key, not an unknown host) is let through with a warning naming the host
@@ -77,7 +78,7 @@
 //
 // The Perl server also answers file requests ("q TOK LEN" and the
 // request): a stat, a read, a file's bytes for its SHA-256, a listing, a
-// chmod, a chown and a sweep of temporary files, with its own system calls and no fork, in the records
+// chmod, a chown, a sweep of temporary files and a put of up to 64 KiB, with its own system calls and no fork, in the records
 // of a command that printed its answer. Conn is therefore a
 // connectors.Native and a connectors.NativeGate, ready once a shell
 // answered as perl (native.go); the builtins use it only for what runs as

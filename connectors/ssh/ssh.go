@@ -61,7 +61,7 @@ func (f *Factory) Scheme() string { return "ssh" }
 // Doc describes the connector.
 func (f *Factory) Doc() string {
 	return "Native SSH (no ssh binary needed): @ssh/HOST or a bare HOST, where HOST is user@host:port or an alias of ~/.ssh/config. " +
-		"One connection per host, commands on concurrent sessions, files over SFTP with atomic renames; host keys are verified against known_hosts (new ones accepted and recorded by default)."
+		"One connection per host, commands on concurrent sessions, files over SFTP or, up to 64 KiB, through the persistent shell's Perl server, with atomic renames; host keys are verified against known_hosts (new ones accepted and recorded by default)."
 }
 
 // Fields declares the ssh_* data keys.
