@@ -417,7 +417,15 @@ func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow boo
 		return fileInfo{}, "", false
 	}
 	h.traceNative(ctl, "stat "+connectors.Quote(p))
-	st, err := n.Stat(ctx, p, follow)
+	var st connectors.FileStat
+	var sum string
+	var err error
+	sh, hashes := n.(connectors.NativeStatHash)
+	if hashes {
+		st, sum, err = sh.StatHash(ctx, p, follow)
+	} else {
+		st, err = n.Stat(ctx, p, follow)
+	}
 	if err != nil || strings.ContainsAny(st.Owner+st.Group, "|\n") || strings.Contains(st.Path, "\n") {
 		return fileInfo{}, "", false
 	}
@@ -427,9 +435,12 @@ func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow boo
 	fi := fileInfo{Exists: true, Type: st.Type, Mode: st.Mode, Owner: st.Owner, Group: st.Group, Size: st.Size}
 	if st.Type == "file" {
 		h.traceNative(ctl, "sha256 "+connectors.Quote(st.Path))
-		if fi.SHA256, err = n.SHA256(ctx, st.Path); err != nil {
-			return fileInfo{}, "", false
+		if !hashes {
+			if sum, err = n.SHA256(ctx, st.Path); err != nil {
+				return fileInfo{}, "", false
+			}
 		}
+		fi.SHA256 = sum
 	}
 	if st.Type == "link" {
 		fi.Target, _, _ = strings.Cut(strings.TrimRightFunc(st.Target, unicode.IsSpace), "\n")

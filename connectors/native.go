@@ -54,7 +54,8 @@ type Native interface {
 	Chown(ctx context.Context, p, user, group string) error
 	// Sweep removes from dir what SweepScript(dir, r) removes: the
 	// temporary files of other runs older than r. Like that script it is
-	// best effort and reports nothing.
+	// best effort and reports nothing. It may return before it is done
+	// when the connector's next call on the host waits for it (ssh).
 	Sweep(ctx context.Context, dir string, r Run)
 	// Uname returns what uname(2) says about the machine.
 	Uname(ctx context.Context) (Uname, error)
@@ -79,6 +80,14 @@ type NativeGate interface {
 	// for the connection's first shell to start, which the command after
 	// it would start anyway.
 	NativeReady(ctx context.Context) bool
+}
+
+// NativeStatHash is an optional interface of a Native connector for which
+// every call is a round trip to the host (connectors/ssh): StatHash is
+// Stat and, for a regular file, its SHA-256 as SHA256 gives it ("" for
+// anything else), in one. The builtins use it where they would call both.
+type NativeStatHash interface {
+	StatHash(ctx context.Context, p string, follow bool) (FileStat, string, error)
 }
 
 // FileStat is what Native.Stat found. Its fields are those of the file

@@ -59,10 +59,15 @@ func (c counted) Run(ctx context.Context, cmd connectors.Command) (connectors.Re
 	return c.nativeConn.Run(ctx, cmd)
 }
 
-// countedGate is counted for a connectors.NativeGate (@ssh).
-type countedGate struct {
+// countedSSH is counted for @ssh, with its NativeGate and NativeStatHash.
+type countedSSH struct {
 	counted
+	sshNative
+}
+
+type sshNative interface {
 	connectors.NativeGate
+	connectors.NativeStatHash
 }
 
 func (f nativeFactory) Open(ctx context.Context, t connectors.Target) (connectors.Connector, error) {
@@ -74,8 +79,8 @@ func (f nativeFactory) Open(ctx context.Context, t connectors.Target) (connector
 		return shellOnly{c, f.runs}, nil
 	}
 	n := counted{c.(nativeConn), f.runs}
-	if g, ok := c.(connectors.NativeGate); ok {
-		return countedGate{n, g}, nil
+	if s, ok := c.(sshNative); ok {
+		return countedSSH{n, s}, nil
 	}
 	return n, nil
 }

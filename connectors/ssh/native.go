@@ -28,8 +28,9 @@ import (
 // takes the shell.
 
 var (
-	_ connectors.Native     = (*Conn)(nil)
-	_ connectors.NativeGate = (*Conn)(nil)
+	_ connectors.Native         = (*Conn)(nil)
+	_ connectors.NativeGate     = (*Conn)(nil)
+	_ connectors.NativeStatHash = (*Conn)(nil)
 )
 
 // errNotServed is a file question the server does not answer: the
@@ -177,65 +178,74 @@ func served(ctx context.Context, op, p string) error {
 // Stat describes p as the file fact's probe does (lstat). With follow, a
 // link at p is left to the shell, which follows it.
 func (c *Conn) Stat(ctx context.Context, p string, follow bool) (connectors.FileStat, error) {
-	if err := served(ctx, "stat", p); err != nil {
-		return connectors.FileStat{}, err
+	st, _, err := c.stat(ctx, p, follow, false)
+	return st, err
+}
+
+// StatHash is Stat and, for a regular file, its SHA-256, in one round
+// trip (connectors.NativeStatHash): computed here from the bytes the
+// server read, or by sha256sum (shasum) on the host for a file larger
+// than hashInServer, as the shell probe computes it.
+func (c *Conn) StatHash(ctx context.Context, p string, follow bool) (connectors.FileStat, string, error) {
+	return c.stat(ctx, p, follow, true)
+}
+
+// SHA256 returns the hex SHA-256 of the regular file p (not through a
+// link), as StatHash does.
+func (c *Conn) SHA256(ctx context.Context, p string) (string, error) {
+	st, sum, err := c.stat(ctx, p, false, true)
+	if err == nil && st.Type != "file" {
+		err = &fs.PathError{Op: "hash", Path: p, Err: errors.New("not a regular file")}
 	}
-	b, status, err := c.query(ctx, maxStatAnswer, "stat", p)
+	return sum, err
+}
+
+// stat asks the server about p, with the digest of a regular file when
+// hash is true.
+func (c *Conn) stat(ctx context.Context, p string, follow, hash bool) (connectors.FileStat, string, error) {
+	if err := served(ctx, "stat", p); err != nil {
+		return connectors.FileStat{}, "", err
+	}
+	req := []string{"stat", p}
+	limit := int64(maxStatAnswer)
+	if hash {
+		req = append(req, strconv.Itoa(hashInServer))
+		limit += hashInServer
+	}
+	b, status, err := c.query(ctx, limit, req...)
 	if err != nil {
-		return connectors.FileStat{}, &fs.PathError{Op: "stat", Path: p, Err: err}
+		return connectors.FileStat{}, "", &fs.PathError{Op: "stat", Path: p, Err: err}
 	}
 	st := connectors.FileStat{Path: p}
 	switch status {
 	case 0:
 	case 1:
-		return st, nil
+		return st, "", nil
 	default:
-		return connectors.FileStat{}, &fs.PathError{Op: "stat", Path: p, Err: errNotServed}
+		return connectors.FileStat{}, "", &fs.PathError{Op: "stat", Path: p, Err: errNotServed}
 	}
-	f := strings.Split(string(b), "\x00")
-	if len(f) != 6 {
-		return connectors.FileStat{}, fmt.Errorf("stat %s: the server answered %q", p, b)
+	f := strings.SplitN(string(b), "\x00", 7)
+	if len(f) != 7 {
+		return connectors.FileStat{}, "", fmt.Errorf("stat %s: the server answered %q", p, b)
 	}
 	mode, err1 := strconv.ParseUint(f[1], 10, 32)
 	size, err2 := strconv.ParseInt(f[4], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return connectors.FileStat{}, fmt.Errorf("stat %s: the server answered %q", p, b)
+		return connectors.FileStat{}, "", fmt.Errorf("stat %s: the server answered %q", p, b)
 	}
 	st.Exists, st.Type, st.Mode, st.Owner, st.Group, st.Size, st.Target = true, f[0], fs.FileMode(mode), f[2], f[3], size, f[5]
 	if follow && st.Type == "link" {
-		return connectors.FileStat{}, &fs.PathError{Op: "follow", Path: p, Err: errNotServed}
+		return connectors.FileStat{}, "", &fs.PathError{Op: "follow", Path: p, Err: errNotServed}
 	}
-	return st, nil
-}
-
-// SHA256 returns the hex SHA-256 of the regular file p (not through a
-// link): of the bytes the server read, or, for a file larger than
-// hashInServer, sha256sum's (shasum's) on the host, as the shell probe
-// computes it.
-func (c *Conn) SHA256(ctx context.Context, p string) (string, error) {
-	if err := served(ctx, "hash", p); err != nil {
-		return "", err
-	}
-	b, status, err := c.query(ctx, hashInServer, "file", strconv.Itoa(hashInServer), p)
+	var sum string
 	switch {
-	case err != nil:
-		return "", &fs.PathError{Op: "hash", Path: p, Err: err}
-	case status == 0:
-		sum := sha256.Sum256(b)
-		return hex.EncodeToString(sum[:]), nil
-	case status != 2:
-		return "", &fs.PathError{Op: "hash", Path: p, Err: errNotServed}
+	case strings.HasPrefix(f[6], "b"):
+		h := sha256.Sum256([]byte(f[6][1:]))
+		sum = hex.EncodeToString(h[:])
+	case strings.HasPrefix(f[6], "h"):
+		sum = f[6][1:]
 	}
-	q := connectors.Quote(p)
-	res, err := c.Run(ctx, connectors.Command{Script: "{ sha256sum -- " + q + " 2>/dev/null || shasum -a 256 -- " + q + "; }"})
-	if err != nil {
-		return "", err
-	}
-	sum, _, _ := strings.Cut(string(res.Stdout), " ")
-	if _, err := hex.DecodeString(sum); res.ExitCode != 0 || len(sum) != 2*sha256.Size || err != nil {
-		return "", &fs.PathError{Op: "hash", Path: p, Err: errNotServed}
-	}
-	return sum, nil
+	return st, sum, nil
 }
 
 // ReadFile returns the content of the regular file p, following links, as
@@ -257,18 +267,48 @@ func (c *Conn) ReadFile(ctx context.Context, p string, max int64) ([]byte, error
 }
 
 // Sweep removes from dir what connectors.SweepScript(dir, r) removes: in
-// the server, or with that script where the server cannot.
+// the server, or with that script where the server cannot. The server's
+// sweep is not waited for: it answers nothing, and the request after it,
+// which goes to the same shell (the pool hands out the last one
+// released), waits behind it, so that a sweep and the probe after it are
+// one round trip, as in the shell's probe.
 func (c *Conn) Sweep(ctx context.Context, dir string, r connectors.Run) {
-	if served(ctx, "sweep", dir) == nil {
-		prefix, digits, age := connectors.SweepParams(r, time.Now())
-		_, status, err := c.query(ctx, 0, "sweep", dir, prefix, strconv.Itoa(digits), r.ID, strconv.FormatInt(age, 10))
-		if err == nil && status == 0 {
-			return
-		}
+	if served(ctx, "sweep", dir) == nil && c.tell(ctx, c.sweepRequest(dir, r)...) {
+		return
 	}
 	if ctx.Err() == nil {
 		c.Run(ctx, connectors.Command{Script: connectors.SweepScript(dir, r)})
 	}
+}
+
+func (c *Conn) sweepRequest(dir string, r connectors.Run) []string {
+	prefix, digits, age := connectors.SweepParams(r, time.Now())
+	return []string{"sweep", dir, prefix, strconv.Itoa(digits), r.ID, strconv.FormatInt(age, 10)}
+}
+
+// tell sends an idle shell's Perl server a request whose answer nobody
+// waits for (token "-"); false when no Perl server was free to take it.
+func (c *Conn) tell(ctx context.Context, fields ...string) bool {
+	select {
+	case c.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-c.sessions }()
+	sh := c.getShell(ctx)
+	if sh == nil {
+		return false
+	}
+	if !sh.perl {
+		sh.release()
+		return false
+	}
+	if sh.write(perlQuery("-", fields...)) != nil {
+		sh.retire()
+		return false
+	}
+	sh.release()
+	return true
 }
 
 // putInServer is the largest file Put hands to the Perl server, which

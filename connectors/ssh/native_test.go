@@ -209,6 +209,10 @@ func TestNativeSweep(t *testing.T) {
 			files[".star-deploy-dddddddddddd-d.1"] = false
 
 			c.Sweep(t.Context(), dir, r)
+			// The server's sweep is not waited for: the next request is.
+			if _, err := c.Stat(t.Context(), dir, false); err != nil && mode.perl == "true" {
+				t.Fatal(err)
+			}
 			entries, _ := os.ReadDir(dir)
 			var left, want []string
 			for _, e := range entries {
@@ -284,7 +288,7 @@ func TestNativeCancel(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, _ := testFactory(t)
 	old := perlServer
-	hang := "sub qstat {\n\tmy ($p) = @_;\n"
+	hang := "sub qstat {\n\tmy ($p, $hl) = @_;\n"
 	if !strings.Contains(old, hang) {
 		t.Fatal("the server's qstat has changed: mend this test")
 	}

@@ -41,12 +41,13 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 // answer's bytes, "TOKe STATUS 0" on stdout, TOK on stderr, and no "TOKs"
 // record, since no process was started. STATUS 0 is an answer, 1 a file
 // that is not there (ENOENT or ENOTDIR), 2 a file larger than asked, 9
-// anything the shell must answer instead. The operations, all with the
-// system calls of the server itself and never a fork:
+// anything the shell must answer instead. The operations, with the system
+// calls of the server itself; only the digest of a file larger than MAX
+// forks (sha256sum, in the server's process group, which a cancel kills):
 //
-//	stat PATH           lstat: TYPE, MODE, OWNER, GROUP, SIZE and a link's TARGET, NUL-separated
+//	stat PATH [MAX]     lstat: TYPE, MODE, OWNER, GROUP, SIZE, a link's TARGET and, with MAX, a regular file's HASH, NUL-separated:
+//	                    "b" and its content when it has at most MAX bytes, else "h" and sha256sum's (shasum's) hex digest
 //	read MAX PATH       stat, then the content of a regular file of at most MAX bytes
-//	file MAX PATH       lstat, then the content of a regular file, or 2 when it is larger than MAX
 //	sweep DIR PRE N ID AGE  unlink DIR's regular files named PRE, N hex digits and '-', but not PRE ID '-', older than AGE seconds
 //	chmod MODE PATH     chmod (MODE in decimal)
 //	chown USER GROUP PATH  chown by names, "" keeping one
@@ -119,7 +120,7 @@ sub kind { my $m = $_[0] & 0170000; $m == 0100000 ? 'file' : $m == 0040000 ? 'di
 sub gone { $! == 2 || $! == 20 ? 1 : 9 }
 my (%un, %gn);
 sub qstat {
-	my ($p) = @_;
+	my ($p, $hl) = @_;
 	my @s = lstat $p or return gone();
 	my $u = $un{$s[4]} //= getpwuid($s[4]);
 	my $g = $gn{$s[5]} //= getgrgid($s[5]);
@@ -127,7 +128,23 @@ sub qstat {
 	my $k = kind($s[2]);
 	my $l = '';
 	if ($k eq 'link') { $l = readlink $p; return 9 unless defined $l }
-	return (0, join("\0", $k, $s[2] & 07777, $u, $g, $s[7], $l));
+	my $h = '';
+	if (defined $hl && $k eq 'file') {
+		my ($r, $b) = $s[7] > $hl ? 2 : slurp($p, $hl);
+		if ($r == 0) { $h = "b$b" }
+		elsif ($r == 2) { $h = hashfile($p); return 9 unless defined $h }
+		else { return 9 }
+	}
+	return (0, join("\0", $k, $s[2] & 07777, $u, $g, $s[7], $l, $h));
+}
+sub hashfile {
+	for my $c (['sha256sum', '--', $_[0]], ['shasum', '-a', '256', '--', $_[0]]) {
+		open(my $f, '-|', @$c) or next;
+		my $l = <$f>;
+		next unless close($f) && defined $l && $l =~ /^([0-9a-f]{64})[ \t]/;
+		return "h$1";
+	}
+	return undef;
 }
 sub slurp {
 	my ($p, $max) = @_;
@@ -147,12 +164,6 @@ sub qread {
 	return 9 unless kind($s[2]) eq 'file' && $s[7] <= $max;
 	my ($r, $b) = slurp($p, $max);
 	return $r ? 9 : (0, $b);
-}
-sub qfile {
-	my ($max, $p) = @_;
-	my @s = lstat $p or return 9;
-	return 9 unless kind($s[2]) eq 'file';
-	return $s[7] > $max ? 2 : slurp($p, $max);
 }
 sub qsweep {
 	my ($dir, $pre, $n, $id, $age) = @_;
@@ -218,11 +229,13 @@ sub qput {
 	unless (chmod($mode, $tmp) && rename($tmp, $dst)) { unlink $tmp; return 9 }
 	return 0;
 }
-my %ops = (put => \&qput, stat => \&qstat, read => \&qread, file => \&qfile, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
+my %ops = (put => \&qput, stat => \&qstat, read => \&qread, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
 sub query {
 	my ($k, $req) = @_;
+	# TOK "-": a request whose answer nobody waits for (a sweep)
 	my ($op, @a) = split /\0/, $req, $req =~ /^put\0/ ? 5 : -1;
 	my ($s, $b) = $ops{$op} ? $ops{$op}->(@a) : 9;
+	return if $k eq '-';
 	outall($b) if $s == 0 && defined $b;
 	out("${k}e$s 0\n");
 	syswrite(STDERR, $k);
