@@ -21,8 +21,9 @@ import (
 // costs the host a fork of the server, sh and the tools it runs (stat,
 // sha256sum, cat, date, find, chmod), a few milliseconds each; the server
 // answers a stat, a read, a listing, a chmod or a sweep with its own
-// system calls, as the login user, in one round trip. The builtins use it only where they would have run
-// the probe as that user (connectors.Native), and take the shell for
+// system calls, as the login user, in one round trip. The builtins use it
+// only where they would have run the probe as that user
+// (connectors.Native), and take the shell for
 // anything the server cannot answer exactly as the shell would: a link to
 // follow, a name it cannot look up, a file it cannot read. Uname always
 // takes the shell.
@@ -89,23 +90,9 @@ func (c *Conn) perlKnown() (ready, known bool) {
 // returns its answer, at most limit bytes, and status. errNotServed: no
 // Perl server was free, it broke, or the answer was longer than limit.
 func (c *Conn) query(ctx context.Context, limit int64, fields ...string) ([]byte, int, error) {
-	if err := ctx.Err(); err != nil {
+	sh, err := c.perlShell(ctx)
+	if err != nil {
 		return nil, 0, err
-	}
-	select {
-	case c.sessions <- struct{}{}:
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
-	sh := c.getShell(ctx)
-	if sh == nil {
-		<-c.sessions
-		return nil, 0, errNotServed
-	}
-	if !sh.perl {
-		sh.release()
-		<-c.sessions
-		return nil, 0, errNotServed
 	}
 	ans := &answer{limit: limit}
 	sc := &shellCmd{tok: newToken(), stdout: ans, stderr: io.Discard, pidKnown: make(chan struct{}), done: make(chan struct{}), inEOF: true}
@@ -145,6 +132,30 @@ func (c *Conn) query(ctx context.Context, limit int64, fields ...string) ([]byte
 		return nil, 0, errNotServed
 	}
 	return ans.b, sc.exit, nil
+}
+
+// perlShell takes a session slot and an idle shell running the Perl
+// server, for a request; errNotServed (the slot given back) when there is
+// none free.
+func (c *Conn) perlShell(ctx context.Context) (*shell, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case c.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	sh := c.getShell(ctx)
+	if sh != nil && !sh.perl {
+		sh.release()
+		sh = nil
+	}
+	if sh == nil {
+		<-c.sessions
+		return nil, errNotServed
+	}
+	return sh, nil
 }
 
 // answer collects a query's answer up to limit bytes.
@@ -289,20 +300,11 @@ func (c *Conn) sweepRequest(dir string, r connectors.Run) []string {
 // tell sends an idle shell's Perl server a request whose answer nobody
 // waits for (token "-"); false when no Perl server was free to take it.
 func (c *Conn) tell(ctx context.Context, fields ...string) bool {
-	select {
-	case c.sessions <- struct{}{}:
-	case <-ctx.Done():
+	sh, err := c.perlShell(ctx)
+	if err != nil {
 		return false
 	}
 	defer func() { <-c.sessions }()
-	sh := c.getShell(ctx)
-	if sh == nil {
-		return false
-	}
-	if !sh.perl {
-		sh.release()
-		return false
-	}
 	if sh.write(perlQuery("-", fields...)) != nil {
 		sh.retire()
 		return false
