@@ -23,10 +23,9 @@ import (
 // answers a stat, a read, a listing, a chmod or a sweep with its own
 // system calls, as the login user, in one round trip. The builtins use it
 // only where they would have run the probe as that user
-// (connectors.Native), and take the shell for
-// anything the server cannot answer exactly as the shell would: a link to
-// follow, a name it cannot look up, a file it cannot read. Uname always
-// takes the shell.
+// (connectors.Native), and take the shell for anything the server cannot
+// answer exactly as the shell would: a link to follow, a name it cannot
+// look up, a file it cannot read. Uname always takes the shell.
 
 var (
 	_ connectors.Native         = (*Conn)(nil)
