@@ -138,9 +138,13 @@ func Render(cmd string, w Wrap) (string, error) {
 // timeout), sends SIGTERM to its whole process group. It first prints its
 // $1, when not empty, on stderr: the sudo password feeder's ready line.
 // Once the command is done, the watchdog is stopped and waited for, with
-// its sleep: nothing of the Guard outlives the command.
+// its sleep: nothing of the Guard outlives the command. The watchdog's trap
+// waits for all of its children, not only the sleep it knows: a TERM that
+// comes between `sleep &` and the `z=$!` after it finds z empty, and its
+// sleep (at most 0.2 s) would otherwise outlive the command and make the
+// caller think a process of the command's group is still running.
 const Guard = `r=$1 p=$2; shift 2; [ -z "$r" ] || printf '%s\n' "$r" >&2; ` +
-	`(z=; trap '[ -z "$z" ] || { kill "$z"; wait "$z"; }; exit' TERM; ` +
+	`(z=; trap '[ -z "$z" ] || kill "$z"; wait; exit' TERM; ` +
 	`while kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; do sleep 0.2 & z=$!; wait "$z"; z=; done; kill -TERM 0) </dev/null >/dev/null 2>&1 & ` +
 	`w=$!; "$@"; s=$?; kill "$w" 2>/dev/null; wait "$w"; exit $s`
 
