@@ -416,14 +416,15 @@ func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow boo
 	if !ok {
 		return fileInfo{}, "", false
 	}
-	h.traceNative(ctl, "stat "+connectors.Quote(p))
 	var st connectors.FileStat
 	var sum string
 	var err error
 	sh, hashes := n.(connectors.NativeStatHash)
 	if hashes {
+		h.traceNative(ctl, "stat+sha256 "+connectors.Quote(p))
 		st, sum, err = sh.StatHash(ctx, p, follow)
 	} else {
+		h.traceNative(ctl, "stat "+connectors.Quote(p))
 		st, err = n.Stat(ctx, p, follow)
 	}
 	if err != nil || strings.ContainsAny(st.Owner+st.Group, "|\n") || strings.Contains(st.Path, "\n") {
@@ -434,8 +435,8 @@ func (h *Host) nativeStat(ctx context.Context, ctl Control, p string, follow boo
 	}
 	fi := fileInfo{Exists: true, Type: st.Type, Mode: st.Mode, Owner: st.Owner, Group: st.Group, Size: st.Size}
 	if st.Type == "file" {
-		h.traceNative(ctl, "sha256 "+connectors.Quote(st.Path))
 		if !hashes {
+			h.traceNative(ctl, "sha256 "+connectors.Quote(st.Path))
 			if sum, err = n.SHA256(ctx, st.Path); err != nil {
 				return fileInfo{}, "", false
 			}
