@@ -145,22 +145,22 @@ var newToken = func() []byte {
 // of killing it) and restored for every command; on exit (end of its input
 // when the connection or session closes, SIGHUP, SIGTERM) it stops the
 // command in flight and removes its FIFO directory. The probe answers
-// "ok PID" when setsid and mkfifo exist. With perl true it first execs the
-// Perl server where perl is found (perlBoot), which answers "perl PID".
+// "ok PID" when setsid and mkfifo exist. With perl true it execs the Perl
+// server instead where perl is found (perlBoot), which answers "perl PID".
 func bootCode(tok string, perl bool) string {
 	var probe []string
 	for _, t := range probeTools {
 		probe = append(probe, "command -v "+t+" >/dev/null 2>&1")
 	}
-	first := ""
-	if perl {
-		first = perlBoot(tok)
-	}
-	return first + `trap '' PIPE; w=; d=; ` +
+	sh := `trap '' PIPE; w=; d=; ` +
 		`trap 'trap "" TERM; [ -z "$w" ] || kill -TERM "$w" 2>/dev/null; [ -z "$d" ] || rm -rf "$d"' EXIT; ` +
 		`trap 'exit 129' HUP; trap 'exit 143' TERM` + "\n" +
 		`if ` + strings.Join(probe, " && ") + `; then printf '` + tok + `ok %d\n' $$; ` +
 		`else printf '` + tok + `no\n'; fi` + "\n"
+	if perl {
+		return perlBoot(tok, sh)
+	}
+	return sh
 }
 
 // commandCode is what the shell reads to run script as one command: the

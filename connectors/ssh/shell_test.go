@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -376,6 +377,107 @@ func TestShellPerlFallsBack(t *testing.T) {
 	wg.Wait()
 	if m := c.(*Conn).ShellMode(); m != "persistent (sh)" {
 		t.Errorf("shell mode %q, want persistent (sh)", m)
+	}
+}
+
+// cmdline prints the argv of the shell that runs it.
+const cmdline = `tr '\0' ' ' </proc/$$/cmdline`
+
+// spareArgv is a spare's argv as cmdline prints it.
+const spareArgv = "sh -c . /dev/stdin sh "
+
+// waitSpare runs commands until one runs on a spare: the first commands
+// of a shell may come before its probe spare has answered.
+func waitSpare(t *testing.T, c connectors.Connector) {
+	t.Helper()
+	for range 200 {
+		if string(run(t, c, cmdline).Stdout) == spareArgv {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no command ran on a spare")
+}
+
+// On the Perl server a command without input runs on a spare, an sh
+// started before the command came: it has the session's stdout and
+// stderr, /dev/null for stdin, a process group of its own, its exit
+// status and the script's line numbers. A command with input, or too long
+// for the spare's pipe, is started as `sh -c SCRIPT`.
+func TestShellPerlSpare(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil)
+	waitSpare(t, c)
+	for i := range 3 {
+		res := run(t, c, cmdline+`; echo; readlink /proc/$$/fd/0; cut -d' ' -f5 /proc/$$/stat; echo $$; echo err >&2; exit 7`)
+		lines := strings.Split(string(res.Stdout), "\n")
+		if len(lines) != 5 || lines[0] != spareArgv || lines[1] != "/dev/null" || lines[2] != lines[3] || res.ExitCode != 7 || string(res.Stderr) != "err\n" {
+			t.Fatalf("command %d on a spare: exit %d, stdout %q, stderr %q; want its argv, /dev/null, its pid as its group, exit 7", i, res.ExitCode, res.Stdout, res.Stderr)
+		}
+	}
+	res := run(t, c, "true\nno-such-command-x")
+	if res.ExitCode != 127 || !strings.Contains(string(res.Stderr), ": 2: ") || !strings.Contains(string(res.Stderr), "no-such-command-x: not found") {
+		t.Errorf("a missing command on line 2: exit %d, stderr %q", res.ExitCode, res.Stderr)
+	}
+	in, err := c.Run(t.Context(), connectors.Command{Script: cmdline + "; cat", Stdin: strings.NewReader("input")})
+	if err != nil || string(in.Stdout) != "sh -c "+cmdline+"; cat input" {
+		t.Errorf("a command with input: %v, stdout %q, want it started as sh -c", err, in.Stdout)
+	}
+	long := ": " + strings.Repeat("x", 4000) + "; " + cmdline
+	if got := string(run(t, c, long).Stdout); got != "sh -c "+long+" " {
+		t.Errorf("a command of 4,000 bytes: stdout %.40q..., want it started as sh -c", got)
+	}
+	waitSpare(t, c)
+	requirePersistent(t, c)
+}
+
+// A host whose sh cannot source a pipe (here an sh in PATH that reads the
+// script and exits 0 when asked to) fails the server's probe, and every command is started
+// as `sh -c SCRIPT`.
+func TestShellPerlSpareProbe(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "sh"), []byte("#!/bin/sh\n[ \"$2\" = '. /dev/stdin' ] && { cat >/dev/null; exit 0; }\nexec /bin/sh \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"SetEnv PATH=" + bin + ":/usr/bin:/bin"}})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil)
+	for i := range 20 {
+		res := run(t, c, fmt.Sprintf("echo %d; %s", i, cmdline))
+		if want := fmt.Sprintf("%d\n/bin/sh -c echo %d; %s ", i, i, cmdline); string(res.Stdout) != want {
+			t.Fatalf("command %d: stdout %q, want %q", i, res.Stdout, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if m := c.(*Conn).ShellMode(); m != "persistent (perl)" {
+		t.Errorf("shell mode %q, want persistent (perl)", m)
+	}
+}
+
+// The shell reads the whole boot code before it execs perl, whatever the
+// server's length: here padded by a comment in steps of 256 bytes across
+// the 8 KiB of the shell's reads, shorter than the sh server's boot, so
+// that one of its reads ends inside that. No byte of the sh server's boot
+// reaches the Perl server, which would take it for a bad message and exit.
+func TestShellPerlLongBoot(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	old := perlServer
+	defer func() { perlServer = old }()
+	for pad := 0; pad < 8192; pad += 256 {
+		perlServer = "#" + strings.Repeat("p", pad) + "\n" + old
+		c := mustOpen(t, f, srv, nil)
+		if got := run(t, c, "echo ok").Stdout; string(got) != "ok\n" {
+			t.Fatalf("padding %d: stdout %q", pad, got)
+		}
+		if st, err := c.(*Conn).Stat(t.Context(), "/", false); err != nil || st.Type != "directory" {
+			t.Fatalf("padding %d: stat / on the Perl server: %+v, %v", pad, st, err)
+		}
+		if m := c.(*Conn).ShellMode(); m != "persistent (perl)" {
+			t.Fatalf("padding %d: shell mode %q, want persistent (perl)", pad, m)
+		}
+		c.Close()
 	}
 }
 
