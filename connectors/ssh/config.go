@@ -385,7 +385,10 @@ func (o *sshOptions) finishAuth(s *settings, data map[string]string, env configE
 	if s.ShellPerl, err = connectors.DataBool(data, "ssh_shell_perl", true); err != nil {
 		return err
 	}
-	s.PerlFiles, err = connectors.DataBool(data, "ssh_perl_files", true)
+	if s.PerlFiles, err = connectors.DataBool(data, "ssh_perl_files", true); err != nil {
+		return err
+	}
+	s.ShellSpares, err = connectors.DataBool(data, "ssh_shell_spares", true)
 	return err
 }
 

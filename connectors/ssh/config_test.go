@@ -675,6 +675,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"ssh_allow_agent":              "false",
 		"ssh_shell_perl":               "false",
 		"ssh_perl_files":               "false",
+		"ssh_shell_spares":             "false",
 		"ssh_forward_agent":            "yes",
 		"ssh_password":                 "pw",
 		"ssh_key_password":             "pass",
@@ -704,7 +705,7 @@ func TestConfigPrecedence(t *testing.T) {
 		Alias: "addr-user@alias:2002", Hostname: "from-config", Port: 2002, User: "addr-user",
 		IdentityFiles: []string{h + "/config_key"}, AllowAgent: true, ProxyJump: []string{"config-jump"},
 		StrictHostKeyChecking: "yes", KnownHostsFiles: []string{h + "/config_kh"},
-		ConnectTimeout: 11 * time.Second, ConnectRetries: 2, ShellPerl: true, PerlFiles: true,
+		ConnectTimeout: 11 * time.Second, ConnectRetries: 2, ShellPerl: true, PerlFiles: true, ShellSpares: true,
 		KeepaliveInterval: 12 * time.Second, KeepaliveCountMax: 5,
 	}
 	checkSettings(t, "address over config", s, want)
@@ -721,7 +722,7 @@ func TestConfigPrecedence(t *testing.T) {
 	want = settings{
 		Alias: "alias", Hostname: "alias", Port: 22, User: "localme", IdentityFiles: ids, AllowAgent: true,
 		StrictHostKeyChecking: "accept-new", KnownHostsFiles: []string{h + "/.ssh/known_hosts", h + "/.ssh/known_hosts2"},
-		ConnectTimeout: 10 * time.Second, ConnectRetries: 2, KeepaliveInterval: 15 * time.Second, KeepaliveCountMax: 3, ShellPerl: true, PerlFiles: true,
+		ConnectTimeout: 10 * time.Second, ConnectRetries: 2, KeepaliveInterval: 15 * time.Second, KeepaliveCountMax: 3, ShellPerl: true, PerlFiles: true, ShellSpares: true,
 	}
 	checkSettings(t, "defaults", s, want)
 }

@@ -76,8 +76,8 @@
 // answers (perl too old, or broken) makes the connection use sh for its
 // later shells.
 //
-// The fork and the exec happen before the command arrives: the server
-// keeps a spare, `sh -c '. /dev/stdin'` in a process group of its own,
+// The fork and the exec happen before the command arrives (unless
+// ssh_shell_spares is false): the server keeps a spare, `sh -c '. /dev/stdin'` in a process group of its own,
 // reading its script from a pipe. A command without input and shorter
 // than 4,000 bytes is written to the spare as `exec </dev/null; SCRIPT`
 // (one line, so line numbers stay the script's) and the pipe closed; the

@@ -147,7 +147,7 @@ var newToken = func() []byte {
 // command in flight and removes its FIFO directory. The probe answers
 // "ok PID" when setsid and mkfifo exist. With perl true it execs the Perl
 // server instead where perl is found (perlBoot), which answers "perl PID".
-func bootCode(tok string, perl bool) string {
+func bootCode(tok string, perl, spares bool) string {
 	var probe []string
 	for _, t := range probeTools {
 		probe = append(probe, "command -v "+t+" >/dev/null 2>&1")
@@ -158,7 +158,7 @@ func bootCode(tok string, perl bool) string {
 		`if ` + strings.Join(probe, " && ") + `; then printf '` + tok + `ok %d\n' $$; ` +
 		`else printf '` + tok + `no\n'; fi` + "\n"
 	if perl {
-		return perlBoot(tok, sh)
+		return perlBoot(tok, sh, spares)
 	}
 	return sh
 }
@@ -442,7 +442,7 @@ func (c *Conn) startShell(ctx context.Context) (*shell, error) {
 		<-sh.ended
 		sess.Close()
 	}()
-	if _, err := io.WriteString(stdin, bootCode(string(tok), perl)); err != nil {
+	if _, err := io.WriteString(stdin, bootCode(string(tok), perl, c.settings.ShellSpares)); err != nil {
 		sess.Close()
 		return nil, err
 	}

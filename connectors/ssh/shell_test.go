@@ -403,7 +403,8 @@ func waitSpare(t *testing.T, c connectors.Connector) {
 // started before the command came: it has the session's stdout and
 // stderr, /dev/null for stdin, a process group of its own, its exit
 // status and the script's line numbers. A command with input, or too long
-// for the spare's pipe, is started as `sh -c SCRIPT`.
+// for the spare's pipe, is started as `sh -c SCRIPT`, as is every command
+// with ssh_shell_spares=false.
 func TestShellPerlSpare(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, _ := testFactory(t)
@@ -430,6 +431,14 @@ func TestShellPerlSpare(t *testing.T) {
 	}
 	waitSpare(t, c)
 	requirePersistent(t, c)
+
+	off := mustOpen(t, f, srv, map[string]string{"ssh_shell_spares": "false"})
+	for i := range 5 {
+		if got := string(run(t, off, cmdline).Stdout); got != "sh -c "+cmdline+" " {
+			t.Fatalf("command %d with ssh_shell_spares=false: argv %q, want sh -c", i, got)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // A host whose sh cannot source a pipe (here an sh in PATH that reads the

@@ -283,7 +283,7 @@ sub query {
 	err($k);
 }
 out("BOOTperl $$\n");
-if (-e '/dev/stdin' && spare()) {
+if ($wantspares && -e '/dev/stdin' && spare()) {
 	syswrite($sw, "exec </dev/null; exit 3");
 	($probe, $spid, $sw) = ($spid, 0, undef);
 }
@@ -321,14 +321,19 @@ for (;;) {
 
 // perlBoot is the boot code when the server is wanted: where perl is
 // found, the shell execs it with the server (its boot token in place of
-// BOOT) on file descriptor 3, else it runs orElse (the sh server's boot).
+// BOOT, after a line that sets $wantspares from ssh_shell_spares) on file
+// descriptor 3, else it runs orElse (the sh server's boot).
 // The here-document ends at a line holding the token alone, which the
 // server cannot hold. It is one compound command ending the boot code, so
 // the shell has read all of it before it execs perl: nothing the shell
 // left unread reaches the server as a message, however long the server
 // and however the shell's reads fall.
-func perlBoot(tok, orElse string) string {
-	return "if command -v perl >/dev/null 2>&1; then exec perl -e '" + perlLoader + "' 3<<'" + tok + "'\n" +
+func perlBoot(tok, orElse string, spares bool) string {
+	want := "my $wantspares = 0;\n"
+	if spares {
+		want = "my $wantspares = 1;\n"
+	}
+	return "if command -v perl >/dev/null 2>&1; then exec perl -e '" + perlLoader + "' 3<<'" + tok + "'\n" + want +
 		strings.ReplaceAll(perlServer, "BOOT", tok) + "\n" + tok + "\nelse\n" + orElse + "fi\n"
 }
 

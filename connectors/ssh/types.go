@@ -30,4 +30,5 @@ type settings struct {
 	SessionPerCommand     bool          // ssh_persistent_shell=false: one session per command, no persistent shell
 	ShellPerl             bool          // ssh_shell_perl (default true): persistent shells run the Perl server where the host has perl
 	PerlFiles             bool          // ssh_perl_files (default true): the Perl server answers file probes (native.go)
+	ShellSpares           bool          // ssh_shell_spares (default true): the Perl server starts each command's sh ahead of it
 }
