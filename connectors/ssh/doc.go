@@ -85,9 +85,10 @@
 // and execed when it comes, as `sh -c SCRIPT`. A command then waits for no
 // process to start: 1.28 ms → 0.88 ms per command in BenchmarkRunLatency,
 // back to back, for 10% more CPU on the host (the spare's start and the
-// command overlap on its cores). The server trusts spares only once a
-// first one, given `exit 3`, exited 3, so a host whose sh cannot source a
-// pipe never runs a command through one. The script is then in no argv;
+// command overlap on its cores). The server starts spares at a shell's
+// second command, so that one that runs a single command pays for none,
+// and trusts them only once a first one, given `exit 3`, exited 3: a host
+// whose sh cannot source a pipe never runs a command through one. The script is then in no argv;
 // the shell's messages name the file (`sh: 1: /dev/stdin: x: not found`
 // where `sh -c` prints `sh: 1: x: not found`). An idle spare reads end of
 // file and exits when the server goes, however it goes.

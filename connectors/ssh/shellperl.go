@@ -96,7 +96,7 @@ sub spawn {
 	exec { 'sh' } 'sh', @argv;
 	exit 127;
 }
-my ($spares, $spid, $sw, $probe) = (0, 0, undef, 0);
+my ($spares, $spid, $sw, $probe, $runs) = (0, 0, undef, 0, 0);
 sub spare {
 	return if $spid;
 	pipe(my $r, my $x) or return;
@@ -129,7 +129,11 @@ sub start {
 	close $r;
 	($pid, $tok, $t) = ($p, $k, 0.05);
 	out("${k}s$p\n");
-	spare() if $spares;
+	if ($spares) { spare() }
+	elsif (++$runs == 2 && $wantspares && -e '/dev/stdin' && spare()) {
+		syswrite($sw, "exec </dev/null; exit 3");
+		($probe, $spid, $sw) = ($spid, 0, undef);
+	}
 }
 sub input {
 	return unless $w;
@@ -283,10 +287,6 @@ sub query {
 	err($k);
 }
 out("BOOTperl $$\n");
-if ($wantspares && -e '/dev/stdin' && spare()) {
-	syswrite($sw, "exec </dev/null; exit 3");
-	($probe, $spid, $sw) = ($spid, 0, undef);
-}
 my $rin = '';
 vec($rin, 0, 1) = 1;
 vec($rin, fileno($cr), 1) = 1;
