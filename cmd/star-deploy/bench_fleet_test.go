@@ -45,6 +45,7 @@ const fleetGuard = 20 * time.Minute
 // the same hosts: the same work in one ssh exec per host, as many at once,
 // and the ratios. Every host must end ok, with no connection retries
 // (ssh_connect_retries=0, so a handshake that timed out fails its host).
+// STAR_DEPLOY_SSH_BENCH_DATA adds host data as for TestSSHBenchmark.
 func TestSSHFleetBenchmark(t *testing.T) {
 	spec := os.Getenv("STAR_DEPLOY_FLEET_BENCH")
 	if spec == "" {
@@ -156,7 +157,11 @@ func fleetStarDeploy(t *testing.T, bin string, servers []*sshtest.Server, n, par
 		"--data", "ssh_allow_agent=false", "--data", "ssh_config_file=none",
 		// A handshake that times out fails its host instead of being retried.
 		"--data", "ssh_connect_retries=0",
-		"--data", "benchdir=" + runDir, inventory, script}
+		"--data", "benchdir=" + runDir}
+	for _, kv := range strings.Fields(os.Getenv("STAR_DEPLOY_SSH_BENCH_DATA")) { // as TestSSHBenchmark's
+		args = append(args, "--data", kv)
+	}
+	args = append(args, inventory, script)
 	var stdout, stderr bytes.Buffer
 	run, err := fleetExec(t, servers, &stdout, &stderr, bin, args...)
 	if err != nil {
