@@ -404,7 +404,7 @@ func (c *Conn) usePerl() bool {
 // starts the Perl server when ssh_shell_perl is on and perl did not fail
 // on this connection before.
 func (c *Conn) startShell(ctx context.Context) (*shell, error) {
-	sess, err := c.newSession()
+	sess, err := c.newSession(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -861,8 +861,52 @@ func (c *Conn) makeRoom() {
 
 // newSession opens a session, trying again for about a second when the
 // host refuses it with "open failed", as sshd does past MaxSessions: a
-// session closed a moment ago may not be freed there yet.
-func (c *Conn) newSession() (*ssh.Session, error) {
+// session closed a moment ago may not be freed there yet. It returns when
+// ctx ends or the connection does, whether or not the host has answered:
+// x/crypto/ssh waits for that answer with no deadline, and forever when
+// the connection ends as the request goes out. A session that comes after
+// that is closed.
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		sess *ssh.Session
+		err  error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		sess, err := c.openSession()
+		ch <- opened{sess, err}
+	}()
+	var err error
+	select {
+	case o := <-ch:
+		return o.sess, o.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-c.ended():
+		err = errors.New("the connection ended while a session was being opened")
+	}
+	go func() {
+		if o := <-ch; o.sess != nil {
+			o.sess.Close()
+		}
+	}()
+	return nil, err
+}
+
+// ended is closed once the connection has ended.
+func (c *Conn) ended() <-chan struct{} {
+	c.endedOnce.Do(func() {
+		c.endedCh = make(chan struct{})
+		go func() {
+			c.client.Wait()
+			close(c.endedCh)
+		}()
+	})
+	return c.endedCh
+}
+
+// openSession is newSession's work.
+func (c *Conn) openSession() (*ssh.Session, error) {
 	delay := 10 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		sess, err := c.client.NewSession()

@@ -164,6 +164,8 @@ type Conn struct {
 	done      chan struct{} // closed by Close; stops keepalives
 	lost      error         // set when keepalives gave up
 	lostMu    sync.Mutex
+	endedOnce sync.Once
+	endedCh   chan struct{} // closed when the connection has ended (ended)
 }
 
 var _ connectors.Connector = (*Conn)(nil)
@@ -552,7 +554,7 @@ type started struct {
 // begin opens a session and starts cmd on it. Each step waits for the
 // host, so Run calls it in a goroutine.
 func (c *Conn) begin(cmd connectors.Command, stdout, stderr io.Writer) started {
-	sess, err := c.newSession()
+	sess, err := c.newSession(context.Background()) // Run waits for ctx
 	if err != nil {
 		return started{err: fmt.Errorf("open session: %w", err)}
 	}
@@ -638,7 +640,7 @@ func (c *Conn) kill(pidOf func(wait time.Duration) (int, bool), deadline <-chan 
 	}
 	done := make(chan error, 1)
 	go func() {
-		sess, err := c.newSession()
+		sess, err := c.newSession(context.Background()) // bounded by deadline
 		if err != nil {
 			done <- err
 			return

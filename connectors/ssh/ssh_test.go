@@ -407,6 +407,50 @@ func TestKeepaliveFailsStalledServer(t *testing.T) {
 	}
 }
 
+// A command that needs a new shell on a server that stops answering
+// returns when its context ends, keepalives off: opening the shell's
+// session does not wait for the host past the context.
+func TestShellStartStalledServerCancels(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, home := testFactory(t)
+	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh"), "ssh_keepalive_interval": "0"})
+	if live, _ := shellCounts(c); live != 0 {
+		t.Fatalf("%d shells before the first command: the test does not test", live)
+	}
+	pid, err := os.ReadFile(filepath.Join(srv.Dir, "sshd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(pid))).Output()
+	stopped := strings.Fields(string(out))
+	if len(stopped) == 0 {
+		t.Fatal("found no sshd connection process")
+	}
+	for _, p := range stopped {
+		exec.Command("kill", "-STOP", p).Run()
+	}
+	t.Cleanup(func() {
+		for _, p := range stopped {
+			exec.Command("kill", "-CONT", p).Run()
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, connectors.Command{Script: "true"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("run on a stalled server: %v, want the context's deadline", err)
+		}
+	case <-time.After(20 * time.Second): // a hang guard, not a measurement
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
 func TestLargeOutputAndHugePut(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, home := testFactory(t)
