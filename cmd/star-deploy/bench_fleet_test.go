@@ -158,10 +158,7 @@ func fleetStarDeploy(t *testing.T, bin string, servers []*sshtest.Server, n, par
 		// A handshake that times out fails its host instead of being retried.
 		"--data", "ssh_connect_retries=0",
 		"--data", "benchdir=" + runDir}
-	for _, kv := range strings.Fields(os.Getenv("STAR_DEPLOY_SSH_BENCH_DATA")) { // as TestSSHBenchmark's
-		args = append(args, "--data", kv)
-	}
-	args = append(args, inventory, script)
+	args = append(append(args, benchData()...), inventory, script)
 	var stdout, stderr bytes.Buffer
 	run, err := fleetExec(t, servers, &stdout, &stderr, bin, args...)
 	if err != nil {

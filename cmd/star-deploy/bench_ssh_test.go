@@ -68,6 +68,16 @@ func TestSSHBenchmark(t *testing.T) {
 		`shell("true") alone: star-deploy connecting to every host and running one command, the least any workload costs: its ratio to the floor bounds every ratio above from below)`)
 }
 
+// benchData is the --data flags of STAR_DEPLOY_SSH_BENCH_DATA
+// (space-separated KEY=VALUE) for star-deploy's runs in the benches.
+func benchData() []string {
+	var args []string
+	for _, kv := range strings.Fields(os.Getenv("STAR_DEPLOY_SSH_BENCH_DATA")) {
+		args = append(args, "--data", kv)
+	}
+	return args
+}
+
 func benchN(t *testing.T, bin string, n int) row {
 	dir := t.TempDir()
 	var servers []*sshtest.Server
@@ -104,9 +114,7 @@ files.line(d + "/hosts", "127.0.0.1 bench")
 	args := []string{"--key", key, "--user", servers[0].User, "--parallel", "0",
 		"--data", "ssh_known_hosts_file=" + filepath.Join(dir, "kh-sd"), "--data", "ssh_allow_agent=false",
 		"--data", "benchdir=" + sdDir}
-	for _, kv := range strings.Fields(os.Getenv("STAR_DEPLOY_SSH_BENCH_DATA")) {
-		args = append(args, "--data", kv)
-	}
+	args = append(args, benchData()...)
 	args = append(args, strings.Join(names, ","), script)
 	var sdTime [2]time.Duration
 	var sdRerun runStats

@@ -96,7 +96,7 @@ sub spawn {
 	exec { 'sh' } 'sh', @argv;
 	exit 127;
 }
-my ($spares, $spid, $sw, $probe, $runs) = (0, 0, undef, 0, 0);
+my ($spares, $spid, $sw, $probe, $runs, $pre) = (0, 0, undef, 0, 0, 'exec </dev/null; ');
 sub spare {
 	return if $spid;
 	pipe(my $r, my $x) or return;
@@ -112,8 +112,8 @@ sub start {
 	my ($k, $script, $stdin) = @_;
 	die "a command while one runs\n" if $pid;
 	if ($spid && !$stdin && length($script) < 4000) {
-		my $n = syswrite($sw, "exec </dev/null; $script");
-		if (defined $n && $n == 17 + length $script) {
+		my $n = syswrite($sw, "$pre$script");
+		if (defined $n && $n == length($pre) + length $script) {
 			($pid, $tok, $t, $spid, $sw) = ($spid, $k, 0.05, 0, undef);
 			out("${k}s$pid\n");
 			spare();
@@ -131,7 +131,7 @@ sub start {
 	out("${k}s$p\n");
 	if ($spares) { spare() }
 	elsif (++$runs == 2 && $wantspares && -e '/dev/stdin' && spare()) {
-		syswrite($sw, "exec </dev/null; exit 3");
+		syswrite($sw, "${pre}exit 3");
 		($probe, $spid, $sw) = ($spid, 0, undef);
 	}
 }

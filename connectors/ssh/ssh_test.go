@@ -380,8 +380,19 @@ func TestKeepaliveFailsStalledServer(t *testing.T) {
 	f, home := testFactory(t)
 	c := mustOpen(t, f, srv, map[string]string{"ssh_known_hosts_file": filepath.Join(home, "kh"), "ssh_keepalive_interval": "0.3"})
 	run(t, c, "true")
-	// Stop every sshd process of this server (the connection process
-	// serves our session): the TCP connection stays open but silent.
+	stall(t, srv)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := c.Run(ctx, connectors.Command{Script: "true"})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "keepalives") {
+		t.Errorf("run on a stalled server: err = %v (context: %v), want a keepalive failure", err, ctx.Err())
+	}
+}
+
+// stall stops every sshd connection process of srv until the test ends:
+// the TCP connections stay open but silent.
+func stall(t *testing.T, srv *sshtest.Server) {
+	t.Helper()
 	pid, err := os.ReadFile(filepath.Join(srv.Dir, "sshd.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -399,12 +410,6 @@ func TestKeepaliveFailsStalledServer(t *testing.T) {
 			exec.Command("kill", "-CONT", p).Run()
 		}
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	_, err = c.Run(ctx, connectors.Command{Script: "true"})
-	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "keepalives") {
-		t.Errorf("run on a stalled server: err = %v (context: %v), want a keepalive failure", err, ctx.Err())
-	}
 }
 
 // A command that needs a new shell on a server that stops answering
@@ -417,23 +422,7 @@ func TestShellStartStalledServerCancels(t *testing.T) {
 	if live, _ := shellCounts(c); live != 0 {
 		t.Fatalf("%d shells before the first command: the test does not test", live)
 	}
-	pid, err := os.ReadFile(filepath.Join(srv.Dir, "sshd.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(pid))).Output()
-	stopped := strings.Fields(string(out))
-	if len(stopped) == 0 {
-		t.Fatal("found no sshd connection process")
-	}
-	for _, p := range stopped {
-		exec.Command("kill", "-STOP", p).Run()
-	}
-	t.Cleanup(func() {
-		for _, p := range stopped {
-			exec.Command("kill", "-CONT", p).Run()
-		}
-	})
+	stall(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
