@@ -95,8 +95,14 @@
 //
 // The Perl server also answers file requests ("q TOK LEN" and the
 // request): a stat, a read, a file's bytes for its SHA-256, a listing, a
-// chmod, a chown, a sweep of temporary files and a put of up to 64 KiB, with its own system calls and no fork, in the records
-// of a command that printed its answer. Conn is therefore a
+// chmod, a chown, a sweep of temporary files and a put, with its own
+// system calls and no fork, in the records of a command that printed its
+// answer. A put of up to 64 KiB is one request; a larger one opens the
+// file, streams its bytes as input messages, each acknowledged, with at
+// most 256 KiB unacknowledged (sshd buffers what its child has not read,
+// and a first megabyte sent at once cost it 10 ms of reallocating), then
+// closes it: owner, mode, rename. No sftp-server starts for puts, and
+// SFTP is left to get and to what the server cannot create. Conn is therefore a
 // connectors.Native and a connectors.NativeGate, ready once a shell
 // answered as perl (native.go); the builtins use it only for what runs as
 // the login user, and whatever the server cannot answer exactly as the

@@ -7,11 +7,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,8 +349,8 @@ func TestNativeCancel(t *testing.T) {
 // A small put goes to the Perl server (no SFTP session is started) with
 // the SFTP path's steps: the mode with its set-id bits, the old file's
 // owner kept, no temporary file left; what the server cannot do (a
-// missing directory) is done again over SFTP, whose error is reported; a
-// large file goes over SFTP.
+// missing directory) is done again over SFTP, whose error is reported.
+// TestNativePutStreamed covers larger files.
 func TestNativePut(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	f, _ := testFactory(t)
@@ -395,5 +398,157 @@ func TestNativePut(t *testing.T) {
 		if connectors.IsTempName(e.Name()) {
 			t.Errorf("a temporary file is left: %s", e.Name())
 		}
+	}
+}
+
+// A put larger than putInServer streams through the Perl server, no SFTP
+// session started: the content, the mode and the owner as for a small
+// one; at most putWindow bytes ahead of what the server has written (a
+// stopped server stops the reading of the source); a server that cannot
+// create the file leaves the put to SFTP, whose error names the
+// directory; a rename that fails is the server's error, and no temporary
+// file is left.
+func TestNativePutStreamed(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil).(*Conn)
+	ctx := t.Context()
+	if !c.NativeReady(ctx) {
+		t.Fatal("NativeReady false")
+	}
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "f")
+	if err := os.WriteFile(dst, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		os.Chown(dst, 1, 1)
+	}
+	server := c.shells.idle[0].pid
+	const size = 8 << 20
+	stopAt := int64(putInServer + 2*putWindow)
+	src := &countingSource{n: size, at: stopAt, hook: func() { syscall.Kill(server, syscall.SIGSTOP) }}
+	done := make(chan error, 1)
+	go func() { done <- c.Put(ctx, dst, src, 0o640) }()
+	// Once the server has stopped, reading stops within the window.
+	var read int64
+	for i := 0; ; i++ {
+		if i == 100 {
+			t.Fatalf("the source was read to %d bytes and on", read)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if now := src.count(); now == read && now >= stopAt {
+			break
+		} else {
+			read = now
+		}
+	}
+	if limit := stopAt + putWindow + putChunk; read > limit {
+		t.Errorf("with the server stopped at %d bytes, %d were read: more than %d (the window)", stopAt, read, limit)
+	}
+	syscall.Kill(server, syscall.SIGCONT)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != size || st.Mode&0o7777 != 0o640 {
+		t.Errorf("after the put: %d bytes, mode %o", st.Size, st.Mode&0o7777)
+	}
+	if os.Geteuid() == 0 && (st.Uid != 1 || st.Gid != 1) {
+		t.Errorf("owner %d:%d, want the old file's 1:1", st.Uid, st.Gid)
+	}
+	want := sha256.New()
+	io.Copy(want, &countingSource{n: size})
+	if got, _ := os.ReadFile(dst); !bytes.Equal(sha256Sum(got), want.Sum(nil)) {
+		t.Error("the file's content differs from what was put")
+	}
+	if c.sftp != nil {
+		t.Error("an SFTP session started for a put the server could do")
+	}
+
+	big := make([]byte, putInServer+1)
+	os.Mkdir(filepath.Join(dir, "d"), 0o755)
+	err := c.Put(ctx, filepath.Join(dir, "d"), bytes.NewReader(big), 0o644)
+	if err == nil || !strings.Contains(err.Error(), "rename: ") || !strings.Contains(err.Error(), filepath.Join(dir, "d")) {
+		t.Errorf("put over a directory: %v, want the server's failed rename naming the path", err)
+	}
+	if c.sftp != nil {
+		t.Error("a put that the server began went on over SFTP")
+	}
+	missing := filepath.Join(dir, "missing")
+	if err := c.Put(ctx, filepath.Join(missing, "f"), bytes.NewReader(big), 0o644); err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "directory "+missing) {
+		t.Errorf("put into a missing directory: %v", err)
+	}
+	if st, err := c.Stat(ctx, dst, false); err != nil || st.Size != size {
+		t.Errorf("the shell after the failed puts: %+v, %v", st, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if connectors.IsTempName(e.Name()) {
+			t.Errorf("a temporary file is left: %s", e.Name())
+		}
+	}
+}
+
+func sha256Sum(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// countingSource is n deterministic bytes that counts what was read of
+// them, calling hook once at least at bytes have been.
+type countingSource struct {
+	n, at int64
+	hook  func()
+	mu    sync.Mutex
+	read  int64
+}
+
+func (s *countingSource) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.read == s.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), s.n-s.read)]
+	for i := range p {
+		p[i] = byte((s.read + int64(i)) * 7 >> 3)
+	}
+	s.read += int64(len(p))
+	if s.hook != nil && s.read >= s.at {
+		s.hook()
+		s.hook = nil
+	}
+	return len(p), nil
+}
+
+func (s *countingSource) count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read
+}
+
+// The server's flags for a new file are Fcntl's, found without loading it
+// here (linux/amd64 or arm64).
+func TestPerlNewFileFlags(t *testing.T) {
+	i := strings.Index(perlServer, "sub excl {")
+	j := strings.Index(perlServer[i:], "\n}\n")
+	if i < 0 || j < 0 {
+		t.Fatal("the server has no sub excl: mend this test")
+	}
+	out, err := exec.Command("perl", "-e", perlServer[i:i+j+3]+`my $e = excl(); my $l = $INC{"Fcntl.pm"} ? 1 : 0; require Fcntl;
+print "$e $l ", Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL()`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("perl: %v\n%s", err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 || f[0] != f[2] {
+		t.Errorf("the server's flags for a new file and Fcntl's: %q", out)
+	}
+	if fast := runtime.GOOS == "linux" && (runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64"); fast && len(f) == 3 && f[1] != "0" {
+		t.Error("the server loaded Fcntl for its flags")
 	}
 }

@@ -119,6 +119,9 @@ type shellCmd struct {
 	// onRecord, when set, takes every stdout record (the boot probe's
 	// answer) in place of the command records.
 	onRecord func([]byte)
+	// acks, for a streamed put, takes a value for each "a" record: the
+	// server wrote one input message to the file.
+	acks chan struct{}
 
 	// Standard input: stopped once the command ended, so that no chunk
 	// is written after the next command's code.
@@ -544,6 +547,11 @@ func (cmd *shellCmd) feed(p []byte, isErr bool) error {
 		case 'f':
 			cmd.finish(func() { cmd.setupFail, cmd.outDone = true, true })
 			return true
+		case 'a':
+			if cmd.acks != nil && len(r) == 1 {
+				cmd.acks <- struct{}{}
+			}
+			return false
 		}
 		return false
 	})

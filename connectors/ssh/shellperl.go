@@ -19,11 +19,14 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 // perlServer is the server's source; BOOT stands for the boot token. It
 // uses no module (POSIX alone would cost each shell 10 ms to load), so the
 // command gets its own process group (setpgrp) rather than a session, and
-// WNOHANG is spelled out (64 on Solaris, 1 elsewhere). It reads messages
-// on stdin:
+// WNOHANG is spelled out (64 on Solaris, 1 elsewhere), as are the flags
+// of a new file (O_WRONLY|O_CREAT|O_EXCL, 0301 on Linux where the ELF
+// header of perl's own binary names x86, PowerPC, s390, ARM, AArch64,
+// RISC-V or LoongArch; elsewhere from Fcntl, whose loading costs a
+// millisecond). It reads messages on stdin:
 //
 //	c TOK LEN STDIN\n SCRIPT   start SCRIPT (LEN bytes) on a spare or as `sh -c SCRIPT`, input from a pipe if STDIN is 1, else /dev/null
-//	i LEN\n BYTES              write BYTES to the command's input
+//	i LEN\n BYTES              write BYTES to the command's input, or to the file a request "open" began, answering "ACKa"
 //	e\n                        end of the command's input
 //	q TOK LEN\n REQUEST         answer a file request in-process (native.go)
 //
@@ -44,8 +47,9 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 //
 // A request is fields separated by NUL bytes, an operation first; the
 // server answers it as a command that printed its answer and exited: the
-// answer's bytes, "TOKe STATUS 0" on stdout, TOK on stderr, and no "TOKs"
-// record, since no process was started. STATUS 0 is an answer, 1 a file
+// answer's bytes (which a status other than 0 may have too), "TOKe STATUS
+// 0" on stdout, TOK on stderr, and no "TOKs" record, since no process was
+// started. STATUS 0 is an answer, 1 a file
 // that is not there (ENOENT or ENOTDIR), 2 a file larger than asked, 9
 // anything the shell must answer instead. The operations, with the system
 // calls of the server itself; only the digest of a file larger than MAX
@@ -58,6 +62,9 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 //	chmod MODE PATH     chmod (MODE in decimal)
 //	chown USER GROUP PATH  chown by names, "" keeping one
 //	put TMP DST MODE BYTES  write BYTES (the rest of the request) to the new file TMP (O_EXCL, 0600), give it DST's owner where allowed, chmod, rename over DST
+//	open TMP ACK        create TMP as put does; the input messages that follow write to it, each answered "ACKa"
+//	close DST MODE      end the file that open began as put does: 9 and what failed ("rename: Is a directory") as the
+//	                    answer. The server removes the file when it quits first
 //	tree MAX DIR        TYPE and PATH, NUL-separated, of everything under DIR (not through links); 1 when DIR is not a directory
 var perlServer = `
 $SIG{PIPE} = 'IGNORE';
@@ -65,7 +72,7 @@ pipe(my $cr, my $cw) or die "pipe: $!";
 my $woke = 0;
 $SIG{CHLD} = sub { syswrite($cw, 'x') unless $woke++ };
 my $nohang = $^O eq 'solaris' ? 64 : 1;
-my ($in, $pid, $tok, $w, $t) = ('', 0, '', undef, 0);
+my ($in, $pid, $tok, $w, $t, $ptmp, $perr, $pack) = ('', 0, '', undef, 0);
 sub wr {
 	my ($fh, $b) = @_;
 	my $off = 0;
@@ -83,8 +90,9 @@ sub stop {
 	for (1 .. 20) { last unless kill 0, -$pid; select(undef, undef, undef, 0.05) }
 	kill 'KILL', -$pid;
 }
-$SIG{HUP} = sub { stop(); unspare(); exit 129 };
-$SIG{TERM} = sub { stop(); unspare(); exit 143 };
+sub quit { stop(); unspare(); unlink $ptmp if defined $ptmp; exit $_[0] }
+$SIG{HUP} = sub { quit(129) };
+$SIG{TERM} = sub { quit(143) };
 sub fail { out("$_[0]f\n"); err($_[0]) }
 sub spawn {
 	my ($r, @argv) = @_;
@@ -142,7 +150,7 @@ sub input {
 		my $n = syswrite($w, $_[0], length($_[0]) - $off, $off);
 		if (defined $n) { $off += $n; next }
 		next if $! == 4;
-		$w = undef;
+		($w, $perr) = (undef, "write: $!");
 		return;
 	}
 }
@@ -256,33 +264,54 @@ sub qtree {
 	return (0, $b);
 }
 my $excl;
-sub qput {
-	my ($tmp, $dst, $mode, $data) = @_;
-	$excl //= do { require Fcntl; Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL() };
-	sysopen(my $f, $tmp, $excl, 0600) or return 9;
-	my $off = 0;
-	while ($off < length $data) {
-		my $n = syswrite($f, $data, length($data) - $off, $off);
-		if (defined $n) { $off += $n; next }
-		next if $! == 4;
-		close $f;
-		unlink $tmp;
-		return 9;
+sub excl {
+	my ($f, $h) = (undef, '');
+	read($f, $h, 20) if $^O eq 'linux' && open($f, '<', '/proc/self/exe');
+	if (length $h == 20) {
+		my $m = unpack(substr($h, 5, 1) eq "\2" ? 'n' : 'v', substr($h, 18, 2));
+		return 0301 if grep { $m == $_ } 3, 20, 21, 22, 40, 62, 183, 243, 258;
 	}
-	unless (close $f) { unlink $tmp; return 9 }
-	my @o = lstat $dst;
-	chown($o[4], $o[5], $tmp) if @o && kind($o[2]) eq 'file';
-	unless (chmod($mode, $tmp) && rename($tmp, $dst)) { unlink $tmp; return 9 }
+	require Fcntl;
+	return Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL();
+}
+sub qopen {
+	my ($tmp, $ack) = @_;
+	$excl //= excl();
+	sysopen(my $f, $tmp, $excl, 0600) or return gone();
+	($w, $ptmp, $perr, $pack) = ($f, $tmp, undef, $ack);
 	return 0;
 }
-my %ops = (put => \&qput, stat => \&qstat, read => \&qread, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
+sub qclose {
+	my ($dst, $mode) = @_;
+	return 9 unless defined $ptmp;
+	my ($f, $tmp, $e) = ($w, $ptmp, $perr);
+	($w, $ptmp, $perr) = (undef, undef, undef);
+	$e = "close: $!" if !defined $e && !close($f);
+	if (!defined $e) {
+		my @o = lstat $dst;
+		chown($o[4], $o[5], $tmp) if @o && kind($o[2]) eq 'file';
+		if (!chmod($mode, $tmp)) { $e = "chmod: $!" }
+		elsif (!rename($tmp, $dst)) { $e = "rename: $!" }
+		else { return 0 }
+	}
+	unlink $tmp;
+	return (9, $e);
+}
+sub qput {
+	my ($tmp, $dst, $mode, $data) = @_;
+	my $s = qopen($tmp);
+	return $s if $s;
+	input($data);
+	return qclose($dst, $mode);
+}
+my %ops = (put => \&qput, open => \&qopen, close => \&qclose, stat => \&qstat, read => \&qread, sweep => \&qsweep, chmod => \&qchmod, chown => \&qchown, tree => \&qtree);
 sub query {
 	my ($k, $req) = @_;
 	# TOK "-": a request whose answer nobody waits for (a sweep)
 	my ($op, @a) = split /\0/, $req, $req =~ /^put\0/ ? 5 : -1;
 	my ($s, $b) = $ops{$op} ? $ops{$op}->(@a) : 9;
 	return if $k eq '-';
-	out($b) if $s == 0 && defined $b;
+	out($b) if defined $b;
 	out("${k}e$s 0\n");
 	err($k);
 }
@@ -299,9 +328,7 @@ for (;;) {
 	my $got = sysread(STDIN, $in, 65536, length $in);
 	if (!$got) {
 		next if !defined $got && $! == 4;
-		stop();
-		unspare();
-		exit 0;
+		quit(0);
 	}
 	while ((my $nl = index($in, "\n")) >= 0) {
 		my @f = split / /, substr($in, 0, $nl);
@@ -310,7 +337,7 @@ for (;;) {
 		my $body = substr($in, $nl + 1, $len);
 		substr($in, 0, $nl + 1 + $len) = '';
 		if ($f[0] eq 'c') { start($f[1], $body, $f[3]) }
-		elsif ($f[0] eq 'i') { input($body) }
+		elsif ($f[0] eq 'i') { input($body); out("${pack}a\n") if defined $pack && defined $ptmp }
 		elsif ($f[0] eq 'e') { $w = undef }
 		elsif ($f[0] eq 'q') { query($f[1], $body) }
 		else { die "bad message $f[0]\n" }

@@ -61,7 +61,7 @@ func (f *Factory) Scheme() string { return "ssh" }
 // Doc describes the connector.
 func (f *Factory) Doc() string {
 	return "Native SSH (no ssh binary needed): @ssh/HOST or a bare HOST, where HOST is user@host:port or an alias of ~/.ssh/config. " +
-		"One connection per host, commands on concurrent sessions, files over SFTP or, up to 64 KiB, through the persistent shell's Perl server, with atomic renames; host keys are verified against known_hosts (new ones accepted and recorded by default)."
+		"One connection per host, commands on concurrent sessions, files written through the persistent shell's Perl server (or SFTP without it) and read over SFTP, with atomic renames; host keys are verified against known_hosts (new ones accepted and recorded by default)."
 }
 
 // Fields declares the ssh_* data keys.
@@ -800,9 +800,10 @@ func (c *Conn) startFileOp(ctx context.Context, op, path, prep string) (sc *sftp
 // with posix-rename. A temporary file that a lost connection leaves behind
 // is removed by a later run (see connectors.SweepScript).
 //
-// A file of up to putInServer bytes goes to the Perl server instead, where
-// the host runs it (putServed), in the same steps; whatever fails there is
-// done again over SFTP, whose errors are the ones reported.
+// Where the host runs the Perl server, the file goes to it instead
+// (putServed), in the same steps, and no sftp-server is started; what the
+// server cannot begin is done over SFTP, whose errors are the ones
+// reported.
 func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	var done bool
 	if done, src, err = c.putServed(ctx, dst, src, mode); done || err != nil {
@@ -811,6 +812,11 @@ func (c *Conn) Put(ctx context.Context, dst string, src io.Reader, mode fs.FileM
 		}
 		return err
 	}
+	return c.putSFTP(ctx, dst, src, mode)
+}
+
+// putSFTP is Put over SFTP.
+func (c *Conn) putSFTP(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	sc, wrap, unwatch, err := c.startFileOp(ctx, "put", dst, "on")
 	if err != nil {
 		return err
