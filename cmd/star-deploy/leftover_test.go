@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,9 +116,10 @@ func (p *cutProxy) close() {
 }
 
 // TestSSHCutMidPutLeftoversRemovedNextRun: the connection to a real sshd
-// is cut in the middle of uploads; the temporary files the cut leaves are
-// removed by the next run that writes to that directory, and no
-// .star-deploy-* file stays.
+// is cut in the middle of uploads. Through the Perl server the upload's
+// temporary file goes with it (the server removes it as it quits); over
+// SFTP (ssh_perl_files=false) the cut leaves it, and the next run that
+// writes to that directory removes it, so no .star-deploy-* file stays.
 func TestSSHCutMidPutLeftoversRemovedNextRun(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
 	const size = 16 << 20
@@ -137,30 +139,49 @@ func TestSSHCutMidPutLeftoversRemovedNextRun(t *testing.T) {
 for n in ["a", "b", "c", "d"]:
     put(`+q(dest)+` + "/" + n, src = n)
 `)
-	args := func(addr string) []string {
+	args := func(addr string, perlFiles bool) []string {
 		return []string{"--key", srv.ClientKeyPath, "--user", srv.User,
 			"--data", "ssh_known_hosts_file=" + filepath.Join(t.TempDir(), "kh"),
 			"--data", "ssh_allow_agent=false", "--data", "ssh_connect_retries=0", "--data", "ssh_keepalive_interval=1",
-			"@ssh/" + addr, script}
+			"--data", "ssh_perl_files=" + strconv.FormatBool(perlFiles), "@ssh/" + addr, script}
 	}
 
 	// Cut in the middle of the second and third file (uploads go in
 	// parallel --parallel hosts, one host here: one file after the other).
-	proxy := startCutProxy(t, srv.Addr, size*5/2)
-	code, out, errOut := runCLI(t, args(proxy.l.Addr().String())...)
-	if code != 1 {
-		t.Fatalf("the run through the cut connection: exit %d, want 1\n%s\n%s", code, out, errOut)
+	cut := func(perlFiles bool) {
+		t.Helper()
+		proxy := startCutProxy(t, srv.Addr, size*5/2)
+		code, out, errOut := runCLI(t, args(proxy.l.Addr().String(), perlFiles)...)
+		if code != 1 {
+			t.Fatalf("the run through the cut connection (ssh_perl_files=%v): exit %d, want 1\n%s\n%s", perlFiles, code, out, errOut)
+		}
 	}
+	cut(true)
+	// The host's side learns of the cut when sshd reads its end.
+	for i := 0; ; i++ {
+		names, n := tempLeft(t, dest)
+		if len(names) == 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the Perl server left %d temporary files (%d bytes) after the cut: %q", len(names), n, names)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, f := range []string{"a", "b", "c", "d"} {
+		os.Remove(filepath.Join(dest, f)) // so that the next run uploads them all again
+	}
+	cut(false)
 	names, n := tempLeft(t, dest)
 	t.Logf("after the cut: %d temporary files, %d bytes left: %q", len(names), n, names)
 	if len(names) == 0 {
-		t.Fatalf("the cut left no temporary file; the test does not cut mid-put\n%s", out)
+		t.Fatal("the cut left no temporary file over SFTP; the test does not cut mid-put")
 	}
 
 	// Leftovers are removed when older than the next run, on the host's
-	// clock in whole seconds.
+	// clock in whole seconds; the Perl server's sweep removes them.
 	time.Sleep(2100 * time.Millisecond)
-	code, out, errOut = runCLI(t, args(srv.Addr)...)
+	code, out, errOut := runCLI(t, args(srv.Addr, true)...)
 	if code != 0 {
 		t.Fatalf("the second run: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -431,10 +431,10 @@ func (c *Conn) putStreamed(ctx context.Context, tmp, dst, mode string, head []by
 	}
 	r := io.MultiReader(bytes.NewReader(head), connectors.ContextReader(ctx, src))
 	buf := make([]byte, putChunk)
-	for sent := 0; ; sent++ {
+	for sent := 0; ; {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			if sent >= cap(sc.acks) {
+			if sent++; sent > cap(sc.acks) {
 				select {
 				case <-sc.acks:
 				case <-sc.done: // the shell ended

@@ -665,6 +665,9 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 	g := &gate{}
 	sc := &shellCmd{tok: newToken(), stdout: g.writer(out.Stdout()), stderr: g.writer(out.Stderr()), pidKnown: make(chan struct{}), done: make(chan struct{}),
 		inEOF: cmd.Stdin == nil}
+	if cmd.Stdin != nil && sh.perl {
+		sc.acks = make(chan struct{}, putWindow/putChunk)
+	}
 	sh.mu.Lock()
 	sh.cur = sc
 	dead := sh.dead
@@ -718,7 +721,8 @@ func (c *Conn) runShell(ctx context.Context, cmd connectors.Command, start time.
 }
 
 // copyStdin writes r to the command's input as shell code, then closes it
-// (end of file). It starts once the command has started, so that a command
+// (end of file), on the Perl server with at most putWindow bytes that it
+// has not acknowledged (see putStreamed). It starts once the command has started, so that a command
 // that falls back to a session of its own (no FIFO) finds all of its
 // input. A cancel stops it without closing: the kill ends the command
 // instead, as connectors.CopyStdin does.
@@ -730,11 +734,26 @@ func (sc *shellCmd) copyStdin(ctx context.Context, sh *shell, r io.Reader) {
 	case <-ctx.Done():
 		return
 	}
-	buf := make([]byte, stdinChunk)
+	chunk := stdinChunk
+	if sc.acks != nil {
+		chunk = putChunk
+	}
+	buf := make([]byte, chunk)
 	r = connectors.ContextReader(ctx, r)
-	for {
+	for sent := 0; ; {
 		n, err := r.Read(buf)
 		if n > 0 {
+			// The Perl server acknowledges each chunk: at most a window
+			// of them is in flight, as for a streamed put.
+			if sent++; sc.acks != nil && sent > cap(sc.acks) {
+				select {
+				case <-sc.acks:
+				case <-sc.done:
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
 			sc.inMu.Lock()
 			if sc.inStopped {
 				sc.inMu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,6 +488,58 @@ func TestShellPerlLongBoot(t *testing.T) {
 			t.Fatalf("padding %d: shell mode %q, want persistent (perl)", pad, m)
 		}
 		c.Close()
+	}
+}
+
+// A command's input goes to the Perl server at most putWindow bytes ahead
+// of what it has written to the command: one that does not read yet (it
+// waits on a FIFO) stops the reading of its source, and then gets all of
+// it.
+func TestShellPerlStdinWindow(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	f, _ := testFactory(t)
+	c := mustOpen(t, f, srv, nil)
+	run(t, c, "true")
+	requirePersistent(t, c)
+	fifo := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const size = 8 << 20
+	src := &countingSource{n: size}
+	done := make(chan connectors.Result, 1)
+	go func() {
+		res, err := c.Run(t.Context(), connectors.Command{Script: "read g < " + connectors.Quote(fifo) + "; wc -c", Stdin: src})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var read int64
+	for i := 0; ; i++ {
+		if i == 100 {
+			t.Fatalf("the source was read to %d bytes and on", read)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if now := src.count(); now == read && now > 0 {
+			break
+		} else {
+			read = now
+		}
+	}
+	// What the server wrote to the pipe, which the command does not read
+	// yet, is acknowledged; the window is not.
+	if limit := int64(64<<10 + putWindow + 2*putChunk); read > limit {
+		t.Errorf("with the command not reading, %d bytes of its input were read: more than %d (a pipe and the window)", read, limit)
+	}
+	g, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.WriteString("go\n")
+	g.Close()
+	if res := <-done; strings.TrimSpace(string(res.Stdout)) != strconv.Itoa(size) || res.ExitCode != 0 {
+		t.Errorf("the command read %q of its input (exit %d), want %d bytes", res.Stdout, res.ExitCode, size)
 	}
 }
 

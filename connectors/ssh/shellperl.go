@@ -26,7 +26,8 @@ const perlLoader = `open(F,"<&=3")||die"fd 3: $!";my$p=do{local$/;<F>};close F;e
 // millisecond). It reads messages on stdin:
 //
 //	c TOK LEN STDIN\n SCRIPT   start SCRIPT (LEN bytes) on a spare or as `sh -c SCRIPT`, input from a pipe if STDIN is 1, else /dev/null
-//	i LEN\n BYTES              write BYTES to the command's input, or to the file a request "open" began, answering "ACKa"
+//	i LEN\n BYTES              write BYTES to the command's input, or to the file a request "open" began; answered "TOKa"
+//	                           (the command's token, or the file's ACK) while the command runs or the file is open
 //	e\n                        end of the command's input
 //	q TOK LEN\n REQUEST         answer a file request in-process (native.go)
 //
@@ -153,6 +154,10 @@ sub input {
 		($w, $perr) = (undef, "write: $!");
 		return;
 	}
+}
+sub ack {
+	my $k = defined $ptmp ? $pack : $pid ? $tok : undef;
+	out("${k}a\n") if defined $k;
 }
 sub reap {
 	if ($spid && waitpid($spid, $nohang) > 0) { ($spid, $sw) = (0, undef) }
@@ -337,7 +342,7 @@ for (;;) {
 		my $body = substr($in, $nl + 1, $len);
 		substr($in, 0, $nl + 1 + $len) = '';
 		if ($f[0] eq 'c') { start($f[1], $body, $f[3]) }
-		elsif ($f[0] eq 'i') { input($body); out("${pack}a\n") if defined $pack && defined $ptmp }
+		elsif ($f[0] eq 'i') { input($body); ack() }
 		elsif ($f[0] eq 'e') { $w = undef }
 		elsif ($f[0] eq 'q') { query($f[1], $body) }
 		else { die "bad message $f[0]\n" }
