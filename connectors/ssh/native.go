@@ -399,10 +399,10 @@ func (c *Conn) putServed(ctx context.Context, dst string, src io.Reader, mode fs
 // input messages, and "close" gives the file its owner and mode and
 // renames it, answering what failed. At most putWindow bytes are written
 // that the server has not acknowledged: sshd holds what its child has not
-// read in a buffer that it grows by reallocating, and the first megabyte
-// of a session, sent at once, cost it 10 ms more than the same bytes
-// given as it took them. A read error or a cancel retires the shell,
-// whose server removes the file as it quits.
+// read in a buffer that it grows by reallocating, and a connection's
+// first 1 MiB put took 8.0 ms sent at once against 5.2 ms so paced. A
+// read error or a cancel retires the shell, whose server removes the file
+// as it quits.
 func (c *Conn) putStreamed(ctx context.Context, tmp, dst, mode string, head []byte, src io.Reader) (done bool, rest io.Reader, err error) {
 	rest = io.MultiReader(bytes.NewReader(head), src)
 	sh, err := c.perlShell(ctx)
